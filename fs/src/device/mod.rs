@@ -1,0 +1,83 @@
+//! Devices sealfs runs on: an image file (the embedded default), a device-DAX character
+//! device, and a simulated device that records every store, flush and fence for crash
+//! tests.
+//!
+//! A device is byte-addressable memory of a fixed size. Reads and writes are explicit
+//! copies (DAX memory is shared with other mappings and hardware; nothing hands out
+//! references into it). How stores become durable is decided by `crate::persist`.
+
+pub mod devdax;
+pub mod image;
+mod mapping;
+pub mod sim;
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// What kind of device this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// A regular file mapped with `MAP_SHARED`; durable at `msync`.
+    Image,
+    /// A device-DAX character device; durable after cache write-back and `sfence`.
+    DevDax,
+    /// In-memory simulation for tests.
+    Sim,
+}
+
+/// A byte-addressable device.
+pub trait Device: Send + Sync {
+    /// Size in bytes.
+    fn size(&self) -> u64;
+    /// The device kind.
+    fn kind(&self) -> DeviceKind;
+    /// Mapping alignment a window host must use (4 KiB or 2 MiB).
+    fn align(&self) -> u64;
+    /// Copies `buf.len()` bytes at `off` into `buf`.
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result<()>;
+    /// Copies `data` to `off`. Not durable until flushed and fenced.
+    fn write(&self, off: u64, data: &[u8]) -> Result<()>;
+    /// Zeroes `[off, off+len)`. Not durable until flushed and fenced.
+    fn zero(&self, off: u64, len: u64) -> Result<()>;
+    /// Starts making `[off, off+len)` durable (write-back or msync).
+    fn flush(&self, off: u64, len: u64) -> Result<()>;
+    /// Orders earlier flushes before later stores; after it, flushed stores are durable.
+    fn fence(&self);
+    /// True when data writes must be flushed before `write` replies (device DAX: no page
+    /// cache, CPU caches are the only volatile layer); false when `fsync` makes data
+    /// durable (image files, as on ext4).
+    fn durable_writes(&self) -> bool {
+        self.kind() != DeviceKind::Image
+    }
+    /// Path the device was opened from, if any.
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+    /// Name of the write-back method in use.
+    fn flush_method(&self) -> &'static str;
+}
+
+/// Checks that `[off, off+len)` lies inside a device of `size` bytes.
+pub fn check_range(size: u64, off: u64, len: u64) -> Result<()> {
+    match off.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Error::Invalid("device range out of bounds")),
+    }
+}
+
+/// Opens a device for the path: a device-DAX character device when it is one, else an
+/// image file. Waits up to `wait` for another process's exclusive lock to go away.
+pub fn open(path: &Path, wait: std::time::Duration) -> Result<Box<dyn Device>> {
+    use std::os::unix::fs::FileTypeExt;
+    let md = std::fs::metadata(path)?;
+    if md.file_type().is_char_device() {
+        Ok(Box::new(devdax::DevDax::open(path, wait)?))
+    } else if md.is_file() {
+        Ok(Box::new(image::Image::open(path, wait)?))
+    } else {
+        Err(Error::Invalid(
+            "not a regular file or a device-DAX character device",
+        ))
+    }
+}

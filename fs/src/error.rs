@@ -1,0 +1,154 @@
+//! The filesystem's error type and its one mapping to errno values.
+
+use crate::format::checkpoint::CheckpointError;
+use crate::format::FormatError;
+use crate::meta::table::ApplyError;
+
+/// Everything a sealfs operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// ENOENT.
+    #[error("no such file or directory")]
+    NotFound,
+    /// EEXIST.
+    #[error("file exists")]
+    Exists,
+    /// ENOTDIR.
+    #[error("not a directory")]
+    NotDir,
+    /// EISDIR.
+    #[error("is a directory")]
+    IsDir,
+    /// ENOTEMPTY.
+    #[error("directory not empty")]
+    NotEmpty,
+    /// ENAMETOOLONG.
+    #[error("file name too long")]
+    NameTooLong,
+    /// EMLINK.
+    #[error("too many links")]
+    TooManyLinks,
+    /// EFBIG.
+    #[error("file too large")]
+    FileTooBig,
+    /// EINVAL with what was wrong.
+    #[error("invalid argument: {0}")]
+    Invalid(&'static str),
+    /// EACCES.
+    #[error("permission denied")]
+    Access,
+    /// EPERM with the reason.
+    #[error("operation not permitted: {0}")]
+    Perm(&'static str),
+    /// ENOSPC.
+    #[error("no space left on device")]
+    NoSpace,
+    /// ENODATA (no such xattr).
+    #[error("no data available")]
+    NoData,
+    /// ERANGE (buffer too small).
+    #[error("result too large for the buffer")]
+    Range,
+    /// E2BIG (xattr value too large).
+    #[error("argument list too long")]
+    TooBig,
+    /// EOPNOTSUPP.
+    #[error("operation not supported")]
+    NotSupported,
+    /// EBADF.
+    #[error("bad file descriptor")]
+    BadFd,
+    /// ETXTBSY: a temporary seal refuses an extent-map change.
+    #[error("text file busy (sealed)")]
+    Sealed,
+    /// ENOLCK.
+    #[error("too many seals")]
+    NoLocks,
+    /// ENOLINK: the holder's seal or mapping was revoked.
+    #[error("seal revoked")]
+    Revoked,
+    /// EROFS.
+    #[error("read-only filesystem")]
+    ReadOnly,
+    /// EBUSY.
+    #[error("device or resource busy")]
+    Busy,
+    /// ENXIO (seek past the last data/hole).
+    #[error("no such device or address")]
+    NoSuchAddress,
+    /// EXDEV.
+    #[error("cross-device link")]
+    CrossDevice,
+    /// ELOOP.
+    #[error("too many levels of symbolic links")]
+    Loop,
+    /// An errno passed through from elsewhere.
+    #[error("errno {0}")]
+    Errno(i32),
+    /// I/O error from the operating system.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Malformed on-media bytes.
+    #[error("corrupt filesystem: {0}")]
+    Format(#[from] FormatError),
+    /// Consistent bytes, inconsistent state.
+    #[error("corrupt filesystem: {0}")]
+    Corrupt(String),
+    /// The log has no room for the record: checkpoint and retry (never reaches a caller).
+    #[error("log full")]
+    LogFull,
+}
+
+impl From<ApplyError> for Error {
+    fn from(e: ApplyError) -> Self {
+        Error::Corrupt(e.0)
+    }
+}
+
+impl From<CheckpointError> for Error {
+    fn from(e: CheckpointError) -> Self {
+        match e {
+            CheckpointError::Format(f) => Error::Format(f),
+            CheckpointError::Apply(a) => Error::Corrupt(format!("checkpoint: {}", a.0)),
+        }
+    }
+}
+
+impl Error {
+    /// The errno a FUSE reply or ioctl returns for this error. The one mapping in sealfs.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::NotFound => libc::ENOENT,
+            Error::Exists => libc::EEXIST,
+            Error::NotDir => libc::ENOTDIR,
+            Error::IsDir => libc::EISDIR,
+            Error::NotEmpty => libc::ENOTEMPTY,
+            Error::NameTooLong => libc::ENAMETOOLONG,
+            Error::TooManyLinks => libc::EMLINK,
+            Error::FileTooBig => libc::EFBIG,
+            Error::Invalid(_) => libc::EINVAL,
+            Error::Access => libc::EACCES,
+            Error::Perm(_) => libc::EPERM,
+            Error::NoSpace => libc::ENOSPC,
+            Error::NoData => libc::ENODATA,
+            Error::Range => libc::ERANGE,
+            Error::TooBig => libc::E2BIG,
+            Error::NotSupported => libc::EOPNOTSUPP,
+            Error::BadFd => libc::EBADF,
+            Error::Sealed => libc::ETXTBSY,
+            Error::NoLocks => libc::ENOLCK,
+            Error::Revoked => libc::ENOLINK,
+            Error::ReadOnly => libc::EROFS,
+            Error::Busy => libc::EBUSY,
+            Error::NoSuchAddress => libc::ENXIO,
+            Error::CrossDevice => libc::EXDEV,
+            Error::Loop => libc::ELOOP,
+            Error::Errno(e) => *e,
+            Error::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            Error::Format(_) | Error::Corrupt(_) | Error::LogFull => libc::EIO,
+        }
+    }
+}
+
+/// Result with the sealfs error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,582 @@
+//! File data: read, write, truncate, fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range and
+//! the chattr flags.
+//!
+//! Data is copied between caller buffers and the device mapping. Invariants:
+//! * bytes of allocated blocks beyond EOF are zero (so growing a file shows zeroes);
+//! * newly allocated blocks are written and flushed before the record that maps them
+//!   (no stale bytes after a crash); on device DAX every write is flushed before it returns.
+
+use sealfs_alloc::{Extent, Hint};
+
+use super::{Ctx, Error, Filesystem, Result, MAX_FILE_SIZE};
+use crate::format::record::{valid, MapExtent, Op};
+use crate::meta::extents::ExtentMap;
+use crate::meta::inode::flags;
+use crate::meta::Inode;
+
+/// `fallocate` mode bits.
+pub mod falloc {
+    /// Do not change the size.
+    pub const KEEP_SIZE: i32 = 0x01;
+    /// Deallocate the range.
+    pub const PUNCH_HOLE: i32 = 0x02;
+    /// Zero the range.
+    pub const ZERO_RANGE: i32 = 0x10;
+}
+
+/// Largest file range one allocation record covers (keeps records small).
+const CHUNK: u64 = 64 << 20;
+/// 2 MiB in bytes.
+const HUGE: u64 = 2 << 20;
+
+fn file_map(g: &Inode) -> Result<&ExtentMap> {
+    if g.attr.is_dir() {
+        return Err(Error::IsDir);
+    }
+    g.extents().ok_or(Error::Invalid("not a regular file"))
+}
+
+impl Filesystem {
+    /// Copies file bytes `[off, off+buf.len())` (holes read as zero).
+    fn copy_out(&self, m: &ExtentMap, off: u64, buf: &mut [u8]) -> Result<()> {
+        let bs = self.bs;
+        let end = off + buf.len() as u64;
+        for seg in m.segments(off / bs, end.div_ceil(bs)) {
+            let s = (seg.fblock * bs).max(off);
+            let e = ((seg.fblock + seg.len) * bs).min(end);
+            let dst = &mut buf[(s - off) as usize..(e - off) as usize];
+            match seg.dblock {
+                Some(d) => self
+                    .dev
+                    .read(self.layout.block_offset(d) + (s - seg.fblock * bs), dst)?,
+                None => dst.fill(0),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads up to `size` bytes at `off`.
+    pub fn read(&self, ino: u64, off: u64, size: u32) -> Result<Vec<u8>> {
+        let n = self.node(ino)?;
+        let touch_atime = {
+            let g = n.read();
+            let m = file_map(&g)?;
+            if off >= g.attr.size {
+                return Ok(Vec::new());
+            }
+            let end = (off + size as u64).min(g.attr.size);
+            let mut buf = vec![0u8; (end - off) as usize];
+            self.copy_out(m, off, &mut buf)?;
+            // relatime: update atime when it is older than mtime/ctime or a day old.
+            let a = g.attr;
+            let stale =
+                a.atime <= a.mtime || a.atime <= a.ctime || self.now().sec - a.atime.sec > 86400;
+            if !stale || self.read_only {
+                return Ok(buf);
+            }
+            buf
+        };
+        let mut g = n.write();
+        g.attr.atime = self.now();
+        g.dirty_times = true;
+        Ok(touch_atime)
+    }
+
+    /// Allocates device blocks for the holes among `segs`, in file order. All or nothing.
+    fn allocate_holes(&self, m: &ExtentMap, fstart: u64, fend: u64) -> Result<Vec<MapExtent>> {
+        let mut out: Vec<MapExtent> = Vec::new();
+        let mut alloc = self.alloc.lock();
+        let huge_blocks = (HUGE / self.bs).max(1);
+        let result = (|| {
+            for seg in m
+                .segments(fstart, fend)
+                .into_iter()
+                .filter(|s| s.dblock.is_none())
+            {
+                let mut fb = seg.fblock;
+                let goal = out
+                    .last()
+                    .map(|e| e.dblock + e.len)
+                    .or_else(|| m.goal_for(seg.fblock));
+                // Large files get 2 MiB-aligned runs: start one where a fresh 2 MiB piece of
+                // the file begins and nothing precedes it contiguously.
+                let mut got: Vec<Extent> = Vec::new();
+                let goal_free = goal.is_some_and(|g| {
+                    g < alloc.total_blocks() && alloc.is_free(Extent { start: g, len: 1 })
+                });
+                if huge_blocks > 1
+                    && !goal_free
+                    && seg.fblock % huge_blocks == 0
+                    && seg.len >= huge_blocks / 4
+                {
+                    if let Some(e) = alloc.allocate_aligned(seg.len, huge_blocks) {
+                        got.push(e);
+                    }
+                }
+                if got.is_empty() {
+                    got = alloc
+                        .allocate(seg.len, Hint { goal, align: 0 })
+                        .map_err(|_| Error::NoSpace)?;
+                }
+                for e in got {
+                    out.push(MapExtent {
+                        fblock: fb,
+                        dblock: e.start,
+                        len: e.len,
+                    });
+                    fb += e.len;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for x in &out {
+                let _ = alloc.free(Extent {
+                    start: x.dblock,
+                    len: x.len,
+                });
+            }
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    fn unreserve(&self, exts: &[MapExtent]) {
+        let mut alloc = self.alloc.lock();
+        for x in exts {
+            if let Err(e) = alloc.free(Extent {
+                start: x.dblock,
+                len: x.len,
+            }) {
+                tracing::error!(error = %e, "returning reserved blocks failed");
+            }
+        }
+    }
+
+    /// Device byte offset of file byte `pos` in a mapped run.
+    fn dev_off(&self, fblock: u64, dblock: u64, pos: u64) -> u64 {
+        self.layout.block_offset(dblock) + (pos - fblock * self.bs)
+    }
+
+    /// Writes `data` at `off`; returns bytes written (short only when the device fills).
+    pub fn write(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32> {
+        self.check_writable()?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        self.with_log_room(|| self.write_once(ino, off, data))
+    }
+
+    fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32> {
+        let _gate = self.gate.read();
+        let n = self.node(ino)?;
+        let mut g = n.write();
+        file_map(&g)?;
+        if g.attr.flags & flags::IMMUTABLE != 0 {
+            return Err(Error::Perm("immutable file"));
+        }
+        if g.attr.flags & flags::APPEND != 0 && off < g.attr.size {
+            return Err(Error::Perm("append-only file"));
+        }
+        if off >= MAX_FILE_SIZE {
+            return Err(Error::FileTooBig);
+        }
+        let bs = self.bs;
+        let mut len = (data.len() as u64).min(MAX_FILE_SIZE - off);
+        let fstart = off / bs;
+        let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
+        // Shorten the write to what the free space can hold (a short write, as Linux does).
+        let free = self.alloc.lock().free_blocks();
+        let mut holes = 0;
+        for seg in m.segments(fstart, (off + len).div_ceil(bs)) {
+            if seg.dblock.is_none() {
+                if holes + seg.len > free {
+                    let fits = free - holes;
+                    let end = (seg.fblock + fits) * bs;
+                    if end <= off {
+                        return Err(Error::NoSpace);
+                    }
+                    len = len.min(end - off);
+                    break;
+                }
+                holes += seg.len;
+            }
+        }
+        let end = off + len;
+        let fend = end.div_ceil(bs);
+        let new = if holes > 0 {
+            self.allocate_holes(m, fstart, fend)?
+        } else {
+            Vec::new()
+        };
+        let data = &data[..len as usize];
+        let durable = self.dev.durable_writes();
+        let copy = (|| -> Result<()> {
+            // New blocks: zero what the data does not cover.
+            for x in &new {
+                let (bstart, bend) = (x.fblock * bs, (x.fblock + x.len) * bs);
+                if bstart < off {
+                    self.dev.zero(
+                        self.dev_off(x.fblock, x.dblock, bstart),
+                        off.min(bend) - bstart,
+                    )?;
+                }
+                if bend > end {
+                    let zs = end.max(bstart);
+                    self.dev
+                        .zero(self.dev_off(x.fblock, x.dblock, zs), bend - zs)?;
+                }
+            }
+            let mut runs: Vec<(u64, u64, u64)> = m
+                .segments(fstart, fend)
+                .iter()
+                .filter_map(|s| s.dblock.map(|d| (s.fblock, d, s.len)))
+                .collect();
+            runs.extend(new.iter().map(|x| (x.fblock, x.dblock, x.len)));
+            for (fb, db, l) in runs {
+                let s = (fb * bs).max(off);
+                let e = ((fb + l) * bs).min(end);
+                if s >= e {
+                    continue;
+                }
+                let doff = self.dev_off(fb, db, s);
+                self.dev
+                    .write(doff, &data[(s - off) as usize..(e - off) as usize])?;
+                if durable {
+                    self.dev.flush(doff, e - s)?;
+                }
+            }
+            for x in &new {
+                self.dev
+                    .flush(self.layout.block_offset(x.dblock), x.len * bs)?;
+            }
+            if durable || !new.is_empty() {
+                self.dev.fence();
+            }
+            Ok(())
+        })();
+        if let Err(e) = copy {
+            self.unreserve(&new);
+            return Err(e);
+        }
+        let now = self.now();
+        if !new.is_empty() || end > g.attr.size {
+            let op = Op::Map {
+                ino,
+                size: if end > g.attr.size { end } else { 0 },
+                time: now,
+                touch: true,
+                extents: new.clone(),
+            };
+            if let Err(e) = self.commit(&op) {
+                self.unreserve(&new);
+                return Err(e);
+            }
+            self.apply_inode(&mut g, &op)?;
+        } else {
+            g.attr.mtime = now;
+            g.attr.ctime = now;
+            g.dirty_times = true;
+        }
+        Ok(len as u32)
+    }
+
+    /// Changes the size.
+    pub fn truncate(&self, ino: u64, size: u64, _ctx: Ctx) -> Result<()> {
+        self.check_writable()?;
+        if size > MAX_FILE_SIZE {
+            return Err(Error::FileTooBig);
+        }
+        self.with_log_room(|| {
+            let _gate = self.gate.read();
+            let n = self.node(ino)?;
+            let mut g = n.write();
+            let m = file_map(&g)?;
+            if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
+                return Err(Error::Perm("immutable or append-only file"));
+            }
+            let bs = self.bs;
+            if size < g.attr.size && size % bs != 0 {
+                // Bytes past EOF in an allocated block must read as zero if the file grows.
+                let fb = size / bs;
+                if let Some(seg) = m.segments(fb, fb + 1).first() {
+                    if let Some(d) = seg.dblock {
+                        let doff = self.dev_off(fb, d, size);
+                        let n = (fb + 1) * bs - size;
+                        self.dev.zero(doff, n)?;
+                        crate::persist::persist(&*self.dev, doff, n)?;
+                    }
+                }
+            }
+            let op = Op::Truncate {
+                ino,
+                size,
+                time: self.now(),
+            };
+            self.commit(&op)?;
+            self.apply_inode(&mut g, &op)
+        })
+    }
+
+    /// `fallocate(2)`.
+    pub fn fallocate(&self, ino: u64, off: u64, len: u64, mode: i32) -> Result<()> {
+        self.check_writable()?;
+        let supported = falloc::KEEP_SIZE | falloc::PUNCH_HOLE | falloc::ZERO_RANGE;
+        if mode & !supported != 0 {
+            return Err(Error::NotSupported);
+        }
+        if mode & falloc::PUNCH_HOLE != 0
+            && (mode & falloc::KEEP_SIZE == 0 || mode & falloc::ZERO_RANGE != 0)
+        {
+            return Err(Error::NotSupported);
+        }
+        if len == 0 {
+            return Err(Error::Invalid("fallocate length 0"));
+        }
+        let end = off.checked_add(len).ok_or(Error::FileTooBig)?;
+        if end > MAX_FILE_SIZE {
+            return Err(Error::FileTooBig);
+        }
+        {
+            let n = self.node(ino)?;
+            let g = n.read();
+            file_map(&g)?;
+            if g.attr.flags & flags::IMMUTABLE != 0 {
+                return Err(Error::Perm("immutable file"));
+            }
+            if mode & !falloc::KEEP_SIZE != 0 && g.attr.flags & flags::APPEND != 0 {
+                return Err(Error::Perm("append-only file"));
+            }
+        }
+        if mode & falloc::PUNCH_HOLE != 0 {
+            return self.punch(ino, off, end);
+        }
+        let keep = mode & falloc::KEEP_SIZE != 0;
+        let zero = mode & falloc::ZERO_RANGE != 0;
+        let mut pos = off;
+        while pos < end {
+            let cend = ((pos / CHUNK + 1) * CHUNK).min(end);
+            self.with_log_room(|| self.allocate_range(ino, pos, cend, keep, zero))?;
+            pos = cend;
+        }
+        Ok(())
+    }
+
+    /// Allocates (and zeroes) the holes of `[off, end)`; with `zero`, zeroes the mapped
+    /// bytes too. Grows the size to `end` unless `keep`.
+    fn allocate_range(&self, ino: u64, off: u64, end: u64, keep: bool, zero: bool) -> Result<()> {
+        let _gate = self.gate.read();
+        let n = self.node(ino)?;
+        let mut g = n.write();
+        let bs = self.bs;
+        let m = file_map(&g)?;
+        let (fstart, fend) = (off / bs, end.div_ceil(bs));
+        let holes: u64 = m
+            .segments(fstart, fend)
+            .iter()
+            .filter(|s| s.dblock.is_none())
+            .map(|s| s.len)
+            .sum();
+        if holes > self.alloc.lock().free_blocks() {
+            return Err(Error::NoSpace);
+        }
+        let new = if holes > 0 {
+            self.allocate_holes(m, fstart, fend)?
+        } else {
+            Vec::new()
+        };
+        let work = (|| -> Result<()> {
+            for x in &new {
+                let doff = self.layout.block_offset(x.dblock);
+                self.dev.zero(doff, x.len * bs)?;
+                self.dev.flush(doff, x.len * bs)?;
+            }
+            if zero {
+                for seg in m.segments(fstart, fend) {
+                    let Some(d) = seg.dblock else { continue };
+                    let s = (seg.fblock * bs).max(off);
+                    let e = ((seg.fblock + seg.len) * bs).min(end);
+                    let doff = self.dev_off(seg.fblock, d, s);
+                    self.dev.zero(doff, e - s)?;
+                    self.dev.flush(doff, e - s)?;
+                }
+            }
+            self.dev.fence();
+            Ok(())
+        })();
+        if let Err(e) = work {
+            self.unreserve(&new);
+            return Err(e);
+        }
+        let grow = !keep && end > g.attr.size;
+        if new.is_empty() && !grow {
+            if zero {
+                let now = self.now();
+                g.attr.mtime = now;
+                g.attr.ctime = now;
+                g.dirty_times = true;
+            }
+            return Ok(());
+        }
+        let op = Op::Map {
+            ino,
+            size: if grow { end } else { 0 },
+            time: self.now(),
+            touch: grow || zero,
+            extents: new.clone(),
+        };
+        if let Err(e) = self.commit(&op) {
+            self.unreserve(&new);
+            return Err(e);
+        }
+        self.apply_inode(&mut g, &op)
+    }
+
+    fn punch(&self, ino: u64, off: u64, end: u64) -> Result<()> {
+        self.with_log_room(|| {
+            let _gate = self.gate.read();
+            let n = self.node(ino)?;
+            let mut g = n.write();
+            let bs = self.bs;
+            let m = file_map(&g)?;
+            let end = end.min(g.attr.size.max(m.end_block() * bs));
+            if off >= end {
+                return Ok(());
+            }
+            // Partial blocks at either end are zeroed in place.
+            let first_full = off.div_ceil(bs);
+            let last_full = end / bs;
+            let mut partial = Vec::new();
+            if first_full > last_full {
+                partial.push((off, end));
+            } else {
+                if off % bs != 0 {
+                    partial.push((off, first_full * bs));
+                }
+                if end % bs != 0 {
+                    partial.push((last_full * bs, end));
+                }
+            }
+            for (s, e) in partial {
+                for seg in m.segments(s / bs, e.div_ceil(bs)) {
+                    if let Some(d) = seg.dblock {
+                        let doff = self.dev_off(seg.fblock, d, s);
+                        self.dev.zero(doff, e - s)?;
+                        crate::persist::persist(&*self.dev, doff, e - s)?;
+                    }
+                }
+            }
+            let now = self.now();
+            if first_full < last_full && !m.is_hole(first_full, last_full) {
+                let op = Op::Punch {
+                    ino,
+                    fblock: first_full,
+                    count: last_full - first_full,
+                    time: now,
+                };
+                self.commit(&op)?;
+                self.apply_inode(&mut g, &op)?;
+            } else {
+                g.attr.mtime = now;
+                g.attr.ctime = now;
+                g.dirty_times = true;
+            }
+            Ok(())
+        })
+    }
+
+    /// `lseek` with `SEEK_DATA` (3) or `SEEK_HOLE` (4); other whences are the kernel's.
+    pub fn seek(&self, ino: u64, off: u64, whence: i32) -> Result<u64> {
+        let n = self.node(ino)?;
+        let g = n.read();
+        let m = file_map(&g)?;
+        let size = g.attr.size;
+        if off >= size {
+            return Err(Error::NoSuchAddress);
+        }
+        let bs = self.bs;
+        match whence {
+            libc::SEEK_DATA => match m.next_data(off / bs) {
+                Some(b) if b * bs < size => Ok((b * bs).max(off)),
+                _ => Err(Error::NoSuchAddress),
+            },
+            libc::SEEK_HOLE => Ok((m.next_hole(off / bs) * bs).max(off).min(size)),
+            _ => Err(Error::Invalid("whence")),
+        }
+    }
+
+    /// `copy_file_range(2)`: copies through the device, returns bytes copied.
+    pub fn copy_range(
+        &self,
+        ino_in: u64,
+        off_in: u64,
+        ino_out: u64,
+        off_out: u64,
+        len: u64,
+    ) -> Result<u64> {
+        if ino_in == ino_out
+            && off_in < off_out.saturating_add(len)
+            && off_out < off_in.saturating_add(len)
+        {
+            return Err(Error::Invalid("overlapping copy in one file"));
+        }
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(1 << 20) as u32;
+            let buf = self.read(ino_in, off_in + done, n)?;
+            if buf.is_empty() {
+                break;
+            }
+            let w = self.write(ino_out, off_out + done, &buf)? as u64;
+            done += w;
+            if w < buf.len() as u64 {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// `FS_IOC_GETFLAGS`.
+    pub fn get_flags(&self, ino: u64) -> Result<u32> {
+        let n = self.node(ino)?;
+        let g = n.read();
+        Ok(g.attr.flags & flags::USER_SETTABLE)
+    }
+
+    /// `FS_IOC_SETFLAGS`: owner or root; the immutable and append-only flags need root
+    /// (CAP_LINUX_IMMUTABLE).
+    pub fn set_flags(&self, ino: u64, new: u32, ctx: Ctx) -> Result<()> {
+        self.check_writable()?;
+        if new & !flags::USER_SETTABLE != 0 {
+            return Err(Error::NotSupported);
+        }
+        self.with_log_room(|| {
+            let _gate = self.gate.read();
+            let n = self.node(ino)?;
+            let mut g = n.write();
+            if ctx.uid != 0 && ctx.uid != g.attr.uid {
+                return Err(Error::Perm("not the owner"));
+            }
+            let old = g.attr.flags & flags::USER_SETTABLE;
+            if old != new && ctx.uid != 0 {
+                return Err(Error::Perm(
+                    "changing immutable/append-only needs CAP_LINUX_IMMUTABLE",
+                ));
+            }
+            let a = g.attr;
+            let op = Op::SetAttr {
+                ino,
+                valid: valid::FLAGS | valid::CTIME,
+                mode: 0,
+                uid: 0,
+                gid: 0,
+                atime: a.atime,
+                mtime: a.mtime,
+                ctime: self.now(),
+                flags: (a.flags & !flags::USER_SETTABLE) | new,
+            };
+            self.commit(&op)?;
+            self.apply_inode(&mut g, &op)
+        })
+    }
+}

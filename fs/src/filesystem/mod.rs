@@ -1,0 +1,420 @@
+//! The filesystem core: a transport-free API over inode numbers that the FUSE adapter and
+//! the tests drive.
+//!
+//! Locking, in acquisition order:
+//! 1. `gate` (shared by every mutation, exclusive by a checkpoint, which needs the state
+//!    still);
+//! 2. `table` (shared to find an inode, exclusive for namespace changes);
+//! 3. one inode's `RwLock` (data I/O on different files proceeds in parallel);
+//! 4. `alloc`, then `log` (each held briefly).
+//!
+//! Every mutation builds an `Op`, appends it to the log (durable before the reply), then
+//! applies it with the same function replay uses.
+
+mod data;
+mod mount;
+mod namespace;
+mod xattr;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use sealfs_alloc::{Allocator, Extent};
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::format::record::{Op, Ts};
+use crate::format::{Layout, Superblock};
+use crate::log::Log;
+use crate::meta::inode::{mode, Attr};
+use crate::meta::table::{ApplyError, Blocks};
+use crate::meta::{Node, Table};
+
+pub use mount::{mkfs, MkfsOptions, MountOptions};
+
+/// Largest file size (16 TiB, as ext4 with 4 KiB blocks).
+pub const MAX_FILE_SIZE: u64 = 1 << 44;
+/// Most hard links to one inode (as ext4).
+pub const MAX_LINKS: u32 = 65000;
+/// Longest name.
+pub const NAME_MAX: usize = 255;
+
+/// Who is asking (from the FUSE request).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ctx {
+    /// Caller's uid.
+    pub uid: u32,
+    /// Caller's gid.
+    pub gid: u32,
+    /// Caller's pid.
+    pub pid: u32,
+}
+
+impl Ctx {
+    /// Root, pid 0 (tests, internal callers).
+    pub fn root() -> Ctx {
+        Ctx::default()
+    }
+}
+
+/// Attributes as returned to callers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// Inode number.
+    pub ino: u64,
+    /// Attributes.
+    pub attr: Attr,
+    /// 512-byte blocks allocated.
+    pub blocks: u64,
+    /// Preferred I/O size.
+    pub blksize: u32,
+}
+
+/// Filesystem-wide counters for `statfs` and `sealfs stat`.
+#[derive(Clone, Copy, Debug)]
+pub struct FsStats {
+    /// Block size.
+    pub block_size: u64,
+    /// Data blocks.
+    pub total_blocks: u64,
+    /// Free data blocks.
+    pub free_blocks: u64,
+    /// Inodes in use.
+    pub inodes: u64,
+    /// Inodes the checkpoint area can hold (estimate).
+    pub max_inodes: u64,
+    /// Log bytes used since the last checkpoint.
+    pub log_used: u64,
+    /// Log capacity.
+    pub log_len: u64,
+    /// Checkpoints written since mount.
+    pub checkpoints: u64,
+    /// Log records appended since mount.
+    pub records: u64,
+    /// Superblock generation.
+    pub generation: u64,
+}
+
+/// An open file description.
+#[derive(Clone, Copy, Debug)]
+pub struct Handle {
+    /// Inode.
+    pub ino: u64,
+    /// `open(2)` flags.
+    pub flags: i32,
+    /// Opener's pid.
+    pub pid: u32,
+}
+
+impl Handle {
+    /// Opened for writing?
+    pub fn writable(&self) -> bool {
+        matches!(self.flags & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR)
+    }
+    /// Opened for reading?
+    pub fn readable(&self) -> bool {
+        matches!(self.flags & libc::O_ACCMODE, libc::O_RDONLY | libc::O_RDWR)
+    }
+}
+
+/// Superblock state that checkpoints advance.
+struct SbState {
+    current: Superblock,
+    checkpoints: u64,
+}
+
+/// A mounted sealfs.
+pub struct Filesystem {
+    dev: Box<dyn Device>,
+    layout: Layout,
+    bs: u64,
+    gate: RwLock<()>,
+    table: RwLock<Table>,
+    alloc: Mutex<Allocator>,
+    log: Mutex<Log>,
+    sb: Mutex<SbState>,
+    handles: Mutex<HashMap<u64, Handle>>,
+    next_fh: AtomicU64,
+    read_only: bool,
+    failed: AtomicBool,
+}
+
+/// Frees blocks into the allocator after the record that frees them is durable.
+struct LiveBlocks<'a> {
+    alloc: &'a Mutex<Allocator>,
+}
+
+impl Blocks for LiveBlocks<'_> {
+    fn used(&mut self, _start: u64, _len: u64) -> Result<(), ApplyError> {
+        // Live allocations were reserved in the allocator before the record was written.
+        Ok(())
+    }
+    fn freed(&mut self, ino: u64, start: u64, len: u64) -> Result<(), ApplyError> {
+        self.alloc
+            .lock()
+            .free(Extent { start, len })
+            .map_err(|e| ApplyError(format!("inode {ino}: {e}")))
+    }
+}
+
+/// Converts a mode's type bits to a name for messages.
+pub fn kind_name(m: u32) -> &'static str {
+    match m & mode::S_IFMT {
+        mode::S_IFREG => "file",
+        mode::S_IFDIR => "directory",
+        mode::S_IFLNK => "symlink",
+        mode::S_IFCHR => "character device",
+        mode::S_IFBLK => "block device",
+        mode::S_IFIFO => "fifo",
+        mode::S_IFSOCK => "socket",
+        _ => "unknown",
+    }
+}
+
+impl Filesystem {
+    /// Block size in bytes.
+    pub fn block_size(&self) -> u64 {
+        self.bs
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The device.
+    pub fn device(&self) -> &dyn Device {
+        &*self.dev
+    }
+
+    fn node(&self, ino: u64) -> Result<Node> {
+        self.table.read().get(ino).cloned().ok_or(Error::NotFound)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(Error::Errno(libc::EIO));
+        }
+        Ok(())
+    }
+
+    /// Appends `op` to the log (durable on return).
+    fn commit(&self, op: &Op) -> Result<()> {
+        self.log.lock().append(&*self.dev, op).map(|_| ())
+    }
+
+    /// Applies a committed inode-level op to a locked inode. A failure here means memory
+    /// and log disagree: the filesystem stops accepting changes.
+    fn apply_inode(&self, inode: &mut crate::meta::Inode, op: &Op) -> Result<()> {
+        let mut b = LiveBlocks { alloc: &self.alloc };
+        crate::meta::table::apply_inode(inode, op, self.bs, &mut b).map_err(|e| self.fail(e))
+    }
+
+    /// Applies a committed namespace op (caller holds the table write lock).
+    fn apply_ns(&self, table: &mut Table, op: &Op) -> Result<()> {
+        let mut b = LiveBlocks { alloc: &self.alloc };
+        table.apply(op, &mut b).map_err(|e| self.fail(e))
+    }
+
+    fn fail(&self, e: ApplyError) -> Error {
+        tracing::error!(error = %e, "logged operation failed to apply; refusing further changes");
+        self.failed.store(true, Ordering::Relaxed);
+        Error::Corrupt(e.0)
+    }
+
+    /// Runs `f`, checkpointing and retrying once the log is full.
+    fn with_log_room<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+        for _ in 0..3 {
+            match f() {
+                Err(Error::LogFull) => self.checkpoint()?,
+                other => return other,
+            }
+        }
+        Err(Error::NoSpace)
+    }
+
+    /// A `Stat` for a locked inode.
+    fn stat_of(&self, g: &crate::meta::Inode) -> Stat {
+        let blocks = g.extents().map(|m| m.mapped_blocks()).unwrap_or(0) * (self.bs / 512);
+        Stat {
+            ino: g.ino,
+            attr: g.attr,
+            blocks,
+            blksize: self.bs.min(1 << 20) as u32,
+        }
+    }
+
+    /// Attributes of `ino`.
+    pub fn getattr(&self, ino: u64) -> Result<Stat> {
+        let n = self.node(ino)?;
+        let g = n.read();
+        Ok(self.stat_of(&g))
+    }
+
+    /// Filesystem counters.
+    pub fn stats(&self) -> FsStats {
+        let (free, total) = {
+            let a = self.alloc.lock();
+            (a.free_blocks(), a.total_blocks())
+        };
+        let inodes = self.table.read().inodes.len() as u64;
+        let (log_used, log_len, records) = {
+            let l = self.log.lock();
+            (l.tail, l.len, l.appended)
+        };
+        let sb = self.sb.lock();
+        FsStats {
+            block_size: self.bs,
+            total_blocks: total,
+            free_blocks: free,
+            inodes,
+            max_inodes: self.layout.ckpt_len / 128,
+            log_used,
+            log_len,
+            checkpoints: sb.checkpoints,
+            records,
+            generation: sb.current.generation,
+        }
+    }
+
+    /// Opens `ino` with `flags`, returning a file handle.
+    pub fn open(&self, ino: u64, flags: i32, ctx: Ctx) -> Result<u64> {
+        let n = self.node(ino)?;
+        let mut g = n.write();
+        let write = matches!(flags & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR);
+        if write || flags & libc::O_TRUNC != 0 {
+            if self.read_only {
+                return Err(Error::ReadOnly);
+            }
+            if g.attr.flags & crate::meta::inode::flags::IMMUTABLE != 0 {
+                return Err(Error::Perm("immutable file"));
+            }
+            if g.attr.flags & crate::meta::inode::flags::APPEND != 0
+                && (flags & libc::O_APPEND == 0 || flags & libc::O_TRUNC != 0)
+            {
+                return Err(Error::Perm("append-only file"));
+            }
+        }
+        g.open += 1;
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.handles.lock().insert(
+            fh,
+            Handle {
+                ino,
+                flags,
+                pid: ctx.pid,
+            },
+        );
+        Ok(fh)
+    }
+
+    /// The handle `fh`.
+    pub fn handle(&self, fh: u64) -> Result<Handle> {
+        self.handles.lock().get(&fh).copied().ok_or(Error::BadFd)
+    }
+
+    /// Last close of a file handle: an unlinked inode goes away with its last handle.
+    pub fn release(&self, fh: u64) -> Result<()> {
+        let Some(h) = self.handles.lock().remove(&fh) else {
+            return Err(Error::BadFd);
+        };
+        let evict = {
+            let Ok(n) = self.node(h.ino) else {
+                return Ok(());
+            };
+            let mut g = n.write();
+            g.open = g.open.saturating_sub(1);
+            if g.dirty_times && g.attr.nlink > 0 && !self.read_only {
+                drop(g);
+                self.flush_times(h.ino)?;
+                false
+            } else {
+                g.open == 0 && g.attr.nlink == 0
+            }
+        };
+        if evict {
+            self.evict(h.ino)?;
+        }
+        Ok(())
+    }
+
+    /// Logs in-memory-only time changes of `ino`.
+    fn flush_times(&self, ino: u64) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.with_log_room(|| {
+            let _gate = self.gate.read();
+            let n = self.node(ino)?;
+            let mut g = n.write();
+            if !g.dirty_times {
+                return Ok(());
+            }
+            let a = g.attr;
+            let op = Op::SetAttr {
+                ino,
+                valid: crate::format::record::valid::ATIME
+                    | crate::format::record::valid::MTIME
+                    | crate::format::record::valid::CTIME,
+                mode: 0,
+                uid: 0,
+                gid: 0,
+                atime: a.atime,
+                mtime: a.mtime,
+                ctime: a.ctime,
+                flags: 0,
+            };
+            self.commit(&op)?;
+            self.apply_inode(&mut g, &op)
+        })
+    }
+
+    /// Drops an unlinked inode with no handles left.
+    fn evict(&self, ino: u64) -> Result<()> {
+        self.with_log_room(|| {
+            let _gate = self.gate.read();
+            let mut t = self.table.write();
+            let Some(n) = t.get(ino).cloned() else {
+                return Ok(());
+            };
+            {
+                let g = n.read();
+                if g.attr.nlink != 0 || g.open != 0 {
+                    return Ok(());
+                }
+            }
+            let op = Op::Evict { ino };
+            self.commit(&op)?;
+            self.apply_ns(&mut t, &op)
+        })
+    }
+
+    /// `fsync`: file data (image files) and in-memory times become durable.
+    pub fn fsync(&self, ino: u64, datasync: bool) -> Result<()> {
+        let n = self.node(ino)?;
+        {
+            let g = n.read();
+            if !self.dev.durable_writes() {
+                if let Some(m) = g.extents() {
+                    for (_, d, l) in m.iter() {
+                        self.dev.flush(self.layout.block_offset(d), l * self.bs)?;
+                    }
+                    self.dev.fence();
+                }
+            }
+            if datasync || !g.dirty_times {
+                return Ok(());
+            }
+        }
+        self.flush_times(ino)
+    }
+
+    /// Current time for timestamps.
+    fn now(&self) -> Ts {
+        Ts::now()
+    }
+}

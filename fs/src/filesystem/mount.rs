@@ -1,0 +1,293 @@
+//! Making a filesystem, mounting it (checkpoint load + log replay) and writing
+//! checkpoints.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use parking_lot::{Mutex, RwLock};
+use sealfs_alloc::{Allocator, Extent};
+
+use super::{Filesystem, SbState};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::format::layout::{LayoutOptions, SB_SLOT_SIZE};
+use crate::format::record::{decode_header, decode_record, Ts};
+use crate::format::superblock::{pick, SlotPick, SB_LEN};
+use crate::format::{checkpoint, crc, FormatError, Layout, Superblock};
+use crate::log::Log;
+use crate::meta::table::{ApplyError, Blocks};
+use crate::meta::Table;
+use crate::persist;
+
+/// Options for `mkfs`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MkfsOptions {
+    /// Layout knobs (block size, log and checkpoint sizes).
+    pub layout: LayoutOptions,
+    /// Overwrite an existing sealfs.
+    pub force: bool,
+    /// Owner of the root directory.
+    pub uid: u32,
+    /// Group of the root directory.
+    pub gid: u32,
+}
+
+/// Options for mounting.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MountOptions {
+    /// Refuse every change and write nothing (fsck, `-o ro`).
+    pub read_only: bool,
+}
+
+fn random_uuid() -> [u8; 16] {
+    let mut u = [0u8; 16];
+    // SAFETY: getrandom writes at most `u.len()` bytes into our buffer.
+    let n = unsafe { libc::getrandom(u.as_mut_ptr() as *mut libc::c_void, u.len(), 0) };
+    if n != u.len() as isize {
+        // Uniqueness, not secrecy, is what the UUID is for: fall back to the clock.
+        let t = Ts::now();
+        u[..8].copy_from_slice(&t.sec.to_le_bytes());
+        u[8..12].copy_from_slice(&t.nsec.to_le_bytes());
+        u[12..].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    u
+}
+
+/// Reads both superblock slots.
+pub fn read_superblocks(dev: &dyn Device) -> Result<SlotPick, FormatError> {
+    let mut a = [0u8; SB_LEN];
+    let mut b = [0u8; SB_LEN];
+    if dev.size() < 2 * SB_SLOT_SIZE {
+        return Err(FormatError::Truncated);
+    }
+    dev.read(0, &mut a).map_err(|_| FormatError::Truncated)?;
+    dev.read(SB_SLOT_SIZE, &mut b)
+        .map_err(|_| FormatError::Truncated)?;
+    pick(&a, &b, dev.size())
+}
+
+/// Writes a new, empty filesystem.
+pub fn mkfs(dev: &dyn Device, opts: MkfsOptions) -> Result<Superblock> {
+    let layout = Layout::compute(dev.size(), opts.layout)?;
+    if !opts.force && read_superblocks(dev).is_ok() {
+        return Err(Error::Exists);
+    }
+    let now = Ts::now();
+    let table = Table::with_root(layout.block_size, now, opts.uid, opts.gid);
+    let log_seq = 1;
+    let blob = checkpoint::encode(&table, 1, log_seq);
+    // Invalidate both slots first: a crash during mkfs must not leave the old filesystem
+    // half-overwritten yet mountable.
+    persist::publish(dev, 0, &vec![0u8; 2 * SB_SLOT_SIZE as usize])?;
+    // Old log records of an earlier filesystem must never replay into this one.
+    let chunk = vec![0u8; 1 << 20];
+    let mut off = 0;
+    while off < layout.log_len {
+        let n = (layout.log_len - off).min(chunk.len() as u64);
+        dev.write(layout.log_off + off, &chunk[..n as usize])?;
+        off += n;
+    }
+    persist::persist(dev, layout.log_off, layout.log_len)?;
+    persist::publish(dev, layout.ckpt_off[0], &blob)?;
+    let mut sb = Superblock {
+        uuid: random_uuid(),
+        generation: 0,
+        layout,
+        active_ckpt: 0,
+        ckpt_used: blob.len() as u64,
+        ckpt_crc: crc(&[&blob]),
+        log_seq,
+        created_ns: now.sec as u64 * 1_000_000_000 + now.nsec as u64,
+    };
+    persist::publish(dev, Superblock::slot_offset(sb.slot()), &sb.encode())?;
+    sb.generation = 1;
+    persist::publish(dev, Superblock::slot_offset(sb.slot()), &sb.encode())?;
+    Ok(sb)
+}
+
+/// Rebuilds the allocator from what checkpoints and records say is owned.
+pub(crate) struct ReplayBlocks<'a> {
+    pub alloc: &'a mut Allocator,
+}
+
+impl Blocks for ReplayBlocks<'_> {
+    fn used(&mut self, start: u64, len: u64) -> Result<(), ApplyError> {
+        self.alloc
+            .mark_used(Extent { start, len })
+            .map_err(|e| ApplyError(format!("{e}")))
+    }
+    fn freed(&mut self, ino: u64, start: u64, len: u64) -> Result<(), ApplyError> {
+        self.alloc
+            .free(Extent { start, len })
+            .map_err(|e| ApplyError(format!("inode {ino}: {e}")))
+    }
+}
+
+/// What loading found, for fsck.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// The superblock in use.
+    pub sb: Superblock,
+    /// A problem with the other slot, if any.
+    pub other_slot: Option<(u64, FormatError)>,
+    /// Records replayed.
+    pub replayed: u64,
+    /// Why replay stopped (normal: a record of an earlier log epoch or zeroes).
+    pub replay_end: String,
+    /// Log bytes in use.
+    pub log_tail: u64,
+}
+
+/// Loads the metadata state: superblock, checkpoint, log replay.
+pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadReport)> {
+    let slots = read_superblocks(dev).map_err(|e| match e {
+        FormatError::BadMagic(_) => {
+            Error::Corrupt("not a sealfs filesystem (no valid superblock)".into())
+        }
+        other => Error::Corrupt(format!("no valid superblock: {other}")),
+    })?;
+    let sb = slots.current;
+    let l = sb.layout;
+    let mut blob = vec![0u8; sb.ckpt_used as usize];
+    dev.read(l.ckpt_off[sb.active_ckpt as usize], &mut blob)?;
+    let hdr = checkpoint::verify(&blob, sb.ckpt_crc)?;
+    if hdr.log_seq != sb.log_seq {
+        return Err(Error::Corrupt(format!(
+            "checkpoint starts the log at {} but the superblock says {}",
+            hdr.log_seq, sb.log_seq
+        )));
+    }
+    let mut alloc = Allocator::new(l.data_blocks);
+    let mut table =
+        checkpoint::decode(&blob, l.block_size, &mut ReplayBlocks { alloc: &mut alloc })?;
+    drop(blob);
+    let mut region = vec![0u8; l.log_len as usize];
+    dev.read(l.log_off, &mut region)?;
+    let mut pos = 0usize;
+    let mut seq = sb.log_seq;
+    let replay_end;
+    loop {
+        let rest = &region[pos..];
+        match decode_header(rest) {
+            Ok(h) if h.seq == seq => match decode_record(rest) {
+                Ok((_, op)) => {
+                    table
+                        .apply(&op, &mut ReplayBlocks { alloc: &mut alloc })
+                        .map_err(|e| Error::Corrupt(format!("log record {seq}: {e}")))?;
+                    pos += h.len;
+                    seq += 1;
+                }
+                Err(e) => {
+                    replay_end = format!("record {seq} at log offset {pos}: {e}");
+                    break;
+                }
+            },
+            Ok(h) => {
+                replay_end = format!(
+                    "record at log offset {pos} has sequence {} (expected {seq})",
+                    h.seq
+                );
+                break;
+            }
+            Err(e) => {
+                replay_end = format!("log offset {pos}: {e}");
+                break;
+            }
+        }
+    }
+    let log = Log {
+        off: l.log_off,
+        len: l.log_len,
+        tail: pos as u64,
+        next_seq: seq,
+        appended: 0,
+    };
+    let report = LoadReport {
+        sb,
+        other_slot: slots.other_problem,
+        replayed: seq - sb.log_seq,
+        replay_end,
+        log_tail: pos as u64,
+    };
+    Ok((table, alloc, log, report))
+}
+
+impl Filesystem {
+    /// Mounts the filesystem on `dev`.
+    pub fn mount(dev: Box<dyn Device>, opts: MountOptions) -> Result<Filesystem> {
+        let (table, alloc, log, report) = load(&*dev)?;
+        let layout = report.sb.layout;
+        let orphans: Vec<u64> = table.orphans.iter().copied().collect();
+        let fs = Filesystem {
+            dev,
+            layout,
+            bs: layout.block_size,
+            gate: RwLock::new(()),
+            table: RwLock::new(table),
+            alloc: Mutex::new(alloc),
+            log: Mutex::new(log),
+            sb: Mutex::new(SbState {
+                current: report.sb,
+                checkpoints: 0,
+            }),
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            read_only: opts.read_only,
+            failed: AtomicBool::new(false),
+        };
+        if !opts.read_only {
+            // Files unlinked while open when the last daemon stopped: nobody can open them now.
+            for ino in orphans {
+                fs.evict(ino)?;
+            }
+        }
+        Ok(fs)
+    }
+
+    /// Writes the whole metadata state to the inactive checkpoint area and publishes it;
+    /// the log starts over.
+    pub fn checkpoint(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let _gate = self.gate.write();
+        let table = self.table.read();
+        let mut log = self.log.lock();
+        let mut sb = self.sb.lock();
+        let generation = sb.current.generation + 1;
+        let blob = checkpoint::encode(&table, generation, log.next_seq);
+        if blob.len() as u64 > self.layout.ckpt_len {
+            tracing::error!(
+                bytes = blob.len(),
+                capacity = self.layout.ckpt_len,
+                "metadata no longer fits a checkpoint"
+            );
+            return Err(Error::NoSpace);
+        }
+        let area = 1 - sb.current.active_ckpt;
+        persist::publish(&*self.dev, self.layout.ckpt_off[area as usize], &blob)?;
+        let new = Superblock {
+            generation,
+            active_ckpt: area,
+            ckpt_used: blob.len() as u64,
+            ckpt_crc: crc(&[&blob]),
+            log_seq: log.next_seq,
+            ..sb.current
+        };
+        persist::publish(
+            &*self.dev,
+            Superblock::slot_offset(new.slot()),
+            &new.encode(),
+        )?;
+        log.tail = 0;
+        sb.current = new;
+        sb.checkpoints += 1;
+        tracing::debug!(generation, bytes = blob.len(), "checkpoint written");
+        Ok(())
+    }
+
+    /// The superblock in use.
+    pub fn superblock(&self) -> Superblock {
+        self.sb.lock().current
+    }
+}

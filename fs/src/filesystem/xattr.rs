@@ -1,0 +1,142 @@
+//! Extended attributes in the user., trusted. and security. namespaces, with Linux's
+//! limits and errnos (ERANGE for a short buffer or a long name, E2BIG for a large value,
+//! ENODATA for a missing name, EEXIST/ENODATA for XATTR_CREATE/XATTR_REPLACE).
+
+use super::{Error, Filesystem, Result};
+use crate::format::record::Op;
+use crate::meta::inode::flags;
+
+/// Longest attribute name (XATTR_NAME_MAX).
+pub const XATTR_NAME_MAX: usize = 255;
+/// Largest attribute value (XATTR_SIZE_MAX).
+pub const XATTR_SIZE_MAX: usize = 65536;
+/// Total names + values one inode may carry.
+pub const XATTR_TOTAL_MAX: usize = 1 << 20;
+/// `XATTR_CREATE`.
+pub const XATTR_CREATE: i32 = 1;
+/// `XATTR_REPLACE`.
+pub const XATTR_REPLACE: i32 = 2;
+
+/// What a sized query returns: the size (when the caller passed 0) or the bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum XattrReply {
+    /// Size only.
+    Size(u32),
+    /// The data.
+    Data(Vec<u8>),
+}
+
+fn check_name(name: &[u8]) -> Result<()> {
+    if name.len() > XATTR_NAME_MAX {
+        return Err(Error::Range);
+    }
+    let ok = [&b"user."[..], b"trusted.", b"security."]
+        .iter()
+        .any(|p| name.len() > p.len() && name.starts_with(p));
+    if !ok {
+        return Err(Error::NotSupported);
+    }
+    Ok(())
+}
+
+fn sized(data: Vec<u8>, size: u32) -> Result<XattrReply> {
+    if size == 0 {
+        return Ok(XattrReply::Size(data.len() as u32));
+    }
+    if data.len() > size as usize {
+        return Err(Error::Range);
+    }
+    Ok(XattrReply::Data(data))
+}
+
+impl Filesystem {
+    /// `setxattr(2)`.
+    pub fn setxattr(&self, ino: u64, name: &[u8], value: &[u8], xflags: i32) -> Result<()> {
+        self.check_writable()?;
+        check_name(name)?;
+        if value.len() > XATTR_SIZE_MAX {
+            return Err(Error::TooBig);
+        }
+        self.with_log_room(|| {
+            let _gate = self.gate.read();
+            let n = self.node(ino)?;
+            let mut g = n.write();
+            if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
+                return Err(Error::Perm("immutable or append-only file"));
+            }
+            let old = g.xattr(name).map(|v| v.len());
+            if xflags & XATTR_CREATE != 0 && old.is_some() {
+                return Err(Error::Exists);
+            }
+            if xflags & XATTR_REPLACE != 0 && old.is_none() {
+                return Err(Error::NoData);
+            }
+            let total: usize = g
+                .xattrs
+                .as_ref()
+                .map(|x| x.iter().map(|(k, v)| k.len() + v.len()).sum())
+                .unwrap_or(0);
+            let after = total - old.map(|o| o + name.len()).unwrap_or(0) + name.len() + value.len();
+            if after > XATTR_TOTAL_MAX {
+                return Err(Error::NoSpace);
+            }
+            let op = Op::SetXattr {
+                ino,
+                name: name.to_vec(),
+                value: value.to_vec(),
+                time: self.now(),
+            };
+            self.commit(&op)?;
+            self.apply_inode(&mut g, &op)
+        })
+    }
+
+    /// `getxattr(2)`; `size` 0 asks for the size.
+    pub fn getxattr(&self, ino: u64, name: &[u8], size: u32) -> Result<XattrReply> {
+        if name.len() > XATTR_NAME_MAX {
+            return Err(Error::Range);
+        }
+        let n = self.node(ino)?;
+        let g = n.read();
+        let v = g.xattr(name).ok_or(Error::NoData)?.to_vec();
+        sized(v, size)
+    }
+
+    /// `listxattr(2)`: NUL-terminated names.
+    pub fn listxattr(&self, ino: u64, size: u32) -> Result<XattrReply> {
+        let n = self.node(ino)?;
+        let g = n.read();
+        let mut out = Vec::new();
+        if let Some(x) = &g.xattrs {
+            for k in x.keys() {
+                out.extend_from_slice(k);
+                out.push(0);
+            }
+        }
+        sized(out, size)
+    }
+
+    /// `removexattr(2)`.
+    pub fn removexattr(&self, ino: u64, name: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        check_name(name)?;
+        self.with_log_room(|| {
+            let _gate = self.gate.read();
+            let n = self.node(ino)?;
+            let mut g = n.write();
+            if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
+                return Err(Error::Perm("immutable or append-only file"));
+            }
+            if g.xattr(name).is_none() {
+                return Err(Error::NoData);
+            }
+            let op = Op::RemoveXattr {
+                ino,
+                name: name.to_vec(),
+                time: self.now(),
+            };
+            self.commit(&op)?;
+            self.apply_inode(&mut g, &op)
+        })
+    }
+}

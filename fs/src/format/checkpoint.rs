@@ -1,0 +1,332 @@
+//! Checkpoints: the whole metadata state in one checksummed blob.
+//!
+//! Written to the inactive checkpoint area when the log fills; the superblock slot written
+//! afterwards makes it current. Decoding rebuilds a `Table` and reports every owned device
+//! block to a `Blocks` sink (the allocator at mount, the ownership checker in fsck).
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::codec::{le64, Reader, Writer};
+use super::record::Ts;
+use super::{crc, FormatError};
+use crate::meta::dir::Dir;
+use crate::meta::extents::ExtentMap;
+use crate::meta::inode::{mode, Attr, Body, Inode};
+use crate::meta::table::{ApplyError, Blocks, Table, ROOT_INO};
+
+/// Magic at the start of a checkpoint.
+pub const CKPT_MAGIC: &[u8; 8] = b"SFCKPT\0\x01";
+/// Header length.
+pub const CKPT_HEADER: usize = 64;
+
+const OFF_GENERATION: usize = 8;
+const OFF_LOG_SEQ: usize = 16;
+const OFF_NEXT_INO: usize = 24;
+const OFF_COUNT: usize = 32;
+const OFF_BLOCK_SIZE: usize = 40;
+const OFF_BODY_LEN: usize = 48;
+
+/// Why a checkpoint could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Bytes are malformed.
+    #[error("checkpoint: {0}")]
+    Format(#[from] FormatError),
+    /// Well-formed but inconsistent.
+    #[error("checkpoint: {0}")]
+    Apply(#[from] ApplyError),
+}
+
+/// Encodes the table. The caller holds every lock that keeps it still.
+pub fn encode(t: &Table, generation: u64, log_seq: u64) -> Vec<u8> {
+    let mut w = Writer::with_capacity(CKPT_HEADER + t.inodes.len() * 96);
+    w.raw(CKPT_MAGIC);
+    w.u64(generation);
+    w.u64(log_seq);
+    w.u64(t.next_ino);
+    w.u64(t.inodes.len() as u64);
+    w.u64(t.block_size);
+    w.u64(0); // body length, patched
+    w.u64(0);
+    debug_assert_eq!(w.len(), CKPT_HEADER);
+    let mut inos: Vec<u64> = t.inodes.keys().copied().collect();
+    inos.sort_unstable();
+    for ino in inos {
+        let g = t.inodes[&ino].read();
+        encode_inode(&mut w, &g);
+    }
+    w.u64(t.orphans.len() as u64);
+    for o in &t.orphans {
+        w.u64(*o);
+    }
+    let body_len = (w.len() - CKPT_HEADER) as u64;
+    w.patch_u64(OFF_BODY_LEN, body_len);
+    w.into_inner()
+}
+
+fn encode_inode(w: &mut Writer, g: &Inode) {
+    let a = &g.attr;
+    w.u64(g.ino);
+    w.u32(a.mode);
+    w.u32(a.uid);
+    w.u32(a.gid);
+    w.u32(a.nlink);
+    w.u32(a.flags);
+    w.u64(a.rdev);
+    w.u64(a.size);
+    a.atime.put(w);
+    a.mtime.put(w);
+    a.ctime.put(w);
+    a.crtime.put(w);
+    match &g.xattrs {
+        Some(x) => {
+            w.u32(x.len() as u32);
+            for (k, v) in x.iter() {
+                w.bytes16(k);
+                w.bytes32(v);
+            }
+        }
+        None => w.u32(0),
+    }
+    match &g.body {
+        Body::File(m) => {
+            w.u32(m.run_count() as u32);
+            for (f, d, l) in m.iter() {
+                w.u64(f);
+                w.u64(d);
+                w.u64(l);
+            }
+        }
+        Body::Dir(d) => {
+            w.u64(d.parent);
+            w.u32(d.len() as u32);
+            for (name, ino, kind) in d.iter() {
+                w.u64(ino);
+                w.u8(kind);
+                w.bytes16(name);
+            }
+        }
+        Body::Symlink(t) => w.bytes16(t),
+        Body::Special => {}
+    }
+}
+
+/// The fixed header fields of a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Generation of the superblock that published it.
+    pub generation: u64,
+    /// First log sequence number after it.
+    pub log_seq: u64,
+}
+
+/// Checks a checkpoint blob against the superblock's length and checksum and returns its
+/// header.
+pub fn verify(b: &[u8], expect_crc: u32) -> Result<Header, FormatError> {
+    if b.len() < CKPT_HEADER {
+        return Err(FormatError::Truncated);
+    }
+    if &b[..8] != CKPT_MAGIC {
+        return Err(FormatError::BadMagic("checkpoint"));
+    }
+    if crc(&[b]) != expect_crc {
+        return Err(FormatError::Checksum("checkpoint"));
+    }
+    let body_len = le64(b, OFF_BODY_LEN);
+    if body_len != (b.len() - CKPT_HEADER) as u64 {
+        return Err(FormatError::Invalid {
+            what: "checkpoint body length",
+            value: body_len,
+        });
+    }
+    Ok(Header {
+        generation: le64(b, OFF_GENERATION),
+        log_seq: le64(b, OFF_LOG_SEQ),
+    })
+}
+
+/// Decodes a verified checkpoint into a table, reporting owned blocks to `blocks`.
+pub fn decode(
+    b: &[u8],
+    block_size: u64,
+    blocks: &mut dyn Blocks,
+) -> Result<Table, CheckpointError> {
+    if b.len() < CKPT_HEADER {
+        return Err(FormatError::Truncated.into());
+    }
+    let bs = le64(b, OFF_BLOCK_SIZE);
+    if bs != block_size {
+        return Err(FormatError::Invalid {
+            what: "checkpoint block size",
+            value: bs,
+        }
+        .into());
+    }
+    let count = le64(b, OFF_COUNT);
+    let mut t = Table::empty(block_size);
+    t.next_ino = le64(b, OFF_NEXT_INO);
+    let mut r = Reader::new(&b[CKPT_HEADER..]);
+    if count > (r.remaining() / 64) as u64 {
+        return Err(FormatError::Invalid {
+            what: "inode count",
+            value: count,
+        }
+        .into());
+    }
+    t.inodes.reserve(count as usize);
+    for _ in 0..count {
+        let inode = decode_inode(&mut r, blocks)?;
+        if inode.ino >= t.next_ino || t.inodes.contains_key(&inode.ino) {
+            return Err(ApplyError(format!(
+                "inode {} duplicated or beyond next inode number",
+                inode.ino
+            ))
+            .into());
+        }
+        t.inodes.insert(inode.ino, Arc::new(RwLock::new(inode)));
+    }
+    let norphans = r.u64()?;
+    if norphans > (r.remaining() / 8) as u64 {
+        return Err(FormatError::Invalid {
+            what: "orphan count",
+            value: norphans,
+        }
+        .into());
+    }
+    for _ in 0..norphans {
+        let o = r.u64()?;
+        match t.inodes.get(&o) {
+            Some(n) if n.read().attr.nlink == 0 => {
+                t.orphans.insert(o);
+            }
+            _ => return Err(ApplyError(format!("orphan {o} is missing or linked")).into()),
+        }
+    }
+    if r.remaining() != 0 {
+        return Err(FormatError::Invalid {
+            what: "checkpoint trailing bytes",
+            value: r.remaining() as u64,
+        }
+        .into());
+    }
+    validate_refs(&t)?;
+    Ok(t)
+}
+
+/// Every directory entry names an existing inode of the kind it says; the root exists.
+fn validate_refs(t: &Table) -> Result<(), ApplyError> {
+    let root = t
+        .inodes
+        .get(&ROOT_INO)
+        .ok_or_else(|| ApplyError("no root directory".into()))?;
+    if !root.read().attr.is_dir() {
+        return Err(ApplyError("root is not a directory".into()));
+    }
+    for n in t.inodes.values() {
+        let g = n.read();
+        if let Some(d) = g.dir() {
+            for (name, ino, kind) in d.iter() {
+                let ok = t.inodes.get(&ino).is_some_and(|c| {
+                    // A directory's own entry can name itself only if corrupt; avoid locking
+                    // the same lock twice.
+                    ino != g.ino && c.read().dirent_kind() == kind
+                });
+                if !ok {
+                    return Err(ApplyError(format!(
+                        "entry {:?} in directory {} names missing or mismatched inode {ino}",
+                        String::from_utf8_lossy(name),
+                        g.ino
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode_inode(r: &mut Reader<'_>, blocks: &mut dyn Blocks) -> Result<Inode, CheckpointError> {
+    let ino = r.u64()?;
+    let attr = Attr {
+        mode: r.u32()?,
+        uid: r.u32()?,
+        gid: r.u32()?,
+        nlink: r.u32()?,
+        flags: r.u32()?,
+        rdev: r.u64()?,
+        size: r.u64()?,
+        atime: Ts::get(r)?,
+        mtime: Ts::get(r)?,
+        ctime: Ts::get(r)?,
+        crtime: Ts::get(r)?,
+    };
+    let nx = r.u32()?;
+    let mut inode = Inode::new(ino, attr, 0, b"");
+    for _ in 0..nx {
+        let k = r.bytes16()?;
+        let v = r.bytes32()?;
+        inode.set_xattr(k, v);
+    }
+    match attr.kind() {
+        mode::S_IFREG => {
+            let n = r.u32()? as usize;
+            if n > r.remaining() / 24 {
+                return Err(FormatError::Invalid {
+                    what: "extent count",
+                    value: n as u64,
+                }
+                .into());
+            }
+            let mut m = ExtentMap::new();
+            for _ in 0..n {
+                let (f, d, l) = (r.u64()?, r.u64()?, r.u64()?);
+                blocks.used(d, l)?;
+                if !m.insert(f, d, l) {
+                    return Err(ApplyError(format!(
+                        "inode {ino}: overlapping extent at file block {f}"
+                    ))
+                    .into());
+                }
+            }
+            inode.body = Body::File(m);
+        }
+        mode::S_IFDIR => {
+            let parent = r.u64()?;
+            let n = r.u32()? as usize;
+            if n > r.remaining() / 11 {
+                return Err(FormatError::Invalid {
+                    what: "entry count",
+                    value: n as u64,
+                }
+                .into());
+            }
+            let mut d = Dir::new(parent);
+            for _ in 0..n {
+                let cino = r.u64()?;
+                let kind = r.u8()?;
+                let name = r.bytes16()?;
+                if name.is_empty()
+                    || name.len() > 255
+                    || name.contains(&b'/')
+                    || !d.insert(name, cino, kind)
+                {
+                    return Err(
+                        ApplyError(format!("directory {ino}: bad or duplicate entry")).into(),
+                    );
+                }
+            }
+            inode.body = Body::Dir(d);
+        }
+        mode::S_IFLNK => inode.body = Body::Symlink(Box::from(r.bytes16()?)),
+        mode::S_IFCHR | mode::S_IFBLK | mode::S_IFIFO | mode::S_IFSOCK => {}
+        other => {
+            return Err(FormatError::Invalid {
+                what: "inode mode",
+                value: other as u64,
+            }
+            .into())
+        }
+    }
+    Ok(inode)
+}

@@ -1,0 +1,47 @@
+//! The metadata log writer: appends one checksummed record per operation and makes it
+//! durable before returning, under one mutex so that log order is commit order.
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::format::record::{Op, REC_MAX};
+use crate::persist;
+
+/// Append position and sequence numbers of the live log.
+#[derive(Debug)]
+pub struct Log {
+    /// Region offset on the device.
+    pub off: u64,
+    /// Region length.
+    pub len: u64,
+    /// Bytes used since the last checkpoint.
+    pub tail: u64,
+    /// Sequence number of the next record.
+    pub next_seq: u64,
+    /// Records appended since mount (for `sealfs stat`).
+    pub appended: u64,
+}
+
+impl Log {
+    /// Appends `op` and makes it durable. `LogFull` when it does not fit (the caller
+    /// checkpoints and retries; nothing was written).
+    pub fn append(&mut self, dev: &dyn Device, op: &Op) -> Result<u64> {
+        let rec = op.encode_record(self.next_seq);
+        if rec.len() > REC_MAX {
+            return Err(Error::TooBig);
+        }
+        if self.tail + rec.len() as u64 > self.len {
+            return Err(Error::LogFull);
+        }
+        persist::publish(dev, self.off + self.tail, &rec)?;
+        self.tail += rec.len() as u64;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.appended += 1;
+        Ok(seq)
+    }
+
+    /// Fraction of the log in use, 0..=1.
+    pub fn fill(&self) -> f64 {
+        self.tail as f64 / self.len as f64
+    }
+}

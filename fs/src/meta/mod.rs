@@ -1,0 +1,10 @@
+//! In-memory metadata: inodes, directories, extent maps, and the apply function shared by
+//! live operations and log replay. No I/O here.
+
+pub mod dir;
+pub mod extents;
+pub mod inode;
+pub mod table;
+
+pub use inode::{Attr, Body, Inode};
+pub use table::{Blocks, Node, Table, ROOT_INO};

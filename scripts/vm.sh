@@ -1,0 +1,519 @@
+#!/usr/bin/env bash
+# scripts/vm.sh — run sealfs on a real device-DAX device (/dev/dax0.0) inside a
+# QEMU guest (software emulation, emulated NVDIMM) and test it there.
+#
+# What it does (docs/vm.md has the details and the figures):
+#   1. fetches QEMU (bookworm-backports), a 6.12 backports kernel, seabios,
+#      busybox-static and ndctl from Debian's archive with a private apt
+#      configuration, unpacking them into a cache folder (nothing is installed
+#      on the host); re-runs reuse the cache;
+#   2. builds a static sealfs (glibc, +crt-static) into target/vm and a static
+#      raw-mapping helper (scripts/vm/daxbench.c);
+#   3. packs a busybox initramfs with ndctl, the NVDIMM/DAX and 9p modules,
+#      sealfs and the guest test script (scripts/vm/guest-test.sh);
+#   4. runs two sequences of four boots each on a fresh pmem image:
+#        A: namespace --align=2M, -cpu max   (clwb)
+#        B: namespace --align=4K, default CPU (clflush only)
+#      boot 1 mkfs + POSIX smoke + bandwidth, boot 2 verify after a clean
+#      power-off, boot 3 write+fsync then QEMU is SIGKILLed, boot 4 verify
+#      after that crash;
+#   5. prints the checks and one final line "N passed, N failed[, N skipped]";
+#      exits non-zero on any failure, 0 with a reason when it must skip.
+#
+# Environment:
+#   SEALFS_VM_CACHE     cache folder (default ~/.cache/sealfs-vm)
+#   SEALFS_VM_SEQ       which sequences to run: "A B" (default), "A" or "B"
+#   SEALFS_VM_BIN       use this sealfs binary instead of building one
+#   SEALFS_VM_STANDIN=1 use scripts/vm/standin-sealfs.sh instead of sealfs
+#                       (tests this harness itself; see docs/vm.md)
+#   SEALFS_VM_KERNEL    guest kernel package (default linux-image-6.12.95+deb12-amd64;
+#                       when the archive no longer has it, the current 6.12
+#                       backports kernel is taken)
+#   SEALFS_VM_MIRROR    Debian mirror URL (default: the one apt on this host uses)
+#   SEALFS_VM_TIMEOUT   seconds allowed per boot (default 240)
+#   SEALFS_VM_KEEP=1    keep the work folder (logs, images) and print its path
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cache=${SEALFS_VM_CACHE:-$HOME/.cache/sealfs-vm}
+kernel_want=${SEALFS_VM_KERNEL:-linux-image-6.12.95+deb12-amd64}
+boot_timeout=${SEALFS_VM_TIMEOUT:-240}
+sequences=${SEALFS_VM_SEQ:-A B}
+t_start=$(date +%s)
+
+say() { printf 'vm: %s\n' "$*"; }
+skip() {
+	say "skipped: $*"
+	echo "0 passed, 0 failed, 1 skipped"
+	exit 0
+}
+die() {
+	say "error: $*" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+}
+
+work=""
+qemu_pid=""
+cleanup() {
+	local rc=$?
+	if [[ -n $qemu_pid ]] && kill -0 "$qemu_pid" 2>/dev/null; then
+		kill -KILL "$qemu_pid" 2>/dev/null || true
+		wait "$qemu_pid" 2>/dev/null || true
+	fi
+	if [[ -n $work && -d $work ]]; then
+		if [[ ${SEALFS_VM_KEEP:-0} == 1 ]]; then
+			say "work folder kept: $work"
+		else
+			rm -rf "$work"
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+set -E
+trap 'say "error: \"$BASH_COMMAND\" failed (line $LINENO)" >&2' ERR
+
+[[ $(uname -m) == x86_64 ]] || skip "needs an x86_64 host (found $(uname -m))"
+
+# ---------------------------------------------------------------------------
+# 1. Packages, into $cache/root (never installed on the host)
+# ---------------------------------------------------------------------------
+aptdir=$cache/apt
+debs=$cache/debs
+root=$cache/root
+multiarch=usr/lib/x86_64-linux-gnu
+ready=$cache/ready # written once everything is unpacked; lists the kernel version
+
+apt_opts=()
+setup_apt() {
+	local mirror=${SEALFS_VM_MIRROR:-}
+	if [[ -z $mirror ]]; then
+		# The mirror this host's apt already uses for bookworm (deb822 or one-line format).
+		mirror=$(
+			{
+				cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+					/^[[:space:]]*$/ { if (uris != "" && suites ~ /(^| )bookworm( |$)/) print uris; uris = ""; suites = "" }
+					/^URIs:/ { $1 = ""; uris = $0 }
+					/^Suites:/ { $1 = ""; suites = $0 " " }
+					END { if (uris != "" && suites ~ /(^| )bookworm( |$)/) print uris }'
+				cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+					sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) bookworm .*/\2/p'
+			} | tr ' ' '\n' | grep -v -e security -e '^$' | head -n1
+		) || true
+	fi
+	[[ -n $mirror ]] || return 1
+	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	[[ -r $keyring ]] || return 1
+	mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$debs"
+	cat >"$aptdir/sources.list" <<-EOF
+		deb [signed-by=$keyring] $mirror bookworm main
+		deb [signed-by=$keyring] $mirror bookworm-backports main
+	EOF
+	# QEMU and the kernel come from bookworm-backports, everything else from bookworm.
+	cat >"$aptdir/preferences" <<-EOF
+		Package: qemu-system-x86 qemu-system-common qemu-system-data linux-image-amd64
+		Pin: release n=bookworm-backports
+		Pin-Priority: 990
+	EOF
+	: >"$aptdir/status"
+	apt_opts=(
+		-o "Dir::Etc::SourceList=$aptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o "Dir::Etc::Preferences=$aptdir/preferences" -o Dir::Etc::PreferencesParts=/dev/null
+		-o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
+		-o "Dir::State::Status=$aptdir/status" -o Debug::NoLocking=1
+		-o "APT::Sandbox::User=$(id -un)" -o quiet=1
+	)
+}
+
+apt_update() {
+	say "apt-get update (private lists for bookworm and bookworm-backports)"
+	apt-get "${apt_opts[@]}" update >"$aptdir/update.log" 2>&1 || {
+		tail -n5 "$aptdir/update.log" >&2
+		return 1
+	}
+}
+
+candidate() { # PACKAGE -> candidate version or nothing
+	apt-cache "${apt_opts[@]}" policy "$1" 2>/dev/null | awk '/Candidate:/ && $2 != "(none)" { print $2 }'
+}
+
+download() { # PACKAGE... -> .debs in $debs, unpacked into $root
+	local p
+	(cd "$debs" && apt-get "${apt_opts[@]}" download "$@" >>"$aptdir/download.log" 2>&1) || {
+		tail -n5 "$aptdir/download.log" >&2
+		return 1
+	}
+	for p in "$@"; do
+		local f
+		f=$(ls -t "$debs/${p}_"*.deb | head -n1)
+		dpkg-deb -x "$f" "$root"
+		echo "$p" >>"$cache/unpacked"
+	done
+}
+
+# Debian names a library package after its soname: libfoo.so.1 -> libfoo1,
+# libfoo2.so.0 -> libfoo2-0. A few do not follow that rule.
+soname_package() {
+	case $1 in
+	libglib-2.0.so.* | libgio-2.0.so.* | libgobject-2.0.so.* | libgmodule-2.0.so.*) echo libglib2.0-0 ;;
+	libjpeg.so.62) echo libjpeg62-turbo ;;
+	libdb-5.3.so) echo libdb5.3 ;;
+	libz.so.1) echo zlib1g ;;
+	libcrypto.so.3 | libssl.so.3) echo libssl3 ;;
+	*)
+		local stem=${1%%.so*} ver=${1#*.so.}
+		if [[ $stem =~ [0-9]$ ]]; then echo "$stem-$ver"; else echo "$stem$ver"; fi
+		;;
+	esac
+}
+
+ldd_missing() { # BINARY... -> sonames ldd cannot find (host libs + $root)
+	LD_LIBRARY_PATH=$root/$multiarch:$root/lib/x86_64-linux-gnu ldd "$@" 2>/dev/null |
+		awk '/=> not found/ { print $1 }' | sort -u
+}
+
+fetch_missing_libs() { # BINARY... : download library packages until ldd is satisfied
+	local round missing pkgs s p
+	for round in 1 2 3 4 5; do
+		missing=$(ldd_missing "$@")
+		[[ -z $missing ]] && return 0
+		pkgs=()
+		for s in $missing; do
+			p=$(soname_package "$s")
+			if [[ -z $(candidate "$p") ]]; then
+				say "cannot tell which package ships $s (guessed $p)" >&2
+				return 1
+			fi
+			pkgs+=("$p")
+		done
+		say "fetching libraries: ${pkgs[*]}"
+		download "${pkgs[@]}" || return 1
+	done
+	[[ -z $(ldd_missing "$@") ]]
+}
+
+ensure_packages() {
+	if [[ -s $ready ]]; then
+		kver=$(cat "$ready")
+		return 0
+	fi
+	say "filling the package cache $cache (first run only)"
+	command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+		skip "no apt-get/dpkg-deb on this host and no complete cache in $cache"
+	mkdir -p "$cache"
+	[[ -w $cache ]] || skip "cache folder $cache is not writable"
+	setup_apt || skip "no Debian bookworm mirror found in this host's apt sources (set SEALFS_VM_MIRROR) and no complete cache"
+	if [[ ! -e $aptdir/lists/.updated ]] || [[ -z $(candidate qemu-system-x86) ]]; then
+		if ! apt_update; then
+			[[ $(id -u) == 0 ]] || skip "not root, apt-get update failed and the cache is incomplete"
+			skip "cannot reach the Debian archive (apt-get update failed) and the cache in $cache is incomplete"
+		fi
+		touch "$aptdir/lists/.updated"
+	fi
+	local kpkg=$kernel_want
+	if [[ -z $(candidate "$kpkg") ]]; then
+		# That kernel is gone: follow the backports metapackage to the current 6.12 kernel.
+		kpkg=$(apt-cache "${apt_opts[@]}" show linux-image-amd64/bookworm-backports 2>/dev/null |
+			sed -n 's/^Depends: .*\(linux-image-6\.12\.[^ ,]*-amd64\).*/\1/p' | head -n1)
+		[[ -n $kpkg ]] || skip "no 6.12 kernel in bookworm-backports"
+		say "$kernel_want is gone from the archive; using $kpkg"
+	fi
+	rm -rf "$root" "$cache/unpacked"
+	mkdir -p "$root"
+	local pkgs=(qemu-system-x86 qemu-system-common qemu-system-data seabios busybox-static
+		ndctl libndctl6 libdaxctl1 libiniparser1 "$kpkg")
+	say "downloading ${pkgs[*]}"
+	if ! download "${pkgs[@]}"; then
+		# Stale lists (a version was superseded): refresh once and retry.
+		apt_update && download "${pkgs[@]}" || skip "cannot download the packages from the Debian archive"
+	fi
+	fetch_missing_libs "$root/usr/bin/qemu-system-x86_64" "$root/usr/bin/ndctl" ||
+		die "could not complete QEMU's/ndctl's libraries"
+	kver=${kpkg#linux-image-}
+	[[ -e $root/boot/vmlinuz-$kver ]] || die "kernel image vmlinuz-$kver missing from $kpkg"
+	echo "$kver" >"$ready"
+	say "cache ready ($(du -sh "$cache" | cut -f1))"
+}
+
+# ---------------------------------------------------------------------------
+# 2. Binaries: static sealfs and the raw-mapping helper
+# ---------------------------------------------------------------------------
+build_sealfs() { # -> path of a sealfs binary in $sealfs_bin, or empty with a reason in $sealfs_note
+	sealfs_bin="" sealfs_note=""
+	if [[ ${SEALFS_VM_STANDIN:-0} == 1 ]]; then
+		sealfs_bin=$here/vm/standin-sealfs.sh
+		sealfs_note="stand-in (scripts/vm/standin-sealfs.sh), not the real sealfs"
+		return
+	fi
+	if [[ -n ${SEALFS_VM_BIN:-} ]]; then
+		sealfs_bin=$SEALFS_VM_BIN
+		return
+	fi
+	command -v cargo >/dev/null || {
+		sealfs_note="cargo not found: no sealfs binary"
+		return
+	}
+	say "building static sealfs (cargo build --release, target/vm)"
+	local log=$work/cargo.log
+	if RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$repo/target/vm \
+		cargo build --release --target x86_64-unknown-linux-gnu -p sealfs --bin sealfs \
+		--manifest-path "$repo/Cargo.toml" >"$log" 2>&1; then
+		sealfs_bin=$repo/target/vm/x86_64-unknown-linux-gnu/release/sealfs
+	else
+		sealfs_note="cargo build failed (see below); the guest runs without sealfs"
+		tail -n 15 "$log" | sed 's/^/  cargo: /'
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# 3. initramfs
+# ---------------------------------------------------------------------------
+module_dir() {
+	local d
+	for d in "$root/lib/modules/$kver" "$root/usr/lib/modules/$kver"; do
+		[[ -d $d/kernel ]] && echo "$d" && return
+	done
+	return 0
+}
+
+module_file() { # NAME -> path of NAME.ko[.xz] (module names use _ where files may use -)
+	local alt=${1//_/-}
+	find "$moddir/kernel" \( -name "$1.ko*" -o -name "$alt.ko*" \) | head -n1
+}
+
+module_deps() { # FILE -> dependency names from its .modinfo
+	local f=$1
+	case $f in
+	*.xz) xz -dc "$f" ;;
+	*.zst) zstd -dc "$f" ;;
+	*) cat "$f" ;;
+	esac | tr '\0' '\n' | sed -n 's/^depends=//p' | head -n1 | tr ',' ' '
+}
+
+declare -A mod_seen
+mod_order=()
+add_module() { # NAME: its dependencies first, then itself
+	local name=$1 f d
+	[[ -n ${mod_seen[$name]:-} ]] && return 0
+	mod_seen[$name]=1
+	f=$(module_file "$name")
+	[[ -n $f ]] || die "kernel module $name not found in $moddir"
+	for d in $(module_deps "$f"); do add_module "$d"; done
+	mod_order+=("$name:$f")
+}
+
+copy_with_libs() { # BINARY DEST : copy a dynamic binary and every library it needs
+	local bin=$1 dest=$2 line so path
+	install -D -m 0755 "$bin" "$ir$dest"
+	while read -r line; do
+		so=$(awk '{print $1}' <<<"$line")
+		path=$(awk '$2 == "=>" { print $3 } $2 != "=>" { print $1 }' <<<"$line")
+		[[ $path == /* ]] || continue
+		if [[ $so == */ld-linux* ]]; then
+			install -D -m 0755 "$path" "$ir/lib64/$(basename "$so")"
+		else
+			install -D -m 0755 "$path" "$ir/lib/x86_64-linux-gnu/$so"
+		fi
+	done < <(LD_LIBRARY_PATH=$root/$multiarch:$root/lib/x86_64-linux-gnu ldd "$bin" | grep -v 'linux-vdso')
+}
+
+build_initramfs() {
+	ir=$work/initramfs
+	mkdir -p "$ir"/{bin,dev,proc,sys,tmp,run,mnt,host,etc,lib/modules,lib/x86_64-linux-gnu,lib64}
+	local bb=$root/bin/busybox
+	[[ -x $bb ]] || bb=$root/usr/bin/busybox
+	install -m 0755 "$bb" "$ir/bin/busybox"
+	copy_with_libs "$root/usr/bin/ndctl" /bin/ndctl
+	install -m 0755 "$here/vm/init" "$ir/init"
+	install -m 0755 "$here/vm/guest-test.sh" "$ir/bin/guest-test.sh"
+	install -m 0755 "$work/daxbench" "$ir/bin/daxbench"
+	if [[ -n $sealfs_bin ]]; then
+		if file_is_script "$sealfs_bin"; then
+			install -m 0755 "$sealfs_bin" "$ir/bin/sealfs"
+		else
+			if LC_ALL=C ldd "$sealfs_bin" 2>&1 | grep -q '=>'; then
+				say "warning: $sealfs_bin is dynamically linked; copying its libraries too"
+				copy_with_libs "$sealfs_bin" /bin/sealfs
+			else
+				install -m 0755 "$sealfs_bin" "$ir/bin/sealfs"
+			fi
+			strip --strip-debug "$ir/bin/sealfs" 2>/dev/null || true
+		fi
+	fi
+	echo "${sealfs_note:-}" >"$ir/etc/sealfs-note"
+	moddir=$(module_dir)
+	[[ -n $moddir ]] || die "no modules folder for $kver in $root"
+	local m
+	for m in libnvdimm nfit nd_btt nd_pmem dax_pmem device_dax netfs 9pnet 9pnet_virtio 9p; do
+		add_module "$m"
+	done
+	: >"$ir/etc/modules"
+	for m in "${mod_order[@]}"; do
+		local name=${m%%:*} f=${m#*:}
+		case $f in
+		*.xz) xz -dc "$f" >"$ir/lib/modules/$name.ko" ;;
+		*.zst) zstd -qdc "$f" >"$ir/lib/modules/$name.ko" ;;
+		*) cp "$f" "$ir/lib/modules/$name.ko" ;;
+		esac
+		echo "$name" >>"$ir/etc/modules"
+	done
+	(cd "$ir" && find . -mindepth 1 | LC_ALL=C sort | "$ir/bin/busybox" cpio -o -H newc 2>/dev/null) >"$work/initrd.cpio"
+	say "initramfs: $(du -h "$work/initrd.cpio" | cut -f1), modules: $(tr '\n' ' ' <"$ir/etc/modules")"
+}
+
+file_is_script() { [[ $(head -c2 "$1") == '#!' ]]; }
+
+# ---------------------------------------------------------------------------
+# 4. Boots
+# ---------------------------------------------------------------------------
+passed=0 failed=0 skipped=0
+host_check() { # NAME OK(0/1) [DETAIL]
+	if [[ $2 == 0 ]]; then
+		passed=$((passed + 1))
+		echo "  PASS  $1"
+	else
+		failed=$((failed + 1))
+		echo "  FAIL  $1${3:+ — $3}"
+	fi
+}
+
+boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
+	local seq=$1 phase=$2 align=$3 cpu=$4 img=$5 share=$6 mode=$7
+	local tag=$seq$phase log=$work/console-$seq$phase.log
+	local cpu_args=()
+	[[ $cpu == default ]] || cpu_args=(-cpu "$cpu")
+	rm -f "$share/ready-to-kill"
+	local t0 t1
+	t0=$(date +%s.%N)
+	LD_LIBRARY_PATH=$root/$multiarch:$root/lib/x86_64-linux-gnu \
+		"$root/usr/bin/qemu-system-x86_64" \
+		-L "$root/usr/share/qemu" -L "$root/usr/share/seabios" \
+		-nodefaults -no-user-config -accel tcg "${cpu_args[@]}" -smp 2 \
+		-machine pc,nvdimm=on -m 1G,slots=2,maxmem=4G \
+		-object "memory-backend-file,id=mem1,share=on,mem-path=$img,size=1G,align=2M" \
+		-device nvdimm,id=nvdimm1,memdev=mem1 \
+		-virtfs "local,path=$share,mount_tag=host,security_model=none,id=host" \
+		-kernel "$root/boot/vmlinuz-$kver" -initrd "$work/initrd.cpio" \
+		-append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4 vmseq=$seq vmphase=$phase vmalign=$align" \
+		-display none -serial "file:$log" -monitor none -nic none -no-reboot \
+		>"$work/qemu-$tag.out" 2>&1 &
+	qemu_pid=$!
+	local deadline=$(($(date +%s) + boot_timeout)) status=ok
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		if [[ $mode == kill && -e $share/ready-to-kill ]]; then
+			kill -KILL "$qemu_pid"
+			status=killed
+			break
+		fi
+		if (($(date +%s) > deadline)); then
+			kill -KILL "$qemu_pid"
+			status=timeout
+			break
+		fi
+		sleep 0.2
+	done
+	wait "$qemu_pid" 2>/dev/null || true
+	qemu_pid=""
+	t1=$(date +%s.%N)
+	boot_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	boot_status=$status
+}
+
+report_guest() { # RESULTS-FILE : print and count the guest's checks
+	local f=$1 kind rest
+	while IFS= read -r line; do
+		kind=${line%% *}
+		rest=${line#* }
+		case $kind in
+		PASS)
+			passed=$((passed + 1))
+			echo "  PASS  $rest"
+			;;
+		FAIL)
+			failed=$((failed + 1))
+			echo "  FAIL  $rest"
+			;;
+		SKIP)
+			skipped=$((skipped + 1))
+			echo "  SKIP  $rest"
+			;;
+		INFO) echo "  info  $rest" ;;
+		"|") echo "        $line" ;;
+		esac
+	done <"$f"
+}
+
+run_sequence() { # SEQ ALIGN CPU
+	local seq=$1 align=$2 cpu=$3
+	local img=$work/pmem-$seq.img share=$work/share-$seq
+	mkdir -p "$share"
+	rm -f "$img"
+	truncate -s 1G "$img"
+	local phase mode res
+	for phase in 1 2 3 4; do
+		mode=normal
+		[[ $phase == 3 ]] && mode=kill
+		echo "== sequence $seq (namespace --align=$align, cpu $cpu), boot $phase"
+		boot "$seq" "$phase" "$align" "$cpu" "$img" "$share" "$mode"
+		res=$share/results-$phase.txt
+		if [[ -s $res ]]; then
+			report_guest "$res"
+		fi
+		case $mode:$boot_status in
+		normal:ok)
+			if grep -q '^END' "$res" 2>/dev/null; then
+				host_check "$seq$phase guest ran its tests and powered off (${boot_secs}s boot-to-result)" 0
+			else
+				host_check "$seq$phase guest powered off before reporting" 1 "console log:"
+				tail -n 25 "$work/console-$seq$phase.log" | sed 's/^/        | /'
+			fi
+			;;
+		kill:killed)
+			host_check "$seq$phase host killed QEMU (SIGKILL) after the guest's write+fsync (${boot_secs}s)" 0
+			;;
+		*)
+			host_check "$seq$phase boot ended: $boot_status after ${boot_secs}s" 1 "console log:"
+			tail -n 25 "$work/console-$seq$phase.log" | sed 's/^/        | /'
+			;;
+		esac
+		boot_times+=("$seq$phase=${boot_secs}s")
+	done
+	rm -f "$img"
+}
+
+# ---------------------------------------------------------------------------
+main() {
+	ensure_packages
+	[[ -e $root/usr/bin/qemu-system-x86_64 && -e $root/usr/bin/ndctl ]] ||
+		die "cache $cache is incomplete; remove $ready to refill it"
+	work=$(mktemp -d "${TMPDIR:-/tmp}/sealfs-vm.XXXXXX")
+
+	command -v gcc >/dev/null || die "gcc is needed to build scripts/vm/daxbench.c"
+	gcc -O2 -Wall -static -o "$work/daxbench" "$here/vm/daxbench.c" ||
+		die "cannot build a static daxbench (is libc6-dev installed?)"
+	build_sealfs
+	[[ -n $sealfs_note ]] && say "note: $sealfs_note"
+	build_initramfs
+	say "ready after $(($(date +%s) - t_start))s; booting (kernel $kver, TCG)"
+
+	boot_times=()
+	local s
+	for s in $sequences; do
+		case $s in
+		A) run_sequence A 2M max ;;
+		B) run_sequence B 4K default ;;
+		*) die "unknown sequence $s (A or B)" ;;
+		esac
+	done
+	say "boot-to-result: ${boot_times[*]}"
+	say "total $(($(date +%s) - t_start))s"
+	local line="$passed passed, $failed failed"
+	((skipped > 0)) && line+=", $skipped skipped"
+	echo "$line"
+	((failed == 0))
+}
+
+main "$@"
