@@ -11,10 +11,10 @@
 //! Every mutation builds an `Op`, appends it to the log (durable before the reply), then
 //! applies it with the same function replay uses.
 
-mod data;
-mod mount;
-mod namespace;
-mod xattr;
+pub mod data;
+pub mod mount;
+pub mod namespace;
+pub mod xattr;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
