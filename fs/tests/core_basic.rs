@@ -79,3 +79,49 @@ fn create_write_read_remount() {
     assert_eq!(fs.stats().free_blocks, free);
     assert_eq!(fs.stats().free_blocks, fs.stats().total_blocks);
 }
+
+/// The device-DAX code path (sysfs-free geometry, mapping, cache-line write-back + sfence)
+/// on an ordinary file: mkfs, write, remount, read back.
+#[test]
+fn devdax_code_path_on_an_image() {
+    use sealfs::device::devdax::DevDax;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("dax.img");
+    std::fs::File::create(&p).unwrap().set_len(64 << 20).unwrap();
+    let dev = DevDax::with_geometry(&p, 64 << 20, 2 << 20, Duration::ZERO).unwrap();
+    assert!(dev.durable_writes());
+    assert!(["clwb", "clflushopt", "clflush"].contains(&dev.flush_method()));
+    mkfs(&dev, MkfsOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
+    assert_eq!(fs.layout().data_off % (2 << 20), 0, "data area must start 2 MiB-aligned");
+    let (st, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, Ctx::root()).unwrap();
+    let data = vec![0x5a; 3 << 20];
+    fs.write(st.ino, 4096, &data).unwrap();
+    fs.release(fh).unwrap();
+    drop(fs);
+    // A second opener waits for the first's lock; here the first is gone.
+    let dev = DevDax::with_geometry(&p, 64 << 20, 2 << 20, Duration::from_secs(1)).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
+    let st = fs.lookup(1, b"f").unwrap();
+    assert_eq!(st.attr.size, 4096 + (3 << 20));
+    assert_eq!(fs.read(st.ino, 4096, 3 << 20).unwrap(), data);
+    assert_eq!(fs.read(st.ino, 0, 4096).unwrap(), vec![0; 4096]);
+}
+
+/// Two openers of one image: the second waits (bounded) for the first's exclusive lock and
+/// then fails with EBUSY, never sharing the device.
+#[test]
+fn second_opener_is_refused_while_the_first_holds_the_device() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.img");
+    std::fs::File::create(&p).unwrap().set_len(8 << 20).unwrap();
+    let first = sealfs::device::open(&p, Duration::ZERO).unwrap();
+    let t = Instant::now();
+    let second = sealfs::device::open(&p, Duration::from_millis(200));
+    assert!(matches!(second, Err(Error::Busy)));
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    drop(first);
+    assert!(sealfs::device::open(&p, Duration::ZERO).is_ok());
+}

@@ -195,6 +195,11 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
             }
         }
     }
+    if let Some((at, later)) = later_record(&region, pos, seq) {
+        return Err(Error::Corrupt(format!(
+            "log record {later} at offset {at} follows a damaged or missing record {seq} ({replay_end})"
+        )));
+    }
     let log = Log {
         off: l.log_off,
         len: l.log_len,
@@ -210,6 +215,38 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
         log_tail: pos as u64,
     };
     Ok((table, alloc, log, report))
+}
+
+/// Looks past the point where replay stopped for a valid record that should have come
+/// later. Appends are serialized and each is durable before the next starts, so a crash
+/// can only leave a torn *last* record: a valid record with a sequence number at or past
+/// the expected one means corruption (or a superblock slot older than the log).
+fn later_record(region: &[u8], stop: usize, expected: u64) -> Option<(usize, u64)> {
+    let magic = crate::format::record::REC_MAGIC.to_le_bytes();
+    let mut p = stop + crate::format::record::REC_ALIGN;
+    if stop == region.len() {
+        return None;
+    }
+    // The record at `stop` itself failed; anything valid from the next aligned word on counts.
+    let first = decode_header(&region[stop..]).ok().filter(|h| h.seq >= expected);
+    if first.is_some() {
+        if let Ok((h, _)) = decode_record(&region[stop..]) {
+            if h.seq > expected {
+                return Some((stop, h.seq));
+            }
+        }
+    }
+    while p + crate::format::record::REC_HEADER <= region.len() {
+        if region[p..p + 4] == magic {
+            if let Ok((h, _)) = decode_record(&region[p..]) {
+                if h.seq >= expected {
+                    return Some((p, h.seq));
+                }
+            }
+        }
+        p += crate::format::record::REC_ALIGN;
+    }
+    None
 }
 
 impl Filesystem {
