@@ -94,6 +94,16 @@ pub enum Error {
     /// Consistent bytes, inconsistent state.
     #[error("corrupt filesystem: {0}")]
     Corrupt(String),
+    /// A breakable seal or mapping pin is being recalled: retry the operation after a
+    /// release or at `deadline_ns` (monotonic, `Filesystem::clock_ns`). Never an errno:
+    /// the FUSE adapter parks the request, other callers use `Filesystem::blocking`.
+    #[error("waiting for a seal recall on inode {ino}")]
+    WouldWait {
+        /// Inode whose seals must go.
+        ino: u64,
+        /// When the recalled seals are revoked at the latest.
+        deadline_ns: u64,
+    },
     /// The log has no room for the record: checkpoint and retry (never reaches a caller).
     #[error("log full")]
     LogFull,
@@ -110,6 +120,22 @@ impl From<CheckpointError> for Error {
         match e {
             CheckpointError::Format(f) => Error::Format(f),
             CheckpointError::Apply(a) => Error::Corrupt(format!("checkpoint: {}", a.0)),
+        }
+    }
+}
+
+impl From<sealfs_seal::SealError> for Error {
+    fn from(e: sealfs_seal::SealError) -> Self {
+        use sealfs_seal::SealError as S;
+        match e {
+            S::Busy => Error::Sealed,
+            S::NotPermitted => Error::Perm("extent map sealed"),
+            S::TooMany => Error::NoLocks,
+            S::Revoked => Error::Revoked,
+            S::BadAccess => Error::BadFd,
+            S::Invalid => Error::Invalid("seal range"),
+            S::NotFound => Error::Invalid("no such seal"),
+            S::RecallPending => Error::Busy,
         }
     }
 }
@@ -145,7 +171,9 @@ impl Error {
             Error::Loop => libc::ELOOP,
             Error::Errno(e) => *e,
             Error::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
-            Error::Format(_) | Error::Corrupt(_) | Error::LogFull => libc::EIO,
+            Error::Format(_) | Error::Corrupt(_) | Error::LogFull | Error::WouldWait { .. } => {
+                libc::EIO
+            }
         }
     }
 }

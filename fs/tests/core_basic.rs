@@ -88,14 +88,23 @@ fn devdax_code_path_on_an_image() {
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("dax.img");
-    std::fs::File::create(&p).unwrap().set_len(64 << 20).unwrap();
+    std::fs::File::create(&p)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
     let dev = DevDax::with_geometry(&p, 64 << 20, 2 << 20, Duration::ZERO).unwrap();
     assert!(dev.durable_writes());
     assert!(["clwb", "clflushopt", "clflush"].contains(&dev.flush_method()));
     mkfs(&dev, MkfsOptions::default()).unwrap();
     let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
-    assert_eq!(fs.layout().data_off % (2 << 20), 0, "data area must start 2 MiB-aligned");
-    let (st, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, Ctx::root()).unwrap();
+    assert_eq!(
+        fs.layout().data_off % (2 << 20),
+        0,
+        "data area must start 2 MiB-aligned"
+    );
+    let (st, fh) = fs
+        .create(1, b"f", 0o644, libc::O_RDWR, Ctx::root())
+        .unwrap();
     let data = vec![0x5a; 3 << 20];
     fs.write(st.ino, 4096, &data).unwrap();
     fs.release(fh).unwrap();

@@ -21,8 +21,19 @@ const SIZE: u64 = 4 << 20;
 /// operation.
 fn build() -> (Vec<u8>, Vec<Tree>) {
     let dev = Arc::new(SimDevice::new(SIZE, true));
-    let layout = LayoutOptions { block_size: 0, log_len: 64 << 10, ckpt_len: 256 << 10 };
-    mkfs(&*dev, MkfsOptions { layout, ..Default::default() }).unwrap();
+    let layout = LayoutOptions {
+        block_size: 0,
+        log_len: 64 << 10,
+        ckpt_len: 256 << 10,
+    };
+    mkfs(
+        &*dev,
+        MkfsOptions {
+            layout,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
     let c = Ctx::root();
     let mut states = vec![snapshot(&fs)];
@@ -33,13 +44,23 @@ fn build() -> (Vec<u8>, Vec<Tree>) {
                 fs.mkdir(1, format!("d{i}").as_bytes(), 0o755, c).unwrap();
             }
             1 | 2 => {
-                let (st, fh) = fs.create(1, format!("f{i}").as_bytes(), 0o644, libc::O_RDWR, c).unwrap();
+                let (st, fh) = fs
+                    .create(1, format!("f{i}").as_bytes(), 0o644, libc::O_RDWR, c)
+                    .unwrap();
                 let (off, n) = (r.below(9000), 1 + r.below(20000) as usize);
                 fs.write(st.ino, off, &r.bytes(n)).unwrap();
                 fs.setxattr(st.ino, b"user.x", &r.bytes(40), 0).unwrap();
                 fs.release(fh).unwrap();
             }
-            3 => fs.rename(1, format!("f{}", i - 1).as_bytes(), 1, format!("g{i}").as_bytes(), 0).unwrap(),
+            3 => fs
+                .rename(
+                    1,
+                    format!("f{}", i - 1).as_bytes(),
+                    1,
+                    format!("g{i}").as_bytes(),
+                    0,
+                )
+                .unwrap(),
             _ => {
                 let d = fs.lookup(1, format!("d{}", i - 4).as_bytes()).unwrap();
                 fs.symlink(d.ino, b"link", b"../g3", c).unwrap();
@@ -88,8 +109,17 @@ fn damaged_images_never_panic_and_clean_means_intact() {
     let sb = pick.current;
     let l = sb.layout;
     let ckpt = (l.ckpt_off[sb.active_ckpt as usize], sb.ckpt_used);
-    let regions: [(u64, u64); 5] = [(0, 256), (4096, 256), (l.log_off, 16 << 10), ckpt, (l.ckpt_off[1 - sb.active_ckpt as usize], 4096)];
-    let iterations: u64 = std::env::var("SEALFS_CORRUPT_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let regions: [(u64, u64); 5] = [
+        (0, 256),
+        (4096, 256),
+        (l.log_off, 16 << 10),
+        ckpt,
+        (l.ckpt_off[1 - sb.active_ckpt as usize], 4096),
+    ];
+    let iterations: u64 = std::env::var("SEALFS_CORRUPT_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
     let mut r = Rng(11);
     let (mut clean, mut refused) = (0, 0);
     for it in 0..iterations {
@@ -105,7 +135,10 @@ fn damaged_images_never_panic_and_clean_means_intact() {
         let res = catch_unwind(AssertUnwindSafe(|| {
             let dev = Arc::new(SimDevice::from_image(bad, true));
             let rep = sealfs::fsck::check(&*dev);
-            let mounted = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions { read_only: true });
+            let mounted = Filesystem::mount(
+                Box::new(Shared(dev.clone())),
+                MountOptions { read_only: true },
+            );
             let tree = mounted.as_ref().ok().map(snapshot);
             (rep, mounted.is_ok(), tree)
         }));
@@ -117,7 +150,10 @@ fn damaged_images_never_panic_and_clean_means_intact() {
             clean += 1;
             assert!(mounted, "fsck clean but mount failed after {d:?}");
             let tree = tree.unwrap();
-            assert!(states.iter().any(|s| *s == tree), "fsck clean but the tree is not a prefix state after {d:?}");
+            assert!(
+                states.iter().any(|s| *s == tree),
+                "fsck clean but the tree is not a prefix state after {d:?}"
+            );
         } else {
             refused += 1;
         }
@@ -129,14 +165,20 @@ fn damaged_images_never_panic_and_clean_means_intact() {
 fn a_torn_superblock_slot_beside_a_valid_one_is_a_note_not_a_problem() {
     let (img, states) = build();
     let probe = SimDevice::from_image(img.clone(), true);
-    let cur = sealfs::filesystem::mount::read_superblocks(&probe).unwrap().current;
+    let cur = sealfs::filesystem::mount::read_superblocks(&probe)
+        .unwrap()
+        .current;
     // Tear the slot that is *not* current: everything mount needs is intact.
     let other = (1 - cur.slot()) * 4096;
     let bad = apply(&img, &Damage::Random(other + 20, 30, 5));
     let dev = Arc::new(SimDevice::from_image(bad, true));
     let rep = sealfs::fsck::check(&*dev);
     assert!(rep.clean(), "{:?}", rep.problems);
-    assert!(rep.notes.iter().any(|n| n.contains("superblock slot")), "{:?}", rep.notes);
+    assert!(
+        rep.notes.iter().any(|n| n.contains("superblock slot")),
+        "{:?}",
+        rep.notes
+    );
     let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions { read_only: true }).unwrap();
     assert_eq!(&snapshot(&fs), states.last().unwrap());
 }
@@ -145,10 +187,17 @@ fn a_torn_superblock_slot_beside_a_valid_one_is_a_note_not_a_problem() {
 fn damage_in_the_middle_of_the_log_is_reported() {
     let (img, _) = build();
     let probe = SimDevice::from_image(img.clone(), true);
-    let l = sealfs::filesystem::mount::read_superblocks(&probe).unwrap().current.layout;
+    let l = sealfs::filesystem::mount::read_superblocks(&probe)
+        .unwrap()
+        .current
+        .layout;
     // The first record after the checkpoint: flip one payload bit.
     let bad = apply(&img, &Damage::Flip(l.log_off + 30, 3));
     let rep = sealfs::fsck::check(&SimDevice::from_image(bad, true));
     assert!(!rep.clean());
-    assert!(rep.problems[0].contains("follows a damaged or missing record"), "{:?}", rep.problems);
+    assert!(
+        rep.problems[0].contains("follows a damaged or missing record"),
+        "{:?}",
+        rep.problems
+    );
 }

@@ -48,6 +48,7 @@ enum W {
     Fsync(String),
     Chmod(String, u32),
     Chattr(String, u32),
+    SealMap(String, bool),
     Checkpoint,
 }
 
@@ -105,9 +106,10 @@ fn gen(seed: u64) -> Vec<W> {
             16 => W::SetX(p, r.below(2) as u8, r.below(3000) as usize),
             17 => W::RmX(p, r.below(2) as u8),
             18 => W::Fsync(p),
-            _ => match r.below(3) {
+            _ => match r.below(4) {
                 0 => W::Chmod(p, 0o600 + r.below(0o100) as u32),
                 1 => W::Chattr(p, if r.chance(50) { 0x20 } else { 0 }),
+                2 => W::SealMap(p, r.chance(70)),
                 _ => W::Checkpoint,
             },
         });
@@ -236,11 +238,25 @@ fn run(fs: &Filesystem, w: &W) -> (Option<u64>, Option<u64>) {
                 let _ = fs.set_flags(i, *f, c);
             }
         }
+        W::SealMap(p, on) => {
+            if let Some(i) = ino(p) {
+                let _ = if *on {
+                    fs.set_sealed_map(i, r_populate(i), c)
+                } else {
+                    fs.clear_sealed_map(i, c)
+                };
+            }
+        }
         W::Checkpoint => {
             let _ = fs.checkpoint();
         }
     }
     (dirty, synced)
+}
+
+/// Populate holes on odd inodes, refuse files with holes on even ones.
+fn r_populate(ino: u64) -> bool {
+    ino % 2 == 1
 }
 
 /// Compares a recovered tree with an expected one. File contents are compared when

@@ -7,6 +7,7 @@
 //!   (no stale bytes after a crash); on device DAX every write is flushed before it returns.
 
 use sealfs_alloc::{Extent, Hint};
+use sealfs_seal::ChangeKind;
 
 use super::{Ctx, Error, Filesystem, Result, MAX_FILE_SIZE};
 use crate::format::record::{valid, MapExtent, Op};
@@ -204,6 +205,12 @@ impl Filesystem {
         }
         let end = off + len;
         let fend = end.div_ceil(bs);
+        if holes > 0 {
+            self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
+        }
+        if end > g.attr.size {
+            self.seal_gate(&g, ChangeKind::SizeChange, g.attr.size, end)?;
+        }
         let new = if holes > 0 {
             self.allocate_holes(m, fstart, fend)?
         } else {
@@ -296,6 +303,14 @@ impl Filesystem {
                 return Err(Error::Perm("immutable or append-only file"));
             }
             let bs = self.bs;
+            if size != g.attr.size {
+                self.seal_gate(
+                    &g,
+                    ChangeKind::SizeChange,
+                    size.min(g.attr.size),
+                    size.max(g.attr.size),
+                )?;
+            }
             if size < g.attr.size && size % bs != 0 {
                 // Bytes past EOF in an allocated block must read as zero if the file grows.
                 let fb = size / bs;
@@ -380,6 +395,12 @@ impl Filesystem {
         if holes > self.alloc.lock().free_blocks() {
             return Err(Error::NoSpace);
         }
+        if holes > 0 {
+            self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
+        }
+        if !keep && end > g.attr.size {
+            self.seal_gate(&g, ChangeKind::SizeChange, g.attr.size, end)?;
+        }
         let new = if holes > 0 {
             self.allocate_holes(m, fstart, fend)?
         } else {
@@ -443,6 +464,7 @@ impl Filesystem {
             if off >= end {
                 return Ok(());
             }
+            self.seal_gate(&g, ChangeKind::Punch, off, end)?;
             // Partial blocks at either end are zeroed in place.
             let first_full = off.div_ceil(bs);
             let last_full = end / bs;

@@ -14,6 +14,7 @@
 pub mod data;
 pub mod mount;
 pub mod namespace;
+pub mod seals;
 pub mod xattr;
 
 use std::collections::HashMap;
@@ -138,6 +139,7 @@ pub struct Filesystem {
     next_fh: AtomicU64,
     read_only: bool,
     failed: AtomicBool,
+    seals: seals::SealCtl,
 }
 
 /// Frees blocks into the allocator after the record that frees them is durable.
@@ -322,6 +324,7 @@ impl Filesystem {
         let Some(h) = self.handles.lock().remove(&fh) else {
             return Err(Error::BadFd);
         };
+        self.release_seals(fh);
         let evict = {
             let Ok(n) = self.node(h.ino) else {
                 return Ok(());

@@ -228,7 +228,9 @@ fn later_record(region: &[u8], stop: usize, expected: u64) -> Option<(usize, u64
         return None;
     }
     // The record at `stop` itself failed; anything valid from the next aligned word on counts.
-    let first = decode_header(&region[stop..]).ok().filter(|h| h.seq >= expected);
+    let first = decode_header(&region[stop..])
+        .ok()
+        .filter(|h| h.seq >= expected);
     if first.is_some() {
         if let Ok((h, _)) = decode_record(&region[stop..]) {
             if h.seq > expected {
@@ -271,6 +273,7 @@ impl Filesystem {
             next_fh: AtomicU64::new(1),
             read_only: opts.read_only,
             failed: AtomicBool::new(false),
+            seals: super::seals::SealCtl::new(Default::default()),
         };
         if !opts.read_only {
             // Files unlinked while open when the last daemon stopped: nobody can open them now.

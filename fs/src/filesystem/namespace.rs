@@ -5,6 +5,8 @@
 //! code enforces what the kernel leaves to the filesystem (names, types, emptiness, link
 //! counts, the append-only and immutable flags).
 
+use sealfs_seal::ChangeKind;
+
 use super::{Ctx, Error, Filesystem, Result, Stat, MAX_LINKS, NAME_MAX};
 use crate::format::record::{valid, Op, Ts};
 use crate::meta::inode::{flags, mode};
@@ -316,6 +318,9 @@ impl Filesystem {
                 if cg.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
                     return Err(Error::Perm("immutable or append-only file"));
                 }
+                if cg.attr.is_file() && cg.attr.nlink == 1 {
+                    self.seal_gate(&cg, ChangeKind::RemoveLast, 0, u64::MAX)?;
+                }
             }
             let op = Op::Unlink {
                 parent,
@@ -438,6 +443,9 @@ impl Filesystem {
             let g = dg.read();
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
                 return Err(Error::Perm("immutable or append-only file"));
+            }
+            if rflags & RENAME_EXCHANGE == 0 && g.attr.is_file() && g.attr.nlink == 1 {
+                self.seal_gate(&g, ChangeKind::RemoveLast, 0, u64::MAX)?;
             }
             if rflags & RENAME_EXCHANGE == 0 {
                 match (src_dir, g.attr.is_dir()) {

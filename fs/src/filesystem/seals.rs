@@ -1,0 +1,403 @@
+//! Seals in the core: the bridge between file operations and the pure `sealfs_seal` state
+//! machine, which alone decides. Every extent-map change asks `seal_gate` first.
+//!
+//! Temporary and breakable seals live only in memory (never on media). The permanent seal
+//! (immutable extent map) is the persisted inode flag `SEALED_MAP`; the state machine is
+//! told about it on every check and refuses with EPERM.
+//!
+//! A change that conflicts with a breakable seal gets `Error::WouldWait`: the recall has
+//! been recorded (the holder is notified through the hook) and the caller retries after a
+//! release or at the deadline, when `expire_seals` revokes what was not given back. The FUSE
+//! adapter parks such requests without holding a worker thread; other callers use
+//! `blocking`.
+
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use sealfs_seal::{
+    Access, ByteRange, Change, ChangeKind, Config, Decision, Recall, SealInfo, SealKind, SealTable,
+    Stats,
+};
+
+use super::{Ctx, Error, Filesystem, Result};
+use crate::format::record::{valid, Op};
+use crate::meta::inode::flags;
+use crate::meta::Inode;
+
+/// Seal options from the mount command line.
+#[derive(Clone, Copy, Debug)]
+pub struct SealOptions {
+    /// Seals one process may hold (`max_seals`).
+    pub max_seals: usize,
+    /// How long a recalled holder has to unseal (`break_timeout`).
+    pub break_timeout: Duration,
+}
+
+impl Default for SealOptions {
+    fn default() -> Self {
+        SealOptions {
+            max_seals: 1024,
+            break_timeout: Duration::from_millis(5000),
+        }
+    }
+}
+
+/// Counters for `sealfs stat`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SealStats {
+    /// Seals held now (temporary and breakable).
+    pub seals: u64,
+    /// Mapping pins held now.
+    pub pins: u64,
+    /// Recalls since mount.
+    pub recalls: u64,
+    /// Revocations since mount.
+    pub revocations: u64,
+}
+
+type Hook = Box<dyn Fn() + Send + Sync>;
+
+/// The core's seal state.
+pub(crate) struct SealCtl {
+    table: Mutex<SealTable>,
+    changed: Condvar,
+    recalls: Mutex<Vec<Recall>>,
+    hook: RwLock<Option<Hook>>,
+    epoch: Instant,
+}
+
+impl SealCtl {
+    pub(crate) fn new(opts: SealOptions) -> SealCtl {
+        SealCtl {
+            table: Mutex::new(SealTable::new(config(opts))),
+            changed: Condvar::new(),
+            recalls: Mutex::new(Vec::new()),
+            hook: RwLock::new(None),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+fn config(o: SealOptions) -> Config {
+    Config {
+        max_seals_per_pid: o.max_seals,
+        break_timeout_ns: o.break_timeout.as_nanos().min(u64::MAX as u128) as u64,
+    }
+}
+
+/// A byte range `[off, off+len)`, `len == 0` meaning "to the end of the file, whatever it
+/// becomes".
+pub fn range(off: u64, len: u64) -> Result<ByteRange> {
+    if len == 0 {
+        return Ok(ByteRange::to_eof(off));
+    }
+    match off.checked_add(len) {
+        Some(end) => Ok(ByteRange::new(off, end)),
+        None => Err(Error::Invalid("seal range overflows")),
+    }
+}
+
+impl Filesystem {
+    /// Monotonic nanoseconds since mount (the seal clock).
+    pub fn clock_ns(&self) -> u64 {
+        self.seals.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Replaces the seal options (at mount, before any seal exists).
+    pub fn configure_seals(&self, opts: SealOptions) {
+        *self.seals.table.lock() = SealTable::new(config(opts));
+    }
+
+    /// Called (from any thread) whenever recalls are pending or seals were released or
+    /// revoked: the FUSE adapter sends poll notifications and retries parked requests.
+    pub fn set_seal_hook(&self, f: impl Fn() + Send + Sync + 'static) {
+        *self.seals.hook.write() = Some(Box::new(f));
+    }
+
+    fn seals_changed(&self) {
+        self.seals.changed.notify_all();
+        if let Some(h) = self.seals.hook.read().as_ref() {
+            h();
+        }
+    }
+
+    /// The one question every extent-map change asks, with the inode locked.
+    pub(crate) fn seal_gate(
+        &self,
+        g: &Inode,
+        kind: ChangeKind,
+        start: u64,
+        end: u64,
+    ) -> Result<()> {
+        let immutable = g.attr.flags & flags::SEALED_MAP != 0;
+        let mut t = self.seals.table.lock();
+        if !immutable && !t.has_seals(g.ino) {
+            return Ok(());
+        }
+        let now = self.clock_ns();
+        let revoked = t.expire(now);
+        let change = Change {
+            kind,
+            range: ByteRange::new(start, end.max(start)),
+        };
+        let decision = t.check(g.ino, &change, immutable, now);
+        drop(t);
+        if !revoked.is_empty() {
+            for r in &revoked {
+                tracing::info!(
+                    ino = r.ino,
+                    holder = r.holder,
+                    pid = r.pid,
+                    "seal revoked after break_timeout"
+                );
+            }
+            self.seals_changed();
+        }
+        match decision {
+            Decision::Proceed => Ok(()),
+            Decision::Refuse(e) => Err(e.into()),
+            Decision::Wait { deadline, recall } => {
+                if !recall.is_empty() {
+                    for r in &recall {
+                        tracing::debug!(ino = r.ino, holder = r.holder, "recalling seal");
+                    }
+                    self.seals.recalls.lock().extend(recall);
+                    self.seals_changed();
+                }
+                Err(Error::WouldWait {
+                    ino: g.ino,
+                    deadline_ns: deadline,
+                })
+            }
+        }
+    }
+
+    /// Takes a temporary (or, with `breakable`, breakable) seal on the open file `fh`.
+    /// `len == 0` seals to the end of the file. `populate` allocates and zeroes the holes in
+    /// the range (up to the current size) first.
+    pub fn seal(
+        &self,
+        fh: u64,
+        off: u64,
+        len: u64,
+        breakable: bool,
+        populate: bool,
+        ctx: Ctx,
+    ) -> Result<()> {
+        let h = self.handle(fh)?;
+        let r = range(off, len)?;
+        {
+            let n = self.node(h.ino)?;
+            let g = n.read();
+            if !g.attr.is_file() {
+                return Err(Error::Invalid("seals apply to regular files"));
+            }
+        }
+        if self.seals.table.lock().is_revoked(fh) {
+            return Err(Error::Revoked);
+        }
+        if populate {
+            self.populate(h.ino, r)?;
+        }
+        let kind = if breakable {
+            SealKind::Breakable
+        } else {
+            SealKind::Temporary
+        };
+        let access = Access {
+            read: h.readable(),
+            write: h.writable(),
+        };
+        let now = self.clock_ns();
+        self.seals
+            .table
+            .lock()
+            .seal(h.ino, fh, ctx.pid, kind, r, access, now)?;
+        Ok(())
+    }
+
+    /// Allocates (zeroed) every hole of `r` below the file size.
+    fn populate(&self, ino: u64, r: ByteRange) -> Result<()> {
+        let size = self.getattr(ino)?.attr.size;
+        let end = r.end.min(size);
+        if r.start < end {
+            self.fallocate(ino, r.start, end - r.start, super::data::falloc::KEEP_SIZE)?;
+        }
+        Ok(())
+    }
+
+    /// Drops the seals of `fh` on exactly this range.
+    pub fn unseal(&self, fh: u64, off: u64, len: u64) -> Result<()> {
+        let h = self.handle(fh)?;
+        let r = range(off, len)?;
+        self.seals.table.lock().unseal(fh, h.ino, r)?;
+        self.seals_changed();
+        Ok(())
+    }
+
+    /// Seals of `ino`.
+    pub fn seals_of(&self, ino: u64) -> Vec<SealInfo> {
+        self.seals.table.lock().list(ino)
+    }
+
+    /// True when a seal held through `fh` is being recalled (its holder should see POLLPRI).
+    pub fn recall_pending(&self, fh: u64) -> bool {
+        let Ok(h) = self.handle(fh) else { return false };
+        self.seals
+            .table
+            .lock()
+            .list(h.ino)
+            .iter()
+            .any(|s| s.holder == fh && matches!(s.state, sealfs_seal::SealState::Recalled { .. }))
+    }
+
+    /// Recalls not yet delivered to their holders.
+    pub fn take_recalls(&self) -> Vec<Recall> {
+        std::mem::take(&mut *self.seals.recalls.lock())
+    }
+
+    /// Revokes recalled seals whose deadline passed; true if any was.
+    pub fn expire_seals(&self) -> bool {
+        let now = self.clock_ns();
+        let revoked = self.seals.table.lock().expire(now);
+        for r in &revoked {
+            tracing::info!(
+                ino = r.ino,
+                holder = r.holder,
+                pid = r.pid,
+                "seal revoked after break_timeout"
+            );
+        }
+        if !revoked.is_empty() {
+            self.seals_changed();
+        }
+        !revoked.is_empty()
+    }
+
+    /// Earliest pending recall deadline (seal clock).
+    pub fn next_seal_deadline(&self) -> Option<u64> {
+        self.seals.table.lock().next_deadline()
+    }
+
+    /// Seal counters.
+    pub fn seal_stats(&self) -> SealStats {
+        let Stats {
+            seals,
+            pins,
+            recalls,
+            revocations,
+        } = self.seals.table.lock().stats();
+        SealStats {
+            seals,
+            pins,
+            recalls,
+            revocations,
+        }
+    }
+
+    /// Releases every seal held through `fh` (its last close).
+    pub(crate) fn release_seals(&self, fh: u64) {
+        let released = self.seals.table.lock().release_holder(fh);
+        if !released.is_empty() {
+            self.seals_changed();
+        }
+    }
+
+    /// Runs `f`, waiting out recalls (for callers that may block: tests, relocation, the CLI
+    /// inside the daemon never). Waits at most until each deadline, then revokes.
+    pub fn blocking<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+        loop {
+            match f() {
+                Err(Error::WouldWait { deadline_ns, .. }) => {
+                    let now = self.clock_ns();
+                    if deadline_ns > now {
+                        let mut t = self.seals.table.lock();
+                        let wait =
+                            Duration::from_nanos(deadline_ns - now).min(Duration::from_millis(50));
+                        self.seals.changed.wait_for(&mut t, wait);
+                    }
+                    self.expire_seals();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Sets the permanent seal (immutable extent map). Owner or root. A file with holes
+    /// below its size is refused (EINVAL) unless `populate` allocates them first.
+    pub fn set_sealed_map(&self, ino: u64, populate: bool, ctx: Ctx) -> Result<()> {
+        self.check_writable()?;
+        {
+            let n = self.node(ino)?;
+            let g = n.read();
+            if !g.attr.is_file() {
+                return Err(Error::Invalid("seals apply to regular files"));
+            }
+            if ctx.uid != 0 && ctx.uid != g.attr.uid {
+                return Err(Error::Perm("not the owner"));
+            }
+        }
+        if populate {
+            self.populate(ino, ByteRange::to_eof(0))?;
+        }
+        self.set_map_flag(ino, true)
+    }
+
+    /// Clears the permanent seal. Owner or root.
+    pub fn clear_sealed_map(&self, ino: u64, ctx: Ctx) -> Result<()> {
+        self.check_writable()?;
+        {
+            let n = self.node(ino)?;
+            let g = n.read();
+            if ctx.uid != 0 && ctx.uid != g.attr.uid {
+                return Err(Error::Perm("not the owner"));
+            }
+        }
+        self.set_map_flag(ino, false)
+    }
+
+    fn set_map_flag(&self, ino: u64, on: bool) -> Result<()> {
+        self.with_log_room(|| {
+            let _gate = self.gate.read();
+            let n = self.node(ino)?;
+            let mut g = n.write();
+            if on {
+                let bs = self.bs;
+                let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
+                let blocks = g.attr.size.div_ceil(bs);
+                if !m.is_mapped(0, blocks) {
+                    return Err(Error::Invalid("file has holes (use populate)"));
+                }
+            }
+            let a = g.attr;
+            let new = if on {
+                a.flags | flags::SEALED_MAP
+            } else {
+                a.flags & !flags::SEALED_MAP
+            };
+            if new == a.flags {
+                return Ok(());
+            }
+            let op = Op::SetAttr {
+                ino,
+                valid: valid::FLAGS | valid::CTIME,
+                mode: 0,
+                uid: 0,
+                gid: 0,
+                atime: a.atime,
+                mtime: a.mtime,
+                ctime: self.now(),
+                flags: new,
+            };
+            self.commit(&op)?;
+            self.apply_inode(&mut g, &op)
+        })
+    }
+
+    /// Whether the permanent seal is set.
+    pub fn sealed_map(&self, ino: u64) -> Result<bool> {
+        let n = self.node(ino)?;
+        let g = n.read();
+        Ok(g.attr.flags & flags::SEALED_MAP != 0)
+    }
+}

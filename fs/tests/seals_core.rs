@@ -1,0 +1,223 @@
+//! Seals through the core API: exact errors for each seal kind and each extent-map change,
+//! recall and revocation, release on last close, and the permanent seal across remounts.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Shared;
+use sealfs::device::sim::SimDevice;
+use sealfs::filesystem::seals::SealOptions;
+use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
+use sealfs::{Ctx, Error, Filesystem};
+
+fn setup(timeout_ms: u64) -> (Arc<SimDevice>, Filesystem, u64) {
+    let dev = Arc::new(SimDevice::new(16 << 20, true));
+    mkfs(&*dev, MkfsOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
+    fs.configure_seals(SealOptions {
+        max_seals: 4,
+        break_timeout: Duration::from_millis(timeout_ms),
+    });
+    let (st, fh) = fs
+        .create(1, b"f", 0o644, libc::O_RDWR, Ctx::root())
+        .unwrap();
+    fs.write(st.ino, 0, &vec![7u8; 3 * 4096 + 100]).unwrap();
+    fs.release(fh).unwrap();
+    (dev, fs, st.ino)
+}
+
+fn ctx(pid: u32) -> Ctx {
+    Ctx {
+        uid: 0,
+        gid: 0,
+        pid,
+    }
+}
+
+#[test]
+fn temporary_seal_refuses_map_changes_with_etxtbsy_and_allows_in_place_writes() {
+    let (_d, fs, ino) = setup(5000);
+    let fh = fs.open(ino, libc::O_RDWR, ctx(10)).unwrap();
+    fs.seal(fh, 0, 0, false, false, ctx(10)).unwrap();
+    assert_eq!(
+        fs.truncate(ino, 10, Ctx::root()).unwrap_err().errno(),
+        libc::ETXTBSY
+    );
+    assert_eq!(
+        fs.write(ino, 20_000, b"x").unwrap_err().errno(),
+        libc::ETXTBSY,
+        "extending write"
+    );
+    assert_eq!(
+        fs.fallocate(ino, 0, 4096, 3).unwrap_err().errno(),
+        libc::ETXTBSY,
+        "punch"
+    );
+    assert_eq!(
+        fs.unlink(1, b"f").unwrap_err().errno(),
+        libc::ETXTBSY,
+        "unlink of the last link"
+    );
+    // Not extent-map changes:
+    assert_eq!(fs.write(ino, 5, b"inplace").unwrap(), 7);
+    assert_eq!(&fs.read(ino, 5, 7).unwrap(), b"inplace");
+    fs.link(ino, 1, b"g").unwrap();
+    fs.unlink(1, b"g").unwrap();
+    fs.rename(1, b"f", 1, b"f2", 0).unwrap();
+    fs.rename(1, b"f2", 1, b"f", 0).unwrap();
+    assert_eq!(fs.seals_of(ino).len(), 1);
+    fs.unseal(fh, 0, 0).unwrap();
+    fs.truncate(ino, 10, Ctx::root()).unwrap();
+    fs.release(fh).unwrap();
+}
+
+#[test]
+fn range_seal_covers_holes_and_only_its_range() {
+    let (_d, fs, ino) = setup(5000);
+    let fh = fs.open(ino, libc::O_RDWR, ctx(10)).unwrap();
+    fs.truncate(ino, 1 << 20, Ctx::root()).unwrap(); // hole from 16 KiB to 1 MiB
+    fs.seal(fh, 64 << 10, 64 << 10, false, false, ctx(10))
+        .unwrap();
+    assert_eq!(
+        fs.write(ino, 70 << 10, b"x").unwrap_err().errno(),
+        libc::ETXTBSY,
+        "allocation into a sealed hole"
+    );
+    assert_eq!(
+        fs.write(ino, 200 << 10, b"x").unwrap(),
+        1,
+        "a hole outside the range"
+    );
+    assert_eq!(fs.write(ino, 0, b"y").unwrap(), 1);
+    fs.unseal(fh, 64 << 10, 64 << 10).unwrap();
+    // POPULATE allocates the holes first, so in-place writes over the range then work.
+    fs.seal(fh, 64 << 10, 64 << 10, false, true, ctx(10))
+        .unwrap();
+    assert_eq!(fs.write(ino, 70 << 10, b"x").unwrap(), 1);
+    assert_eq!(fs.read(ino, 64 << 10, 8).unwrap(), vec![0; 8]);
+    fs.release(fh).unwrap();
+    assert!(fs.seals_of(ino).is_empty(), "last close releases");
+}
+
+#[test]
+fn access_modes_and_per_process_limit() {
+    let (_d, fs, ino) = setup(5000);
+    let ro = fs.open(ino, libc::O_RDONLY, ctx(11)).unwrap();
+    assert_eq!(
+        fs.seal(ro, 0, 0, false, false, ctx(11))
+            .unwrap_err()
+            .errno(),
+        libc::EBADF
+    );
+    fs.seal(ro, 0, 0, true, false, ctx(11)).unwrap();
+    for i in 1..4 {
+        fs.seal(ro, i * 4096, 4096, true, false, ctx(11)).unwrap();
+    }
+    assert_eq!(
+        fs.seal(ro, 0, 1, true, false, ctx(11)).unwrap_err().errno(),
+        libc::ENOLCK
+    );
+    fs.release(ro).unwrap();
+}
+
+#[test]
+fn breakable_seal_is_recalled_then_released_or_revoked() {
+    let (_d, fs, ino) = setup(200);
+    let fh = fs.open(ino, libc::O_RDONLY, ctx(12)).unwrap();
+    fs.seal(fh, 0, 0, true, false, ctx(12)).unwrap();
+    // The conflicting truncate must wait; the holder is told.
+    match fs.truncate(ino, 0, Ctx::root()) {
+        Err(Error::WouldWait { ino: i, .. }) => assert_eq!(i, ino),
+        other => panic!("expected a wait, got {other:?}"),
+    }
+    assert!(fs.recall_pending(fh));
+    let recalls = fs.take_recalls();
+    assert_eq!(recalls.len(), 1);
+    assert_eq!(recalls[0].holder, fh);
+    // A cooperative holder gives the seal back; the truncate then proceeds.
+    fs.unseal(fh, 0, 0).unwrap();
+    fs.truncate(ino, 0, Ctx::root()).unwrap();
+
+    // An uncooperative holder is revoked after break_timeout; its next seal call: ENOLINK.
+    fs.seal(fh, 0, 0, true, false, ctx(12)).unwrap();
+    let t = std::time::Instant::now();
+    fs.blocking(|| fs.truncate(ino, 4096, Ctx::root())).unwrap();
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(190) && waited < Duration::from_secs(3),
+        "waited {waited:?}"
+    );
+    assert_eq!(
+        fs.seal(fh, 0, 0, true, false, ctx(12)).unwrap_err().errno(),
+        libc::ENOLINK
+    );
+    assert_eq!(fs.seal_stats().revocations, 1);
+    fs.release(fh).unwrap();
+}
+
+#[test]
+fn permanent_seal_survives_remount_and_refuses_with_eperm() {
+    let (dev, fs, ino) = setup(5000);
+    fs.truncate(ino, 1 << 20, Ctx::root()).unwrap();
+    assert_eq!(
+        fs.set_sealed_map(ino, false, Ctx::root())
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL,
+        "holes"
+    );
+    assert_eq!(
+        fs.set_sealed_map(
+            ino,
+            false,
+            Ctx {
+                uid: 1000,
+                gid: 1000,
+                pid: 1
+            }
+        )
+        .unwrap_err()
+        .errno(),
+        libc::EPERM
+    );
+    fs.set_sealed_map(ino, true, Ctx::root()).unwrap();
+    drop(fs);
+    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions::default()).unwrap();
+    assert!(fs.sealed_map(ino).unwrap());
+    assert_eq!(
+        fs.truncate(ino, 0, Ctx::root()).unwrap_err().errno(),
+        libc::EPERM
+    );
+    assert_eq!(
+        fs.write(ino, 1 << 20, b"x").unwrap_err().errno(),
+        libc::EPERM
+    );
+    assert_eq!(
+        fs.fallocate(ino, 0, 4096, 3).unwrap_err().errno(),
+        libc::EPERM
+    );
+    assert_eq!(fs.unlink(1, b"f").unwrap_err().errno(), libc::EPERM);
+    let (o, ofh) = fs
+        .create(1, b"other", 0o644, libc::O_RDWR, Ctx::root())
+        .unwrap();
+    fs.release(ofh).unwrap();
+    assert_eq!(
+        fs.rename(1, b"other", 1, b"f", 0).unwrap_err().errno(),
+        libc::EPERM,
+        "rename-over"
+    );
+    // In-place writes, reads, chmod, xattrs still work.
+    assert_eq!(fs.write(ino, 100, b"abc").unwrap(), 3);
+    assert_eq!(&fs.read(ino, 100, 3).unwrap(), b"abc");
+    fs.setxattr(ino, b"user.a", b"1", 0).unwrap();
+    let req = sealfs::filesystem::namespace::SetAttr {
+        mode: Some(0o600),
+        ..Default::default()
+    };
+    fs.setattr(ino, req, Ctx::root()).unwrap();
+    fs.clear_sealed_map(ino, Ctx::root()).unwrap();
+    fs.rename(1, b"other", 1, b"f", 0).unwrap();
+    assert!(fs.lookup(1, b"f").unwrap().ino == o.ino);
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every test of sealfs: formatting and lint, unit and property tests, the crash
+# matrix, corruption tests, the integration tests on real FUSE mounts, and the VM tests.
+# Installs what it needs when it is missing (fresh Debian 12). Finishes in under 30
+# minutes on a 2-core machine. Longer runs (million-op stress, long fuzzing, xfstests)
+# are separate scripts.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$SEALFS_ROOT"
+
+ensure_base
+start=$(date +%s)
+failed=()
+step() {
+    local name=$1
+    shift
+    say "$name"
+    if "$@"; then
+        say "$name: ok"
+    else
+        say "$name: FAILED"
+        failed+=("$name")
+    fi
+}
+
+step "cargo fmt --check" cargo fmt --all --check
+step "cargo clippy" cargo clippy --release --workspace --all-targets -- -D warnings
+step "cargo doc" env RUSTDOCFLAGS=-Dwarnings cargo doc --release --workspace --no-deps -q
+if ! can_mount; then
+    say "note: not root or no /dev/fuse: the tests that mount will skip (CI runs them)"
+fi
+step "cargo test (unit, property, crash matrix, corruption, real mounts)" \
+    cargo test --release --workspace -- --test-threads=2
+for extra in scripts/stress.sh scripts/fuzz.sh; do
+    if [ -x "$extra" ]; then
+        step "$extra (short run)" "$extra" --short
+    fi
+done
+if [ -x scripts/vm.sh ]; then
+    step "scripts/vm.sh (real /dev/dax0.0 in a QEMU guest)" scripts/vm.sh
+fi
+
+echo
+echo "test.sh finished in $(( $(date +%s) - start )) s"
+if [ ${#failed[@]} -ne 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "all passed"
