@@ -6,6 +6,7 @@
 //! and the apply function shared by live operations and replay); `log`; `filesystem` (the
 //! transport-free core); `fsck`; `fuse` (the thin adapter); `cli`.
 
+pub mod abi;
 pub mod device;
 pub mod error;
 pub mod filesystem;

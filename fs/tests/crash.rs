@@ -49,6 +49,7 @@ enum W {
     Chmod(String, u32),
     Chattr(String, u32),
     SealMap(String, bool),
+    Defrag,
     Checkpoint,
 }
 
@@ -106,7 +107,8 @@ fn gen(seed: u64) -> Vec<W> {
             16 => W::SetX(p, r.below(2) as u8, r.below(3000) as usize),
             17 => W::RmX(p, r.below(2) as u8),
             18 => W::Fsync(p),
-            _ => match r.below(4) {
+            _ => match r.below(5) {
+                3 => W::Defrag,
                 0 => W::Chmod(p, 0o600 + r.below(0o100) as u32),
                 1 => W::Chattr(p, if r.chance(50) { 0x20 } else { 0 }),
                 2 => W::SealMap(p, r.chance(70)),
@@ -246,6 +248,9 @@ fn run(fs: &Filesystem, w: &W) -> (Option<u64>, Option<u64>) {
                     fs.clear_sealed_map(i, c)
                 };
             }
+        }
+        W::Defrag => {
+            let _ = fs.defrag();
         }
         W::Checkpoint => {
             let _ = fs.checkpoint();

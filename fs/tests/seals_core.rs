@@ -221,3 +221,45 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
     fs.rename(1, b"other", 1, b"f", 0).unwrap();
     assert!(fs.lookup(1, b"f").unwrap().ino == o.ino);
 }
+
+#[test]
+fn defrag_moves_fragmented_files_but_never_a_sealed_one() {
+    let (_d, fs, _) = setup(5000);
+    let c = Ctx::root();
+    let (a, fa) = fs.create(1, b"a", 0o644, libc::O_RDWR, c).unwrap();
+    let (b, fb) = fs.create(1, b"b", 0o644, libc::O_RDWR, c).unwrap();
+    // Interleaved block-sized appends fragment both files.
+    for i in 0..16u64 {
+        fs.write(a.ino, i * 4096, &vec![i as u8; 4096]).unwrap();
+        fs.write(b.ino, i * 4096, &vec![100 + i as u8; 4096])
+            .unwrap();
+    }
+    assert!(fs.extents(a.ino).unwrap().len() > 1);
+    assert!(fs.extents(b.ino).unwrap().len() > 1);
+    let a_before = fs.extents(a.ino).unwrap();
+    let (da, db) = (
+        fs.read(a.ino, 0, 1 << 20).unwrap(),
+        fs.read(b.ino, 0, 1 << 20).unwrap(),
+    );
+    fs.seal(fa, 0, 0, false, false, ctx(20)).unwrap();
+    let rep = fs.defrag().unwrap();
+    assert_eq!(rep.sealed, 1);
+    assert_eq!(rep.moved, 1);
+    assert_eq!(
+        fs.extents(a.ino).unwrap(),
+        a_before,
+        "the sealed file's extents are byte-identical"
+    );
+    assert_eq!(
+        fs.extents(b.ino).unwrap().len(),
+        1,
+        "the other file is contiguous"
+    );
+    assert_eq!(fs.read(a.ino, 0, 1 << 20).unwrap(), da);
+    assert_eq!(fs.read(b.ino, 0, 1 << 20).unwrap(), db);
+    fs.release(fa).unwrap();
+    fs.release(fb).unwrap();
+    assert_eq!(fs.defrag().unwrap().moved, 1, "unsealed now");
+    assert_eq!(fs.extents(a.ino).unwrap().len(), 1);
+    assert_eq!(fs.read(a.ino, 0, 1 << 20).unwrap(), da);
+}

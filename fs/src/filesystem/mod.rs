@@ -14,6 +14,7 @@
 pub mod data;
 pub mod mount;
 pub mod namespace;
+pub mod relocate;
 pub mod seals;
 pub mod xattr;
 

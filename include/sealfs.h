@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sealfs.h - the ioctl ABI of sealfs for C programs.
+ *
+ * All structures are fixed-size and little-endian (the native order of every platform
+ * sealfs runs on). Issue the ioctls on a file descriptor of a file on a sealfs mount.
+ * See docs/ioctl.md for the semantics and errno values.
+ */
+#ifndef SEALFS_H
+#define SEALFS_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define SEALFS_IOC_TYPE 'S'
+
+/* Seal flags. */
+#define SEALFS_SEAL_BREAKABLE 0x1u /* recalled on conflict instead of refusing it */
+#define SEALFS_SEAL_POPULATE  0x2u /* allocate and zero holes in the range first */
+
+struct sealfs_seal {
+	__u64 offset;
+	__u64 length;   /* 0: to the end of the file, whatever it becomes */
+	__u32 flags;    /* SEALFS_SEAL_* */
+	__u32 reserved; /* must be 0 */
+};
+
+/* Seal kinds and states reported by SEALFS_IOC_GET_SEALS. */
+#define SEALFS_KIND_TEMPORARY 1
+#define SEALFS_KIND_BREAKABLE 2
+#define SEALFS_KIND_PIN       3 /* a live DAX window mapping */
+#define SEALFS_KIND_IMMUTABLE 4 /* the permanent seal (pid 0) */
+#define SEALFS_STATE_ACTIVE   0
+#define SEALFS_STATE_RECALLED 1
+
+#define SEALFS_SEALS_MAX 32
+
+struct sealfs_seal_info {
+	__u64 offset;
+	__u64 length;       /* 0: to the end of the file */
+	__u32 kind;         /* SEALFS_KIND_* */
+	__u32 state;        /* SEALFS_STATE_* */
+	__u32 pid;          /* holder */
+	__u32 reserved;
+	__u64 remaining_ms; /* recalled: time left before revocation */
+};
+
+struct sealfs_seal_list {
+	__u32 count; /* entries filled */
+	__u32 total; /* seals on the file (may exceed SEALFS_SEALS_MAX) */
+	struct sealfs_seal_info seals[SEALFS_SEALS_MAX];
+};
+
+struct sealfs_immutable {
+	__u32 flags;    /* SEALFS_SEAL_POPULATE or 0 */
+	__u32 reserved; /* must be 0 */
+};
+
+#define SEALFS_IOC_SEAL            _IOW(SEALFS_IOC_TYPE, 1, struct sealfs_seal)
+#define SEALFS_IOC_UNSEAL          _IOW(SEALFS_IOC_TYPE, 2, struct sealfs_seal)
+#define SEALFS_IOC_GET_SEALS       _IOR(SEALFS_IOC_TYPE, 3, struct sealfs_seal_list)
+#define SEALFS_IOC_SET_IMMUTABLE   _IOW(SEALFS_IOC_TYPE, 4, struct sealfs_immutable)
+#define SEALFS_IOC_CLEAR_IMMUTABLE _IOW(SEALFS_IOC_TYPE, 5, struct sealfs_immutable)
+
+#endif /* SEALFS_H */
