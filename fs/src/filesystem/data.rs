@@ -198,6 +198,7 @@ impl Filesystem {
                         return Err(Error::NoSpace);
                     }
                     len = len.min(end - off);
+                    holes += fits;
                     break;
                 }
                 holes += seg.len;

@@ -16,6 +16,7 @@ pub mod mount;
 pub mod namespace;
 pub mod relocate;
 pub mod seals;
+pub mod windows;
 pub mod xattr;
 
 use std::collections::HashMap;
@@ -141,11 +142,13 @@ pub struct Filesystem {
     read_only: bool,
     failed: AtomicBool,
     seals: seals::SealCtl,
+    windows: windows::Windows,
 }
 
 /// Frees blocks into the allocator after the record that frees them is durable.
 struct LiveBlocks<'a> {
     alloc: &'a Mutex<Allocator>,
+    windows: &'a windows::Windows,
 }
 
 impl Blocks for LiveBlocks<'_> {
@@ -154,9 +157,7 @@ impl Blocks for LiveBlocks<'_> {
         Ok(())
     }
     fn freed(&mut self, ino: u64, start: u64, len: u64) -> Result<(), ApplyError> {
-        self.alloc
-            .lock()
-            .free(Extent { start, len })
+        windows::free_blocks(self.windows, self.alloc, Extent { start, len })
             .map_err(|e| ApplyError(format!("inode {ino}: {e}")))
     }
 }
@@ -213,13 +214,19 @@ impl Filesystem {
     /// Applies a committed inode-level op to a locked inode. A failure here means memory
     /// and log disagree: the filesystem stops accepting changes.
     fn apply_inode(&self, inode: &mut crate::meta::Inode, op: &Op) -> Result<()> {
-        let mut b = LiveBlocks { alloc: &self.alloc };
+        let mut b = LiveBlocks {
+            alloc: &self.alloc,
+            windows: &self.windows,
+        };
         crate::meta::table::apply_inode(inode, op, self.bs, &mut b).map_err(|e| self.fail(e))
     }
 
     /// Applies a committed namespace op (caller holds the table write lock).
     fn apply_ns(&self, table: &mut Table, op: &Op) -> Result<()> {
-        let mut b = LiveBlocks { alloc: &self.alloc };
+        let mut b = LiveBlocks {
+            alloc: &self.alloc,
+            windows: &self.windows,
+        };
         table.apply(op, &mut b).map_err(|e| self.fail(e))
     }
 
@@ -325,6 +332,7 @@ impl Filesystem {
         let Some(h) = self.handles.lock().remove(&fh) else {
             return Err(Error::BadFd);
         };
+        self.release_mappings(fh);
         self.release_seals(fh);
         let evict = {
             let Ok(n) = self.node(h.ino) else {

@@ -274,6 +274,7 @@ impl Filesystem {
             read_only: opts.read_only,
             failed: AtomicBool::new(false),
             seals: super::seals::SealCtl::new(Default::default()),
+            windows: Default::default(),
         };
         if !opts.read_only {
             // Files unlinked while open when the last daemon stopped: nobody can open them now.

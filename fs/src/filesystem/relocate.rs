@@ -37,6 +37,109 @@ impl Filesystem {
             .collect())
     }
 
+    /// Moves `[fstart, fend)` (fully mapped) into one run starting at a multiple of `per`
+    /// blocks, so file block f lands on a device block congruent to f modulo `per`.
+    pub(crate) fn relocate_range(&self, ino: u64, fstart: u64, fend: u64, per: u64) -> Result<()> {
+        let _gate = self.gate.read();
+        let n = self.node(ino)?;
+        let mut g = n.write();
+        let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
+        let runs: Vec<(u64, u64, u64)> = m
+            .segments(fstart, fend)
+            .iter()
+            .map(|s| s.dblock.map(|d| (s.fblock, d, s.len)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(Error::Invalid("range has holes"))?;
+        self.seal_gate(&g, ChangeKind::Relocate, fstart * self.bs, fend * self.bs)?;
+        let target = self
+            .alloc
+            .lock()
+            .allocate_aligned(fend - fstart, per)
+            .ok_or(Error::NoSpace)?;
+        let dsts: Vec<u64> = runs.iter().map(|r| target.start + (r.0 - fstart)).collect();
+        self.move_runs(&mut g, &runs, &dsts, target)
+    }
+
+    /// Copies each run (file block, device block, length) to its new device block, makes the
+    /// copies durable, then logs and applies one `Remap` per run. `target` was reserved by the
+    /// caller and covers every destination; whatever is not switched is given back.
+    fn move_runs(
+        &self,
+        g: &mut crate::meta::Inode,
+        runs: &[(u64, u64, u64)],
+        dsts: &[u64],
+        target: Extent,
+    ) -> Result<()> {
+        let ino = g.ino;
+        let bs = self.bs;
+        let copy = (|| -> Result<()> {
+            let mut buf = vec![0u8; (1u64 << 20).min(target.len * bs) as usize];
+            for (&(_, d, l), &dst) in runs.iter().zip(dsts) {
+                let mut done = 0;
+                while done < l * bs {
+                    let k = (l * bs - done).min(buf.len() as u64) as usize;
+                    self.dev
+                        .read(self.layout.block_offset(d) + done, &mut buf[..k])?;
+                    self.dev
+                        .write(self.layout.block_offset(dst) + done, &buf[..k])?;
+                    done += k as u64;
+                }
+            }
+            crate::persist::persist(
+                &*self.dev,
+                self.layout.block_offset(target.start),
+                target.len * bs,
+            )
+        })();
+        if let Err(e) = copy {
+            let _ = self.alloc.lock().free(target);
+            return Err(e);
+        }
+        // Destination blocks not used by any run (gaps) go back right away.
+        let mut used: Vec<Extent> = runs
+            .iter()
+            .zip(dsts)
+            .map(|(r, &d)| Extent { start: d, len: r.2 })
+            .collect();
+        used.sort_by_key(|e| e.start);
+        {
+            let mut a = self.alloc.lock();
+            let mut pos = target.start;
+            for e in &used {
+                if e.start > pos {
+                    let _ = a.free(Extent {
+                        start: pos,
+                        len: e.start - pos,
+                    });
+                }
+                pos = e.end();
+            }
+            if pos < target.end() {
+                let _ = a.free(Extent {
+                    start: pos,
+                    len: target.end() - pos,
+                });
+            }
+        }
+        for (i, (&(f, _, l), &dst)) in runs.iter().zip(dsts).enumerate() {
+            let op = Op::Remap {
+                ino,
+                fblock: f,
+                dblock: dst,
+                len: l,
+            };
+            if let Err(e) = self.commit(&op) {
+                let mut a = self.alloc.lock();
+                for (r, &d) in runs[i..].iter().zip(&dsts[i..]) {
+                    let _ = a.free(Extent { start: d, len: r.2 });
+                }
+                return Err(e);
+            }
+            self.apply_inode(g, &op)?;
+        }
+        Ok(())
+    }
+
     /// Makes every fragmented, unsealed regular file contiguous where a free run allows.
     pub fn defrag(&self) -> Result<DefragReport> {
         self.check_writable()?;
@@ -97,54 +200,14 @@ impl Filesystem {
             .lock()
             .allocate_aligned(total, 1)
             .ok_or(Error::NoSpace)?;
-        let mut ops = Vec::with_capacity(runs.len());
-        let mut dst = target.start;
-        let copy = (|| -> Result<()> {
-            let mut buf = vec![0u8; (1 << 20).min(total * self.bs) as usize];
-            for &(f, d, l) in &runs {
-                let mut done = 0;
-                while done < l * self.bs {
-                    let k = (l * self.bs - done).min(buf.len() as u64) as usize;
-                    self.dev
-                        .read(self.layout.block_offset(d) + done, &mut buf[..k])?;
-                    self.dev
-                        .write(self.layout.block_offset(dst) + done, &buf[..k])?;
-                    done += k as u64;
-                }
-                ops.push(Op::Remap {
-                    ino,
-                    fblock: f,
-                    dblock: dst,
-                    len: l,
-                });
-                dst += l;
-            }
-            crate::persist::persist(
-                &*self.dev,
-                self.layout.block_offset(target.start),
-                total * self.bs,
-            )
-        })();
-        if let Err(e) = copy {
-            let _ = self.alloc.lock().free(target);
-            return Err(e);
+        // Runs are packed one after another in the new extent.
+        let mut dsts = Vec::with_capacity(runs.len());
+        let mut next = target.start;
+        for r in &runs {
+            dsts.push(next);
+            next += r.2;
         }
-        for (i, op) in ops.iter().enumerate() {
-            if let Err(e) = self.commit(op) {
-                // Runs not yet switched give their reserved blocks back.
-                let mut a = self.alloc.lock();
-                for op in &ops[i..] {
-                    if let Op::Remap { dblock, len, .. } = op {
-                        let _ = a.free(Extent {
-                            start: *dblock,
-                            len: *len,
-                        });
-                    }
-                }
-                return Err(e);
-            }
-            self.apply_inode(&mut g, op)?;
-        }
+        self.move_runs(&mut g, &runs, &dsts, target)?;
         Ok(Some(true))
     }
 }

@@ -59,7 +59,7 @@ type Hook = Box<dyn Fn() + Send + Sync>;
 
 /// The core's seal state.
 pub(crate) struct SealCtl {
-    table: Mutex<SealTable>,
+    pub(crate) table: Mutex<SealTable>,
     changed: Condvar,
     recalls: Mutex<Vec<Recall>>,
     hook: RwLock<Option<Hook>>,
@@ -114,7 +114,7 @@ impl Filesystem {
         *self.seals.hook.write() = Some(Box::new(f));
     }
 
-    fn seals_changed(&self) {
+    pub(crate) fn seals_changed(&self) {
         self.seals.changed.notify_all();
         if let Some(h) = self.seals.hook.read().as_ref() {
             h();
@@ -142,17 +142,7 @@ impl Filesystem {
         };
         let decision = t.check(g.ino, &change, immutable, now);
         drop(t);
-        if !revoked.is_empty() {
-            for r in &revoked {
-                tracing::info!(
-                    ino = r.ino,
-                    holder = r.holder,
-                    pid = r.pid,
-                    "seal revoked after break_timeout"
-                );
-            }
-            self.seals_changed();
-        }
+        self.on_revoked(&revoked);
         match decision {
             Decision::Proceed => Ok(()),
             Decision::Refuse(e) => Err(e.into()),
@@ -260,18 +250,22 @@ impl Filesystem {
     pub fn expire_seals(&self) -> bool {
         let now = self.clock_ns();
         let revoked = self.seals.table.lock().expire(now);
-        for r in &revoked {
-            tracing::info!(
-                ino = r.ino,
-                holder = r.holder,
-                pid = r.pid,
-                "seal revoked after break_timeout"
-            );
+        self.on_revoked(&revoked);
+        !revoked.is_empty()
+    }
+
+    /// Revoked breakable seals fence their holders (the state machine did that); revoked
+    /// mapping pins also quarantine the blocks the host may still have mapped.
+    fn on_revoked(&self, revoked: &[sealfs_seal::Revoked]) {
+        for r in revoked {
+            tracing::info!(ino = r.ino, holder = r.holder, pid = r.pid, kind = ?r.kind, "revoked after break_timeout");
+            if r.kind == SealKind::MappingPin {
+                self.pin_revoked(r.holder, r.id);
+            }
         }
         if !revoked.is_empty() {
             self.seals_changed();
         }
-        !revoked.is_empty()
     }
 
     /// Earliest pending recall deadline (seal clock).

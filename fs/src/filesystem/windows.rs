@@ -1,0 +1,421 @@
+//! DAX windows, the daemon side: virtio-fs-style SETUPMAPPING / REMOVEMAPPING on an open
+//! file, each live mapping a *mapping pin* on its file range, and the quarantine that keeps
+//! blocks a window host may still have mapped from being reallocated.
+//!
+//! A window host (a trusted process that may open the device itself) asks for the device
+//! extents of a file range and maps the device there. The pin keeps that range's extent map
+//! still; a conflicting change recalls it (POLLPRI on the host's fd). If the host does not
+//! answer within `break_timeout`, the pin is revoked, and any block of its range that is
+//! freed afterwards is quarantined until the host acknowledges (REMOVEMAPPING) or its
+//! process exits (watched through a pidfd). Closing the fd does not unmap the device, so it
+//! quarantines the same way.
+
+use std::collections::HashMap;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+
+use parking_lot::Mutex;
+use sealfs_alloc::{Allocator, Extent};
+use sealfs_seal::{Access, ByteRange, SealId, SealKind};
+
+use super::{Ctx, Error, Filesystem, Result};
+
+/// SETUPMAPPING flag: the host will read through the mapping.
+pub const MAP_READ: u64 = 1;
+/// SETUPMAPPING flag: the host will write through the mapping.
+pub const MAP_WRITE: u64 = 2;
+/// SETUPMAPPING flag: allocate holes (always done; accepted for virtio-fs compatibility).
+pub const MAP_POPULATE: u64 = 4;
+
+/// One piece of a mapping's answer: file bytes `[foffset, foffset+len)` live at device
+/// bytes `[doffset, doffset+len)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DevExtent {
+    /// File offset.
+    pub foffset: u64,
+    /// Device offset.
+    pub doffset: u64,
+    /// Length.
+    pub len: u64,
+}
+
+struct Mapping {
+    ino: u64,
+    foffset: u64,
+    len: u64,
+    write: bool,
+    seal: SealId,
+    pid: u32,
+    blocks: Vec<Extent>,
+    revoked: bool,
+}
+
+/// Blocks a host may still map; freed ones are held back from the allocator.
+struct Hold {
+    holder: u64,
+    moffset: u64,
+    pidfd: Option<OwnedFd>,
+    at_risk: Vec<Extent>,
+    held: Vec<Extent>,
+}
+
+/// Window state of a mounted filesystem.
+#[derive(Default)]
+pub(crate) struct Windows {
+    maps: Mutex<HashMap<(u64, u64), Mapping>>,
+    holds: Mutex<Vec<Hold>>,
+}
+
+/// Frees blocks, keeping back the ones under quarantine.
+pub(crate) fn free_blocks(
+    windows: &Windows,
+    alloc: &Mutex<Allocator>,
+    e: Extent,
+) -> std::result::Result<(), String> {
+    let mut holds = windows.holds.lock();
+    let mut rest = vec![e];
+    for h in holds.iter_mut() {
+        let mut next = Vec::new();
+        for piece in rest {
+            let mut cut = vec![piece];
+            for r in &h.at_risk {
+                let mut out = Vec::new();
+                for c in cut {
+                    let (s, t) = (c.start.max(r.start), c.end().min(r.end()));
+                    if s >= t {
+                        out.push(c);
+                        continue;
+                    }
+                    h.held.push(Extent {
+                        start: s,
+                        len: t - s,
+                    });
+                    if c.start < s {
+                        out.push(Extent {
+                            start: c.start,
+                            len: s - c.start,
+                        });
+                    }
+                    if t < c.end() {
+                        out.push(Extent {
+                            start: t,
+                            len: c.end() - t,
+                        });
+                    }
+                }
+                cut = out;
+            }
+            next.extend(cut);
+        }
+        rest = next;
+    }
+    drop(holds);
+    let mut a = alloc.lock();
+    for piece in rest {
+        a.free(piece).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just gave us this fd; nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn exited(fd: &Option<OwnedFd>) -> bool {
+    use std::os::fd::AsRawFd;
+    let Some(fd) = fd else { return false };
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & libc::POLLIN != 0
+}
+
+impl Filesystem {
+    fn may_map_device(&self, ctx: Ctx, write: bool) -> Result<()> {
+        if ctx.uid == 0 {
+            return Ok(());
+        }
+        let Some(path) = self.dev.path() else {
+            return Err(Error::Perm("no device to map"));
+        };
+        let md = std::fs::metadata(path)?;
+        let m = md.mode();
+        let bits = if md.uid() == ctx.uid {
+            m >> 6
+        } else if md.gid() == ctx.gid {
+            m >> 3
+        } else {
+            m
+        } & 7;
+        let need = if write { 6 } else { 4 };
+        if bits & need != need {
+            return Err(Error::Perm(
+                "the caller may not open the device for this access",
+            ));
+        }
+        Ok(())
+    }
+
+    /// SETUPMAPPING: pins `[foffset, foffset+len)` of the file open as `fh` for the window
+    /// slot `moffset` and returns its device extents. Holes are allocated first.
+    pub fn setup_mapping(
+        &self,
+        fh: u64,
+        foffset: u64,
+        len: u64,
+        flags: u64,
+        moffset: u64,
+        ctx: Ctx,
+    ) -> Result<Vec<DevExtent>> {
+        if flags & !(MAP_READ | MAP_WRITE | MAP_POPULATE) != 0
+            || flags & (MAP_READ | MAP_WRITE) == 0
+        {
+            return Err(Error::Invalid("mapping flags"));
+        }
+        let h = self.handle(fh)?;
+        let write = flags & MAP_WRITE != 0;
+        if (write && !h.writable()) || (flags & MAP_READ != 0 && !h.readable()) {
+            return Err(Error::Access);
+        }
+        self.may_map_device(ctx, write)?;
+        let unit = self.dev.align().max(self.bs);
+        let end = foffset
+            .checked_add(len)
+            .ok_or(Error::Invalid("mapping range overflows"))?;
+        if len == 0 || foffset % unit != 0 || len % unit != 0 {
+            return Err(Error::Invalid(
+                "mapping range must be aligned to the mapping unit",
+            ));
+        }
+        if self.seals.table.lock().is_revoked(fh) {
+            return Err(Error::Revoked);
+        }
+        if self.windows.maps.lock().contains_key(&(fh, moffset)) {
+            return Err(Error::Exists);
+        }
+        let size = self.getattr(h.ino)?.attr.size;
+        if end > size.div_ceil(unit) * unit {
+            return Err(Error::Invalid("mapping beyond the end of the file"));
+        }
+        let fill_end = end.min(size);
+        if foffset < fill_end {
+            self.fallocate(
+                h.ino,
+                foffset,
+                fill_end - foffset,
+                super::data::falloc::KEEP_SIZE,
+            )?;
+        }
+        if unit > self.bs {
+            self.align_for_window(h.ino, foffset, end, unit)?;
+        }
+        let n = self.node(h.ino)?;
+        let g = n.write();
+        let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
+        let (fb, fe) = (foffset / self.bs, end / self.bs);
+        let segs = m.segments(fb, fe);
+        if segs.iter().any(|s| s.dblock.is_none()) {
+            return Err(Error::Invalid("range has holes"));
+        }
+        let access = Access {
+            read: h.readable(),
+            write: h.writable(),
+        };
+        let now = self.clock_ns();
+        let seal = self.seals.table.lock().seal(
+            h.ino,
+            fh,
+            ctx.pid,
+            SealKind::MappingPin,
+            ByteRange::new(foffset, end),
+            access,
+            now,
+        )?;
+        let mut out = Vec::new();
+        let mut blocks = Vec::new();
+        for s in segs {
+            let d = s.dblock.unwrap_or(0);
+            out.push(DevExtent {
+                foffset: s.fblock * self.bs,
+                doffset: self.layout.block_offset(d),
+                len: s.len * self.bs,
+            });
+            blocks.push(Extent {
+                start: d,
+                len: s.len,
+            });
+        }
+        self.windows.maps.lock().insert(
+            (fh, moffset),
+            Mapping {
+                ino: h.ino,
+                foffset,
+                len,
+                write,
+                seal,
+                pid: ctx.pid,
+                blocks,
+                revoked: false,
+            },
+        );
+        Ok(out)
+    }
+
+    /// On a 2 MiB-aligned device, relocates the range into `unit`-aligned runs when it is
+    /// not laid out that way (allowed: it is not pinned yet), or fails with EINVAL.
+    fn align_for_window(&self, ino: u64, start: u64, end: u64, unit: u64) -> Result<()> {
+        let per = unit / self.bs;
+        let (fb, fe) = (start / self.bs, end / self.bs);
+        // File block f on device block d maps cleanly iff f and d are congruent modulo the
+        // unit (the data area itself starts unit-aligned).
+        let aligned = self
+            .extents(ino)?
+            .iter()
+            .filter(|&&(f, _, l)| f < fe && f + l > fb)
+            .all(|&(f, d, _)| d % per == f % per);
+        if aligned {
+            return Ok(());
+        }
+        self.with_log_room(|| self.relocate_range(ino, fb, fe, per))
+            .map_err(|e| match e {
+                Error::Sealed | Error::NoSpace => {
+                    Error::Invalid("range cannot be laid out in aligned runs")
+                }
+                other => other,
+            })
+    }
+
+    /// REMOVEMAPPING of the mapping at `moffset` of `fh`. Returns (ino, foffset, len, write)
+    /// so the adapter can invalidate page-cache pages the window wrote under.
+    pub fn remove_mapping(&self, fh: u64, moffset: u64) -> Result<(u64, u64, u64, bool)> {
+        let m = self
+            .windows
+            .maps
+            .lock()
+            .remove(&(fh, moffset))
+            .ok_or(Error::Invalid("no mapping at that offset"))?;
+        if m.revoked {
+            // The acknowledgement a revoked host owes: its quarantined blocks come back.
+            self.release_holds(|h| h.holder == fh && h.moffset == moffset);
+        } else {
+            let _ = self.seals.table.lock().unseal_id(fh, m.seal);
+            self.seals_changed();
+        }
+        Ok((m.ino, m.foffset, m.len, m.write))
+    }
+
+    /// The window slots of `fh` whose pins are being recalled.
+    pub fn recalled_mappings(&self, fh: u64) -> Vec<(u64, u64)> {
+        let Ok(h) = self.handle(fh) else {
+            return Vec::new();
+        };
+        let recalled: Vec<SealId> = self
+            .seals_of(h.ino)
+            .into_iter()
+            .filter(|s| {
+                s.holder == fh && matches!(s.state, sealfs_seal::SealState::Recalled { .. })
+            })
+            .map(|s| s.id)
+            .collect();
+        let maps = self.windows.maps.lock();
+        maps.iter()
+            .filter(|(k, m)| k.0 == fh && (m.revoked || recalled.contains(&m.seal)))
+            .map(|(k, m)| (k.1, m.len))
+            .collect()
+    }
+
+    /// The mapping of `fh` at `moffset`: (ino, foffset, len, write).
+    pub fn mapping(&self, fh: u64, moffset: u64) -> Option<(u64, u64, u64, bool)> {
+        self.windows
+            .maps
+            .lock()
+            .get(&(fh, moffset))
+            .map(|m| (m.ino, m.foffset, m.len, m.write))
+    }
+
+    /// A revoked pin: its blocks go into quarantine until the host acknowledges or exits.
+    pub(crate) fn pin_revoked(&self, holder: u64, seal: SealId) {
+        let mut maps = self.windows.maps.lock();
+        for (k, m) in maps
+            .iter_mut()
+            .filter(|(k, m)| k.0 == holder && m.seal == seal)
+        {
+            m.revoked = true;
+            self.windows.holds.lock().push(Hold {
+                holder,
+                moffset: k.1,
+                pidfd: pidfd_open(m.pid),
+                at_risk: m.blocks.clone(),
+                held: Vec::new(),
+            });
+        }
+    }
+
+    /// Last close of `fh`: its mappings stay mapped in the host, so their blocks are
+    /// quarantined until the host process exits.
+    pub(crate) fn release_mappings(&self, fh: u64) {
+        let mut maps = self.windows.maps.lock();
+        let keys: Vec<(u64, u64)> = maps.keys().filter(|k| k.0 == fh).copied().collect();
+        for k in keys {
+            if let Some(m) = maps.remove(&k) {
+                if m.revoked {
+                    // Already quarantined at revocation.
+                    continue;
+                }
+                self.windows.holds.lock().push(Hold {
+                    holder: fh,
+                    moffset: k.1,
+                    pidfd: pidfd_open(m.pid),
+                    at_risk: m.blocks,
+                    held: Vec::new(),
+                });
+            }
+        }
+    }
+
+    fn release_holds(&self, pred: impl Fn(&Hold) -> bool) {
+        let gone: Vec<Hold> = {
+            let mut holds = self.windows.holds.lock();
+            let (gone, keep): (Vec<Hold>, Vec<Hold>) = holds.drain(..).partition(|h| pred(h));
+            *holds = keep;
+            gone
+        };
+        let mut a = self.alloc.lock();
+        for h in gone {
+            for e in h.held {
+                if let Err(err) = a.free(e) {
+                    tracing::error!(error = %err, "returning quarantined blocks failed");
+                }
+            }
+        }
+    }
+
+    /// Ends the quarantine of hosts whose process has exited. Cheap when nothing is held.
+    pub fn reap_quarantine(&self) {
+        if self.windows.holds.lock().is_empty() {
+            return;
+        }
+        self.release_holds(|h| exited(&h.pidfd) || h.pidfd.is_none());
+    }
+
+    /// Blocks held back in quarantine now.
+    pub fn quarantined_blocks(&self) -> u64 {
+        self.windows
+            .holds
+            .lock()
+            .iter()
+            .flat_map(|h| h.held.iter())
+            .map(|e| e.len)
+            .sum()
+    }
+}

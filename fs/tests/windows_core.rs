@@ -1,0 +1,179 @@
+//! DAX window mappings through the core API: pins, recall, revocation and quarantine.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Shared;
+use sealfs::device::sim::SimDevice;
+use sealfs::filesystem::seals::SealOptions;
+use sealfs::filesystem::windows::{MAP_READ, MAP_WRITE};
+use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
+use sealfs::{Ctx, Error, Filesystem};
+
+fn setup() -> (Filesystem, u64, u64) {
+    let dev = Arc::new(SimDevice::new(16 << 20, true));
+    mkfs(&*dev, MkfsOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions::default()).unwrap();
+    fs.configure_seals(SealOptions {
+        max_seals: 64,
+        break_timeout: Duration::from_millis(100),
+    });
+    let (st, fh) = fs
+        .create(1, b"f", 0o644, libc::O_RDWR, Ctx::root())
+        .unwrap();
+    fs.truncate(st.ino, 1 << 20, Ctx::root()).unwrap();
+    (fs, st.ino, fh)
+}
+
+fn host(pid: u32) -> Ctx {
+    Ctx {
+        uid: 0,
+        gid: 0,
+        pid,
+    }
+}
+
+#[test]
+fn mapping_pins_the_range_and_a_recall_is_answered_by_removemapping() {
+    let (fs, ino, fh) = setup();
+    let me = std::process::id();
+    let ext = fs
+        .setup_mapping(fh, 0, 64 << 10, MAP_READ | MAP_WRITE, 0, host(me))
+        .unwrap();
+    assert_eq!(
+        ext.iter().map(|e| e.len).sum::<u64>(),
+        64 << 10,
+        "holes were populated and mapped"
+    );
+    assert!(ext.iter().all(|e| e.doffset >= fs.layout().data_off));
+    assert_eq!(
+        fs.setup_mapping(fh, 0, 4096, MAP_READ, 0, host(me))
+            .unwrap_err()
+            .errno(),
+        libc::EEXIST
+    );
+    assert_eq!(
+        fs.setup_mapping(fh, 1, 4096, MAP_READ, 1, host(me))
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL,
+        "unaligned"
+    );
+    assert_eq!(
+        fs.setup_mapping(fh, 0, 4096, 8, 1, host(me))
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL,
+        "bad flags"
+    );
+    assert_eq!(
+        fs.setup_mapping(fh, 2 << 20, 4096, MAP_READ, 1, host(me))
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL,
+        "past EOF"
+    );
+    let ro = fs.open(ino, libc::O_RDONLY, host(me)).unwrap();
+    assert_eq!(
+        fs.setup_mapping(ro, 0, 4096, MAP_WRITE, 0, host(me))
+            .unwrap_err()
+            .errno(),
+        libc::EACCES
+    );
+    // A truncate into the mapped range waits for the host.
+    assert!(matches!(
+        fs.truncate(ino, 4096, Ctx::root()),
+        Err(Error::WouldWait { .. })
+    ));
+    assert_eq!(fs.recalled_mappings(fh), vec![(0, 64 << 10)]);
+    fs.remove_mapping(fh, 0).unwrap();
+    fs.truncate(ino, 4096, Ctx::root()).unwrap();
+    assert_eq!(fs.quarantined_blocks(), 0);
+    fs.release(ro).unwrap();
+    fs.release(fh).unwrap();
+}
+
+#[test]
+fn a_revoked_host_is_fenced_and_its_blocks_are_quarantined_until_it_exits() {
+    let (fs, ino, fh) = setup();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let ext = fs
+        .setup_mapping(fh, 0, 256 << 10, MAP_READ | MAP_WRITE, 0, host(child.id()))
+        .unwrap();
+    let mapped: Vec<(u64, u64)> = ext.iter().map(|e| (e.doffset, e.doffset + e.len)).collect();
+    let free_before = fs.stats().free_blocks;
+    // The host never answers: revoked after break_timeout, then the truncate proceeds.
+    fs.blocking(|| fs.truncate(ino, 0, Ctx::root())).unwrap();
+    assert_eq!(
+        fs.setup_mapping(fh, 0, 4096, MAP_READ, 9, host(child.id()))
+            .unwrap_err()
+            .errno(),
+        libc::ENOLINK
+    );
+    assert_eq!(
+        fs.quarantined_blocks(),
+        64,
+        "256 KiB of freed blocks held back"
+    );
+    assert_eq!(
+        fs.stats().free_blocks,
+        free_before,
+        "not returned to the allocator"
+    );
+    // Allocate everything there is: no new file may get a quarantined block.
+    let (big, bfh) = fs
+        .create(1, b"big", 0o644, libc::O_RDWR, Ctx::root())
+        .unwrap();
+    let chunk = vec![1u8; 1 << 20];
+    let mut off = 0;
+    loop {
+        match fs.write(big.ino, off, &chunk) {
+            Ok(n) => off += n as u64,
+            Err(e) => {
+                assert_eq!(e.errno(), libc::ENOSPC, "at offset {off}");
+                break;
+            }
+        }
+    }
+    let base = fs.layout().data_off;
+    for (_, d, l) in fs.extents(big.ino).unwrap() {
+        let (s, e) = (base + d * 4096, base + (d + l) * 4096);
+        assert!(
+            mapped.iter().all(|&(ms, me)| e <= ms || s >= me),
+            "a quarantined block was reallocated"
+        );
+    }
+    // The host exits: the quarantine ends and the space comes back.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    fs.reap_quarantine();
+    assert_eq!(fs.quarantined_blocks(), 0);
+    assert_eq!(fs.stats().free_blocks, 64);
+    fs.release(bfh).unwrap();
+    fs.release(fh).unwrap();
+}
+
+#[test]
+fn closing_the_fd_does_not_end_the_quarantine_but_removemapping_would_have() {
+    let (fs, ino, fh) = setup();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    fs.setup_mapping(fh, 0, 64 << 10, MAP_READ | MAP_WRITE, 0, host(child.id()))
+        .unwrap();
+    fs.release(fh).unwrap();
+    let fh2 = fs.open(ino, libc::O_RDWR, Ctx::root()).unwrap();
+    fs.truncate(ino, 0, Ctx::root()).unwrap();
+    assert_eq!(fs.quarantined_blocks(), 16);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    fs.reap_quarantine();
+    assert_eq!(fs.quarantined_blocks(), 0);
+    fs.release(fh2).unwrap();
+}
