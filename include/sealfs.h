@@ -62,4 +62,58 @@ struct sealfs_immutable {
 #define SEALFS_IOC_SET_IMMUTABLE   _IOW(SEALFS_IOC_TYPE, 4, struct sealfs_immutable)
 #define SEALFS_IOC_CLEAR_IMMUTABLE _IOW(SEALFS_IOC_TYPE, 5, struct sealfs_immutable)
 
+/* DAX windows (virtio-fs style). */
+#define SEALFS_MAP_READ     0x1ull
+#define SEALFS_MAP_WRITE    0x2ull
+#define SEALFS_MAP_POPULATE 0x4ull /* holes are always allocated; accepted for parity */
+#define SEALFS_MAP_EXTENTS_MAX 512
+
+struct sealfs_dev_extent {
+	__u64 foffset; /* file offset */
+	__u64 doffset; /* device offset: map the device here */
+	__u64 len;
+};
+
+struct sealfs_setupmapping {
+	/* in: the fields of virtio-fs' fuse_setupmapping_in */
+	__u64 fh;      /* ignored: the file descriptor names the file */
+	__u64 foffset;
+	__u64 len;
+	__u64 flags;   /* SEALFS_MAP_* */
+	__u64 moffset; /* window offset of the slot; REMOVEMAPPING's key */
+	/* out */
+	__u32 count;
+	__u32 reserved;
+	struct sealfs_dev_extent extents[SEALFS_MAP_EXTENTS_MAX];
+};
+
+#define SEALFS_RANGES_MAX 16
+struct sealfs_range {
+	__u64 moffset;
+	__u64 len;
+};
+struct sealfs_ranges {
+	__u32 count;
+	__u32 reserved;
+	struct sealfs_range ranges[SEALFS_RANGES_MAX];
+};
+
+struct sealfs_extent_list {
+	__u64 start; /* in: file offset to list from */
+	__u32 count; /* out */
+	__u32 total;
+	struct sealfs_dev_extent extents[SEALFS_MAP_EXTENTS_MAX];
+};
+
+struct sealfs_defrag {
+	__u64 files, moved, sealed, no_space;
+};
+
+#define SEALFS_IOC_EXTENTS      _IOWR(SEALFS_IOC_TYPE, 6, struct sealfs_extent_list)
+#define SEALFS_IOC_DEFRAG       _IOR(SEALFS_IOC_TYPE, 7, struct sealfs_defrag)
+#define SEALFS_IOC_SETUPMAPPING _IOWR(SEALFS_IOC_TYPE, 0x20, struct sealfs_setupmapping)
+#define SEALFS_IOC_REMOVEMAPPING _IOW(SEALFS_IOC_TYPE, 0x21, struct sealfs_ranges)
+#define SEALFS_IOC_FLUSHMAPPING _IOW(SEALFS_IOC_TYPE, 0x22, struct sealfs_ranges)
+#define SEALFS_IOC_GET_RECALLS  _IOR(SEALFS_IOC_TYPE, 0x23, struct sealfs_ranges)
+
 #endif /* SEALFS_H */

@@ -220,3 +220,202 @@ mod tests {
         assert!(SealArg::decode(&over.encode()).is_err());
     }
 }
+
+/// Device extents one SETUPMAPPING answer carries at most (a 2 MiB slot of 4 KiB blocks).
+pub const MAP_EXTENTS_MAX: usize = 512;
+/// One `struct sealfs_dev_extent`: foffset u64, doffset u64, len u64.
+pub const DEV_EXTENT_SIZE: usize = 24;
+/// `struct sealfs_setupmapping`: fh u64 (ignored: the fd names the file), foffset u64,
+/// len u64, flags u64, moffset u64 (the virtio-fs `fuse_setupmapping_in` fields), then
+/// count u32, reserved u32 and `MAP_EXTENTS_MAX` extents filled by the daemon.
+pub const SETUPMAPPING_SIZE: usize = 40 + 8 + MAP_EXTENTS_MAX * DEV_EXTENT_SIZE;
+/// `SEALFS_IOC_SETUPMAPPING`.
+pub const IOC_SETUPMAPPING: u32 = ioc(IOC_READ | IOC_WRITE, IOC_TYPE, 0x20, SETUPMAPPING_SIZE);
+/// Ranges one REMOVEMAPPING / FLUSHMAPPING / GET_RECALLS call carries at most.
+pub const RANGES_MAX: usize = 16;
+/// `struct sealfs_ranges`: count u32, reserved u32, then `RANGES_MAX` × (moffset u64, len u64)
+/// (the virtio-fs `fuse_removemapping_one` fields).
+pub const RANGES_SIZE: usize = 8 + RANGES_MAX * 16;
+/// `SEALFS_IOC_REMOVEMAPPING`.
+pub const IOC_REMOVEMAPPING: u32 = ioc(IOC_WRITE, IOC_TYPE, 0x21, RANGES_SIZE);
+/// `SEALFS_IOC_FLUSHMAPPING`: the host flushed writes through these slots; the daemon drops
+/// stale page-cache pages of the file.
+pub const IOC_FLUSHMAPPING: u32 = ioc(IOC_WRITE, IOC_TYPE, 0x22, RANGES_SIZE);
+/// `SEALFS_IOC_GET_RECALLS`: the slots of this fd whose pins are being recalled.
+pub const IOC_GET_RECALLS: u32 = ioc(IOC_READ, IOC_TYPE, 0x23, RANGES_SIZE);
+/// `struct sealfs_extent_list`: start u64 (file offset to list from), count u32, total u32,
+/// then `MAP_EXTENTS_MAX` extents. Root only.
+pub const EXTENT_LIST_SIZE: usize = 16 + MAP_EXTENTS_MAX * DEV_EXTENT_SIZE;
+/// `SEALFS_IOC_EXTENTS`.
+pub const IOC_EXTENTS: u32 = ioc(IOC_READ | IOC_WRITE, IOC_TYPE, 6, EXTENT_LIST_SIZE);
+/// `SEALFS_IOC_DEFRAG` (on any file or directory of the mount; root only): counts out.
+pub const DEFRAG_SIZE: usize = 32;
+/// `SEALFS_IOC_DEFRAG`.
+pub const IOC_DEFRAG: u32 = ioc(IOC_READ, IOC_TYPE, 7, DEFRAG_SIZE);
+
+/// A decoded SETUPMAPPING request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetupMapping {
+    /// File offset.
+    pub foffset: u64,
+    /// Length.
+    pub len: u64,
+    /// `MAP_*` flags.
+    pub flags: u64,
+    /// Window offset of the slot (the key REMOVEMAPPING uses).
+    pub moffset: u64,
+}
+
+impl SetupMapping {
+    /// Decodes the request half of `struct sealfs_setupmapping`.
+    pub fn decode(b: &[u8]) -> Result<SetupMapping> {
+        exact(b, SETUPMAPPING_SIZE)?;
+        Ok(SetupMapping {
+            foffset: le64(b, 8),
+            len: le64(b, 16),
+            flags: le64(b, 24),
+            moffset: le64(b, 32),
+        })
+    }
+
+    /// Encodes a request (the answer fields zero).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0u8; SETUPMAPPING_SIZE];
+        put64(&mut b, 8, self.foffset);
+        put64(&mut b, 16, self.len);
+        put64(&mut b, 24, self.flags);
+        put64(&mut b, 32, self.moffset);
+        b
+    }
+}
+
+/// Fills the answer half: `(foffset, doffset, len)` triples. Too many → E2BIG.
+pub fn encode_mapping_answer(req: &[u8], extents: &[(u64, u64, u64)]) -> Result<Vec<u8>> {
+    if extents.len() > MAP_EXTENTS_MAX {
+        return Err(Error::TooBig);
+    }
+    let mut b = req.to_vec();
+    b.resize(SETUPMAPPING_SIZE, 0);
+    put32(&mut b, 40, extents.len() as u32);
+    for (i, &(f, d, l)) in extents.iter().enumerate() {
+        let o = 48 + i * DEV_EXTENT_SIZE;
+        put64(&mut b, o, f);
+        put64(&mut b, o + 8, d);
+        put64(&mut b, o + 16, l);
+    }
+    Ok(b)
+}
+
+/// Decodes the answer half.
+pub fn decode_mapping_answer(b: &[u8]) -> Result<Vec<(u64, u64, u64)>> {
+    exact(b, SETUPMAPPING_SIZE)?;
+    let n = le32(b, 40) as usize;
+    if n > MAP_EXTENTS_MAX {
+        return Err(Error::Invalid("extent count"));
+    }
+    Ok((0..n)
+        .map(|i| {
+            let o = 48 + i * DEV_EXTENT_SIZE;
+            (le64(b, o), le64(b, o + 8), le64(b, o + 16))
+        })
+        .collect())
+}
+
+/// Decodes `struct sealfs_ranges` as (moffset, len) pairs.
+pub fn decode_ranges(b: &[u8]) -> Result<Vec<(u64, u64)>> {
+    exact(b, RANGES_SIZE)?;
+    let n = le32(b, 0) as usize;
+    if n > RANGES_MAX || n == 0 || le32(b, 4) != 0 {
+        return Err(Error::Invalid("range count"));
+    }
+    Ok((0..n)
+        .map(|i| (le64(b, 8 + i * 16), le64(b, 16 + i * 16)))
+        .collect())
+}
+
+/// Encodes `struct sealfs_ranges` (at most `RANGES_MAX`).
+pub fn encode_ranges(r: &[(u64, u64)]) -> Vec<u8> {
+    let mut b = vec![0u8; RANGES_SIZE];
+    let n = r.len().min(RANGES_MAX);
+    put32(&mut b, 0, n as u32);
+    for (i, &(m, l)) in r.iter().take(n).enumerate() {
+        put64(&mut b, 8 + i * 16, m);
+        put64(&mut b, 16 + i * 16, l);
+    }
+    b
+}
+
+/// Decodes the start offset of `struct sealfs_extent_list`.
+pub fn decode_extent_start(b: &[u8]) -> Result<u64> {
+    exact(b, EXTENT_LIST_SIZE)?;
+    Ok(le64(b, 0))
+}
+
+/// Encodes an extent list answer.
+pub fn encode_extent_list(start: u64, extents: &[(u64, u64, u64)], total: usize) -> Vec<u8> {
+    let mut b = vec![0u8; EXTENT_LIST_SIZE];
+    put64(&mut b, 0, start);
+    let n = extents.len().min(MAP_EXTENTS_MAX);
+    put32(&mut b, 8, n as u32);
+    put32(&mut b, 12, total.min(u32::MAX as usize) as u32);
+    for (i, &(f, d, l)) in extents.iter().take(n).enumerate() {
+        let o = 16 + i * DEV_EXTENT_SIZE;
+        put64(&mut b, o, f);
+        put64(&mut b, o + 8, d);
+        put64(&mut b, o + 16, l);
+    }
+    b
+}
+
+/// Decodes an extent list answer: (extents, total).
+pub fn decode_extent_list(b: &[u8]) -> Result<(Vec<(u64, u64, u64)>, u32)> {
+    exact(b, EXTENT_LIST_SIZE)?;
+    let n = le32(b, 8) as usize;
+    if n > MAP_EXTENTS_MAX {
+        return Err(Error::Invalid("extent count"));
+    }
+    let v = (0..n)
+        .map(|i| {
+            let o = 16 + i * DEV_EXTENT_SIZE;
+            (le64(b, o), le64(b, o + 8), le64(b, o + 16))
+        })
+        .collect();
+    Ok((v, le32(b, 12)))
+}
+
+/// Encodes the defrag counts (files, moved, sealed, no_space).
+pub fn encode_defrag(files: u64, moved: u64, sealed: u64, no_space: u64) -> Vec<u8> {
+    let mut b = vec![0u8; DEFRAG_SIZE];
+    put64(&mut b, 0, files);
+    put64(&mut b, 8, moved);
+    put64(&mut b, 16, sealed);
+    put64(&mut b, 24, no_space);
+    b
+}
+
+/// Decodes the defrag counts.
+pub fn decode_defrag(b: &[u8]) -> Result<[u64; 4]> {
+    exact(b, DEFRAG_SIZE)?;
+    Ok([le64(b, 0), le64(b, 8), le64(b, 16), le64(b, 24)])
+}
+
+#[cfg(test)]
+mod window_abi_tests {
+    use super::*;
+
+    #[test]
+    fn window_numbers_match_the_c_header() {
+        // From the C preprocessor on include/sealfs.h (x86-64).
+        assert_eq!(
+            [
+                IOC_SETUPMAPPING,
+                IOC_REMOVEMAPPING,
+                IOC_FLUSHMAPPING,
+                IOC_GET_RECALLS,
+                IOC_EXTENTS,
+                IOC_DEFRAG
+            ],
+            [0xf0305320, 0x41085321, 0x41085322, 0x81085323, 0xf0105306, 0x80205307]
+        );
+    }
+}

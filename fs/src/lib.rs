@@ -15,6 +15,7 @@ pub mod fsck;
 pub mod log;
 pub mod meta;
 pub mod persist;
+pub mod window;
 
 pub use error::{Error, Result};
 pub use filesystem::{Ctx, Filesystem, Stat};

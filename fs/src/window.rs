@@ -1,0 +1,453 @@
+//! `sealfs::window`: the client library of DAX windows, for window hosts (a VMM, an RDMA
+//! registration agent, a benchmark) that map file ranges of a sealfs mount directly from the
+//! device, bypassing the daemon for data.
+//!
+//! A [`Window`] reserves a range of virtual addresses and splits it into slots of 2 MiB (as
+//! the virtio-fs guest driver does). Touching a file range maps its slot: the library asks
+//! the daemon (SETUPMAPPING ioctl) for the device extents of the range, which pins them, and
+//! maps the device there with `MAP_SHARED | MAP_FIXED`; a range that is not contiguous on the
+//! device maps as several pieces. When every slot is in use the least recently used one is
+//! unmapped and given back (REMOVEMAPPING). [`Window::flush`] makes writes durable (cache
+//! write-back + `sfence` on device DAX, `msync` on an image) and tells the daemon so it can
+//! drop stale page-cache pages. A conflicting truncate, punch or unlink *recalls* pinned
+//! slots: the file descriptor polls `POLLPRI`, and [`Window::handle_recalls`] unmaps them and
+//! acknowledges.
+//!
+//! Only a process that may open the device itself can be a window host.
+//!
+//! ```no_run
+//! use sealfs::window::Window;
+//! # fn main() -> sealfs::Result<()> {
+//! // A 64 MiB window over a file on a sealfs mount.
+//! let mut w = Window::open("/mnt/sealfs/data.bin".as_ref(), 64 << 20, true)?;
+//! w.write_at(4096, b"written through the window")?;
+//! w.flush(4096, 26)?;
+//! let mut back = [0u8; 26];
+//! w.read_at(4096, &mut back)?;
+//! assert_eq!(&back, b"written through the window");
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::abi;
+use crate::error::{Error, Result};
+use crate::persist::{self, Writeback};
+
+/// Slot size: the unit a window maps (2 MiB, as virtio-fs DAX windows use).
+pub const SLOT: u64 = 2 << 20;
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    foff: u64,
+    len: u64,
+    stamp: u64,
+    dirty: bool,
+}
+
+/// A window of mapped file ranges.
+pub struct Window {
+    file: File,
+    dev: File,
+    devdax: bool,
+    base: *mut u8,
+    nslots: usize,
+    slots: Vec<Option<Slot>>,
+    by_foff: HashMap<u64, usize>,
+    clock: u64,
+    write: bool,
+    wb: Writeback,
+    /// SETUPMAPPING calls made (for benchmarks).
+    pub setups: u64,
+    /// REMOVEMAPPING calls made.
+    pub removes: u64,
+}
+
+// SAFETY: the window's memory is process-wide shared mappings; the struct owns them and all
+// access goes through `&mut self` or explicit copies.
+unsafe impl Send for Window {}
+
+fn ioctl(fd: &File, req: u32, buf: &mut [u8]) -> Result<()> {
+    // SAFETY: `buf` is exactly the size encoded in `req`, as the kernel copies.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), req as libc::c_ulong, buf.as_mut_ptr()) };
+    if rc < 0 {
+        return Err(Error::Io(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// The sealfs mount holding `path` and its device: (mountpoint, device path).
+pub fn mount_of(path: &Path) -> Result<(PathBuf, PathBuf)> {
+    let p = std::fs::canonicalize(path)
+        .or_else(|_| std::fs::canonicalize(path.parent().unwrap_or(Path::new("."))))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mut best: Option<(PathBuf, PathBuf)> = None;
+    for line in info.lines() {
+        // id parent maj:min root mountpoint opts ... - fstype source superopts
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mp = left.split(' ').nth(4).unwrap_or("");
+        let mut r = right.split(' ');
+        let fstype = r.next().unwrap_or("");
+        let source = r.next().unwrap_or("");
+        if !fstype.starts_with("fuse") || !fstype.contains("sealfs") && fstype != "fuse" {
+            continue;
+        }
+        let mp = PathBuf::from(unescape(mp));
+        if p.starts_with(&mp)
+            && best
+                .as_ref()
+                .is_none_or(|(b, _)| mp.as_os_str().len() > b.as_os_str().len())
+        {
+            best = Some((mp, PathBuf::from(unescape(source))));
+        }
+    }
+    best.ok_or(Error::Invalid("not on a sealfs mount"))
+}
+
+fn unescape(s: &str) -> String {
+    // mountinfo escapes space, tab, newline and backslash as \ooo.
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Window {
+    /// Opens `path` (a file on a sealfs mount) and reserves a window of `size` bytes
+    /// (rounded up to whole slots). `write` asks for writable mappings.
+    pub fn open(path: &Path, size: u64, write: bool) -> Result<Window> {
+        let file = OpenOptions::new().read(true).write(write).open(path)?;
+        let (_, devpath) = mount_of(path)?;
+        let dev = OpenOptions::new().read(true).write(write).open(&devpath)?;
+        let devdax = {
+            use std::os::unix::fs::FileTypeExt;
+            dev.metadata()?.file_type().is_char_device()
+        };
+        let nslots = size.div_ceil(SLOT).max(1) as usize;
+        let len = nslots as u64 * SLOT;
+        // Reserve the address range, aligned to a slot so device-DAX mappings can use huge
+        // pages: over-reserve one slot and trim.
+        // SAFETY: an anonymous PROT_NONE reservation; nothing refers into it yet.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                (len + SLOT) as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return Err(Error::Io(std::io::Error::last_os_error()));
+        }
+        let start = raw as u64;
+        let aligned = start.div_ceil(SLOT) * SLOT;
+        // SAFETY: trimming the unaligned head and the tail of our own reservation.
+        unsafe {
+            if aligned > start {
+                libc::munmap(raw, (aligned - start) as usize);
+            }
+            let tail = start + len + SLOT - (aligned + len);
+            if tail > 0 {
+                libc::munmap((aligned + len) as *mut libc::c_void, tail as usize);
+            }
+        }
+        Ok(Window {
+            file,
+            dev,
+            devdax,
+            base: aligned as *mut u8,
+            nslots,
+            slots: vec![None; nslots],
+            by_foff: HashMap::new(),
+            clock: 0,
+            write,
+            wb: Writeback::detect(),
+            setups: 0,
+            removes: 0,
+        })
+    }
+
+    /// The sealfs file descriptor: poll it for `POLLPRI` to learn of recalls.
+    pub fn fd(&self) -> &File {
+        &self.file
+    }
+
+    /// Slots in the window.
+    pub fn slots(&self) -> usize {
+        self.nslots
+    }
+
+    fn slot_addr(&self, i: usize) -> *mut u8 {
+        // SAFETY: i < nslots, inside the reservation.
+        unsafe { self.base.add(i * SLOT as usize) }
+    }
+
+    /// Maps the slot holding file offset `off`; returns its index.
+    fn ensure(&mut self, off: u64) -> Result<usize> {
+        let foff = off / SLOT * SLOT;
+        self.clock += 1;
+        if let Some(&i) = self.by_foff.get(&foff) {
+            if let Some(s) = self.slots[i].as_mut() {
+                s.stamp = self.clock;
+            }
+            return Ok(i);
+        }
+        let i = match self.slots.iter().position(|s| s.is_none()) {
+            Some(i) => i,
+            None => {
+                let lru = (0..self.nslots)
+                    .min_by_key(|&i| self.slots[i].map(|s| s.stamp).unwrap_or(0))
+                    .unwrap_or(0);
+                self.unmap_slot(lru)?;
+                lru
+            }
+        };
+        let size = self.file.metadata()?.len();
+        if foff >= size {
+            return Err(Error::Invalid("offset beyond the end of the file"));
+        }
+        let unit = if self.devdax { SLOT } else { 4096 };
+        let len = (size - foff).div_ceil(unit).min(SLOT.div_ceil(unit)) * unit;
+        let len = len.min(SLOT);
+        let flags = crate::filesystem::windows::MAP_READ
+            | if self.write {
+                crate::filesystem::windows::MAP_WRITE
+            } else {
+                0
+            };
+        let req = abi::SetupMapping {
+            foffset: foff,
+            len,
+            flags,
+            moffset: i as u64 * SLOT,
+        };
+        let mut buf = req.encode();
+        ioctl(&self.file, abi::IOC_SETUPMAPPING, &mut buf)?;
+        self.setups += 1;
+        let extents = abi::decode_mapping_answer(&buf)?;
+        let prot = libc::PROT_READ | if self.write { libc::PROT_WRITE } else { 0 };
+        for (f, d, l) in extents {
+            if f < foff || f + l > foff + len {
+                return Err(Error::Invalid("daemon answered extents outside the range"));
+            }
+            // SAFETY: mapping over our own reservation (MAP_FIXED), within slot i.
+            let p = unsafe {
+                libc::mmap(
+                    self.slot_addr(i).add((f - foff) as usize) as *mut libc::c_void,
+                    l as usize,
+                    prot,
+                    libc::MAP_SHARED | libc::MAP_FIXED,
+                    self.dev.as_raw_fd(),
+                    d as libc::off_t,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                let e = std::io::Error::last_os_error();
+                let _ = self.remove(i as u64 * SLOT, len);
+                return Err(Error::Io(e));
+            }
+        }
+        self.slots[i] = Some(Slot {
+            foff,
+            len,
+            stamp: self.clock,
+            dirty: false,
+        });
+        self.by_foff.insert(foff, i);
+        Ok(i)
+    }
+
+    fn remove(&mut self, moffset: u64, len: u64) -> Result<()> {
+        let mut b = abi::encode_ranges(&[(moffset, len)]);
+        self.removes += 1;
+        ioctl(&self.file, abi::IOC_REMOVEMAPPING, &mut b)
+    }
+
+    /// Unmaps slot `i` (flushing it first if written) and acknowledges to the daemon.
+    fn unmap_slot(&mut self, i: usize) -> Result<()> {
+        let Some(s) = self.slots[i] else {
+            return Ok(());
+        };
+        if s.dirty {
+            self.flush_slot(i)?;
+        }
+        // SAFETY: replaces our own mapping with the reservation again.
+        let p = unsafe {
+            libc::mmap(
+                self.slot_addr(i) as *mut libc::c_void,
+                SLOT as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::Io(std::io::Error::last_os_error()));
+        }
+        self.slots[i] = None;
+        self.by_foff.remove(&s.foff);
+        self.remove(i as u64 * SLOT, s.len)
+    }
+
+    fn flush_slot(&mut self, i: usize) -> Result<()> {
+        let Some(s) = self.slots[i] else {
+            return Ok(());
+        };
+        let p = self.slot_addr(i);
+        if self.devdax {
+            // SAFETY: the slot is mapped for s.len bytes.
+            unsafe { persist::writeback_range(self.wb, p, s.len as usize) };
+            persist::sfence();
+        } else {
+            // SAFETY: msync of our own mapping.
+            let rc = unsafe { libc::msync(p as *mut libc::c_void, s.len as usize, libc::MS_SYNC) };
+            if rc != 0 {
+                return Err(Error::Io(std::io::Error::last_os_error()));
+            }
+        }
+        let mut b = abi::encode_ranges(&[(i as u64 * SLOT, s.len)]);
+        ioctl(&self.file, abi::IOC_FLUSHMAPPING, &mut b)?;
+        if let Some(s) = self.slots[i].as_mut() {
+            s.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Copies file bytes at `off` into `buf` through the window.
+    pub fn read_at(&mut self, mut off: u64, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let i = self.ensure(off)?;
+            let s = self.slots[i].ok_or(Error::Invalid("slot"))?;
+            let within = off - s.foff;
+            if within >= s.len {
+                return Err(Error::Invalid("read beyond the end of the file"));
+            }
+            let n = ((s.len - within) as usize).min(buf.len() - done);
+            // SAFETY: the slot maps s.len bytes; `buf` is a distinct allocation.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.slot_addr(i).add(within as usize),
+                    buf[done..].as_mut_ptr(),
+                    n,
+                )
+            };
+            done += n;
+            off += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` to file offset `off` through the window (within the file size).
+    pub fn write_at(&mut self, mut off: u64, data: &[u8]) -> Result<()> {
+        if !self.write {
+            return Err(Error::BadFd);
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let i = self.ensure(off)?;
+            let s = self.slots[i].ok_or(Error::Invalid("slot"))?;
+            let within = off - s.foff;
+            if within >= s.len {
+                return Err(Error::Invalid("write beyond the end of the file"));
+            }
+            let n = ((s.len - within) as usize).min(data.len() - done);
+            // SAFETY: as in read_at.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    data[done..].as_ptr(),
+                    self.slot_addr(i).add(within as usize),
+                    n,
+                )
+            };
+            if let Some(s) = self.slots[i].as_mut() {
+                s.dirty = true;
+            }
+            done += n;
+            off += n as u64;
+        }
+        Ok(())
+    }
+
+    /// A read-only view of `len` bytes at `off` inside one slot. Other writers of the file
+    /// (through the daemon or another window) may change these bytes while the slice lives,
+    /// as with any shared mapping.
+    pub fn slice(&mut self, off: u64, len: usize) -> Result<&[u8]> {
+        let i = self.ensure(off)?;
+        let s = self.slots[i].ok_or(Error::Invalid("slot"))?;
+        let within = off - s.foff;
+        if within + len as u64 > s.len {
+            return Err(Error::Invalid("slice crosses a slot"));
+        }
+        // SAFETY: mapped for s.len bytes and kept mapped while `self` is borrowed.
+        Ok(unsafe { std::slice::from_raw_parts(self.slot_addr(i).add(within as usize), len) })
+    }
+
+    /// Makes writes to `[off, off+len)` durable and tells the daemon (which drops stale
+    /// page-cache pages of the file).
+    pub fn flush(&mut self, off: u64, len: u64) -> Result<()> {
+        let first = off / SLOT * SLOT;
+        let mut f = first;
+        while f < off + len {
+            if let Some(&i) = self.by_foff.get(&f) {
+                self.flush_slot(i)?;
+            }
+            f += SLOT;
+        }
+        Ok(())
+    }
+
+    /// Unmaps the slots whose pins the daemon is recalling and acknowledges each; returns how
+    /// many were given back.
+    pub fn handle_recalls(&mut self) -> Result<usize> {
+        let mut b = vec![0u8; abi::RANGES_SIZE];
+        ioctl(&self.file, abi::IOC_GET_RECALLS, &mut b)?;
+        let n = crate::format::codec::le32(&b, 0) as usize;
+        let mut given = 0;
+        for k in 0..n.min(abi::RANGES_MAX) {
+            let moff = crate::format::codec::le64(&b, 8 + k * 16);
+            let i = (moff / SLOT) as usize;
+            if i < self.nslots && self.slots[i].is_some() {
+                self.unmap_slot(i)?;
+                given += 1;
+            }
+        }
+        Ok(given)
+    }
+
+    /// Unmaps every slot.
+    pub fn unmap_all(&mut self) -> Result<()> {
+        for i in 0..self.nslots {
+            self.unmap_slot(i)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        let _ = self.unmap_all();
+        // SAFETY: releasing our whole reservation.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.nslots * SLOT as usize) };
+    }
+}
