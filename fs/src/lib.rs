@@ -12,6 +12,8 @@ pub mod error;
 pub mod filesystem;
 pub mod format;
 pub mod fsck;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod log;
 pub mod meta;
 pub mod persist;

@@ -18,9 +18,15 @@ use sealfs::{Ctx, Filesystem};
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/v1.img");
 
 fn populate(fs: &Filesystem) {
-    let c = Ctx { uid: 1000, gid: 100, pid: 1 };
+    let c = Ctx {
+        uid: 1000,
+        gid: 100,
+        pid: 1,
+    };
     let d = fs.mkdir(1, b"dir", 0o750, c).unwrap();
-    let (f, fh) = fs.create(d.ino, b"hello.txt", 0o644, libc::O_RDWR, c).unwrap();
+    let (f, fh) = fs
+        .create(d.ino, b"hello.txt", 0o644, libc::O_RDWR, c)
+        .unwrap();
     fs.write(f.ino, 0, b"hello, sealfs v1\n").unwrap();
     fs.setxattr(f.ino, b"user.fixture", b"yes", 0).unwrap();
     fs.release(fh).unwrap();
@@ -39,8 +45,19 @@ fn populate(fs: &Filesystem) {
 fn version_1_fixture_still_mounts_with_its_contents() {
     if std::env::var("SEALFS_WRITE_FIXTURE").is_ok() {
         let dev = Arc::new(SimDevice::new(1 << 20, true));
-        let layout = LayoutOptions { block_size: 0, log_len: 64 << 10, ckpt_len: 64 << 10 };
-        mkfs(&*dev, MkfsOptions { layout, ..Default::default() }).unwrap();
+        let layout = LayoutOptions {
+            block_size: 0,
+            log_len: 64 << 10,
+            ckpt_len: 64 << 10,
+        };
+        mkfs(
+            &*dev,
+            MkfsOptions {
+                layout,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
         populate(&fs);
         drop(fs);
@@ -54,7 +71,10 @@ fn version_1_fixture_still_mounts_with_its_contents() {
     let t = snapshot(&fs);
     let hello = &t[&b"/dir/hello.txt"[..]];
     assert_eq!(hello.content, b"hello, sealfs v1\n");
-    assert_eq!((hello.mode, hello.uid, hello.gid, hello.nlink), (0o100644, 1000, 100, 2));
+    assert_eq!(
+        (hello.mode, hello.uid, hello.gid, hello.nlink),
+        (0o100644, 1000, 100, 2)
+    );
     assert_eq!(hello.xattrs[&b"user.fixture"[..]], b"yes");
     assert_eq!(t[&b"/hard2"[..]].ino, hello.ino);
     assert_eq!(t[&b"/link"[..]].target, b"dir/hello.txt");
@@ -63,6 +83,9 @@ fn version_1_fixture_still_mounts_with_its_contents() {
     assert_eq!(sparse.size, 105_000);
     assert!(sparse.content[..100_000].iter().all(|&b| b == 0));
     assert!(sparse.content[100_000..].iter().all(|&b| b == 0xab));
-    assert!(fs.sealed_map(sparse.ino).unwrap(), "the permanent seal is persisted");
+    assert!(
+        fs.sealed_map(sparse.ino).unwrap(),
+        "the permanent seal is persisted"
+    );
     assert_eq!(t[&b"/dir"[..]].mode, 0o040750);
 }

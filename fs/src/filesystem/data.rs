@@ -72,7 +72,7 @@ impl Filesystem {
             let a = g.attr;
             let stale =
                 a.atime <= a.mtime || a.atime <= a.ctime || self.now().sec - a.atime.sec > 86400;
-            if !stale || self.read_only {
+            if !stale || self.is_read_only() {
                 return Ok(buf);
             }
             buf

@@ -139,7 +139,7 @@ pub struct Filesystem {
     sb: Mutex<SbState>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
-    read_only: bool,
+    read_only: AtomicBool,
     failed: AtomicBool,
     seals: seals::SealCtl,
     windows: windows::Windows,
@@ -196,8 +196,26 @@ impl Filesystem {
         self.table.read().get(ino).cloned().ok_or(Error::NotFound)
     }
 
+    /// Mounted read-only (`-o ro`, or remounted so)?
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.load(Ordering::SeqCst)
+    }
+
+    /// Switches between read-only and read-write (`mount -o remount,ro|rw`). Going
+    /// read-write frees the orphans a read-only mount had to keep.
+    pub fn set_read_only(&self, ro: bool) -> Result<()> {
+        let was = self.read_only.swap(ro, Ordering::SeqCst);
+        if was && !ro {
+            let orphans: Vec<u64> = self.table.read().orphans.iter().copied().collect();
+            for ino in orphans {
+                self.evict(ino)?;
+            }
+        }
+        Ok(())
+    }
+
     fn check_writable(&self) -> Result<()> {
-        if self.read_only {
+        if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
         if self.failed.load(Ordering::Relaxed) {
@@ -297,7 +315,7 @@ impl Filesystem {
         let mut g = n.write();
         let write = matches!(flags & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR);
         if write || flags & libc::O_TRUNC != 0 {
-            if self.read_only {
+            if self.is_read_only() {
                 return Err(Error::ReadOnly);
             }
             if g.attr.flags & crate::meta::inode::flags::IMMUTABLE != 0 {
@@ -340,7 +358,7 @@ impl Filesystem {
             };
             let mut g = n.write();
             g.open = g.open.saturating_sub(1);
-            if g.dirty_times && g.attr.nlink > 0 && !self.read_only {
+            if g.dirty_times && g.attr.nlink > 0 && !self.is_read_only() {
                 drop(g);
                 self.flush_times(h.ino)?;
                 false
@@ -356,7 +374,7 @@ impl Filesystem {
 
     /// Logs in-memory-only time changes of `ino`.
     fn flush_times(&self, ino: u64) -> Result<()> {
-        if self.read_only {
+        if self.is_read_only() {
             return Ok(());
         }
         self.with_log_room(|| {

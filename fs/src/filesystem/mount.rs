@@ -161,13 +161,12 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
     let mut table =
         checkpoint::decode(&blob, l.block_size, &mut ReplayBlocks { alloc: &mut alloc })?;
     drop(blob);
-    let mut region = vec![0u8; l.log_len as usize];
-    dev.read(l.log_off, &mut region)?;
+    let mut region = LogView::new(dev, l.log_off, l.log_len as usize);
     let mut pos = 0usize;
     let mut seq = sb.log_seq;
     let replay_end;
     loop {
-        let rest = &region[pos..];
+        let rest = region.at(pos)?;
         match decode_header(rest) {
             Ok(h) if h.seq == seq => match decode_record(rest) {
                 Ok((_, op)) => {
@@ -195,7 +194,7 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
             }
         }
     }
-    if let Some((at, later)) = later_record(&region, pos, seq) {
+    if let Some((at, later)) = later_record(&mut region, pos, seq)? {
         return Err(Error::Corrupt(format!(
             "log record {later} at offset {at} follows a damaged or missing record {seq} ({replay_end})"
         )));
@@ -221,34 +220,71 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
 /// later. Appends are serialized and each is durable before the next starts, so a crash
 /// can only leave a torn *last* record: a valid record with a sequence number at or past
 /// the expected one means corruption (or a superblock slot older than the log).
-fn later_record(region: &[u8], stop: usize, expected: u64) -> Option<(usize, u64)> {
-    let magic = crate::format::record::REC_MAGIC.to_le_bytes();
-    let mut p = stop + crate::format::record::REC_ALIGN;
-    if stop == region.len() {
-        return None;
+fn later_record(
+    region: &mut LogView<'_>,
+    stop: usize,
+    expected: u64,
+) -> Result<Option<(usize, u64)>> {
+    use crate::format::record::{REC_ALIGN, REC_HEADER, REC_MAGIC};
+    let magic = REC_MAGIC.to_le_bytes();
+    if stop >= region.len {
+        return Ok(None);
     }
-    // The record at `stop` itself failed; anything valid from the next aligned word on counts.
-    let first = decode_header(&region[stop..])
-        .ok()
-        .filter(|h| h.seq >= expected);
-    if first.is_some() {
-        if let Ok((h, _)) = decode_record(&region[stop..]) {
-            if h.seq > expected {
-                return Some((stop, h.seq));
-            }
+    // The record at `stop` itself failed to apply only if its sequence is a later one.
+    if let Ok((h, _)) = decode_record(region.at(stop)?) {
+        if h.seq > expected {
+            return Ok(Some((stop, h.seq)));
         }
     }
-    while p + crate::format::record::REC_HEADER <= region.len() {
-        if region[p..p + 4] == magic {
-            if let Ok((h, _)) = decode_record(&region[p..]) {
+    let mut p = stop + REC_ALIGN;
+    while p + REC_HEADER <= region.len {
+        let b = region.at(p)?;
+        if b[..4] == magic {
+            if let Ok((h, _)) = decode_record(b) {
                 if h.seq >= expected {
-                    return Some((p, h.seq));
+                    return Ok(Some((p, h.seq)));
                 }
             }
         }
-        p += crate::format::record::REC_ALIGN;
+        p += REC_ALIGN;
     }
-    None
+    Ok(None)
+}
+
+/// A window onto the log region, read from the device a chunk at a time (the region can be
+/// 64 MiB; mount should not hold all of it).
+struct LogView<'a> {
+    dev: &'a dyn Device,
+    off: u64,
+    len: usize,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl<'a> LogView<'a> {
+    const CHUNK: usize = 1 << 20;
+
+    fn new(dev: &'a dyn Device, off: u64, len: usize) -> Self {
+        LogView {
+            dev,
+            off,
+            len,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// The bytes from `pos` on: at least a whole record's worth, or up to the region's end.
+    fn at(&mut self, pos: usize) -> Result<&[u8]> {
+        let want = (pos + crate::format::record::REC_MAX).min(self.len);
+        if pos < self.start || want > self.start + self.buf.len() {
+            let end = (pos + Self::CHUNK).min(self.len).max(want);
+            self.buf.resize(end - pos, 0);
+            self.dev.read(self.off + pos as u64, &mut self.buf)?;
+            self.start = pos;
+        }
+        Ok(&self.buf[pos - self.start..])
+    }
 }
 
 impl Filesystem {
@@ -271,7 +307,7 @@ impl Filesystem {
             }),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
-            read_only: opts.read_only,
+            read_only: AtomicBool::new(opts.read_only),
             failed: AtomicBool::new(false),
             seals: super::seals::SealCtl::new(Default::default()),
             windows: Default::default(),
@@ -288,7 +324,7 @@ impl Filesystem {
     /// Writes the whole metadata state to the inactive checkpoint area and publishes it;
     /// the log starts over.
     pub fn checkpoint(&self) -> Result<()> {
-        if self.read_only {
+        if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
         let _gate = self.gate.write();

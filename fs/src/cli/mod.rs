@@ -1,0 +1,234 @@
+//! The `sealfs` command line: argument parsing, subcommands and their one-line errors.
+//!
+//! Every failure prints exactly one line on stderr (`sealfs: …`) and exits non-zero: 1 for
+//! an operation that failed, 2 for a usage error. `RUST_LOG` turns on `tracing` output
+//! (silent by default).
+//!
+//! * `args` — argument iteration and size parsing;
+//! * `mkfs`, `mount`, `stat` — the subcommands (`fsck` is `crate::fsck::run`);
+//! * `mounts` — `/proc/self/mountinfo`;
+//! * `sys` — the few raw system calls (fork, ioctl) the command line needs.
+
+mod args;
+mod logging;
+mod mkfs;
+mod mount;
+mod mounts;
+mod stat;
+mod sys;
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::error::Error;
+
+/// Why a command did not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad command line (exit 2).
+    Usage(String),
+    /// The operation failed (exit 1).
+    Failed(String),
+}
+
+/// What commands return.
+pub type Outcome = Result<(), Failure>;
+
+impl Failure {
+    fn code(&self) -> i32 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Failed(_) => 1,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure::Failed(s)
+    }
+}
+
+const USAGE: &str = "\
+usage: sealfs COMMAND [ARGS]
+
+commands:
+  mkfs [--size SIZE] [--block-size 4K|2M] [--force] DEVICE
+                        make a filesystem (creates an image file with --size)
+  mount [-f] [-o OPTIONS] DEVICE MOUNTPOINT
+                        mount; returns once the mount is live (-f: stay in the foreground)
+  DEVICE MOUNTPOINT [-o OPTIONS]
+                        the same (the form mount -t fuse.sealfs runs)
+  fsck DEVICE           check a filesystem that is not mounted
+  stat MOUNTPOINT       space, inodes, log, seals of a mount
+  help [COMMAND]        this text, or a command's
+
+DEVICE is an image file or a device-DAX character device (/dev/daxX.Y).
+Environment: RUST_LOG (e.g. sealfs=debug) enables logging; a mount daemon in the
+background writes its log to the file named by SEALFS_LOG, else nowhere.
+";
+
+const HELP_MKFS: &str = "\
+usage: sealfs mkfs [--size SIZE] [--block-size 4K|2M] [--force] DEVICE
+
+Makes an empty sealfs on DEVICE. A missing image file is created (sparse) with --size,
+which is then required; --size also resizes an existing image file. SIZE takes the
+suffixes K, M, G, T (powers of 1024). The block size is 4K by default.
+A DEVICE that already holds a sealfs is refused unless --force is given.
+";
+
+const HELP_MOUNT: &str = "\
+usage: sealfs mount [-f] [-o OPTIONS] DEVICE MOUNTPOINT
+       sealfs DEVICE MOUNTPOINT [-f] [-o OPTIONS]
+
+Mounts the sealfs on DEVICE at MOUNTPOINT and returns once the mount is live, leaving a
+daemon (one per mount, its command line naming the mountpoint) that exits when the
+filesystem is unmounted. -f keeps the daemon in the foreground. SIGTERM or SIGINT to
+the daemon unmounts (lazily when busy). The mount's source is DEVICE as given; its type
+is fuse.sealfs.
+
+options (comma-separated, -o may repeat):
+  ro, rw                read-only or read-write (default rw)
+  allow_other           let other users use the mount (default when mounting as root)
+  allow_root            only the mounting user and root
+  threads=N             FUSE worker threads (default: number of CPUs, at least 4)
+  cache=direct|page     direct I/O (default; shared mmap works) or the page cache
+  break_timeout=MS      time a recalled seal holder has to unseal (default 5000)
+  max_seals=N           seals one process may hold (default 1024)
+  subtype=NAME          type fuse.NAME (default sealfs; empty: plain fuse)
+  remount               change the flags (ro/rw, nodev, nosuid, noexec, noatime, ...)
+                        of the live mount at MOUNTPOINT instead of mounting
+  dev, suid, exec, noexec, atime, noatime, sync, async, dirsync and their no- forms
+                        kernel mount flags (nodev,nosuid unless dev/suid are given)
+  defaults, auto, noauto, user, nouser, _netdev, nofail, x-*, fsname=..., relatime,
+  strictatime, nodiratime, default_permissions
+                        accepted and ignored at mount (mount(8) and fstab pass them)
+
+With `mount -t fuse.sealfs DEVICE MOUNTPOINT` mount.fuse3 runs `sealfs DEVICE MOUNTPOINT
+-o OPTIONS` (sealfs must be on the helpers' PATH), and an /etc/fstab line works the
+same way. The binary also answers to the name mount.fuse.sealfs.
+";
+
+const HELP_FSCK: &str = "\
+usage: sealfs fsck DEVICE
+
+Checks superblocks, log, checkpoint, block ownership, link counts, reachability and sizes
+of an unmounted sealfs. Exit status: 0 clean, 1 problems found, 2 usage or I/O error.
+";
+
+const HELP_STAT: &str = "\
+usage: sealfs stat MOUNTPOINT
+
+Shows the counters of the mount holding MOUNTPOINT: space and inodes in use, log fill,
+checkpoints and records since mount, the flush method, mount options, seals, mapping
+pins, recalls and revocations.
+";
+
+fn help(topic: Option<&str>) -> Outcome {
+    let text = match topic {
+        None => USAGE,
+        Some("mkfs") => HELP_MKFS,
+        Some("mount") => HELP_MOUNT,
+        Some("fsck") => HELP_FSCK,
+        Some("stat") => HELP_STAT,
+        Some("help") => USAGE,
+        Some(other) => return Err(Failure::Usage(format!("no help for '{other}'"))),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// A one-line description of a core error, for messages of the form `PATH: description`.
+pub fn describe(e: &Error) -> String {
+    match e {
+        Error::Io(io) => describe_io(io),
+        Error::Corrupt(s) if s.starts_with("not a sealfs") => s.clone(),
+        Error::Busy => "in use by another sealfs process (still locked after 10 s)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// An I/O error as `strerror` says it, without Rust's "(os error N)" suffix.
+pub fn describe_io(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// `path: message`.
+pub fn at(path: &Path, msg: impl std::fmt::Display) -> String {
+    format!("{}: {msg}", path.display())
+}
+
+fn name_of(argv0: &OsString) -> String {
+    Path::new(argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The `sealfs` program: runs the command in `std::env::args_os()` and returns the exit
+/// status.
+pub fn main() -> i32 {
+    logging::init();
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = if argv.is_empty() {
+        OsString::from("sealfs")
+    } else {
+        argv.remove(0)
+    };
+    let (prefix, outcome) = if name_of(&argv0).starts_with("mount.fuse.") {
+        ("sealfs", mount::helper(argv))
+    } else {
+        dispatch(argv)
+    };
+    match outcome {
+        Ok(()) => 0,
+        Err(f) => {
+            match &f {
+                Failure::Usage(m) => {
+                    eprintln!("{prefix}: {m} (see 'sealfs help')");
+                }
+                Failure::Failed(m) => eprintln!("{prefix}: {m}"),
+            }
+            f.code()
+        }
+    }
+}
+
+fn dispatch(argv: Vec<OsString>) -> (&'static str, Outcome) {
+    let Some(first) = argv.first() else {
+        eprint!("{USAGE}");
+        return ("sealfs", Err(Failure::Usage("no command given".into())));
+    };
+    let rest = argv[1..].to_vec();
+    match first.to_str() {
+        Some("help" | "--help" | "-h") => (
+            "sealfs",
+            match rest.first() {
+                Some(t) => help(Some(&t.to_string_lossy())),
+                None => help(None),
+            },
+        ),
+        Some("--version" | "-V") => {
+            println!("sealfs {}", env!("CARGO_PKG_VERSION"));
+            ("sealfs", Ok(()))
+        }
+        Some("mkfs") => ("sealfs mkfs", mkfs::run(rest)),
+        Some("mount") => ("sealfs", mount::subcommand(rest)),
+        Some("fsck") => ("sealfs fsck", fsck(rest)),
+        Some("stat") => ("sealfs stat", stat::run(rest)),
+        _ => ("sealfs", mount::direct(argv)),
+    }
+}
+
+fn fsck(rest: Vec<OsString>) -> Outcome {
+    let mut a = args::Args::new(rest);
+    let dev = a.positional("DEVICE")?;
+    a.finish()?;
+    match crate::fsck::run(Path::new(&dev)) {
+        0 => Ok(()),
+        code => std::process::exit(code),
+    }
+}

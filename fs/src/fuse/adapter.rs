@@ -1,0 +1,650 @@
+//! The fuser `Filesystem` implementation: each request becomes one core call, its result
+//! one reply; errors become errnos through `Error::errno`. No filesystem logic lives here.
+//!
+//! Cache lifetimes: entries and attributes are valid for [`TTL`] (1 s) in the kernel.
+//! Every change goes through this daemon, so the kernel's view is refreshed by the
+//! replies themselves; the TTL only bounds how stale a view of changes made outside the
+//! kernel's knowledge (none today) could be. Generation numbers are 0: inode numbers are
+//! never reused. The core does not count lookups (an inode lives while it has links or
+//! open handles), so FORGET needs no answer and READDIRPLUS is safe.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, FopenFlags, Generation,
+    INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
+    ReplyIoctl, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    WriteFlags,
+};
+
+use super::attr::{file_attr, file_type, time_set, ts};
+use super::ioctl;
+use super::options::{CacheMode, MountConfig};
+use crate::error::Error;
+use crate::filesystem::namespace::SetAttr;
+use crate::filesystem::xattr::XattrReply;
+use crate::filesystem::{Ctx, Filesystem, NAME_MAX};
+
+/// How long the kernel may cache entries and attributes.
+pub const TTL: Duration = Duration::from_secs(1);
+/// Generation of every inode (numbers are never reused).
+const GENERATION: Generation = Generation(0);
+/// Largest read or write the kernel sends (256 pages: `fs.fuse.max_pages_limit`'s default).
+pub const MAX_IO: u32 = 1 << 20;
+/// Longest `copy_file_range` one request performs (the reply carries a u32 count).
+const MAX_COPY: u64 = 1 << 30;
+/// Entries one READDIRPLUS request looks at most.
+const READDIRPLUS_BATCH: usize = 256;
+
+/// The FUSE face of a mounted core.
+pub struct SealFuse {
+    fs: Arc<Filesystem>,
+    cfg: MountConfig,
+}
+
+impl SealFuse {
+    /// Serves `fs` with the settings of `cfg`.
+    pub fn new(fs: Arc<Filesystem>, cfg: MountConfig) -> SealFuse {
+        SealFuse { fs, cfg }
+    }
+
+    fn open_flags(&self) -> FopenFlags {
+        match self.cfg.cache {
+            CacheMode::Direct => {
+                FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES
+            }
+            CacheMode::Page => FopenFlags::empty(),
+        }
+    }
+
+    /// Runs a core call that may have to wait out a seal recall.
+    fn waiting<T>(&self, f: impl FnMut() -> crate::Result<T>) -> crate::Result<T> {
+        self.fs.blocking(f)
+    }
+}
+
+fn ctx(req: &Request) -> Ctx {
+    Ctx {
+        uid: req.uid(),
+        gid: req.gid(),
+        pid: req.pid(),
+    }
+}
+
+/// The errno of a core error; unexpected ones are logged as errors, the rest at debug.
+fn errno(e: Error) -> Errno {
+    match &e {
+        Error::Io(_)
+        | Error::Format(_)
+        | Error::Corrupt(_)
+        | Error::LogFull
+        | Error::WouldWait { .. } => tracing::error!(error = %e, "request failed"),
+        _ => tracing::debug!(error = %e, "request failed"),
+    }
+    Errno::from_i32(e.errno())
+}
+
+fn name(n: &OsStr) -> &[u8] {
+    n.as_bytes()
+}
+
+/// One debug span per request: opcode, inode and (where there is one) file handle.
+macro_rules! request {
+    ($op:literal, $ino:expr) => {
+        tracing::debug_span!("fuse", op = $op, ino = $ino).entered()
+    };
+    ($op:literal, $ino:expr, $fh:expr) => {
+        tracing::debug_span!("fuse", op = $op, ino = $ino, fh = $fh).entered()
+    };
+}
+
+impl fuser::Filesystem for SealFuse {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        if let Err(max) = config.set_max_write(MAX_IO) {
+            let _ = config.set_max_write(max);
+        }
+        if let Err(max) = config.set_max_readahead(MAX_IO) {
+            let _ = config.set_max_readahead(max);
+        }
+        let _ = config.set_time_granularity(Duration::from_nanos(1));
+        let _ = config.set_max_background(64);
+        // FUSE_POSIX_ACL stays off: xattrs named system.posix_acl_* are not interpreted.
+        let mut want = InitFlags::FUSE_ASYNC_READ
+            | InitFlags::FUSE_BIG_WRITES
+            | InitFlags::FUSE_ASYNC_DIO
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_CACHE_SYMLINKS
+            // Shared mmap of files opened with FOPEN_DIRECT_IO (kernel >= 6.6).
+            | InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
+        if self.cfg.cache == CacheMode::Page {
+            want |= InitFlags::FUSE_AUTO_INVAL_DATA;
+        }
+        for flag in want.iter() {
+            if config.add_capabilities(flag).is_err() {
+                tracing::debug!(?flag, "kernel does not offer this FUSE capability");
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
+        let _s = request!("lookup", parent.0);
+        match self.fs.lookup(parent.0, name(n)) {
+            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        let _s = request!("getattr", ino.0, fh.map(|f| f.0));
+        match self.fs.getattr(ino.0) {
+            Ok(st) => reply.attr(&TTL, &file_attr(&st)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let _s = request!("setattr", ino.0, fh.map(|f| f.0));
+        let set = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: atime.map(time_set),
+            mtime: mtime.map(time_set),
+            ctime: ctime.map(ts),
+            fh: fh.map(|f| f.0),
+        };
+        match self.waiting(|| self.fs.setattr(ino.0, set, ctx(req))) {
+            Ok(st) => reply.attr(&TTL, &file_attr(&st)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let _s = request!("readlink", ino.0);
+        match self.fs.readlink(ino.0) {
+            Ok(t) => reply.data(&t),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        n: &OsStr,
+        mode: u32,
+        _umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let _s = request!("mknod", parent.0);
+        match self.fs.mknod(parent.0, name(n), mode, rdev as u64, ctx(req)) {
+            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        n: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let _s = request!("mkdir", parent.0);
+        match self.fs.mkdir(parent.0, name(n), mode, ctx(req)) {
+            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+        let _s = request!("unlink", parent.0);
+        match self.waiting(|| self.fs.unlink(parent.0, name(n))) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+        let _s = request!("rmdir", parent.0);
+        match self.fs.rmdir(parent.0, name(n)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let _s = request!("symlink", parent.0);
+        let target = target.as_os_str().as_bytes();
+        match self.fs.symlink(parent.0, name(link_name), target, ctx(req)) {
+            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        n: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let _s = request!("rename", parent.0);
+        let r = self.waiting(|| {
+            self.fs.rename(
+                parent.0,
+                name(n),
+                newparent.0,
+                name(newname),
+                flags.bits(),
+            )
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let _s = request!("link", ino.0);
+        match self.fs.link(ino.0, newparent.0, name(newname)) {
+            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _s = request!("open", ino.0);
+        match self.fs.open(ino.0, flags.0, ctx(req)) {
+            Ok(fh) => reply.opened(FileHandle(fh), self.open_flags()),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let _s = request!("read", ino.0, fh.0);
+        match self.fs.read(ino.0, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let _s = request!("write", ino.0, fh.0);
+        match self.waiting(|| self.fs.write(ino.0, offset, data)) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        // Nothing is buffered: every reply is already as durable as it will get.
+        let _s = request!("flush", ino.0, fh.0);
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let _s = request!("release", ino.0, fh.0);
+        match self.fs.release(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let _s = request!("fsync", ino.0, fh.0);
+        match self.fs.fsync(ino.0, datasync) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let _s = request!("readdir", ino.0, fh.0);
+        let r = self.fs.readdir(ino.0, offset, |e| {
+            reply.add(
+                INodeNo(e.ino),
+                e.cookie,
+                file_type(e.kind),
+                OsStr::from_bytes(&e.name),
+            )
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let _s = request!("readdirplus", ino.0, fh.0);
+        // Collect first: attributes are read after the directory's lock is released.
+        let mut entries = Vec::new();
+        let r = self.fs.readdir(ino.0, offset, |e| {
+            entries.push(e);
+            entries.len() >= READDIRPLUS_BATCH
+        });
+        if let Err(e) = r {
+            return reply.error(errno(e));
+        }
+        for e in entries {
+            let st = match self.fs.getattr(e.ino) {
+                Ok(st) => st,
+                // Removed since it was listed: leave it out.
+                Err(Error::NotFound) => continue,
+                Err(err) => return reply.error(errno(err)),
+            };
+            let name = OsStr::from_bytes(&e.name);
+            if reply.add(
+                INodeNo(e.ino),
+                e.cookie,
+                name,
+                &TTL,
+                &file_attr(&st),
+                GENERATION,
+            ) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        // Directory changes are durable when their replies are sent.
+        let _s = request!("fsyncdir", ino.0, fh.0);
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        let _s = request!("statfs", ino.0);
+        let s = self.fs.stats();
+        let files = s.max_inodes.max(s.inodes);
+        reply.statfs(
+            s.total_blocks,
+            s.free_blocks,
+            s.free_blocks,
+            files,
+            files - s.inodes,
+            s.block_size as u32,
+            NAME_MAX as u32,
+            s.block_size as u32,
+        );
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        n: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let _s = request!("setxattr", ino.0);
+        match self.fs.setxattr(ino.0, name(n), value, flags) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, n: &OsStr, size: u32, reply: ReplyXattr) {
+        let _s = request!("getxattr", ino.0);
+        match self.fs.getxattr(ino.0, name(n), size) {
+            Ok(XattrReply::Size(n)) => reply.size(n),
+            Ok(XattrReply::Data(d)) => reply.data(&d),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let _s = request!("listxattr", ino.0);
+        match self.fs.listxattr(ino.0, size) {
+            Ok(XattrReply::Size(n)) => reply.size(n),
+            Ok(XattrReply::Data(d)) => reply.data(&d),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+        let _s = request!("removexattr", ino.0);
+        match self.fs.removexattr(ino.0, name(n)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+        // default_permissions: the kernel checks the mode bits itself.
+        let _s = request!("access", ino.0);
+        reply.ok();
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        n: &OsStr,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let _s = request!("create", parent.0);
+        match self.fs.create(parent.0, name(n), mode, flags, ctx(req)) {
+            Ok((st, fh)) => reply.created(
+                &TTL,
+                &file_attr(&st),
+                GENERATION,
+                FileHandle(fh),
+                self.open_flags(),
+            ),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn ioctl(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: IoctlFlags,
+        cmd: u32,
+        in_data: &[u8],
+        out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        let _s = request!("ioctl", ino.0, fh.0);
+        let r = ioctl::Request {
+            ino: ino.0,
+            fh: fh.0,
+            cmd,
+            input: in_data,
+            out_size,
+            ctx: ctx(req),
+        };
+        match ioctl::dispatch(&self.fs, &self.cfg, r) {
+            Ok(out) => reply.ioctl(0, &out),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let _s = request!("fallocate", ino.0, fh.0);
+        match self.waiting(|| self.fs.fallocate(ino.0, offset, length, mode)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        // The kernel sends only SEEK_DATA and SEEK_HOLE; it does the other whences itself.
+        let _s = request!("lseek", ino.0, fh.0);
+        if whence != libc::SEEK_DATA && whence != libc::SEEK_HOLE {
+            return reply.error(Errno::EINVAL);
+        }
+        let Ok(off) = u64::try_from(offset) else {
+            return reply.error(Errno::ENXIO);
+        };
+        match self.fs.seek(ino.0, off, whence) {
+            Ok(pos) => reply.offset(pos as i64),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        ino_out: INodeNo,
+        _fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        let _s = request!("copy_file_range", ino_in.0, fh_in.0);
+        if !flags.is_empty() {
+            return reply.error(Errno::EINVAL);
+        }
+        let len = len.min(MAX_COPY);
+        let r = self.waiting(|| {
+            self.fs
+                .copy_range(ino_in.0, offset_in, ino_out.0, offset_out, len)
+        });
+        match r {
+            Ok(n) => reply.written(n as u32),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The FUSE adapter: a thin translation layer between fuser requests and the
+//! transport-free core (`crate::filesystem`). It decides nothing about files: it converts
+//! arguments, calls the core, converts the result (errors through `Error::errno`, the one
+//! errno mapping) and replies.
+//!
+//! * `adapter` — the fuser `Filesystem` implementation, one core call per request;
+//! * `attr` — attribute, file type and timestamp conversions;
+//! * `ioctl` — ioctl dispatch (`chattr` flags, `sealfs stat`, remount);
+//! * `options` — the `-o` mount option vocabulary ([`MountConfig`]);
+//! * `session` — the fuser configuration and the mount itself.
+
+pub mod adapter;
+pub mod attr;
+pub mod ioctl;
+pub mod options;
+pub mod session;
+
+pub use adapter::SealFuse;
+pub use options::{CacheMode, MountConfig};

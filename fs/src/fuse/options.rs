@@ -1,0 +1,242 @@
+//! Mount options: the `-o` vocabulary of `sealfs mount`, `sealfs DEV MNT` and the
+//! `mount -t fuse.sealfs` helper path, parsed into one [`MountConfig`].
+//!
+//! Generic options that mount(8) and mount.fuse3 pass along are accepted: the kernel mount
+//! flags among them (`dev`, `suid`, `exec`, `atime`, `sync`, `dirsync`, their `no…` forms)
+//! are applied to the mount, the rest (`auto`, `user`, `_netdev`, `x-*`, …) are ignored.
+//! Nothing here touches a device or the kernel.
+
+use std::time::Duration;
+
+/// How file data reaches readers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheMode {
+    /// `cache=direct` (default): every read and write goes to the daemon (FOPEN_DIRECT_IO),
+    /// so what DAX windows see is what readers see. Shared mmap still works.
+    Direct,
+    /// `cache=page`: the kernel page cache serves reads; dropped at every open.
+    Page,
+}
+
+/// A kernel mount flag given on the command line: `Some(true)` for `dev`, `Some(false)`
+/// for `nodev`, `None` when neither was given.
+pub type Flag = Option<bool>;
+
+/// Everything the mount options decide.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountConfig {
+    /// `ro` (`Some(true)`) or `rw` (`Some(false)`); read-write when neither is given
+    /// (a remount then keeps the current state).
+    pub ro: Flag,
+    /// `allow_other`: users other than the mounter may use the mount. Default: on when
+    /// mounting as root (xfstests and multi-user use need it), off otherwise.
+    pub allow_other: bool,
+    /// `allow_root`: only the mounter and root.
+    pub allow_root: bool,
+    /// `threads=N`: FUSE worker threads (default: the number of CPUs, at least 4).
+    pub threads: usize,
+    /// `cache=direct|page`.
+    pub cache: CacheMode,
+    /// `break_timeout=MS`: how long a recalled seal holder has to give the seal back.
+    pub break_timeout: Duration,
+    /// `max_seals=N`: seals one process may hold.
+    pub max_seals: usize,
+    /// `subtype=NAME` (default `sealfs`, so the type is `fuse.sealfs`); an empty value
+    /// leaves the subtype out (type `fuse`).
+    pub subtype: String,
+    /// `remount`: change the flags of a live mount instead of mounting.
+    pub remount: bool,
+    /// `dev` / `nodev`.
+    pub dev: Flag,
+    /// `suid` / `nosuid`.
+    pub suid: Flag,
+    /// `exec` / `noexec`.
+    pub exec: Flag,
+    /// `noatime` (true) / `atime` (false).
+    pub noatime: Flag,
+    /// `nodiratime` (true) / `diratime` (false).
+    pub nodiratime: Flag,
+    /// `relatime` (true) / `norelatime` (false).
+    pub relatime: Flag,
+    /// `strictatime` (true) / `nostrictatime` (false).
+    pub strictatime: Flag,
+    /// `sync` (true) / `async` (false).
+    pub sync: Flag,
+    /// `dirsync`.
+    pub dirsync: Flag,
+}
+
+impl Default for MountConfig {
+    fn default() -> Self {
+        MountConfig {
+            ro: None,
+            allow_other: nix::unistd::geteuid().is_root(),
+            allow_root: false,
+            threads: default_threads(),
+            cache: CacheMode::Direct,
+            break_timeout: Duration::from_millis(5000),
+            max_seals: 1024,
+            subtype: "sealfs".into(),
+            remount: false,
+            dev: None,
+            suid: None,
+            exec: None,
+            noatime: None,
+            nodiratime: None,
+            relatime: None,
+            strictatime: None,
+            sync: None,
+            dirsync: None,
+        }
+    }
+}
+
+/// Most worker threads `threads=` accepts.
+pub const MAX_THREADS: usize = 256;
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(4, 64)
+}
+
+fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("mount option {key}: '{v}' is not a number"))
+}
+
+impl MountConfig {
+    /// Mounted (or to be remounted) read-only?
+    pub fn read_only(&self) -> bool {
+        self.ro == Some(true)
+    }
+
+    /// Parses comma-separated option lists (each `-o` argument is one list); later options
+    /// override earlier ones.
+    pub fn parse<S: AsRef<str>>(lists: &[S]) -> Result<MountConfig, String> {
+        let mut c = MountConfig::default();
+        for list in lists {
+            for opt in list.as_ref().split(',').filter(|o| !o.is_empty()) {
+                c.apply(opt)?;
+            }
+        }
+        Ok(c)
+    }
+
+    fn apply(&mut self, opt: &str) -> Result<(), String> {
+        let (key, val) = match opt.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt, None),
+        };
+        let need = |v: Option<&str>| v.ok_or_else(|| format!("mount option {key} needs a value"));
+        match (key, val) {
+            ("ro", None) => self.ro = Some(true),
+            ("rw", None) => self.ro = Some(false),
+            ("allow_other", None) => self.allow_other = true,
+            ("allow_root", None) => self.allow_root = true,
+            ("threads", v) => {
+                let n: usize = number(key, need(v)?)?;
+                if n == 0 || n > MAX_THREADS {
+                    return Err(format!("mount option threads: must be 1..={MAX_THREADS}"));
+                }
+                self.threads = n;
+            }
+            ("cache", Some("direct")) => self.cache = CacheMode::Direct,
+            ("cache", Some("page")) => self.cache = CacheMode::Page,
+            ("cache", _) => return Err("mount option cache: must be direct or page".into()),
+            ("break_timeout", v) => {
+                self.break_timeout = Duration::from_millis(number(key, need(v)?)?);
+            }
+            ("max_seals", v) => {
+                let n: usize = number(key, need(v)?)?;
+                if n == 0 {
+                    return Err("mount option max_seals: must be at least 1".into());
+                }
+                self.max_seals = n;
+            }
+            ("subtype", v) => self.subtype = need(v)?.to_string(),
+            // The mount's source is always the device path as given.
+            ("fsname", Some(_)) => {}
+            ("remount", None) => self.remount = true,
+            ("default_permissions", None) => {} // always on
+            ("dev", None) => self.dev = Some(true),
+            ("nodev", None) => self.dev = Some(false),
+            ("suid", None) => self.suid = Some(true),
+            ("nosuid", None) => self.suid = Some(false),
+            ("exec", None) => self.exec = Some(true),
+            ("noexec", None) => self.exec = Some(false),
+            ("atime", None) => self.noatime = Some(false),
+            ("noatime", None) => self.noatime = Some(true),
+            ("diratime", None) => self.nodiratime = Some(false),
+            ("nodiratime", None) => self.nodiratime = Some(true),
+            ("relatime", None) => self.relatime = Some(true),
+            ("norelatime", None) => self.relatime = Some(false),
+            ("strictatime", None) => self.strictatime = Some(true),
+            ("nostrictatime", None) => self.strictatime = Some(false),
+            ("sync", None) => self.sync = Some(true),
+            ("async", None) => self.sync = Some(false),
+            ("dirsync", None) => self.dirsync = Some(true),
+            // fstab and mount(8) vocabulary with no meaning for a FUSE mount.
+            (
+                "defaults" | "auto" | "noauto" | "user" | "nouser" | "users" | "owner" | "group"
+                | "_netdev" | "nofail" | "nonempty" | "lazytime" | "nolazytime" | "loud"
+                | "silent" | "iversion" | "noiversion" | "mand" | "nomand",
+                None,
+            ) => {}
+            ("comment", Some(_)) => {}
+            (k, _) if k.starts_with("x-") => {}
+            _ => return Err(format!("unknown mount option '{opt}'")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_options_are_accepted() {
+        let c = MountConfig::parse(&[
+            "rw,dev,suid,exec,atime,relatime,nodiratime,async,auto,user,_netdev,defaults",
+            "x-systemd.automount,fsname=whatever,default_permissions,noauto,nouser",
+        ])
+        .unwrap();
+        assert!(!c.read_only());
+        assert_eq!((c.dev, c.suid, c.exec), (Some(true), Some(true), Some(true)));
+        assert_eq!(c.subtype, "sealfs");
+    }
+
+    #[test]
+    fn sealfs_options() {
+        let c = MountConfig::parse(&[
+            "ro,allow_other,threads=3,cache=page,break_timeout=250,max_seals=9,subtype=",
+        ])
+        .unwrap();
+        assert!(c.read_only() && c.allow_other);
+        assert_eq!(c.threads, 3);
+        assert_eq!(c.cache, CacheMode::Page);
+        assert_eq!(c.break_timeout, Duration::from_millis(250));
+        assert_eq!(c.max_seals, 9);
+        assert_eq!(c.subtype, "");
+        assert!(MountConfig::parse(&["remount,ro"]).unwrap().remount);
+        assert!(!MountConfig::parse(&["ro,rw"]).unwrap().read_only());
+    }
+
+    #[test]
+    fn bad_options_are_one_line_errors() {
+        for bad in [
+            "threads=0",
+            "threads=x",
+            "threads",
+            "cache=none",
+            "max_seals=0",
+            "frobnicate",
+            "ro=1",
+        ] {
+            let e = MountConfig::parse(&[bad]).unwrap_err();
+            assert!(!e.contains('\n'), "{bad}: {e}");
+        }
+    }
+}

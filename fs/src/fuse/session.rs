@@ -1,0 +1,79 @@
+//! Turning a mounted core and a [`MountConfig`] into a live FUSE session: the fuser
+//! configuration (fsname, subtype, kernel flags, access, threads) and the mount itself.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use fuser::{Config, MountOption, Session, SessionACL};
+
+use super::adapter::SealFuse;
+use super::options::MountConfig;
+use crate::filesystem::seals::SealOptions;
+use crate::filesystem::Filesystem;
+
+/// The fuser configuration for mounting `device` with `cfg`.
+///
+/// The mount's source (`fsname`) is the device path exactly as given, so that
+/// `umount DEVICE` and tools that match mounts by device find it. The subtype travels as
+/// the kernel's own `subtype=` option (fuser's `Subtype` only reaches fusermount), which
+/// makes the type `fuse.sealfs`. `default_permissions` is always on.
+pub fn fuser_config(device: &Path, cfg: &MountConfig) -> Config {
+    let mut o = vec![
+        MountOption::FSName(device.to_string_lossy().into_owned()),
+        MountOption::DefaultPermissions,
+    ];
+    if !cfg.subtype.is_empty() {
+        o.push(MountOption::CUSTOM(format!("subtype={}", cfg.subtype)));
+    }
+    if cfg.read_only() {
+        o.push(MountOption::RO);
+    }
+    // fuser mounts nodev,nosuid unless dev/suid are asked for (as libfuse does).
+    if cfg.dev == Some(true) {
+        o.push(MountOption::Dev);
+    }
+    if cfg.suid == Some(true) {
+        o.push(MountOption::Suid);
+    }
+    if cfg.exec == Some(false) {
+        o.push(MountOption::NoExec);
+    }
+    if cfg.noatime == Some(true) {
+        o.push(MountOption::NoAtime);
+    }
+    if cfg.sync == Some(true) {
+        o.push(MountOption::Sync);
+    }
+    if cfg.dirsync == Some(true) {
+        o.push(MountOption::DirSync);
+    }
+    let mut c = Config::default();
+    c.mount_options = o;
+    c.acl = if cfg.allow_other {
+        SessionACL::All
+    } else if cfg.allow_root {
+        SessionACL::RootAndOwner
+    } else {
+        SessionACL::Owner
+    };
+    c.n_threads = Some(cfg.threads);
+    c.clone_fd = true;
+    c
+}
+
+/// Mounts `fs` (opened from `device`) on `mountpoint` and completes the FUSE handshake:
+/// when this returns, the mount is live. `Session::run` then serves it until unmounted.
+pub fn mount(
+    fs: Arc<Filesystem>,
+    device: &Path,
+    mountpoint: &Path,
+    cfg: &MountConfig,
+) -> io::Result<Session<SealFuse>> {
+    fs.configure_seals(SealOptions {
+        max_seals: cfg.max_seals,
+        break_timeout: cfg.break_timeout,
+    });
+    let config = fuser_config(device, cfg);
+    Session::new(SealFuse::new(fs, cfg.clone()), mountpoint, &config)
+}
