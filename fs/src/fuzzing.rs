@@ -492,6 +492,8 @@ pub struct BaseImage {
     pub layout: Layout,
     /// Log bytes in use (records after the checkpoint).
     pub log_used: u64,
+    /// Offset and length of the current checkpoint.
+    pub current_ckpt: (u64, u64),
 }
 
 /// Builds (once per process) a small valid image: files, directories, a symlink, a device
@@ -574,6 +576,8 @@ fn build_image() -> BaseImage {
     assert!(rep.moved > 0, "defrag moved nothing: {rep:?}");
     let log_used = fs.stats().log_used;
     let layout = *fs.layout();
+    let sb = fs.superblock();
+    let current_ckpt = (layout.ckpt_off[sb.active_ckpt as usize], sb.ckpt_used);
     drop(fs);
     let bytes = dev.snapshot();
     let r = fsck::check(&SimDevice::from_image(bytes.clone(), true));
@@ -582,6 +586,7 @@ fn build_image() -> BaseImage {
         bytes,
         layout,
         log_used,
+        current_ckpt,
     }
 }
 
@@ -637,9 +642,12 @@ pub fn patch_image(data: &[u8]) -> Vec<u8> {
     let mut img = base.bytes.clone();
     let flags = data.first().copied().unwrap_or(0);
     let meta_end = l.ckpt_off[1] + l.ckpt_len;
-    let sb = Superblock::decode(&img[..SB_LEN], IMAGE_SIZE)
-        .or_else(|_| Superblock::decode(&img[SB_SLOT_SIZE as usize..], IMAGE_SIZE))
-        .expect("base superblock");
+    let (ck, ck_used) = base.current_ckpt;
+    let other_ck = if ck == l.ckpt_off[0] {
+        l.ckpt_off[1]
+    } else {
+        l.ckpt_off[0]
+    };
     let mut p = 1;
     while p + 4 <= data.len() {
         let region = data[p];
@@ -652,8 +660,8 @@ pub fn patch_image(data: &[u8]) -> Vec<u8> {
             0 => (0, SB_LEN as u64),
             1 => (SB_SLOT_SIZE, SB_LEN as u64),
             2 => (l.log_off, l.log_len),
-            3 => (l.ckpt_off[sb.active_ckpt as usize], sb.ckpt_used),
-            4 => (l.ckpt_off[1 - sb.active_ckpt as usize], l.ckpt_len),
+            3 => (ck, ck_used),
+            4 => (other_ck, l.ckpt_len),
             _ => (0, meta_end),
         };
         let off = if region % 6 == 5 { off * 4 } else { off };
@@ -699,12 +707,18 @@ pub fn patch_image(data: &[u8]) -> Vec<u8> {
 /// through the core API. When fsck calls the image clean, mount must succeed and every
 /// entry must be reachable; a clean image is also mounted read-write, checkpointed, and
 /// must still be clean afterwards.
+///
+/// Returns true when the patches changed live metadata (a superblock slot, the log records
+/// in use, the current checkpoint) and the image still mounted.
 pub fn image(data: &[u8]) -> bool {
     let img = patch_image(data);
-    let report = fsck::check(&SimDevice::from_image(img.clone(), true));
+    let changed = live_metadata_changed(&img);
+    // fsck and the read-only mount never write: one device serves all three steps.
+    let dev = std::sync::Arc::new(SimDevice::from_image(img, true));
+    let report = fsck::check(&*dev);
     let clean = report.clean();
     let fs = match Filesystem::mount(
-        Box::new(SimDevice::from_image(img.clone(), true)),
+        Box::new(ArcDev(dev.clone())),
         MountOptions { read_only: true },
     ) {
         Ok(fs) => fs,
@@ -716,7 +730,6 @@ pub fn image(data: &[u8]) -> bool {
     walk(&fs, clean);
     drop(fs);
     if clean {
-        let dev = std::sync::Arc::new(SimDevice::from_image(img, true));
         let fs = Filesystem::mount(Box::new(ArcDev(dev.clone())), MountOptions::default())
             .unwrap_or_else(|e| panic!("fsck says clean but a read-write mount fails: {e}"));
         fs.checkpoint()
@@ -729,7 +742,24 @@ pub fn image(data: &[u8]) -> bool {
             again.problems
         );
     }
-    clean
+    changed
+}
+
+/// Whether `img` differs from the base image where the base image's metadata is live.
+fn live_metadata_changed(img: &[u8]) -> bool {
+    let base = base_image();
+    let l = base.layout;
+    let slot_b = SB_SLOT_SIZE as usize;
+    let (ck, used) = base.current_ckpt;
+    let log = l.log_off as usize;
+    [
+        (0, SB_LEN),
+        (slot_b, slot_b + SB_LEN),
+        (log, log + base.log_used as usize),
+        (ck as usize, (ck + used) as usize),
+    ]
+    .iter()
+    .any(|&(s, e)| img[s..e] != base.bytes[s..e])
 }
 
 /// Visits every reachable inode with the read-only calls of the core API. On a clean image
@@ -1129,19 +1159,8 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
             }));
         }
         "checkpoint" => {
-            let base = base_image();
-            let sb = Superblock::decode(&base.bytes[..SB_LEN], IMAGE_SIZE)
-                .or_else(|_| Superblock::decode(&base.bytes[SB_SLOT_SIZE as usize..], IMAGE_SIZE))
-                .unwrap();
-            let pick = superblock::pick(
-                &base.bytes[..SB_LEN],
-                &base.bytes[SB_SLOT_SIZE as usize..],
-                IMAGE_SIZE,
-            )
-            .map(|p| p.current)
-            .unwrap_or(sb);
-            let co = base.layout.ckpt_off[pick.active_ckpt as usize] as usize;
-            let blob = &base.bytes[co..co + pick.ckpt_used as usize];
+            let (co, used) = base_image().current_ckpt;
+            let blob = &base_image().bytes[co as usize..(co + used) as usize];
             let mut v = vec![0u8, 6];
             v.extend_from_slice(blob);
             out.push(("image-checkpoint".into(), v));
@@ -1160,8 +1179,6 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
         "image" => {
             out.push(("unchanged".into(), vec![0]));
             out.push(("sb-generation-bump".into(), vec![4, 0, 32, 0, 1, 0x7f]));
-            let l = base_image().layout;
-            let _ = l;
             // Overwrite the first record's sequence number, repairing its checksum.
             out.push(("log-seq-repaired".into(), vec![1, 2, 8, 0, 2, 0xff, 0xff]));
             // Damage the active checkpoint and repair its checksum in the superblocks.

@@ -7,11 +7,13 @@
 //! transport-free core); `fsck`; `fuse` (the thin adapter); `cli`.
 
 pub mod abi;
+pub mod cli;
 pub mod device;
 pub mod error;
 pub mod filesystem;
 pub mod format;
 pub mod fsck;
+pub mod fuse;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod log;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `sealfs` binary: see `sealfs help`.
+
+fn main() {
+    std::process::exit(sealfs::cli::main())
+}

@@ -170,3 +170,48 @@ fn full_device_keeps_every_written_byte() {
     fs.unlink(1, b"fill").unwrap();
     assert_eq!(fs.stats().free_blocks, total);
 }
+
+/// When the metadata would outgrow a checkpoint area, new names get ENOSPC, deletions keep
+/// working, and the log never jams.
+#[test]
+fn metadata_area_full_refuses_growth_but_not_deletion() {
+    let dev = Arc::new(SimDevice::new(4 << 20, false));
+    let layout = sealfs::format::layout::LayoutOptions {
+        block_size: 0,
+        log_len: 64 << 10,
+        ckpt_len: 64 << 10,
+    };
+    mkfs(
+        &*dev,
+        MkfsOptions {
+            layout,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
+    let c = Ctx::root();
+    let mut n = 0;
+    let err = loop {
+        match fs.mknod(
+            1,
+            format!("a-fairly-long-file-name-{n:06}").as_bytes(),
+            libc::S_IFREG | 0o644,
+            0,
+            c,
+        ) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.errno(), libc::ENOSPC);
+    assert!(n > 100, "only {n} files fit");
+    for i in 0..n {
+        fs.unlink(1, format!("a-fairly-long-file-name-{i:06}").as_bytes())
+            .unwrap();
+    }
+    fs.mknod(1, b"again", libc::S_IFREG | 0o644, 0, c).unwrap();
+    drop(fs);
+    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions::default()).unwrap();
+    assert_eq!(fs.stats().inodes, 2);
+}

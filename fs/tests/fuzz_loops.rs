@@ -387,8 +387,73 @@ fn repro() {
 /// Inputs that once failed: each stays here so the fix cannot regress.
 #[test]
 fn regressions() {
-    let cases: &[(&str, &str)] = &[];
+    let cases: &[(&str, &str)] = &[
+        // Finding 1: a record with a non-zero reserved header field (bytes 22..24) decoded,
+        // so it did not re-encode to the same bytes.
+        (
+            "log_record",
+            "05534c4f472000000015000000000000000718121c0b0000800200000000000000753ce395f0d95b14\
+             6679ca71949a6dba0300000000000000621c3433b8a8234cf58c3f8eb8c37c9e",
+        ),
+    ];
     for (target, h) in cases {
         fuzzing::run(target, &unhex(h).unwrap());
     }
+}
+
+/// Rewrites a record's checksum after an edit.
+fn reseal(rec: &mut [u8]) {
+    let c = sealfs::format::crc(&[&rec[..16], &rec[20..]]);
+    rec[16..20].copy_from_slice(&c.to_le_bytes());
+}
+
+/// Finding 1: `decode_record` accepted non-canonical records (checksum valid, but reserved
+/// bytes, padding or the Map `touch` byte not as the encoder writes them), which replay
+/// would apply although no build ever wrote them. They are rejected now.
+#[test]
+fn records_are_canonical() {
+    use sealfs::format::record::{decode_record, MapExtent, Op, Ts};
+    let op = Op::Evict { ino: 5 };
+    let good = op.encode_record(3);
+    assert_eq!(decode_record(&good).unwrap().1, op);
+    // Reserved header field.
+    let mut r = good.clone();
+    r[22] = 1;
+    reseal(&mut r);
+    assert!(decode_record(&r).is_err(), "reserved field accepted");
+    // Padding: an Evict body is 8 bytes, so 24 + 8 = 32 needs none; a Link has some.
+    let link = Op::Link {
+        ino: 2,
+        parent: 1,
+        name: b"abc".to_vec(),
+        time: Ts { sec: 1, nsec: 2 },
+    }
+    .encode_record(4);
+    assert_ne!(
+        (24 + 8 + 8 + 2 + 3 + 12) % 8,
+        0,
+        "the Link record must have padding"
+    );
+    let mut r = link.clone();
+    let last = r.len() - 1;
+    r[last] = 0x55;
+    reseal(&mut r);
+    assert!(decode_record(&r).is_err(), "non-zero padding accepted");
+    // Map touch byte other than 0 or 1 (ino, size, ts = 28 bytes into the body).
+    let map = Op::Map {
+        ino: 2,
+        size: 0,
+        time: Ts { sec: 1, nsec: 2 },
+        touch: true,
+        extents: vec![MapExtent {
+            fblock: 0,
+            dblock: 1,
+            len: 1,
+        }],
+    };
+    let mut r = map.encode_record(5);
+    assert_eq!(r[24 + 28], 1);
+    r[24 + 28] = 2;
+    reseal(&mut r);
+    assert!(decode_record(&r).is_err(), "touch byte 2 accepted");
 }

@@ -245,6 +245,19 @@ impl SealTable {
             .ok_or(SealError::NotFound)
     }
 
+    /// Removes seal `id` of `holder` even if the holder is fenced: the acknowledgement a
+    /// revoked window host owes (REMOVEMAPPING) must always take its pins away.
+    pub fn remove_acknowledged(&mut self, holder: HolderId, id: SealId) -> Option<SealInfo> {
+        let ino = self.holders.get(&holder).and_then(|h| {
+            h.inos.keys().copied().find(|ino| {
+                self.by_ino
+                    .get(ino)
+                    .is_some_and(|v| v.iter().any(|s| s.id == id && s.holder == holder))
+            })
+        })?;
+        self.take_where(ino, |s| s.id == id).pop()
+    }
+
     /// Decides whether `change` on `ino` may happen now. This is the one
     /// place that refuses extent-map changes.
     ///

@@ -11,9 +11,13 @@ pub fn init() {
     let max = filter
         .max_level_hint()
         .unwrap_or(tracing::level_filters::LevelFilter::OFF);
+    // A background daemon's stderr becomes $SEALFS_LOG later: no colours there.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("SEALFS_LOG").is_none();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_span_events(FmtSpan::CLOSE)
         .with_thread_names(true)
         .finish();

@@ -101,7 +101,7 @@ options (comma-separated, -o may repeat):
   dev, suid, exec, noexec, atime, noatime, sync, async, dirsync and their no- forms
                         kernel mount flags (nodev,nosuid unless dev/suid are given)
   defaults, auto, noauto, user, nouser, _netdev, nofail, x-*, fsname=..., relatime,
-  strictatime, nodiratime, default_permissions
+  strictatime, nodiratime, default_permissions, user_id=, group_id=, rootmode=
                         accepted and ignored at mount (mount(8) and fstab pass them)
 
 With `mount -t fuse.sealfs DEVICE MOUNTPOINT` mount.fuse3 runs `sealfs DEVICE MOUNTPOINT

@@ -45,15 +45,14 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(Error::Io(std::io::Error::last_os_error()));
         }
-        let m = Mapping {
+        // The kernel aligns device-DAX mappings to the device alignment itself (its
+        // get_unmapped_area); `align` is recorded for window hosts, not checked here.
+        let _ = align;
+        Ok(Mapping {
             base: p as *mut u8,
             len,
             file,
-        };
-        if align > 1 && (p as u64) % align.min(2 << 20) != 0 && align <= 4096 {
-            return Err(Error::Invalid("mapping not aligned"));
-        }
-        Ok(m)
+        })
     }
 
     /// Copies out.

@@ -589,7 +589,8 @@ impl Filesystem {
             let a = g.attr;
             let op = Op::SetAttr {
                 ino,
-                valid: valid::FLAGS | valid::CTIME,
+                // Pending in-memory times ride along (apply clears the dirty mark).
+                valid: valid::FLAGS | valid::CTIME | valid::ATIME | valid::MTIME,
                 mode: 0,
                 uid: 0,
                 gid: 0,

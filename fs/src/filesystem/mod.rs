@@ -224,6 +224,26 @@ impl Filesystem {
         Ok(())
     }
 
+    /// Refuses operations that grow the metadata (new names, xattrs) once the state could
+    /// outgrow a checkpoint area, so that a full log can always be checkpointed and
+    /// deletions keep working. The estimate (last checkpoint + twice the log bytes since) only ever
+    /// overstates; when it trips, a checkpoint measures the real size first.
+    fn meta_room(&self) -> Result<()> {
+        let limit = self.layout.ckpt_len / 10 * 9;
+        // A create's checkpoint entry (inode + directory entry) is larger than its log
+        // record, but less than twice as large: count log bytes double.
+        let projected = || self.sb.lock().current.ckpt_used + 2 * self.log.lock().tail;
+        if projected() <= limit {
+            return Ok(());
+        }
+        self.checkpoint()?;
+        if projected() <= limit {
+            return Ok(());
+        }
+        tracing::warn!(limit, "metadata area full");
+        Err(Error::NoSpace)
+    }
+
     /// Appends `op` to the log (durable on return).
     fn commit(&self, op: &Op) -> Result<()> {
         self.log.lock().append(&*self.dev, op).map(|_| ())

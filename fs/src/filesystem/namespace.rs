@@ -153,6 +153,7 @@ impl Filesystem {
         if is_dot(name) {
             return Err(Error::Exists);
         }
+        self.meta_room()?;
         let kind = m & mode::S_IFMT;
         let kind = if kind == 0 { mode::S_IFREG } else { kind };
         self.with_log_room(|| {
@@ -227,6 +228,7 @@ impl Filesystem {
         if is_dot(newname) {
             return Err(Error::Exists);
         }
+        self.meta_room()?;
         self.with_log_room(|| {
             let _gate = self.gate.read();
             let mut t = self.table.write();

@@ -186,6 +186,10 @@ impl Filesystem {
         if self.seals.table.lock().is_revoked(fh) {
             return Err(Error::Revoked);
         }
+        // Access first: a refused seal must not have allocated anything.
+        if (!breakable && !h.writable()) || (breakable && !h.readable()) {
+            return Err(Error::BadFd);
+        }
         if populate {
             self.populate(h.ino, r)?;
         }
@@ -199,10 +203,11 @@ impl Filesystem {
             write: h.writable(),
         };
         let now = self.clock_ns();
+        let pid = super::windows::tgid_of(ctx.pid);
         self.seals
             .table
             .lock()
-            .seal(h.ino, fh, ctx.pid, kind, r, access, now)?;
+            .seal(h.ino, fh, pid, kind, r, access, now)?;
         Ok(())
     }
 
@@ -220,7 +225,24 @@ impl Filesystem {
     pub fn unseal(&self, fh: u64, off: u64, len: u64) -> Result<()> {
         let h = self.handle(fh)?;
         let r = range(off, len)?;
-        self.seals.table.lock().unseal(fh, h.ino, r)?;
+        // Only seals: a mapping pin with the same range goes away with REMOVEMAPPING alone.
+        let mut t = self.seals.table.lock();
+        if t.is_revoked(fh) {
+            return Err(Error::Revoked);
+        }
+        let ids: Vec<sealfs_seal::SealId> = t
+            .list(h.ino)
+            .into_iter()
+            .filter(|s| s.holder == fh && s.range == r && s.kind != SealKind::MappingPin)
+            .map(|s| s.id)
+            .collect();
+        if ids.is_empty() {
+            return Err(Error::Invalid("no such seal"));
+        }
+        for id in ids {
+            t.unseal_id(fh, id)?;
+        }
+        drop(t);
         self.seals_changed();
         Ok(())
     }
@@ -374,7 +396,8 @@ impl Filesystem {
             }
             let op = Op::SetAttr {
                 ino,
-                valid: valid::FLAGS | valid::CTIME,
+                // Pending in-memory times ride along (apply clears the dirty mark).
+                valid: valid::FLAGS | valid::CTIME | valid::ATIME | valid::MTIME,
                 mode: 0,
                 uid: 0,
                 gid: 0,

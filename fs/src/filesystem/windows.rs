@@ -27,6 +27,9 @@ pub const MAP_WRITE: u64 = 2;
 /// SETUPMAPPING flag: allocate holes (always done; accepted for virtio-fs compatibility).
 pub const MAP_POPULATE: u64 = 4;
 
+/// Most device extents one mapping may need (the ioctl answer's capacity).
+pub const MAX_EXTENTS: usize = crate::abi::MAP_EXTENTS_MAX;
+
 /// One piece of a mapping's answer: file bytes `[foffset, foffset+len)` live at device
 /// bytes `[doffset, doffset+len)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +128,19 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     }
     // SAFETY: the kernel just gave us this fd; nothing else owns it.
     Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The process (thread-group) id of a thread id: FUSE reports the calling *thread*, and
+/// seal limits and exit watches are per process.
+pub fn tgid_of(tid: u32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Tgid:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(tid)
 }
 
 fn exited(fd: &Option<OwnedFd>) -> bool {
@@ -227,15 +243,19 @@ impl Filesystem {
         if segs.iter().any(|s| s.dblock.is_none()) {
             return Err(Error::Invalid("range has holes"));
         }
+        if segs.len() > MAX_EXTENTS {
+            return Err(Error::TooBig);
+        }
         let access = Access {
             read: h.readable(),
             write: h.writable(),
         };
         let now = self.clock_ns();
+        let pid = tgid_of(ctx.pid);
         let seal = self.seals.table.lock().seal(
             h.ino,
             fh,
-            ctx.pid,
+            pid,
             SealKind::MappingPin,
             ByteRange::new(foffset, end),
             access,
@@ -263,7 +283,7 @@ impl Filesystem {
                 len,
                 write,
                 seal,
-                pid: ctx.pid,
+                pid,
                 blocks,
                 revoked: false,
             },
@@ -308,7 +328,7 @@ impl Filesystem {
             // The acknowledgement a revoked host owes: its quarantined blocks come back.
             self.release_holds(|h| h.holder == fh && h.moffset == moffset);
         } else {
-            let _ = self.seals.table.lock().unseal_id(fh, m.seal);
+            self.seals.table.lock().remove_acknowledged(fh, m.seal);
             self.seals_changed();
         }
         Ok((m.ino, m.foffset, m.len, m.write))

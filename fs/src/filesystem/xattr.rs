@@ -57,6 +57,7 @@ impl Filesystem {
         if value.len() > XATTR_SIZE_MAX {
             return Err(Error::TooBig);
         }
+        self.meta_room()?;
         self.with_log_room(|| {
             let _gate = self.gate.read();
             let n = self.node(ino)?;

@@ -465,7 +465,16 @@ impl Op {
                 let ino = r.u64()?;
                 let size = r.u64()?;
                 let time = Ts::get(r)?;
-                let touch = r.u8()? != 0;
+                let touch = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    v => {
+                        return Err(FormatError::Invalid {
+                            what: "map touch flag",
+                            value: v as u64,
+                        })
+                    }
+                };
                 let n = r.u32()? as usize;
                 if n > r.remaining() / 24 {
                     return Err(FormatError::Invalid {
@@ -584,12 +593,28 @@ pub fn decode_record(b: &[u8]) -> Result<(RecordHeader, Op), FormatError> {
         return Err(FormatError::Checksum("log record"));
     }
     let tag = u16::from_le_bytes([rec[H_TAG], rec[H_TAG + 1]]);
+    // The encoding is canonical: reserved bytes and padding are zero, so a record decodes
+    // only if encoding its operation gives back exactly these bytes.
+    let reserved = u16::from_le_bytes([rec[H_TAG + 2], rec[H_TAG + 3]]);
+    if reserved != 0 {
+        return Err(FormatError::Invalid {
+            what: "record reserved field",
+            value: reserved as u64,
+        });
+    }
     let mut r = Reader::new(&rec[REC_HEADER..]);
     let op = Op::decode_body(tag, &mut r)?;
-    if r.remaining() >= REC_ALIGN {
+    let pad = r.remaining();
+    if pad >= REC_ALIGN {
         return Err(FormatError::Invalid {
             what: "record trailing bytes",
-            value: r.remaining() as u64,
+            value: pad as u64,
+        });
+    }
+    if rec[rec.len() - pad..].iter().any(|&b| b != 0) {
+        return Err(FormatError::Invalid {
+            what: "record padding",
+            value: pad as u64,
         });
     }
     Ok((hdr, op))

@@ -18,9 +18,8 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, FopenFlags, Generation,
     INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
-    ReplyIoctl, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
-    WriteFlags,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
+    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use super::attr::{file_attr, file_type, time_set, ts};
@@ -205,7 +204,10 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEntry,
     ) {
         let _s = request!("mknod", parent.0);
-        match self.fs.mknod(parent.0, name(n), mode, rdev as u64, ctx(req)) {
+        match self
+            .fs
+            .mknod(parent.0, name(n), mode, rdev as u64, ctx(req))
+        {
             Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
             Err(e) => reply.error(errno(e)),
         }
@@ -271,13 +273,8 @@ impl fuser::Filesystem for SealFuse {
     ) {
         let _s = request!("rename", parent.0);
         let r = self.waiting(|| {
-            self.fs.rename(
-                parent.0,
-                name(n),
-                newparent.0,
-                name(newname),
-                flags.bits(),
-            )
+            self.fs
+                .rename(parent.0, name(n), newparent.0, name(newname), flags.bits())
         });
         match r {
             Ok(()) => reply.ok(),
@@ -566,6 +563,11 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyIoctl,
     ) {
         let _s = request!("ioctl", ino.0, fh.0);
+        tracing::debug!(
+            cmd = format_args!("{cmd:#x}"),
+            in_len = in_data.len(),
+            out_size
+        );
         let r = ioctl::Request {
             ino: ino.0,
             fh: fh.0,

@@ -101,6 +101,10 @@ fn default_threads() -> usize {
         .clamp(4, 64)
 }
 
+fn need<'a>(key: &str, v: Option<&'a str>) -> Result<&'a str, String> {
+    v.ok_or_else(|| format!("mount option {key} needs a value"))
+}
+
 fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
     v.parse()
         .map_err(|_| format!("mount option {key}: '{v}' is not a number"))
@@ -129,14 +133,13 @@ impl MountConfig {
             Some((k, v)) => (k, Some(v)),
             None => (opt, None),
         };
-        let need = |v: Option<&str>| v.ok_or_else(|| format!("mount option {key} needs a value"));
         match (key, val) {
             ("ro", None) => self.ro = Some(true),
             ("rw", None) => self.ro = Some(false),
             ("allow_other", None) => self.allow_other = true,
             ("allow_root", None) => self.allow_root = true,
             ("threads", v) => {
-                let n: usize = number(key, need(v)?)?;
+                let n: usize = number(key, need(key, v)?)?;
                 if n == 0 || n > MAX_THREADS {
                     return Err(format!("mount option threads: must be 1..={MAX_THREADS}"));
                 }
@@ -146,16 +149,16 @@ impl MountConfig {
             ("cache", Some("page")) => self.cache = CacheMode::Page,
             ("cache", _) => return Err("mount option cache: must be direct or page".into()),
             ("break_timeout", v) => {
-                self.break_timeout = Duration::from_millis(number(key, need(v)?)?);
+                self.break_timeout = Duration::from_millis(number(key, need(key, v)?)?);
             }
             ("max_seals", v) => {
-                let n: usize = number(key, need(v)?)?;
+                let n: usize = number(key, need(key, v)?)?;
                 if n == 0 {
                     return Err("mount option max_seals: must be at least 1".into());
                 }
                 self.max_seals = n;
             }
-            ("subtype", v) => self.subtype = need(v)?.to_string(),
+            ("subtype", v) => self.subtype = need(key, v)?.to_string(),
             // The mount's source is always the device path as given.
             ("fsname", Some(_)) => {}
             ("remount", None) => self.remount = true,
@@ -180,11 +183,13 @@ impl MountConfig {
             // fstab and mount(8) vocabulary with no meaning for a FUSE mount.
             (
                 "defaults" | "auto" | "noauto" | "user" | "nouser" | "users" | "owner" | "group"
-                | "_netdev" | "nofail" | "nonempty" | "lazytime" | "nolazytime" | "loud"
-                | "silent" | "iversion" | "noiversion" | "mand" | "nomand",
+                | "_netdev" | "nofail" | "nonempty" | "lazytime" | "nolazytime" | "loud" | "silent"
+                | "iversion" | "noiversion" | "mand" | "nomand",
                 None,
             ) => {}
             ("comment", Some(_)) => {}
+            // The kernel's own FUSE options, which mount(8) passes back on a remount.
+            ("user_id" | "group_id" | "rootmode" | "fd" | "max_read" | "blksize", Some(_)) => {}
             (k, _) if k.starts_with("x-") => {}
             _ => return Err(format!("unknown mount option '{opt}'")),
         }
@@ -201,10 +206,14 @@ mod tests {
         let c = MountConfig::parse(&[
             "rw,dev,suid,exec,atime,relatime,nodiratime,async,auto,user,_netdev,defaults",
             "x-systemd.automount,fsname=whatever,default_permissions,noauto,nouser",
+            "user_id=0,group_id=0,rootmode=40000,max_read=131072",
         ])
         .unwrap();
         assert!(!c.read_only());
-        assert_eq!((c.dev, c.suid, c.exec), (Some(true), Some(true), Some(true)));
+        assert_eq!(
+            (c.dev, c.suid, c.exec),
+            (Some(true), Some(true), Some(true))
+        );
         assert_eq!(c.subtype, "sealfs");
     }
 
