@@ -116,4 +116,49 @@ struct sealfs_defrag {
 #define SEALFS_IOC_FLUSHMAPPING _IOW(SEALFS_IOC_TYPE, 0x22, struct sealfs_ranges)
 #define SEALFS_IOC_GET_RECALLS  _IOR(SEALFS_IOC_TYPE, 0x23, struct sealfs_ranges)
 
+/* Counters and settings of a mount (sealfs stat), on any file or directory of it. */
+#define SEALFS_STAT_VERSION 1
+#define SEALFS_STAT_MOUNT_RO          0x1ull
+#define SEALFS_STAT_MOUNT_CACHE_PAGE  0x2ull
+#define SEALFS_STAT_MOUNT_ALLOW_OTHER 0x4ull
+#define SEALFS_STAT_DEVICE_IMAGE  1
+#define SEALFS_STAT_DEVICE_DEVDAX 2
+#define SEALFS_STAT_DEVICE_SIM    3
+
+struct sealfs_stat {
+	__u64 version;      /* SEALFS_STAT_VERSION */
+	__u64 block_size;
+	__u64 total_blocks; /* data blocks */
+	__u64 free_blocks;
+	__u64 inodes;       /* in use */
+	__u64 max_inodes;   /* checkpoint capacity (estimate) */
+	__u64 log_used;     /* bytes since the last checkpoint */
+	__u64 log_len;
+	__u64 checkpoints;  /* since mount */
+	__u64 records;      /* log records since mount */
+	__u64 generation;   /* superblock generation */
+	__u64 device_size;
+	__u64 flush_method; /* 1 msync, 2 clwb, 3 clflushopt, 4 clflush, 5 simulated, 0 unknown */
+	__u64 device_kind;  /* SEALFS_STAT_DEVICE_* */
+	__u64 mount_flags;  /* SEALFS_STAT_MOUNT_* */
+	__u64 threads;
+	__u64 break_timeout_ms;
+	__u64 max_seals;
+	__u64 seals;        /* temporary and breakable seals held now */
+	__u64 pins;         /* mapping pins held now */
+	__u64 recalls;      /* since mount */
+	__u64 revocations;  /* since mount */
+	__u64 quarantined_blocks;
+	__u64 reserved[9];
+};
+
+/* Remount support (root only): the daemon stops or resumes writing. */
+struct sealfs_readonly {
+	__u32 read_only; /* 1 or 0 */
+	__u32 reserved;  /* must be 0 */
+};
+
+#define SEALFS_IOC_STAT         _IOR(SEALFS_IOC_TYPE, 0x10, struct sealfs_stat)
+#define SEALFS_IOC_SET_READONLY _IOW(SEALFS_IOC_TYPE, 0x11, struct sealfs_readonly)
+
 #endif /* SEALFS_H */

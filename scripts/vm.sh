@@ -30,15 +30,18 @@
 #                       when the archive no longer has it, the current 6.12
 #                       backports kernel is taken)
 #   SEALFS_VM_MIRROR    Debian mirror URL (default: the one apt on this host uses)
-#   SEALFS_VM_TIMEOUT   seconds allowed per boot (default 240)
+#   SEALFS_VM_TIMEOUT   seconds allowed per boot (default 600)
+#   SEALFS_VM_SMP       guest CPUs (default 1; the sequences run in parallel,
+#                       one QEMU per host core)
+#   SEALFS_VM_SERIAL=1  run the sequences one after the other
 #   SEALFS_VM_KEEP=1    keep the work folder (logs, images) and print its path
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-cache=${SEALFS_VM_CACHE:-$HOME/.cache/sealfs-vm}
+cache=${SEALFS_VM_CACHE:-${HOME:-~}/.cache/sealfs-vm}
 kernel_want=${SEALFS_VM_KERNEL:-linux-image-6.12.95+deb12-amd64}
-boot_timeout=${SEALFS_VM_TIMEOUT:-240}
+boot_timeout=${SEALFS_VM_TIMEOUT:-600}
 sequences=${SEALFS_VM_SEQ:-A B}
 t_start=$(date +%s)
 
@@ -56,12 +59,19 @@ die() {
 
 work=""
 qemu_pid=""
+seq_pids=()
 cleanup() {
-	local rc=$?
-	if [[ -n $qemu_pid ]] && kill -0 "$qemu_pid" 2>/dev/null; then
-		kill -KILL "$qemu_pid" 2>/dev/null || true
-		wait "$qemu_pid" 2>/dev/null || true
+	local rc=$? p f
+	for p in "${seq_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	# Every QEMU this script started leaves its pid in $work/qemu-*.pid.
+	if [[ -n $work ]]; then
+		for f in "$work"/qemu-*.pid; do
+			[[ -e $f ]] || continue
+			p=$(cat "$f")
+			[[ -n $p ]] && kill -KILL "$p" 2>/dev/null || true
+		done
 	fi
+	[[ -n $qemu_pid ]] && kill -KILL "$qemu_pid" 2>/dev/null || true
 	if [[ -n $work && -d $work ]]; then
 		if [[ ${SEALFS_VM_KEEP:-0} == 1 ]]; then
 			say "work folder kept: $work"
@@ -72,7 +82,7 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'say "interrupted"; exit 130' INT TERM
 set -E
 trap 'say "error: \"$BASH_COMMAND\" failed (line $LINENO)" >&2' ERR
 
@@ -130,7 +140,7 @@ setup_apt() {
 
 apt_update() {
 	say "apt-get update (private lists for bookworm and bookworm-backports)"
-	apt-get "${apt_opts[@]}" update >"$aptdir/update.log" 2>&1 || {
+	apt-get "${apt_opts[@]}" --error-on=any update >"$aptdir/update.log" 2>&1 || {
 		tail -n5 "$aptdir/update.log" >&2
 		return 1
 	}
@@ -213,11 +223,12 @@ ensure_packages() {
 		fi
 		touch "$aptdir/lists/.updated"
 	fi
+	[[ -n $(candidate qemu-system-x86) ]] || skip "the archive's package lists have no qemu-system-x86 (see $aptdir/update.log)"
 	local kpkg=$kernel_want
 	if [[ -z $(candidate "$kpkg") ]]; then
 		# That kernel is gone: follow the backports metapackage to the current 6.12 kernel.
 		kpkg=$(apt-cache "${apt_opts[@]}" show linux-image-amd64/bookworm-backports 2>/dev/null |
-			sed -n 's/^Depends: .*\(linux-image-6\.12\.[^ ,]*-amd64\).*/\1/p' | head -n1)
+			sed -n 's/^Depends: .*\(linux-image-6\.12\.[^ ,]*-amd64\).*/\1/p' | head -n1) || true
 		[[ -n $kpkg ]] || skip "no 6.12 kernel in bookworm-backports"
 		say "$kernel_want is gone from the archive; using $kpkg"
 	fi
@@ -391,7 +402,7 @@ boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
 	LD_LIBRARY_PATH=$root/$multiarch:$root/lib/x86_64-linux-gnu \
 		"$root/usr/bin/qemu-system-x86_64" \
 		-L "$root/usr/share/qemu" -L "$root/usr/share/seabios" \
-		-nodefaults -no-user-config -accel tcg "${cpu_args[@]}" -smp 2 \
+		-nodefaults -no-user-config -accel tcg "${cpu_args[@]}" -smp "${SEALFS_VM_SMP:-1}" \
 		-machine pc,nvdimm=on -m 1G,slots=2,maxmem=4G \
 		-object "memory-backend-file,id=mem1,share=on,mem-path=$img,size=1G,align=2M" \
 		-device nvdimm,id=nvdimm1,memdev=mem1 \
@@ -399,8 +410,9 @@ boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
 		-kernel "$root/boot/vmlinuz-$kver" -initrd "$work/initrd.cpio" \
 		-append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4 vmseq=$seq vmphase=$phase vmalign=$align" \
 		-display none -serial "file:$log" -monitor none -nic none -no-reboot \
-		>"$work/qemu-$tag.out" 2>&1 &
+		</dev/null >"$work/qemu-$tag.out" 2>&1 &
 	qemu_pid=$!
+	echo "$qemu_pid" >"$work/qemu-$seq.pid"
 	local deadline=$(($(date +%s) + boot_timeout)) status=ok
 	while kill -0 "$qemu_pid" 2>/dev/null; do
 		if [[ $mode == kill && -e $share/ready-to-kill ]]; then
@@ -417,6 +429,7 @@ boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
 	done
 	wait "$qemu_pid" 2>/dev/null || true
 	qemu_pid=""
+	rm -f "$work/qemu-$seq.pid"
 	t1=$(date +%s.%N)
 	boot_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	boot_status=$status
@@ -479,9 +492,28 @@ run_sequence() { # SEQ ALIGN CPU
 			tail -n 25 "$work/console-$seq$phase.log" | sed 's/^/        | /'
 			;;
 		esac
-		boot_times+=("$seq$phase=${boot_secs}s")
+		echo "$seq$phase=${boot_secs}s" >>"$work/boot-times"
+		say "sequence $seq boot $phase: $boot_status after ${boot_secs}s" >&2
 	done
 	rm -f "$img"
+	echo "$passed $failed $skipped" >"$work/counts-$seq"
+}
+
+bandwidth_summary() { # SEQ : one line from the guest's bandwidth figures of boot 1
+	local res=$work/share-$1/results-1.txt raw fs
+	[[ -s $res ]] || return 0
+	raw=$(sed -n 's/.*bandwidth raw mapping: //p' "$res")
+	fs=$(sed -n 's/.*bandwidth through sealfs: //p' "$res")
+	[[ -n $raw ]] || return 0
+	awk -v seq="$1" -v raw="$raw" -v fs="$fs" 'BEGIN {
+		n = split(raw, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); r[kv[1]] = kv[2] }
+		n = split(fs, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); f[kv[1]] = kv[2] }
+		line = sprintf("vm: bandwidth %s, 1 MiB blocks: raw mapping (%s) write %s MB/s, read %s MB/s", seq, r["flush"], r["write_MBps"], r["read_MBps"])
+		if (f["write_MBps"] != "")
+			line = line sprintf("; through sealfs write %s MB/s, read %s MB/s (%.0f%% and %.0f%% of raw)",
+				f["write_MBps"], f["read_MBps"], 100 * f["write_MBps"] / r["write_MBps"], 100 * f["read_MBps"] / r["read_MBps"])
+		print line
+	}'
 }
 
 # ---------------------------------------------------------------------------
@@ -491,29 +523,45 @@ main() {
 		die "cache $cache is incomplete; remove $ready to refill it"
 	work=$(mktemp -d "${TMPDIR:-/tmp}/sealfs-vm.XXXXXX")
 
-	command -v gcc >/dev/null || die "gcc is needed to build scripts/vm/daxbench.c"
-	gcc -O2 -Wall -static -o "$work/daxbench" "$here/vm/daxbench.c" ||
-		die "cannot build a static daxbench (is libc6-dev installed?)"
+	command -v gcc >/dev/null || skip "gcc not found (needed for scripts/vm/daxbench.c: apt-get install gcc libc6-dev)"
+	gcc -O2 -Wall -static -o "$work/daxbench" "$here/vm/daxbench.c" 2>"$work/gcc.log" ||
+		skip "cannot build a static scripts/vm/daxbench.c ($(head -n1 "$work/gcc.log"); is libc6-dev installed?)"
 	build_sealfs
 	[[ -n $sealfs_note ]] && say "note: $sealfs_note"
 	build_initramfs
 	say "ready after $(($(date +%s) - t_start))s; booting (kernel $kver, TCG)"
 
-	boot_times=()
-	local s
+	local s p f s_seq
 	for s in $sequences; do
 		case $s in
-		A) run_sequence A 2M max ;;
-		B) run_sequence B 4K default ;;
+		A) set -- A 2M max ;;
+		B) set -- B 4K default ;;
 		*) die "unknown sequence $s (A or B)" ;;
 		esac
+		if [[ ${SEALFS_VM_SERIAL:-0} == 1 ]]; then
+			run_sequence "$@" >"$work/report-$s.txt"
+		else
+			run_sequence "$@" >"$work/report-$s.txt" &
+			seq_pids+=($!)
+		fi
 	done
-	say "boot-to-result: ${boot_times[*]}"
+	for p in "${seq_pids[@]}"; do wait "$p" || true; done
+	seq_pids=()
+	for s in $sequences; do
+		cat "$work/report-$s.txt"
+		read -r p f s_seq <"$work/counts-$s" || {
+			host_check "sequence $s reported its counts" 1
+			continue
+		}
+		passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s_seq))
+	done
+	for s in $sequences; do bandwidth_summary "$s"; done
+	say "boot-to-result: $(tr '\n' ' ' <"$work/boot-times")"
 	say "total $(($(date +%s) - t_start))s"
 	local line="$passed passed, $failed failed"
 	((skipped > 0)) && line+=", $skipped skipped"
 	echo "$line"
-	((failed == 0))
+	[[ $failed == 0 ]] || exit 1
 }
 
 main "$@"

@@ -221,6 +221,9 @@ mod tests {
     }
 }
 
+/// (file offset, device offset, length) of one device extent.
+pub type Triple = (u64, u64, u64);
+
 /// Device extents one SETUPMAPPING answer carries at most (a 2 MiB slot of 4 KiB blocks).
 pub const MAP_EXTENTS_MAX: usize = 512;
 /// One `struct sealfs_dev_extent`: foffset u64, doffset u64, len u64.
@@ -368,7 +371,7 @@ pub fn encode_extent_list(start: u64, extents: &[(u64, u64, u64)], total: usize)
 }
 
 /// Decodes an extent list answer: (extents, total).
-pub fn decode_extent_list(b: &[u8]) -> Result<(Vec<(u64, u64, u64)>, u32)> {
+pub fn decode_extent_list(b: &[u8]) -> Result<(Vec<Triple>, u32)> {
     exact(b, EXTENT_LIST_SIZE)?;
     let n = le32(b, 8) as usize;
     if n > MAP_EXTENTS_MAX {

@@ -349,7 +349,14 @@ fn op_roundtrip(b: &[u8]) {
         },
         8 => Op::SetXattr {
             ino: c.u64(),
-            name: c.bytes(255),
+            // Only valid names encode to a record that decodes (record::valid_xattr_name).
+            name: {
+                let mut n: Vec<u8> = c.bytes(255).into_iter().map(|b| b.max(1)).collect();
+                if n.is_empty() {
+                    n.push(b'x');
+                }
+                n
+            },
             value: c.bytes(255),
             time: c.ts(),
         },
@@ -579,7 +586,8 @@ fn build_image() -> BaseImage {
     let sb = fs.superblock();
     let current_ckpt = (layout.ckpt_off[sb.active_ckpt as usize], sb.ckpt_used);
     drop(fs);
-    let bytes = dev.snapshot();
+    let mut bytes = dev.snapshot();
+    canonicalize(&mut bytes, &layout);
     let r = fsck::check(&SimDevice::from_image(bytes.clone(), true));
     assert!(r.clean(), "base image not clean: {:?}", r.problems);
     BaseImage {
@@ -587,6 +595,81 @@ fn build_image() -> BaseImage {
         layout,
         log_used,
         current_ckpt,
+    }
+}
+
+/// The time every timestamp of the base image is set to.
+const FIXED_TIME: Ts = Ts {
+    sec: 1_700_000_000,
+    nsec: 123_456_789,
+};
+
+/// Makes the base image the same in every process: a fixed UUID, creation time and
+/// timestamps (in both checkpoints and in every log record, live or stale), checksums
+/// rewritten, and the torn remains of older records zeroed. A crash input of the `image`
+/// target then reproduces in a later run.
+fn canonicalize(img: &mut [u8], l: &Layout) {
+    struct NoBlocks;
+    impl Blocks for NoBlocks {
+        fn used(&mut self, _: u64, _: u64) -> Result<(), crate::meta::table::ApplyError> {
+            Ok(())
+        }
+        fn freed(&mut self, _: u64, _: u64, _: u64) -> Result<(), crate::meta::table::ApplyError> {
+            Ok(())
+        }
+    }
+    let slot_b = SB_SLOT_SIZE as usize;
+    for s in [0, slot_b] {
+        let mut sb = Superblock::decode(&img[s..s + SB_LEN], IMAGE_SIZE).expect("base slot");
+        let co = l.ckpt_off[sb.active_ckpt as usize] as usize;
+        let blob = &img[co..co + sb.ckpt_used as usize];
+        let hdr = checkpoint::verify(blob, sb.ckpt_crc).expect("base checkpoint");
+        let t = checkpoint::decode(blob, l.block_size, &mut NoBlocks).expect("base checkpoint");
+        for n in t.inodes.values() {
+            let a = &mut n.write().attr;
+            (a.atime, a.mtime, a.ctime, a.crtime) =
+                (FIXED_TIME, FIXED_TIME, FIXED_TIME, FIXED_TIME);
+        }
+        let blob = checkpoint::encode(&t, hdr.generation, hdr.log_seq);
+        assert_eq!(blob.len() as u64, sb.ckpt_used);
+        img[co..co + blob.len()].copy_from_slice(&blob);
+        sb.ckpt_crc = crc(&[&blob]);
+        sb.uuid = *b"sealfs-fuzz-base";
+        sb.created_ns = 1_700_000_000_000_000_000;
+        img[s..s + SB_LEN].copy_from_slice(&sb.encode());
+    }
+    let log = &mut img[l.log_off as usize..(l.log_off + l.log_len) as usize];
+    let mut pos = 0;
+    while pos + REC_HEADER <= log.len() {
+        let Ok((h, mut op)) = decode_record(&log[pos..]) else {
+            // Past the live records: torn remains of older ones (times included) go.
+            log[pos..pos + REC_ALIGN].fill(0);
+            pos += REC_ALIGN;
+            continue;
+        };
+        let f = FIXED_TIME;
+        match &mut op {
+            Op::Create { time, .. }
+            | Op::Link { time, .. }
+            | Op::Unlink { time, .. }
+            | Op::Rename { time, .. }
+            | Op::Truncate { time, .. }
+            | Op::Map { time, .. }
+            | Op::Punch { time, .. }
+            | Op::SetXattr { time, .. }
+            | Op::RemoveXattr { time, .. } => *time = f,
+            Op::SetAttr {
+                atime,
+                mtime,
+                ctime,
+                ..
+            } => (*atime, *mtime, *ctime) = (f, f, f),
+            Op::Evict { .. } | Op::Remap { .. } => {}
+        }
+        let rec = op.encode_record(h.seq);
+        assert_eq!(rec.len(), h.len);
+        log[pos..pos + rec.len()].copy_from_slice(&rec);
+        pos += rec.len();
     }
 }
 
@@ -797,10 +880,20 @@ fn walk(fs: &Filesystem, clean: bool) {
         if let Some(mid) = entries.get(entries.len() / 2) {
             let _ = fs.readdir(ino, mid.cookie, |_| false);
         }
-        for e in entries {
-            if e.name == b"." || e.name == b".." {
-                continue;
-            }
+        // readdir makes up "." and ".." (cookies 1 and 2); every later entry is stored and
+        // must carry a name a directory can hold.
+        for e in entries.into_iter().filter(|e| e.cookie > 2) {
+            let valid = !e.name.is_empty()
+                && e.name.len() <= 255
+                && !e.name.contains(&b'/')
+                && !e.name.contains(&0)
+                && e.name != b"."
+                && e.name != b"..";
+            assert!(
+                !clean || valid,
+                "clean image, but directory {ino} has an entry named {:?}",
+                String::from_utf8_lossy(&e.name)
+            );
             match fs.lookup(ino, &e.name) {
                 Ok(st) => assert!(
                     !clean || st.ino == e.ino,
@@ -843,7 +936,13 @@ fn visit_inode(fs: &Filesystem, ino: u64, m: u32, size: u64, clean: bool) {
     }
     let _ = fs.get_flags(ino);
     if let Ok(XattrReply::Data(names)) = fs.listxattr(ino, 1 << 20) {
-        for name in names.split(|&c| c == 0).filter(|n| !n.is_empty()) {
+        // NUL-terminated names, as listxattr(2) returns them.
+        let body = names.strip_suffix(&[0]).unwrap_or(&names);
+        for name in body.split(|&c| c == 0).filter(|_| !names.is_empty()) {
+            assert!(
+                !clean || !name.is_empty(),
+                "clean image, but inode {ino} lists an empty or NUL-containing xattr name"
+            );
             must("getxattr", fs.getxattr(ino, name, 1 << 20).map(drop));
         }
     }
@@ -952,7 +1051,7 @@ pub fn hex(b: &[u8]) -> String {
 /// Parses lower- or upper-case hex (whitespace ignored).
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
     let s: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.chunks(2)

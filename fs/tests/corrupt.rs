@@ -151,7 +151,7 @@ fn damaged_images_never_panic_and_clean_means_intact() {
             assert!(mounted, "fsck clean but mount failed after {d:?}");
             let tree = tree.unwrap();
             assert!(
-                states.iter().any(|s| *s == tree),
+                states.contains(&tree),
                 "fsck clean but the tree is not a prefix state after {d:?}"
             );
         } else {

@@ -66,7 +66,7 @@ fn path(r: &mut Rng) -> String {
 
 fn gen(seed: u64) -> Vec<W> {
     let mut r = Rng(seed);
-    let n = if seed % 10 == 0 {
+    let n = if seed.is_multiple_of(10) {
         60
     } else {
         6 + r.below(14) as usize
@@ -121,7 +121,7 @@ fn gen(seed: u64) -> Vec<W> {
 
 fn split(p: &str) -> (String, Vec<u8>) {
     let i = p.rfind('/').unwrap();
-    (p[..i].to_string(), p[i + 1..].as_bytes().to_vec())
+    (p[..i].to_string(), p.as_bytes()[i + 1..].to_vec())
 }
 
 /// Runs one operation; returns the inode whose data it changed or made durable.
@@ -427,7 +427,7 @@ fn check_workload(seed: u64) -> Result<Outcome, String> {
                     ));
                 }
                 // Now and then, use the recovered filesystem and check it again.
-                if (k + seed as usize) % 7 == 0 {
+                if (k + seed as usize).is_multiple_of(7) {
                     let c = Ctx::root();
                     if let Ok((st, fh)) = fs.create(1, b"after-crash", 0o644, libc::O_RDWR, c) {
                         let _ = fs.write(st.ino, 0, b"hello");

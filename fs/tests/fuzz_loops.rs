@@ -198,7 +198,7 @@ fn fuzz_loop(target: &'static str, default_iters: u64) {
     let iters = env_u64("SEALFS_FUZZ_ITERS").unwrap_or(default_iters);
     let cap = Duration::from_secs(env_u64("SEALFS_FUZZ_SECONDS").unwrap_or(20));
     let hang = Duration::from_millis(env_u64("SEALFS_FUZZ_HANG_MS").unwrap_or(2000));
-    let seed = env_u64("SEALFS_FUZZ_SEED").unwrap_or(0x5ea1_f5)
+    let seed = env_u64("SEALFS_FUZZ_SEED").unwrap_or(0x005e_a1f5)
         ^ target
             .bytes()
             .fold(0u64, |h, c| h.wrapping_mul(31) ^ c as u64);
@@ -317,12 +317,12 @@ fn superblock() {
 
 #[test]
 fn log_record() {
-    fuzz_loop("log_record", 400_000);
+    fuzz_loop("log_record", 1_000_000);
 }
 
 #[test]
 fn checkpoint() {
-    fuzz_loop("checkpoint", 100_000);
+    fuzz_loop("checkpoint", 400_000);
 }
 
 #[test]
@@ -332,7 +332,7 @@ fn image() {
 
 #[test]
 fn ioctl_args() {
-    fuzz_loop("ioctl_args", 200_000);
+    fuzz_loop("ioctl_args", 1_000_000);
 }
 
 /// The committed corpus is small and every file of it runs clean.
@@ -395,10 +395,96 @@ fn regressions() {
             "05534c4f472000000015000000000000000718121c0b0000800200000000000000753ce395f0d95b14\
              6679ca71949a6dba0300000000000000621c3433b8a8234cf58c3f8eb8c37c9e",
         ),
+        // Findings 2-4 as found against the base image of this build (see
+        // invalid_names_in_images_are_caught for the same cases built by search).
+        ("image", "0603d400012e"),
+        ("image", "060359020100"),
+        ("image", "0102bf010100"),
     ];
     for (target, h) in cases {
         fuzzing::run(target, &unhex(h).unwrap());
     }
+}
+
+/// Patches one byte of the base image (`region` as in `fuzzing::patch_image`, with the
+/// checksum repairs of `flags`) and returns the fuzz input.
+fn one_byte_patch(flags: u8, region: u8, off: usize, byte: u8) -> Vec<u8> {
+    let mut v = vec![flags, region];
+    v.extend_from_slice(&(off as u16).to_le_bytes());
+    v.extend_from_slice(&[1, byte]);
+    v
+}
+
+/// Findings 2-4 (image target): names no build can write were accepted where they are
+/// stored, and fsck called the image clean:
+/// 2. a checkpoint directory entry named "." (or "..", or with a NUL): readdir listed "."
+///    twice and the file behind it had no reachable name;
+/// 3. a checkpoint xattr name with a NUL: listxattr split it in two names, getxattr of
+///    either failed;
+/// 4. the same through a `SetXattr` log record.
+///
+/// Checkpoint decoding now holds entry names to the rules replay has (non-empty, at most
+/// 255 bytes, no '/' or NUL, not "." or "..") and checkpoint decoding and `SetXattr`
+/// records hold xattr names to `record::valid_xattr_name`. The inputs are built by
+/// searching the base image, so that they keep hitting the same bytes if it changes.
+#[test]
+fn invalid_names_in_images_are_caught() {
+    let b = fuzzing::base_image();
+    let (co, used) = b.current_ckpt;
+    let ckpt = &b.bytes[co as usize..(co + used) as usize];
+    let find = |hay: &[u8], needle: &[u8]| {
+        hay.windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap_or_else(|| panic!("{:?} not in the base image", needle))
+    };
+    // Checkpoint (region 3), repairing the checkpoint and superblock checksums (2 | 4).
+    let entry_a = find(ckpt, &[1, 0, b'a']) + 2;
+    let xattr = find(ckpt, b"trusted.two") + 8;
+    let log_start = b.layout.log_off as usize;
+    let log = &b.bytes[log_start..log_start + b.log_used as usize];
+    let cases = [
+        ("entry named '.'", one_byte_patch(6, 3, entry_a, b'.')),
+        ("entry named with a NUL", one_byte_patch(6, 3, entry_a, 0)),
+        (
+            "checkpoint xattr name with a NUL",
+            one_byte_patch(6, 3, xattr, 0),
+        ),
+        // Log (region 2), repairing the record checksums (1).
+        (
+            "SetXattr record name with a NUL",
+            one_byte_patch(1, 2, find(log, b"user.x") + 5, 0),
+        ),
+    ];
+    for (what, input) in cases {
+        let img = fuzzing::patch_image(&input);
+        let r = sealfs::fsck::check(&sealfs::device::sim::SimDevice::from_image(img, true));
+        assert!(
+            !r.clean(),
+            "{what}: fsck calls it clean (input {})",
+            hex(&input)
+        );
+        fuzzing::image(&input);
+    }
+}
+
+/// Finding 4 at the record level: a `SetXattr` with an empty or NUL-containing name does
+/// not decode.
+#[test]
+fn setxattr_records_need_a_valid_name() {
+    use sealfs::format::record::{decode_record, Op, Ts};
+    let rec = |name: &[u8]| {
+        Op::SetXattr {
+            ino: 2,
+            name: name.to_vec(),
+            value: b"v".to_vec(),
+            time: Ts::default(),
+        }
+        .encode_record(1)
+    };
+    assert!(decode_record(&rec(b"user.ok")).is_ok());
+    assert!(decode_record(&rec(b"")).is_err());
+    assert!(decode_record(&rec(b"user.a\0b")).is_err());
+    assert!(decode_record(&rec(&[b'x'; 256])).is_err());
 }
 
 /// Rewrites a record's checksum after an edit.

@@ -31,6 +31,13 @@ impl Args {
         }
     }
 
+    /// Everything not yet consumed, as given (a command line to run).
+    pub fn rest(&mut self) -> Vec<OsString> {
+        let r = self.v[self.i.min(self.v.len())..].to_vec();
+        self.i = self.v.len();
+        r
+    }
+
     /// The next item.
     pub fn next_arg(&mut self) -> Option<Arg> {
         let a = self.v.get(self.i)?.clone();

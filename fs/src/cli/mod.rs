@@ -5,6 +5,7 @@
 //! (silent by default).
 //!
 //! * `args` — argument iteration and size parsing;
+//! * `logging` — `tracing` set-up;
 //! * `mkfs`, `mount`, `stat` — the subcommands (`fsck` is `crate::fsck::run`);
 //! * `mounts` — `/proc/self/mountinfo`;
 //! * `sys` — the few raw system calls (fork, ioctl) the command line needs.
@@ -14,6 +15,7 @@ mod logging;
 mod mkfs;
 mod mount;
 mod mounts;
+mod seal;
 mod stat;
 mod sys;
 
@@ -61,6 +63,19 @@ commands:
                         the same (the form mount -t fuse.sealfs runs)
   fsck DEVICE           check a filesystem that is not mounted
   stat MOUNTPOINT       space, inodes, log, seals of a mount
+  seal [--breakable] [--range OFF:LEN] [--populate] FILE -- COMMAND...
+                        hold a seal on FILE's extent map while COMMAND runs
+  seal [--breakable] [--range OFF:LEN] [--populate] --hold FILE
+                        hold it until killed (breakable: until recalled)
+  seal --immutable [--populate] FILE | unseal --immutable FILE
+                        set or clear the permanent seal (immutable extent map)
+  seals FILE            list the seals on FILE (kind, range, holder pid, recall state)
+  extents FILE          FILE's device extents (root only)
+  defrag MOUNTPOINT     make fragmented files contiguous; never moves sealed ranges
+  map FILE [--range OFF:LEN]
+                        map FILE through a DAX window and read it (a demo)
+  map --bench [--size SIZE] FILE
+                        window vs memcpy vs read(2) bandwidth
   help [COMMAND]        this text, or a command's
 
 DEVICE is an image file or a device-DAX character device (/dev/daxX.Y).
@@ -116,6 +131,26 @@ Checks superblocks, log, checkpoint, block ownership, link counts, reachability 
 of an unmounted sealfs. Exit status: 0 clean, 1 problems found, 2 usage or I/O error.
 ";
 
+const HELP_SEAL: &str = "\
+usage: sealfs seal [--breakable] [--range OFF:LEN] [--populate] FILE -- COMMAND...
+       sealfs seal [--breakable] [--range OFF:LEN] [--populate] --hold FILE
+       sealfs seal --immutable [--populate] FILE
+       sealfs unseal --immutable FILE
+
+Seals the extent map of FILE (or of [OFF, OFF+LEN); LEN 0 = to the end of the file):
+while the seal is held, the file offset -> device offset mapping cannot change.
+Truncate, hole punch, extending writes, allocation into sealed holes, unlink of the
+last link and rename over it get ETXTBSY (Text file busy); in-place writes, reads,
+chmod and xattrs work. With -- COMMAND the seal is held while COMMAND runs, like
+flock(1); it is released explicitly before sealfs exits, and the exit status is
+COMMAND's. --hold holds it until killed. --breakable makes it recallable: a
+conflicting operation waits while the holder is notified; --hold then releases and
+says so, -- COMMAND releases it and lets COMMAND run on. --populate allocates and
+zeroes holes in the range first. --immutable sets the permanent seal (persisted;
+conflicting operations get EPERM) on a file without holes (--populate fills them);
+unseal --immutable clears it. Owner or root.
+";
+
 const HELP_STAT: &str = "\
 usage: sealfs stat MOUNTPOINT
 
@@ -131,6 +166,7 @@ fn help(topic: Option<&str>) -> Outcome {
         Some("mount") => HELP_MOUNT,
         Some("fsck") => HELP_FSCK,
         Some("stat") => HELP_STAT,
+        Some("seal" | "unseal" | "seals" | "extents" | "defrag" | "map") => HELP_SEAL,
         Some("help") => USAGE,
         Some(other) => return Err(Failure::Usage(format!("no help for '{other}'"))),
     };
@@ -203,7 +239,12 @@ fn dispatch(argv: Vec<OsString>) -> (&'static str, Outcome) {
         return ("sealfs", Err(Failure::Usage("no command given".into())));
     };
     let rest = argv[1..].to_vec();
+    let wants_help = rest.first().is_some_and(|a| a == "--help" || a == "-h");
     match first.to_str() {
+        Some(
+            sub @ ("mkfs" | "mount" | "fsck" | "stat" | "seal" | "unseal" | "seals" | "extents"
+            | "defrag" | "map"),
+        ) if wants_help => ("sealfs", help(Some(sub))),
         Some("help" | "--help" | "-h") => (
             "sealfs",
             match rest.first() {
@@ -219,6 +260,12 @@ fn dispatch(argv: Vec<OsString>) -> (&'static str, Outcome) {
         Some("mount") => ("sealfs", mount::subcommand(rest)),
         Some("fsck") => ("sealfs fsck", fsck(rest)),
         Some("stat") => ("sealfs stat", stat::run(rest)),
+        Some("seal") => ("sealfs seal", seal::seal(rest)),
+        Some("unseal") => ("sealfs unseal", seal::unseal(rest)),
+        Some("seals") => ("sealfs seals", seal::seals(rest)),
+        Some("extents") => ("sealfs extents", seal::extents(rest)),
+        Some("defrag") => ("sealfs defrag", seal::defrag(rest)),
+        Some("map") => ("sealfs map", seal::map(rest)),
         _ => ("sealfs", mount::direct(argv)),
     }
 }

@@ -249,7 +249,7 @@ fn serve(
         .thread_block()
         .map_err(|e| format!("blocking signals: {}", e.desc()))?;
     let mut session = crate::fuse::session::mount(Arc::new(fs), device, mnt, cfg)
-        .map_err(|e| at(mnt, describe_io(&e)))?;
+        .map_err(|e| at(mnt, format!("mount failed: {}", describe_io(&e))))?;
     let mut unmounter = session.unmount_callable();
     let target = mnt.to_path_buf();
     std::thread::Builder::new()

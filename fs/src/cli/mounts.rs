@@ -61,11 +61,7 @@ pub fn all() -> io::Result<Vec<MountInfo>> {
 
 /// The topmost mount whose mount point is exactly `path` (canonical).
 pub fn at(path: &Path) -> Option<MountInfo> {
-    all()
-        .ok()?
-        .into_iter()
-        .filter(|m| m.mount_point == path)
-        .next_back()
+    all().ok()?.into_iter().rfind(|m| m.mount_point == path)
 }
 
 /// The mount holding `path` (canonical): the longest mount point that is a prefix.

@@ -61,7 +61,7 @@ impl DevDax {
     /// Opens `path` (a device or, for tests, any file at least `size` bytes long) as a
     /// device-DAX device of the given geometry.
     pub fn with_geometry(path: &Path, size: u64, align: u64, wait: Duration) -> Result<DevDax> {
-        if align == 0 || !align.is_power_of_two() || size % align != 0 || size == 0 {
+        if align == 0 || !align.is_power_of_two() || !size.is_multiple_of(align) || size == 0 {
             return Err(Error::Invalid("device-DAX size/alignment"));
         }
         let file = OpenOptions::new().read(true).write(true).open(path)?;

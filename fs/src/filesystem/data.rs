@@ -312,7 +312,7 @@ impl Filesystem {
                     size.max(g.attr.size),
                 )?;
             }
-            if size < g.attr.size && size % bs != 0 {
+            if size < g.attr.size && !size.is_multiple_of(bs) {
                 // Bytes past EOF in an allocated block must read as zero if the file grows.
                 let fb = size / bs;
                 if let Some(seg) = m.segments(fb, fb + 1).first() {
@@ -473,7 +473,7 @@ impl Filesystem {
             if first_full > last_full {
                 partial.push((off, end));
             } else {
-                if off % bs != 0 {
+                if !off.is_multiple_of(bs) {
                     partial.push((off, first_full * bs));
                 }
                 if end % bs != 0 {
@@ -602,5 +602,31 @@ impl Filesystem {
             self.commit(&op)?;
             self.apply_inode(&mut g, &op)
         })
+    }
+}
+
+impl Filesystem {
+    /// What the kernel's `file_remove_privs` does before a write by a caller without
+    /// CAP_FSETID (taken as: not root): clears set-user-ID, and set-group-ID when the group
+    /// may execute. Writes through FOPEN_DIRECT_IO do not pass through the kernel's own
+    /// call, so the FUSE adapter asks for this before each of them. True when the mode
+    /// changed.
+    pub fn remove_privs(&self, ino: u64, ctx: Ctx) -> Result<bool> {
+        if ctx.uid == 0 {
+            return Ok(false);
+        }
+        let perm = self.getattr(ino)?.attr.mode & 0o7777;
+        let mut new = perm & !libc::S_ISUID;
+        if perm & (libc::S_ISGID | libc::S_IXGRP) == libc::S_ISGID | libc::S_IXGRP {
+            new &= !libc::S_ISGID;
+        }
+        if new == perm {
+            return Ok(false);
+        }
+        let req = super::namespace::SetAttr {
+            mode: Some(new),
+            ..Default::default()
+        };
+        self.setattr(ino, req, ctx).map(|_| true)
     }
 }

@@ -208,7 +208,7 @@ impl Filesystem {
         let end = foffset
             .checked_add(len)
             .ok_or(Error::Invalid("mapping range overflows"))?;
-        if len == 0 || foffset % unit != 0 || len % unit != 0 {
+        if len == 0 || !foffset.is_multiple_of(unit) || !len.is_multiple_of(unit) {
             return Err(Error::Invalid(
                 "mapping range must be aligned to the mapping unit",
             ));

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::codec::{le64, Reader, Writer};
-use super::record::Ts;
+use super::record::{valid_xattr_name, Ts};
 use super::{crc, FormatError};
 use crate::meta::dir::Dir;
 use crate::meta::extents::ExtentMap;
@@ -246,6 +246,17 @@ fn validate_refs(t: &Table) -> Result<(), ApplyError> {
     Ok(())
 }
 
+/// A name a directory entry can have: what log replay accepts for a new name (not empty,
+/// at most 255 bytes, no `/` or NUL, not `.` or `..`).
+fn valid_entry_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.contains(&b'/')
+        && !name.contains(&0)
+        && name != b"."
+        && name != b".."
+}
+
 fn decode_inode(r: &mut Reader<'_>, blocks: &mut dyn Blocks) -> Result<Inode, CheckpointError> {
     let ino = r.u64()?;
     let attr = Attr {
@@ -266,6 +277,13 @@ fn decode_inode(r: &mut Reader<'_>, blocks: &mut dyn Blocks) -> Result<Inode, Ch
     for _ in 0..nx {
         let k = r.bytes16()?;
         let v = r.bytes32()?;
+        if !valid_xattr_name(k) {
+            return Err(FormatError::Invalid {
+                what: "xattr name",
+                value: k.len() as u64,
+            }
+            .into());
+        }
         inode.set_xattr(k, v);
     }
     match attr.kind() {
@@ -306,11 +324,7 @@ fn decode_inode(r: &mut Reader<'_>, blocks: &mut dyn Blocks) -> Result<Inode, Ch
                 let cino = r.u64()?;
                 let kind = r.u8()?;
                 let name = r.bytes16()?;
-                if name.is_empty()
-                    || name.len() > 255
-                    || name.contains(&b'/')
-                    || !d.insert(name, cino, kind)
-                {
+                if !valid_entry_name(name) || !d.insert(name, cino, kind) {
                     return Err(
                         ApplyError(format!("directory {ino}: bad or duplicate entry")).into(),
                     );

@@ -136,13 +136,13 @@ impl Layout {
         if self.device_size > actual_device_size {
             return bad("device size (larger than the device)", self.device_size);
         }
-        if self.log_off != LOG_OFF || self.log_len < MIN_LOG || self.log_len % 4096 != 0 {
+        if self.log_off != LOG_OFF || self.log_len < MIN_LOG || !self.log_len.is_multiple_of(4096) {
             return bad("log region", self.log_len);
         }
         let log_end = self.log_off.checked_add(self.log_len);
         if log_end != Some(self.ckpt_off[0])
             || self.ckpt_len < MIN_CKPT
-            || self.ckpt_len % 4096 != 0
+            || !self.ckpt_len.is_multiple_of(4096)
         {
             return bad("checkpoint area", self.ckpt_off[0]);
         }
@@ -153,7 +153,7 @@ impl Layout {
             Some(v) => v,
             None => return bad("checkpoint area", self.ckpt_len),
         };
-        if self.data_off < meta_end || self.data_off % self.block_size != 0 {
+        if self.data_off < meta_end || !self.data_off.is_multiple_of(self.block_size) {
             return bad("data offset", self.data_off);
         }
         let data_len = self.data_blocks.checked_mul(self.block_size);

@@ -504,12 +504,22 @@ impl Op {
                 count: r.u64()?,
                 time: Ts::get(r)?,
             },
-            T_SETXATTR => Op::SetXattr {
-                ino: r.u64()?,
-                name: r.bytes16()?.to_vec(),
-                value: r.bytes32()?.to_vec(),
-                time: Ts::get(r)?,
-            },
+            T_SETXATTR => {
+                let ino = r.u64()?;
+                let name = r.bytes16()?;
+                if !valid_xattr_name(name) {
+                    return Err(FormatError::Invalid {
+                        what: "xattr name",
+                        value: name.len() as u64,
+                    });
+                }
+                Op::SetXattr {
+                    ino,
+                    name: name.to_vec(),
+                    value: r.bytes32()?.to_vec(),
+                    time: Ts::get(r)?,
+                }
+            }
             T_RMXATTR => Op::RemoveXattr {
                 ino: r.u64()?,
                 name: r.bytes16()?.to_vec(),
@@ -552,6 +562,13 @@ impl Op {
     }
 }
 
+/// An extended attribute name any build can have stored: not empty, at most 255 bytes
+/// (XATTR_NAME_MAX), no NUL (`listxattr` separates names with NULs). Checkpoint decoding
+/// and `SetXattr` records both hold names to this.
+pub fn valid_xattr_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= 255 && !name.contains(&0)
+}
+
 /// What the header at some log position says, before the body is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {
@@ -570,7 +587,7 @@ pub fn decode_header(b: &[u8]) -> Result<RecordHeader, FormatError> {
         return Err(FormatError::BadMagic("log record"));
     }
     let len = le32(b, H_LEN) as usize;
-    if len < REC_HEADER || len % REC_ALIGN != 0 || len > REC_MAX {
+    if len < REC_HEADER || !len.is_multiple_of(REC_ALIGN) || len > REC_MAX {
         return Err(FormatError::Invalid {
             what: "record length",
             value: len as u64,

@@ -12,19 +12,22 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
     AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, FopenFlags, Generation,
-    INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
-    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, Notifier, OpenFlags, PollEvents,
+    PollFlags, PollNotifier, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen, ReplyPoll,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use super::attr::{file_attr, file_type, time_set, ts};
+use super::attr::{file_attr, file_type, request_time, time_set};
 use super::ioctl;
 use super::options::{CacheMode, MountConfig};
+use super::park::Parker;
+use super::seal_ioctl;
 use crate::error::Error;
 use crate::filesystem::namespace::SetAttr;
 use crate::filesystem::xattr::XattrReply;
@@ -45,12 +48,35 @@ const READDIRPLUS_BATCH: usize = 256;
 pub struct SealFuse {
     fs: Arc<Filesystem>,
     cfg: MountConfig,
+    notifier: Arc<OnceLock<Notifier>>,
+    parker: Arc<Parker>,
 }
 
 impl SealFuse {
     /// Serves `fs` with the settings of `cfg`.
     pub fn new(fs: Arc<Filesystem>, cfg: MountConfig) -> SealFuse {
-        SealFuse { fs, cfg }
+        let parker = Parker::start(fs.clone());
+        SealFuse {
+            fs,
+            cfg,
+            notifier: Arc::default(),
+            parker,
+        }
+    }
+
+    /// Where the session's notifier goes once the session exists (it is made from the
+    /// session, which owns this adapter).
+    pub fn notifier_slot(&self) -> Arc<OnceLock<Notifier>> {
+        self.notifier.clone()
+    }
+
+    /// Drops the kernel's cached attributes of `ino` (after a change no reply carries).
+    fn invalidate_attr(&self, ino: u64) {
+        if let Some(n) = self.notifier.get() {
+            if let Err(e) = n.inval_inode(INodeNo(ino), -1, 0) {
+                tracing::debug!(ino, error = %e, "attribute invalidation failed");
+            }
+        }
     }
 
     fn open_flags(&self) -> FopenFlags {
@@ -62,9 +88,29 @@ impl SealFuse {
         }
     }
 
-    /// Runs a core call that may have to wait out a seal recall.
-    fn waiting<T>(&self, f: impl FnMut() -> crate::Result<T>) -> crate::Result<T> {
-        self.fs.blocking(f)
+    /// Runs a core call that may have to wait out a seal recall: if it must, the request
+    /// is parked (no worker thread held) and `done` replies when it finally runs.
+    fn parked<T: 'static>(
+        &self,
+        f: impl FnMut(&Filesystem) -> crate::Result<T> + Send + 'static,
+        done: impl FnOnce(crate::Result<T>) + Send + 'static,
+    ) {
+        let fs = self.fs.clone();
+        let mut f = f;
+        self.parker.run(move || f(&fs), done);
+    }
+
+    /// Drops page-cache pages of `ino` a window wrote under.
+    fn invalidate_data(&self, ino: u64, off: u64, len: u64) {
+        if let Some(n) = self.notifier.get() {
+            let (o, l) = (
+                i64::try_from(off).unwrap_or(i64::MAX),
+                i64::try_from(len).unwrap_or(i64::MAX),
+            );
+            if let Err(e) = n.inval_inode(INodeNo(ino), o, l) {
+                tracing::debug!(ino, error = %e, "page-cache invalidation failed");
+            }
+        }
     }
 }
 
@@ -176,13 +222,17 @@ impl fuser::Filesystem for SealFuse {
             size,
             atime: atime.map(time_set),
             mtime: mtime.map(time_set),
-            ctime: ctime.map(ts),
+            ctime: ctime.map(request_time),
             fh: fh.map(|f| f.0),
         };
-        match self.waiting(|| self.fs.setattr(ino.0, set, ctx(req))) {
-            Ok(st) => reply.attr(&TTL, &file_attr(&st)),
-            Err(e) => reply.error(errno(e)),
-        }
+        let c = ctx(req);
+        self.parked(
+            move |fs| fs.setattr(ino.0, set, c),
+            move |r| match r {
+                Ok(st) => reply.attr(&TTL, &file_attr(&st)),
+                Err(e) => reply.error(errno(e)),
+            },
+        );
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
@@ -231,10 +281,14 @@ impl fuser::Filesystem for SealFuse {
 
     fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
         let _s = request!("unlink", parent.0);
-        match self.waiting(|| self.fs.unlink(parent.0, name(n))) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        let nm = name(n).to_vec();
+        self.parked(
+            move |fs| fs.unlink(parent.0, &nm),
+            move |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            },
+        );
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
@@ -272,14 +326,14 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("rename", parent.0);
-        let r = self.waiting(|| {
-            self.fs
-                .rename(parent.0, name(n), newparent.0, name(newname), flags.bits())
-        });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        let (a, b, fl) = (name(n).to_vec(), name(newname).to_vec(), flags.bits());
+        self.parked(
+            move |fs| fs.rename(parent.0, &a, newparent.0, &b, fl),
+            move |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            },
+        );
     }
 
     fn link(
@@ -325,18 +379,41 @@ impl fuser::Filesystem for SealFuse {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
         let _s = request!("write", ino.0, fh.0);
-        match self.waiting(|| self.fs.write(ino.0, offset, data)) {
+        // The kernel clears set-user/group-ID before page-cache writes but not before
+        // direct I/O ones (it leaves that to FUSE_HANDLE_KILLPRIV_V2 servers, whose
+        // setattr flag fuser does not pass on): ask the core to do what it would have.
+        if self.cfg.cache == CacheMode::Direct
+            && !write_flags.contains(WriteFlags::FUSE_WRITE_CACHE)
+        {
+            match self.fs.remove_privs(ino.0, ctx(req)) {
+                Ok(true) => self.invalidate_attr(ino.0),
+                Ok(false) => {}
+                Err(e) => return reply.error(errno(e)),
+            }
+        }
+        // The common case (no seal in the way) runs without copying the data.
+        match self.fs.write(ino.0, offset, data) {
+            Err(crate::Error::WouldWait { .. }) => {
+                let data = data.to_vec();
+                self.parked(
+                    move |fs| fs.write(ino.0, offset, &data),
+                    move |r| match r {
+                        Ok(n) => reply.written(n),
+                        Err(e) => reply.error(errno(e)),
+                    },
+                );
+            }
             Ok(n) => reply.written(n),
             Err(e) => reply.error(errno(e)),
         }
@@ -366,6 +443,7 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("release", ino.0, fh.0);
+        self.parker.forget(fh.0);
         match self.fs.release(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
@@ -382,6 +460,30 @@ impl fuser::Filesystem for SealFuse {
     ) {
         let _s = request!("fsync", ino.0, fh.0);
         match self.fs.fsync(ino.0, datasync) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn opendir(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        // A real handle: an open directory outlives its removal (fstat still works).
+        let _s = request!("opendir", ino.0);
+        match self.fs.open(ino.0, flags.0, ctx(req)) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        let _s = request!("releasedir", ino.0, fh.0);
+        match self.fs.release(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }
@@ -576,7 +678,39 @@ impl fuser::Filesystem for SealFuse {
             out_size,
             ctx: ctx(req),
         };
-        match ioctl::dispatch(&self.fs, &self.cfg, r) {
+        let mut inval = Vec::new();
+        let first = match seal_ioctl::dispatch(&self.fs, &r, &mut inval) {
+            Some(res) => res,
+            None => ioctl::dispatch(&self.fs, &self.cfg, r),
+        };
+        for (i, o, l) in inval {
+            self.invalidate_data(i, o, l);
+        }
+        match first {
+            // SEAL with POPULATE and SETUPMAPPING allocate holes and may meet a recall.
+            Err(crate::Error::WouldWait { .. }) => {
+                let input = in_data.to_vec();
+                let c = r.ctx;
+                self.parked(
+                    move |fs| {
+                        let r = ioctl::Request {
+                            ino: ino.0,
+                            fh: fh.0,
+                            cmd,
+                            input: &input,
+                            out_size,
+                            ctx: c,
+                        };
+                        let mut ignored = Vec::new();
+                        seal_ioctl::dispatch(fs, &r, &mut ignored)
+                            .unwrap_or(Err(crate::Error::Errno(libc::ENOTTY)))
+                    },
+                    move |res| match res {
+                        Ok(out) => reply.ioctl(0, &out),
+                        Err(e) => reply.error(errno(e)),
+                    },
+                );
+            }
             Ok(out) => reply.ioctl(0, &out),
             Err(e) => reply.error(errno(e)),
         }
@@ -593,10 +727,13 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("fallocate", ino.0, fh.0);
-        match self.waiting(|| self.fs.fallocate(ino.0, offset, length, mode)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.parked(
+            move |fs| fs.fallocate(ino.0, offset, length, mode),
+            move |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            },
+        );
     }
 
     fn lseek(
@@ -640,13 +777,35 @@ impl fuser::Filesystem for SealFuse {
             return reply.error(Errno::EINVAL);
         }
         let len = len.min(MAX_COPY);
-        let r = self.waiting(|| {
-            self.fs
-                .copy_range(ino_in.0, offset_in, ino_out.0, offset_out, len)
-        });
-        match r {
-            Ok(n) => reply.written(n as u32),
-            Err(e) => reply.error(errno(e)),
+        self.parked(
+            move |fs| fs.copy_range(ino_in.0, offset_in, ino_out.0, offset_out, len),
+            move |r| match r {
+                Ok(n) => reply.written(n as u32),
+                Err(e) => reply.error(errno(e)),
+            },
+        );
+    }
+
+    fn poll(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        ph: PollNotifier,
+        _events: PollEvents,
+        flags: PollFlags,
+        reply: ReplyPoll,
+    ) {
+        // POLLPRI tells a seal holder or window host that it is being recalled.
+        let _s = request!("poll", ino.0, fh.0);
+        let recalled = self.fs.recall_pending(fh.0) || !self.fs.recalled_mappings(fh.0).is_empty();
+        if !recalled && flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY) {
+            self.parker.register_poll(fh.0, ph);
         }
+        let mut ev = PollEvents::POLLIN | PollEvents::POLLOUT | PollEvents::POLLRDNORM;
+        if recalled {
+            ev |= PollEvents::POLLPRI;
+        }
+        reply.poll(ev);
     }
 }

@@ -20,33 +20,34 @@ pub fn system_time(t: Ts) -> SystemTime {
     }
 }
 
-/// A `SystemTime` as a core timestamp (saturating far outside ±2^63 s).
-pub fn ts(t: SystemTime) -> Ts {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => Ts {
-            sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            nsec: d.subsec_nanos(),
-        },
+/// A time from a fuser request as a core timestamp.
+///
+/// fuser 0.18 turns the kernel's `(sec, nsec)` with a negative `sec` into
+/// `UNIX_EPOCH - (|sec| s + nsec ns)` (rather than `- |sec| s + nsec ns`); this is the exact
+/// inverse of that, so times before 1970 arrive as the kernel sent them. (Replies go the
+/// other way through fuser's correct conversion, see [`system_time`].)
+pub fn request_time(t: SystemTime) -> Ts {
+    let (sec, nsec) = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
         Err(e) => {
             let d = e.duration();
-            let sec = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            if d.subsec_nanos() == 0 {
-                Ts { sec: -sec, nsec: 0 }
-            } else {
-                Ts {
-                    sec: -sec - 1,
-                    nsec: 1_000_000_000 - d.subsec_nanos(),
-                }
-            }
+            (
+                -i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                d.subsec_nanos(),
+            )
         }
-    }
+    };
+    Ts { sec, nsec }
 }
 
 /// A setattr time.
 pub fn time_set(t: TimeOrNow) -> TimeSet {
     match t {
         TimeOrNow::Now => TimeSet::Now,
-        TimeOrNow::SpecificTime(s) => TimeSet::At(ts(s)),
+        TimeOrNow::SpecificTime(s) => TimeSet::At(request_time(s)),
     }
 }
 
@@ -90,6 +91,15 @@ pub fn file_attr(s: &Stat) -> FileAttr {
 mod tests {
     use super::*;
 
+    /// What fuser 0.18 makes of the kernel's `(sec, nsec)` in a request.
+    fn fuser_request(sec: i64, nsec: u32) -> SystemTime {
+        if sec >= 0 {
+            UNIX_EPOCH + Duration::new(sec as u64, nsec)
+        } else {
+            UNIX_EPOCH - Duration::new(sec.unsigned_abs(), nsec)
+        }
+    }
+
     #[test]
     fn timestamps_round_trip() {
         for t in [
@@ -103,9 +113,26 @@ mod tests {
                 sec: -86_400,
                 nsec: 999_999_999,
             },
+            Ts {
+                sec: -1_000_000,
+                nsec: 500,
+            },
             Ts { sec: -5, nsec: 0 },
         ] {
-            assert_eq!(ts(system_time(t)), t);
+            assert_eq!(request_time(fuser_request(t.sec, t.nsec)), t);
+            // Replies: fuser's own conversion back to (sec, nsec) is the inverse of this.
+            let back = system_time(t);
+            let expect = if t.sec >= 0 {
+                back.duration_since(UNIX_EPOCH).unwrap()
+            } else {
+                UNIX_EPOCH.duration_since(back).unwrap()
+            };
+            let want = if t.sec >= 0 {
+                Duration::new(t.sec as u64, t.nsec)
+            } else {
+                Duration::new(t.sec.unsigned_abs(), 0) - Duration::from_nanos(t.nsec as u64)
+            };
+            assert_eq!(expect, want);
         }
     }
 }

@@ -13,6 +13,8 @@ pub mod adapter;
 pub mod attr;
 pub mod ioctl;
 pub mod options;
+pub mod park;
+pub mod seal_ioctl;
 pub mod session;
 
 pub use adapter::SealFuse;

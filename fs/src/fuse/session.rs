@@ -75,5 +75,9 @@ pub fn mount(
         break_timeout: cfg.break_timeout,
     });
     let config = fuser_config(device, cfg);
-    Session::new(SealFuse::new(fs, cfg.clone()), mountpoint, &config)
+    let adapter = SealFuse::new(fs, cfg.clone());
+    let slot = adapter.notifier_slot();
+    let session = Session::new(adapter, mountpoint, &config)?;
+    let _ = slot.set(session.notifier());
+    Ok(session)
 }

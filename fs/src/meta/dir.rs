@@ -10,12 +10,15 @@ use std::collections::BTreeMap;
 /// File type of a directory entry (the `S_IFMT` bits >> 12).
 pub type Kind = u8;
 
+/// Index key: (name hash, name).
+type Key = (u64, Box<[u8]>);
+
 /// A directory's entries and its parent (for "..").
 #[derive(Clone, Debug, Default)]
 pub struct Dir {
     /// Parent directory inode (the root is its own parent).
     pub parent: u64,
-    entries: BTreeMap<(u64, Box<[u8]>), (u64, Kind)>,
+    entries: BTreeMap<Key, (u64, Kind)>,
 }
 
 /// First cookie handed to a real entry; 1 and 2 are "." and "..".

@@ -1,0 +1,482 @@
+//! `sealfs seal`, `unseal`, `seals`, `extents`, `defrag` and `map`: the seal and window
+//! commands, all thin clients of the ioctls in `crate::abi`.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::args::{human, parse_size, Arg, Args};
+use super::{at, describe_io, sys, Failure, Outcome};
+use crate::abi;
+
+fn parse_range(v: &OsString) -> Result<(u64, u64), Failure> {
+    let s = v.to_string_lossy();
+    let (o, l) = s
+        .split_once(':')
+        .ok_or_else(|| Failure::Usage(format!("--range wants OFF:LEN, not '{s}'")))?;
+    let off = parse_size(o.as_ref()).map_err(Failure::Usage)?;
+    let len = parse_size(l.as_ref()).map_err(Failure::Usage)?;
+    Ok((off, len))
+}
+
+fn ioctl(f: &File, path: &Path, cmd: u32, buf: &mut [u8]) -> Result<(), String> {
+    sys::ioctl(f, cmd, buf).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOTTY) => at(path, "not on a sealfs mount"),
+        Some(libc::ETXTBSY) => at(
+            path,
+            "the extent map is sealed by someone else (Text file busy)",
+        ),
+        _ => at(path, describe_io(&e)),
+    })
+}
+
+fn open(path: &Path, write: bool) -> Result<File, String> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .open(path)
+        .map_err(|e| at(path, describe_io(&e)))
+}
+
+/// Waits up to `ms` for POLLPRI (a recall) on `f`.
+fn recalled(f: &File, ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: libc::POLLPRI,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut p, 1, ms) };
+    n > 0 && p.revents & libc::POLLPRI != 0
+}
+
+/// `sealfs seal ...`
+pub fn seal(rest: Vec<OsString>) -> Outcome {
+    let mut a = Args::new(rest);
+    let (mut breakable, mut populate, mut immutable, mut hold) = (false, false, false, false);
+    let mut range = (0u64, 0u64);
+    let mut file: Option<PathBuf> = None;
+    let mut command: Vec<OsString> = Vec::new();
+    while let Some(arg) = a.next_arg() {
+        match arg {
+            Arg::Flag(f, v) => match f.as_str() {
+                "--breakable" => breakable = true,
+                "--populate" => populate = true,
+                "--immutable" => immutable = true,
+                "--hold" => hold = true,
+                "--range" => range = parse_range(&a.value("--range", v)?)?,
+                other => return Err(Failure::Usage(format!("unknown option {other}"))),
+            },
+            Arg::Pos(p) if file.is_none() => file = Some(PathBuf::from(p)),
+            Arg::Pos(p) => {
+                // `sealfs seal FILE COMMAND...` without `--`.
+                command.push(p);
+                command.extend(a.rest());
+                break;
+            }
+        }
+    }
+    let path = file.ok_or_else(|| Failure::Usage("FILE is missing".into()))?;
+    if immutable {
+        if breakable || hold || !command.is_empty() || range != (0, 0) {
+            return Err(Failure::Usage(
+                "--immutable takes only --populate and FILE".into(),
+            ));
+        }
+        let f = open(&path, false)?;
+        let mut b = abi::encode_immutable(populate);
+        ioctl(&f, &path, abi::IOC_SET_IMMUTABLE, &mut b).map_err(|e| {
+            if e.ends_with("Invalid argument") {
+                at(
+                    &path,
+                    "the file has holes (use --populate to allocate them)",
+                )
+            } else {
+                e
+            }
+        })?;
+        println!("{}: extent map sealed permanently", path.display());
+        return Ok(());
+    }
+    if hold != command.is_empty() {
+        return Err(Failure::Usage("give either --hold or -- COMMAND".into()));
+    }
+    // An unbreakable seal needs write access, a breakable one read access.
+    let f = open(&path, !breakable)?;
+    let arg = abi::SealArg {
+        offset: range.0,
+        length: range.1,
+        flags: (if breakable { abi::SEAL_BREAKABLE } else { 0 })
+            | (if populate { abi::SEAL_POPULATE } else { 0 }),
+    };
+    let mut b = arg.encode();
+    ioctl(&f, &path, abi::IOC_SEAL, &mut b)?;
+    let what = if breakable { "breakable seal" } else { "seal" };
+    let unseal = |f: &File| {
+        let mut b = arg.encode();
+        ioctl(f, &path, abi::IOC_UNSEAL, &mut b)
+    };
+    if hold {
+        eprintln!(
+            "sealfs seal: {what} on {} held by pid {}; holding until killed",
+            path.display(),
+            std::process::id()
+        );
+        loop {
+            if breakable && recalled(&f, 1000) {
+                unseal(&f)?;
+                eprintln!(
+                    "sealfs seal: recalled; {what} on {} released",
+                    path.display()
+                );
+                return Ok(());
+            } else if !breakable {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+    }
+    let mut child = std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .spawn()
+        .map_err(|e| format!("{}: {}", command[0].to_string_lossy(), describe_io(&e)))?;
+    let mut held = true;
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| describe_io(&e))? {
+            break st;
+        }
+        if held && breakable && recalled(&f, 50) {
+            unseal(&f)?;
+            held = false;
+            eprintln!(
+                "sealfs seal: recalled; {what} on {} released",
+                path.display()
+            );
+        } else if !(held && breakable) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Explicitly, so the seal is gone when this returns (RELEASE after close is async).
+    if held {
+        unseal(&f)?;
+    }
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+/// `sealfs unseal --immutable FILE`
+pub fn unseal(rest: Vec<OsString>) -> Outcome {
+    let mut a = Args::new(rest);
+    let mut immutable = false;
+    let mut file = None;
+    while let Some(arg) = a.next_arg() {
+        match arg {
+            Arg::Flag(f, _) if f == "--immutable" => immutable = true,
+            Arg::Flag(f, _) => return Err(Failure::Usage(format!("unknown option {f}"))),
+            Arg::Pos(p) if file.is_none() => file = Some(PathBuf::from(p)),
+            Arg::Pos(p) => {
+                return Err(Failure::Usage(format!(
+                    "unexpected argument {}",
+                    p.to_string_lossy()
+                )))
+            }
+        }
+    }
+    let path = file.ok_or_else(|| Failure::Usage("FILE is missing".into()))?;
+    if !immutable {
+        return Err(Failure::Usage(
+            "only --immutable seals outlive their holder; temporary seals end with their command"
+                .into(),
+        ));
+    }
+    let f = open(&path, false)?;
+    let mut b = abi::encode_immutable(false);
+    ioctl(&f, &path, abi::IOC_CLEAR_IMMUTABLE, &mut b)?;
+    println!("{}: permanent seal cleared", path.display());
+    Ok(())
+}
+
+/// `sealfs seals FILE`
+pub fn seals(rest: Vec<OsString>) -> Outcome {
+    let mut a = Args::new(rest);
+    let path = PathBuf::from(a.positional("FILE")?);
+    a.finish()?;
+    let f = open(&path, false)?;
+    let mut b = vec![0u8; abi::SEAL_LIST_SIZE];
+    ioctl(&f, &path, abi::IOC_GET_SEALS, &mut b)?;
+    let (list, total) = abi::decode_seal_list(&b).map_err(|e| at(&path, e))?;
+    if list.is_empty() {
+        println!("{}: no seals", path.display());
+        return Ok(());
+    }
+    println!(
+        "{:<10} {:>8} {:>14} {:>14}  STATE",
+        "KIND", "PID", "OFFSET", "LENGTH"
+    );
+    for s in &list {
+        let kind = match s.kind {
+            abi::KIND_TEMPORARY => "temporary",
+            abi::KIND_BREAKABLE => "breakable",
+            abi::KIND_PIN => "mapping",
+            abi::KIND_IMMUTABLE => "immutable",
+            _ => "?",
+        };
+        let len = if s.length == 0 {
+            "to EOF".to_string()
+        } else {
+            s.length.to_string()
+        };
+        let state = if s.state == abi::STATE_RECALLED {
+            format!("recalled, revoked in {} ms", s.remaining_ms)
+        } else {
+            "active".to_string()
+        };
+        let pid = if s.kind == abi::KIND_IMMUTABLE {
+            "-".to_string()
+        } else {
+            s.pid.to_string()
+        };
+        println!("{kind:<10} {pid:>8} {:>14} {len:>14}  {state}", s.offset);
+    }
+    if total as usize > list.len() {
+        println!("... {} more", total as usize - list.len());
+    }
+    Ok(())
+}
+
+/// `sealfs extents FILE` (root only)
+pub fn extents(rest: Vec<OsString>) -> Outcome {
+    let mut a = Args::new(rest);
+    let path = PathBuf::from(a.positional("FILE")?);
+    a.finish()?;
+    let f = open(&path, false)?;
+    let mut start = 0u64;
+    println!(
+        "{:>14} {:>16} {:>14}",
+        "FILE OFFSET", "DEVICE OFFSET", "LENGTH"
+    );
+    loop {
+        let mut b = vec![0u8; abi::EXTENT_LIST_SIZE];
+        b[..8].copy_from_slice(&start.to_le_bytes());
+        ioctl(&f, &path, abi::IOC_EXTENTS, &mut b).map_err(|e| {
+            if e.ends_with("Operation not permitted") {
+                at(&path, "device addresses are shown to root only")
+            } else {
+                e
+            }
+        })?;
+        let (list, total) = abi::decode_extent_list(&b).map_err(|e| at(&path, e))?;
+        for (fo, d, l) in &list {
+            println!("{fo:>14} {d:>#16x} {l:>14}");
+        }
+        match list.last() {
+            Some(&(fo, _, l)) if (total as usize) > list.len() => start = fo + l,
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// `sealfs defrag MOUNTPOINT`
+pub fn defrag(rest: Vec<OsString>) -> Outcome {
+    let mut a = Args::new(rest);
+    let path = PathBuf::from(a.positional("MOUNTPOINT")?);
+    a.finish()?;
+    let f = File::open(&path).map_err(|e| at(&path, describe_io(&e)))?;
+    let mut b = vec![0u8; abi::DEFRAG_SIZE];
+    ioctl(&f, &path, abi::IOC_DEFRAG, &mut b)?;
+    let [files, moved, sealed, no_space] = abi::decode_defrag(&b).map_err(|e| at(&path, e))?;
+    println!(
+        "{}: {files} files examined, {moved} made contiguous, {sealed} left alone (sealed or mapped), {no_space} left alone (no contiguous space)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `sealfs map FILE [--range OFF:LEN]` and `sealfs map --bench [--size SIZE] FILE`
+pub fn map(rest: Vec<OsString>) -> Outcome {
+    let mut a = Args::new(rest);
+    let (mut bench, mut size, mut range) = (false, 256u64 << 20, None);
+    let mut file = None;
+    while let Some(arg) = a.next_arg() {
+        match arg {
+            Arg::Flag(f, v) => match f.as_str() {
+                "--bench" => bench = true,
+                "--size" => size = parse_size(&a.value("--size", v)?).map_err(Failure::Usage)?,
+                "--range" => range = Some(parse_range(&a.value("--range", v)?)?),
+                other => return Err(Failure::Usage(format!("unknown option {other}"))),
+            },
+            Arg::Pos(p) if file.is_none() => file = Some(PathBuf::from(p)),
+            Arg::Pos(p) => {
+                return Err(Failure::Usage(format!(
+                    "unexpected argument {}",
+                    p.to_string_lossy()
+                )))
+            }
+        }
+    }
+    let path = file.ok_or_else(|| Failure::Usage("FILE is missing".into()))?;
+    if bench {
+        return map_bench(&path, size);
+    }
+    use crate::window::{Window, SLOT};
+    let fsize = std::fs::metadata(&path)
+        .map_err(|e| at(&path, describe_io(&e)))?
+        .len();
+    let (off, len) = range.unwrap_or((0, fsize));
+    let len = len.min(fsize.saturating_sub(off));
+    if len == 0 {
+        return Err(Failure::Failed(at(&path, "nothing to map (empty range)")));
+    }
+    let mut w =
+        Window::open(&path, len.div_ceil(SLOT) * SLOT + SLOT, false).map_err(|e| at(&path, e))?;
+    let mut sum = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = off;
+    while pos < off + len {
+        let n = (off + len - pos).min(buf.len() as u64) as usize;
+        w.read_at(pos, &mut buf[..n]).map_err(|e| at(&path, e))?;
+        sum = buf[..n]
+            .iter()
+            .fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+        pos += n as u64;
+    }
+    println!(
+        "{}: mapped [{off}, {}) through a window of {} slots of {}: {} SETUPMAPPING calls; checksum {sum:016x}",
+        path.display(),
+        off + len,
+        w.slots(),
+        human(SLOT),
+        w.setups
+    );
+    Ok(())
+}
+
+fn gbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / d.as_secs_f64() / 1e9
+}
+
+fn map_bench(path: &Path, size: u64) -> Outcome {
+    use crate::window::{Window, SLOT};
+    let size = size.div_ceil(SLOT) * SLOT;
+    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) < size {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| at(path, describe_io(&e)))?;
+        let chunk = vec![0x5au8; 1 << 20];
+        use std::os::unix::fs::FileExt;
+        let mut o = 0;
+        while o < size {
+            f.write_all_at(&chunk, o)
+                .map_err(|e| at(path, describe_io(&e)))?;
+            o += chunk.len() as u64;
+        }
+    }
+    let window = (64u64 << 20).min(size / 4).max(SLOT);
+    let mut buf = vec![0u8; 1 << 20];
+    let reps = 3;
+    // Streaming through a window smaller than the file: every slot cycles through
+    // SETUPMAPPING, first-touch faults and REMOVEMAPPING.
+    let mut best_win = Duration::MAX;
+    let mut best_write = Duration::MAX;
+    let mut setups = 0;
+    for _ in 0..reps {
+        let mut w = Window::open(path, window, true).map_err(|e| at(path, e))?;
+        let t = Instant::now();
+        let mut o = 0;
+        while o < size {
+            w.read_at(o, &mut buf).map_err(|e| at(path, e))?;
+            o += buf.len() as u64;
+        }
+        best_win = best_win.min(t.elapsed());
+        let t = Instant::now();
+        let mut o = 0;
+        while o < size {
+            w.write_at(o, &buf).map_err(|e| at(path, e))?;
+            o += buf.len() as u64;
+        }
+        w.flush(0, size).map_err(|e| at(path, e))?;
+        best_write = best_write.min(t.elapsed());
+        setups = w.setups;
+    }
+    // memcpy of the same bytes on an already-mapped region of the same device memory.
+    let mut full = Window::open(path, size, false).map_err(|e| at(path, e))?;
+    let mut o = 0;
+    while o < size {
+        full.read_at(o, &mut buf).map_err(|e| at(path, e))?;
+        o += buf.len() as u64;
+    }
+    let mut best_mem = Duration::MAX;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let mut o = 0;
+        while o < size {
+            full.read_at(o, &mut buf).map_err(|e| at(path, e))?;
+            o += buf.len() as u64;
+        }
+        best_mem = best_mem.min(t.elapsed());
+    }
+    drop(full);
+    // read(2) through the mount.
+    let f = open(path, false)?;
+    let mut best_read = Duration::MAX;
+    for _ in 0..reps {
+        use std::os::unix::fs::FileExt;
+        let t = Instant::now();
+        let mut o = 0;
+        while o < size {
+            let n = f
+                .read_at(&mut buf, o)
+                .map_err(|e| at(path, describe_io(&e)))?;
+            if n == 0 {
+                break;
+            }
+            o += n as u64;
+        }
+        best_read = best_read.min(t.elapsed());
+    }
+    println!(
+        "file {} ({}), window {} in {} slots of {}, best of {reps}",
+        path.display(),
+        human(size),
+        human(window),
+        window / SLOT,
+        human(SLOT)
+    );
+    println!(
+        "window read   {:8.2} GB/s  ({setups} SETUPMAPPING per pass)",
+        gbps(size, best_win)
+    );
+    println!(
+        "window write  {:8.2} GB/s  (incl. flush)",
+        gbps(size, best_write)
+    );
+    println!(
+        "memcpy        {:8.2} GB/s  (already mapped)",
+        gbps(size, best_mem)
+    );
+    println!(
+        "read(2)       {:8.2} GB/s  (through the mount)",
+        gbps(size, best_read)
+    );
+    println!(
+        "window_vs_fuse_read={:.2}",
+        best_read.as_secs_f64() / best_win.as_secs_f64()
+    );
+    println!(
+        "window_vs_memcpy={:.2}",
+        best_mem.as_secs_f64() / best_win.as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Parking requests that must wait for a seal recall, without holding a worker thread.
+//!
+//! A core call that conflicts with a breakable seal or a mapping pin returns
+//! `Error::WouldWait`. The adapter hands such a request here with a closure that retries it
+//! and one that sends the reply; the first attempt runs in the worker thread, and if it
+//! must wait the request is parked and the worker is free again — so the holder's UNSEAL or
+//! REMOVEMAPPING is served even with `threads=1`. One background thread retries parked
+//! requests whenever seals change (the core's seal hook) or a recall deadline passes (when
+//! the core revokes), delivers `POLLPRI` to recalled holders, and ends the quarantine of
+//! window hosts that exited.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use fuser::PollNotifier;
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::filesystem::Filesystem;
+
+type Retry = Box<dyn FnMut() -> bool + Send>;
+
+/// The parked requests and poll registrations of one mount.
+pub struct Parker {
+    fs: Arc<Filesystem>,
+    parked: Mutex<Vec<Retry>>,
+    polls: Mutex<HashMap<u64, PollNotifier>>,
+    kicked: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Parker {
+    /// Starts the parker of `fs` (one background thread, which ends with the mount).
+    pub fn start(fs: Arc<Filesystem>) -> Arc<Parker> {
+        let p = Arc::new(Parker {
+            fs: fs.clone(),
+            parked: Mutex::new(Vec::new()),
+            polls: Mutex::new(HashMap::new()),
+            kicked: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let weak: Weak<Parker> = Arc::downgrade(&p);
+        let hook = weak.clone();
+        fs.set_seal_hook(move || {
+            if let Some(p) = hook.upgrade() {
+                p.kick();
+            }
+        });
+        let spawned = std::thread::Builder::new()
+            .name("sealfs-recall".into())
+            .spawn(move || {
+                while let Some(p) = weak.upgrade() {
+                    p.tick();
+                    p.sleep();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the recall thread; recalls will not be timed out");
+        }
+        p
+    }
+
+    fn kick(&self) {
+        *self.kicked.lock() = true;
+        self.wake.notify_one();
+    }
+
+    /// Sleeps until kicked, the next recall deadline, or a short poll interval (for the
+    /// quarantine's exit watch).
+    fn sleep(&self) {
+        let mut k = self.kicked.lock();
+        if !*k {
+            let now = self.fs.clock_ns();
+            let mut wait = Duration::from_millis(200);
+            if let Some(d) = self.fs.next_seal_deadline() {
+                wait = wait
+                    .min(Duration::from_nanos(d.saturating_sub(now)) + Duration::from_millis(1));
+            }
+            self.wake.wait_for(&mut k, wait);
+        }
+        *k = false;
+    }
+
+    fn tick(&self) {
+        self.fs.expire_seals();
+        self.fs.reap_quarantine();
+        for r in self.fs.take_recalls() {
+            if let Some(n) = self.polls.lock().remove(&r.holder) {
+                if let Err(e) = n.notify() {
+                    tracing::debug!(error = %e, holder = r.holder, "poll notification not delivered");
+                }
+            }
+        }
+        let mut work = std::mem::take(&mut *self.parked.lock());
+        work.retain_mut(|retry| !retry());
+        if !work.is_empty() {
+            self.parked.lock().extend(work);
+        }
+    }
+
+    /// Runs `attempt`; if it must wait for a recall, parks it and retries it later. `reply`
+    /// gets the final result exactly once.
+    pub fn run<T: 'static>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T> + Send + 'static,
+        reply: impl FnOnce(Result<T>) + Send + 'static,
+    ) {
+        match attempt() {
+            Err(Error::WouldWait { ino, .. }) => {
+                tracing::debug!(ino, "request parked until a recall ends");
+                let mut reply = Some(reply);
+                self.parked.lock().push(Box::new(move || match attempt() {
+                    Err(Error::WouldWait { .. }) => false,
+                    r => {
+                        if let Some(f) = reply.take() {
+                            f(r);
+                        }
+                        true
+                    }
+                }));
+                self.kick();
+            }
+            r => reply(r),
+        }
+    }
+
+    /// Remembers how to wake a poller of `fh` (the kernel asked for a notification).
+    pub fn register_poll(&self, fh: u64, n: PollNotifier) {
+        self.polls.lock().insert(fh, n);
+    }
+
+    /// Forgets `fh` (its last close).
+    pub fn forget(&self, fh: u64) {
+        self.polls.lock().remove(&fh);
+    }
+}

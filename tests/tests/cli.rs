@@ -1,0 +1,443 @@
+//! The command line a user types: `sealfs mount` in its forms, `mount -t fuse.sealfs`,
+//! `/proc/mounts`, immediate remount and fsck after `umount`, and the one-line errors.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sealfs_tests::*;
+
+/// Asserts a failed command with exactly one clear line on stderr; returns that line.
+#[track_caller]
+fn one_line_failure(out: &Output, what: &str) -> String {
+    assert!(!out.status.success(), "{what} must fail: {}", describe(out));
+    assert!(
+        out.status.code().is_some(),
+        "{what} must exit, not die of a signal: {}",
+        describe(out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert!(!err.is_empty(), "{what}: no message: {}", describe(out));
+    assert!(
+        !err.contains('\n'),
+        "{what}: more than one line: {}",
+        describe(out)
+    );
+    for dump in ["panicked", "Os {", "kind:", "RUST_BACKTRACE"] {
+        assert!(!err.contains(dump), "{what}: not a clear message: {err}");
+    }
+    err
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("spawn")
+}
+
+/// `umount ARG`, retried while busy: a process forked by a parallel test may hold a copy
+/// of one of our descriptors until it execs.
+fn umount_cmd(arg: &Path) -> Output {
+    let t = Instant::now();
+    loop {
+        let out = run(Command::new("umount").arg(arg));
+        let busy = String::from_utf8_lossy(&out.stderr).contains("busy");
+        if out.status.success() || !busy || t.elapsed() > Duration::from_secs(10) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn fsck(img: &Path) -> Output {
+    sealfs(&[OsStr::new("fsck"), img.as_os_str()])
+}
+
+fn sealfs_mount(img: &Path, mnt: &Path, opts: &str) -> Output {
+    sealfs(&[
+        OsStr::new("mount"),
+        OsStr::new("-o"),
+        OsStr::new(opts),
+        img.as_os_str(),
+        mnt.as_os_str(),
+    ])
+}
+
+#[test]
+fn proc_mounts_stat_and_immediate_remount() {
+    let Some(mut m) = Mount::new("") else { return };
+    fs::write(m.path("hello"), b"hi").unwrap();
+    let (src, ty, _) = mount_entry(m.mnt()).unwrap();
+    assert_eq!(
+        Path::new(&src),
+        m.img(),
+        "mount source is the image path as given"
+    );
+    assert_eq!(ty, "fuse.sealfs");
+    let pid = m
+        .daemon_pid()
+        .expect("a daemon process whose command line names the mountpoint");
+    assert_eq!(find_daemon(m.mnt()), Some(pid));
+    let out = m.stat_output();
+    assert!(out.status.success(), "sealfs stat: {}", describe(&out));
+    assert!(!out.stdout.is_empty(), "sealfs stat prints something");
+    eprintln!("sealfs stat:\n{}", String::from_utf8_lossy(&out.stdout));
+
+    // umount, then at once mount again (the old daemon may still hold the image).
+    let (img, mnt) = (m.img().to_path_buf(), m.mnt().to_path_buf());
+    m.umount();
+    let guard = UnmountGuard(mnt.clone());
+    for round in 0..3 {
+        let out = sealfs_mount(&img, &mnt, "allow_other");
+        assert!(
+            out.status.success(),
+            "immediate remount {round}: {}",
+            describe(&out)
+        );
+        assert_eq!(fs::read(mnt.join("hello")).unwrap(), b"hi");
+        fs::write(mnt.join(format!("round{round}")), b"r").unwrap();
+        let out = umount_cmd(&mnt);
+        assert!(out.status.success(), "umount: {}", describe(&out));
+    }
+    // umount, then at once fsck.
+    let out = fsck(&img);
+    assert!(out.status.success(), "immediate fsck: {}", describe(&out));
+    drop(guard);
+}
+
+#[test]
+fn mount_forms() {
+    let Some(mut m) = Mount::new("") else { return };
+    fs::write(m.path("hello"), b"hi").unwrap();
+    let (img, mnt) = (m.img().to_path_buf(), m.mnt().to_path_buf());
+    m.umount();
+    let _guard = UnmountGuard(mnt.clone());
+    let bin = sealfs_bin();
+    let bindir = bin.parent().unwrap();
+
+    // `sealfs DEV MNT -o OPTS` (what mount.fuse runs) returns once the mount is live and
+    // accepts the generic options mount(8) passes.
+    for opts in [
+        "rw,dev,suid,exec,atime,allow_other",
+        "nodev,nosuid,noexec,noatime,allow_other",
+    ] {
+        let out = run(Command::new(&bin)
+            .arg(&img)
+            .arg(&mnt)
+            .args(["-o", opts])
+            .env_remove("RUST_LOG"));
+        assert!(
+            out.status.success(),
+            "sealfs IMG MNT -o {opts}: {}",
+            describe(&out)
+        );
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "a successful mount is silent without RUST_LOG: {}",
+            describe(&out)
+        );
+        assert!(is_mounted(&mnt), "mounted when `sealfs IMG MNT` returns");
+        assert_eq!(fs::read(mnt.join("hello")).unwrap(), b"hi");
+        unmount_path(&mnt);
+    }
+
+    // The mount.fuse helper's calling convention (`mount.fuse IMG MNT -o OPTS -t fuse.sealfs`
+    // runs `sealfs IMG MNT -o OPTS` through /bin/sh and PATH), run directly so that PATH
+    // names this build: mount(8) drops PATH for its helpers.
+    let path = format!(
+        "{}:{}",
+        bindir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let fuse_helper = [
+        "/sbin/mount.fuse3",
+        "/sbin/mount.fuse",
+        "/usr/sbin/mount.fuse3",
+    ]
+    .into_iter()
+    .find(|h| Path::new(h).exists());
+    let mut wrote_via_helper = false;
+    match fuse_helper {
+        None => eprintln!("skipping the mount.fuse path: no mount.fuse3 helper installed"),
+        Some(h) => {
+            let out = run(Command::new(h)
+                .arg(&img)
+                .arg(&mnt)
+                .args(["-o", "rw,allow_other", "-t", "fuse.sealfs"])
+                .env("PATH", &path));
+            assert!(
+                out.status.success(),
+                "{h} IMG MNT -t fuse.sealfs: {}",
+                describe(&out)
+            );
+            let (src, ty, _) = mount_entry(&mnt).expect("mounted by the helper");
+            assert_eq!(Path::new(&src), img.as_path());
+            assert_eq!(ty, "fuse.sealfs");
+            assert_eq!(fs::read(mnt.join("hello")).unwrap(), b"hi");
+            fs::write(mnt.join("via_helper"), b"h").unwrap();
+            wrote_via_helper = true;
+            // xfstests unmounts by device.
+            let out = umount_cmd(&img);
+            assert!(out.status.success(), "umount IMG: {}", describe(&out));
+            assert!(!is_mounted(&mnt));
+        }
+    }
+
+    // mount -t fuse.sealfs itself. mount(8) runs /sbin/mount.fuse.sealfs when installed,
+    // else mount.fuse with `sealfs` from its default PATH; in a private mount namespace this
+    // build is bound over whichever of the two it would run.
+    let unshare = ["/usr/bin/unshare", "/bin/unshare"]
+        .into_iter()
+        .find(|u| Path::new(u).exists());
+    let sealfs_helper = Path::new("/sbin/mount.fuse.sealfs");
+    let bind = if sealfs_helper.exists() {
+        Some(format!(
+            "mount --bind '{}' /sbin/mount.fuse.sealfs",
+            bin.display()
+        ))
+    } else if fuse_helper.is_some() && Path::new("/usr/local/bin").is_dir() {
+        let shadow = m.dir().join("bin");
+        fs::create_dir(&shadow).unwrap();
+        std::os::unix::fs::symlink(&bin, shadow.join("sealfs")).unwrap();
+        Some(format!(
+            "mount --bind '{}' /usr/local/bin",
+            shadow.display()
+        ))
+    } else {
+        None
+    };
+    let mut wrote_via_mount = false;
+    match (unshare, bind) {
+        (Some(unshare), Some(bind)) => {
+            let (i, mt) = (img.display(), mnt.display());
+            let script = format!(
+                "set -e\n\
+                 trap 'umount -l \"{mt}\" 2>/dev/null || true' EXIT\n\
+                 mount --make-rprivate /\n\
+                 {bind}\n\
+                 mount -t fuse.sealfs -o allow_other \"{i}\" \"{mt}\"\n\
+                 grep -F ' {mt} ' /proc/self/mounts\n\
+                 cat \"{mt}/hello\"; echo\n\
+                 echo m > \"{mt}/via_mount\"\n\
+                 umount \"{i}\"\n"
+            );
+            let out = run(Command::new(unshare).args(["-m", "sh", "-c", &script]));
+            assert!(
+                out.status.success(),
+                "mount -t fuse.sealfs: {}",
+                describe(&out)
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let mut lines = stdout.lines();
+            let entry: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+            assert_eq!(
+                entry.get(..3),
+                Some(
+                    &[
+                        i.to_string().as_str(),
+                        mt.to_string().as_str(),
+                        "fuse.sealfs"
+                    ][..]
+                ),
+                "/proc/mounts after mount -t fuse.sealfs: {stdout}"
+            );
+            assert_eq!(lines.next(), Some("hi"));
+            wrote_via_mount = true;
+        }
+        _ => eprintln!(
+            "skipping mount -t fuse.sealfs: needs unshare(1) and either \
+             /sbin/mount.fuse.sealfs or mount.fuse with /usr/local/bin"
+        ),
+    }
+
+    // -f stays in the foreground until unmounted.
+    let errf = m.dir().join("fg.stderr");
+    let mut child = Command::new(&bin)
+        .args(["mount", "-f", "-o", "allow_other"])
+        .arg(&img)
+        .arg(&mnt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&errf).unwrap())
+        .env("RUST_LOG", "debug")
+        .spawn()
+        .unwrap();
+    wait_until("the -f mount is live", Duration::from_secs(30), || {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!(
+                "sealfs mount -f exited early ({st}): {}",
+                fs::read_to_string(&errf).unwrap_or_default()
+            );
+        }
+        is_mounted(&mnt)
+    });
+    assert_eq!(
+        find_daemon(&mnt),
+        Some(child.id()),
+        "-f: the daemon is this process"
+    );
+    assert_eq!(fs::read(mnt.join("hello")).unwrap(), b"hi");
+    unmount_path(&mnt);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "sealfs mount -f did not exit after umount"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let log = fs::read_to_string(&errf).unwrap_or_default();
+    assert!(status.success(), "sealfs mount -f exit: {status}: {log}");
+    assert!(!log.is_empty(), "RUST_LOG=debug makes the daemon log");
+
+    // -o ro
+    let out = sealfs_mount(&img, &mnt, "ro,allow_other");
+    assert!(out.status.success(), "mount -o ro: {}", describe(&out));
+    let (_, _, opts) = mount_entry(&mnt).unwrap();
+    assert!(
+        opts.split(',').any(|o| o == "ro"),
+        "ro in /proc/mounts options: {opts}"
+    );
+    assert_eq!(fs::read(mnt.join("hello")).unwrap(), b"hi");
+    assert_errno!(fs::write(mnt.join("new"), b""), libc::EROFS);
+    assert_errno!(
+        fs::OpenOptions::new().write(true).open(mnt.join("hello")),
+        libc::EROFS
+    );
+    assert_errno!(fs::remove_file(mnt.join("hello")), libc::EROFS);
+    unmount_path(&mnt);
+
+    // Every mount above left a consistent image behind (the fixture fscks it again).
+    let out = sealfs_mount(&img, &mnt, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    if wrote_via_helper {
+        assert_eq!(fs::read(mnt.join("via_helper")).unwrap(), b"h");
+    }
+    if wrote_via_mount {
+        assert_eq!(fs::read(mnt.join("via_mount")).unwrap(), b"m\n");
+    }
+    unmount_path(&mnt);
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let Some(m) = Mount::new("") else { return };
+    fs::write(m.path("keep"), b"kept").unwrap();
+    let dir = m.dir().to_path_buf();
+
+    // A second filesystem on a busy mountpoint.
+    let img2 = dir.join("img2");
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img2.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = sealfs_mount(&img2, m.mnt(), "allow_other");
+    let msg = one_line_failure(&out, "mount on a busy mountpoint");
+    eprintln!("busy mountpoint: {msg}");
+    let (src, _, _) = mount_entry(m.mnt()).unwrap();
+    assert_eq!(
+        Path::new(&src),
+        m.img(),
+        "the first mount is still the top one"
+    );
+    assert_eq!(fs::read(m.path("keep")).unwrap(), b"kept");
+
+    // The same image twice.
+    let mnt2 = dir.join("mnt2");
+    fs::create_dir(&mnt2).unwrap();
+    let _g2 = UnmountGuard(mnt2.clone());
+    let t = Instant::now();
+    let out = sealfs_mount(m.img(), &mnt2, "allow_other");
+    let msg = one_line_failure(&out, "mounting a mounted image again");
+    eprintln!("image in use ({:?}): {msg}", t.elapsed());
+    assert!(!is_mounted(&mnt2));
+
+    // mkfs refuses an existing sealfs without --force.
+    fs::create_dir(dir.join("mnt3")).unwrap();
+    let mnt3 = dir.join("mnt3");
+    let _g3 = UnmountGuard(mnt3.clone());
+    let out = sealfs_mount(&img2, &mnt3, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    fs::write(mnt3.join("precious"), b"p").unwrap();
+    unmount_path(&mnt3);
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img2.as_os_str(),
+    ]);
+    let msg = one_line_failure(&out, "mkfs over an existing sealfs");
+    eprintln!("mkfs without --force: {msg}");
+    let out = fsck(&img2);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = sealfs_mount(&img2, &mnt3, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(fs::read(mnt3.join("precious")).unwrap(), b"p");
+    unmount_path(&mnt3);
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--force"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img2.as_os_str(),
+    ]);
+    assert!(out.status.success(), "mkfs --force: {}", describe(&out));
+    let out = sealfs_mount(&img2, &mnt3, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_errno!(fs::metadata(mnt3.join("precious")), libc::ENOENT);
+    unmount_path(&mnt3);
+
+    // Images that are not sealfs.
+    let zeros = dir.join("zeros");
+    fs::File::create(&zeros).unwrap().set_len(16 << 20).unwrap();
+    let random = dir.join("random");
+    fs::write(&random, pattern(99, 0, 4 << 20)).unwrap();
+    for junk in [&zeros, &random] {
+        let out = sealfs_mount(junk, &mnt3, "allow_other");
+        let msg = one_line_failure(&out, &format!("mount {}", junk.display()));
+        assert!(
+            msg.contains("not a sealfs"),
+            "message for {}: {msg}",
+            junk.display()
+        );
+        assert!(!is_mounted(&mnt3));
+        let out = fsck(junk);
+        assert!(
+            matches!(out.status.code(), Some(1) | Some(2)),
+            "fsck of a non-sealfs file: {}",
+            describe(&out)
+        );
+    }
+
+    // A missing image.
+    let missing = dir.join("no-such-image");
+    let out = sealfs_mount(&missing, &mnt3, "allow_other");
+    let msg = one_line_failure(&out, "mount of a missing image");
+    assert!(
+        msg.contains("no-such-image"),
+        "names the missing file: {msg}"
+    );
+    assert!(!is_mounted(&mnt3));
+    let out = fsck(&missing);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "fsck of a missing image: {}",
+        describe(&out)
+    );
+    let out = sealfs(&[OsStr::new("fsck")]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "fsck without an argument: {}",
+        describe(&out)
+    );
+
+    assert_eq!(fs::read(m.path("keep")).unwrap(), b"kept");
+}
