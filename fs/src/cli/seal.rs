@@ -400,6 +400,7 @@ fn map_bench(path: &Path, size: u64) -> Outcome {
             o += buf.len() as u64;
         }
         best_win = best_win.min(t.elapsed());
+        setups = w.setups;
         let t = Instant::now();
         let mut o = 0;
         while o < size {
@@ -408,7 +409,6 @@ fn map_bench(path: &Path, size: u64) -> Outcome {
         }
         w.flush(0, size).map_err(|e| at(path, e))?;
         best_write = best_write.min(t.elapsed());
-        setups = w.setups;
     }
     // memcpy of the same bytes on an already-mapped region of the same device memory.
     let mut full = Window::open(path, size, false).map_err(|e| at(path, e))?;
