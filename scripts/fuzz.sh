@@ -27,12 +27,13 @@ seconds=300
 targets=()
 mode=auto
 sanitizer=none
+forced=0
 while [ $# -gt 0 ]; do
     case $1 in
         --short) seconds=20 ;;
         --seconds) seconds=${2:?--seconds needs a value}; shift ;;
         --target) targets+=("${2:?--target needs a name}"); shift ;;
-        --stable) mode=stable ;;
+        --stable) mode=stable; forced=1 ;;
         --sanitizer) sanitizer=${2:?--sanitizer needs a value}; shift ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
@@ -112,8 +113,10 @@ if [ "$mode" = libfuzzer ]; then
         fi
     done
 else
-    if have_nightly; then
-        say "nightly is there but cargo-fuzz is not (or --stable): running the stable loops instead"
+    if [ "$forced" = 1 ]; then
+        say "--stable: running the stable loops of fs/tests/fuzz_loops.rs"
+    elif have_nightly; then
+        say "nightly is there but cargo-fuzz is not: running the stable loops instead of libFuzzer"
     else
         say "no nightly toolchain: running the stable loops of fs/tests/fuzz_loops.rs instead of libFuzzer"
     fi

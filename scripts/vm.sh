@@ -7,7 +7,7 @@
 #      busybox-static and ndctl from Debian's archive with a private apt
 #      configuration, unpacking them into a cache folder (nothing is installed
 #      on the host); re-runs reuse the cache;
-#   2. builds a static sealfs (glibc, +crt-static) into target/vm and a static
+#   2. builds a static sealfs (glibc, +crt-static; its own CARGO_TARGET_DIR) and a static
 #      raw-mapping helper (scripts/vm/daxbench.c);
 #   3. packs a busybox initramfs with ndctl, the NVDIMM/DAX and 9p modules,
 #      sealfs and the guest test script (scripts/vm/guest-test.sh);
@@ -24,6 +24,8 @@
 #   SEALFS_VM_CACHE     cache folder (default ~/.cache/sealfs-vm)
 #   SEALFS_VM_SEQ       which sequences to run: "A B" (default), "A" or "B"
 #   SEALFS_VM_BIN       use this sealfs binary instead of building one
+#   SEALFS_VM_TARGET_DIR  CARGO_TARGET_DIR of the static build (default CACHE/target,
+#                       kept apart from target/ so the normal build stays valid)
 #   SEALFS_VM_STANDIN=1 use scripts/vm/standin-sealfs.sh instead of sealfs
 #                       (tests this harness itself; see docs/vm.md)
 #   SEALFS_VM_KERNEL    guest kernel package (default linux-image-6.12.95+deb12-amd64;
@@ -42,6 +44,8 @@ repo=$(cd "$here/.." && pwd)
 cache=${SEALFS_VM_CACHE:-${HOME:-~}/.cache/sealfs-vm}
 kernel_want=${SEALFS_VM_KERNEL:-linux-image-6.12.95+deb12-amd64}
 boot_timeout=${SEALFS_VM_TIMEOUT:-600}
+# Outside the work tree so that CI's fresh clones on the same machine build incrementally.
+vm_target=${SEALFS_VM_TARGET_DIR:-$cache/target}
 sequences=${SEALFS_VM_SEQ:-A B}
 t_start=$(date +%s)
 
@@ -158,8 +162,9 @@ download() { # PACKAGE... -> .debs in $debs, unpacked into $root
 	}
 	for p in "$@"; do
 		local f
-		f=$(ls -t "$debs/${p}_"*.deb | head -n1)
-		dpkg-deb -x "$f" "$root"
+		f=$(ls -t "$debs/${p}_"*.deb 2>/dev/null | head -n1) || true
+		[[ -n $f ]] || return 1
+		dpkg-deb -x "$f" "$root" || return 1
 		echo "$p" >>"$cache/unpacked"
 	done
 }
@@ -267,12 +272,13 @@ build_sealfs() { # -> path of a sealfs binary in $sealfs_bin, or empty with a re
 		sealfs_note="cargo not found: no sealfs binary"
 		return
 	}
-	say "building static sealfs (cargo build --release, target/vm)"
+	say "building static sealfs (cargo build --release, CARGO_TARGET_DIR=$vm_target)"
 	local log=$work/cargo.log
-	if RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$repo/target/vm \
+	# Debug info would be stripped from the initramfs copy anyway.
+	if RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$vm_target CARGO_PROFILE_RELEASE_DEBUG=0 \
 		cargo build --release --target x86_64-unknown-linux-gnu -p sealfs --bin sealfs \
 		--manifest-path "$repo/Cargo.toml" >"$log" 2>&1; then
-		sealfs_bin=$repo/target/vm/x86_64-unknown-linux-gnu/release/sealfs
+		sealfs_bin=$vm_target/x86_64-unknown-linux-gnu/release/sealfs
 	else
 		sealfs_note="cargo build failed (see below); the guest runs without sealfs"
 		tail -n 15 "$log" | sed 's/^/  cargo: /'
@@ -295,13 +301,16 @@ module_file() { # NAME -> path of NAME.ko[.xz] (module names use _ where files m
 	find "$moddir/kernel" \( -name "$1.ko*" -o -name "$alt.ko*" \) | head -n1
 }
 
+uncompress() { # FILE -> its contents on stdout (.ko, .ko.xz, .ko.zst)
+	case $1 in
+	*.xz) if command -v xz >/dev/null; then xz -dc "$1"; else "$root/bin/busybox" xzcat "$1"; fi ;;
+	*.zst) zstd -qdc "$1" ;;
+	*) cat "$1" ;;
+	esac
+}
+
 module_deps() { # FILE -> dependency names from its .modinfo
-	local f=$1
-	case $f in
-	*.xz) xz -dc "$f" ;;
-	*.zst) zstd -dc "$f" ;;
-	*) cat "$f" ;;
-	esac | tr '\0' '\n' | sed -n 's/^depends=//p' | head -n1 | tr ',' ' '
+	uncompress "$1" | tr '\0' '\n' | awk -F= '$1 == "depends" && !done { gsub(",", " ", $2); print $2; done = 1 }'
 }
 
 declare -A mod_seen
@@ -364,11 +373,7 @@ build_initramfs() {
 	: >"$ir/etc/modules"
 	for m in "${mod_order[@]}"; do
 		local name=${m%%:*} f=${m#*:}
-		case $f in
-		*.xz) xz -dc "$f" >"$ir/lib/modules/$name.ko" ;;
-		*.zst) zstd -qdc "$f" >"$ir/lib/modules/$name.ko" ;;
-		*) cp "$f" "$ir/lib/modules/$name.ko" ;;
-		esac
+		uncompress "$f" >"$ir/lib/modules/$name.ko"
 		echo "$name" >>"$ir/etc/modules"
 	done
 	(cd "$ir" && find . -mindepth 1 | LC_ALL=C sort | "$ir/bin/busybox" cpio -o -H newc 2>/dev/null) >"$work/initrd.cpio"

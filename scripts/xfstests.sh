@@ -377,7 +377,6 @@ run_fs() {
 	echo "== xfstests on $fs: ${#ORDER[@]} tests, watchdog ${TIMEOUT}s, results in $WORK/$fs"
 	local npass=0 nfail=0 nnotrun=0 nreg=0 nimp=0 nknown=0
 	local -a rows=()
-	local bexp
 	declare -A BEXP=()
 	if [ "$fs" = bindfs ] && [ -f "$REPO/tests/xfstests/bindfs.results" ] && [ "$LIST" = "$REPO/tests/xfstests/list" ]; then
 		while read -r t e _; do

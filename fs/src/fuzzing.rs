@@ -673,10 +673,11 @@ fn canonicalize(img: &mut [u8], l: &Layout) {
     }
 }
 
-/// A device that forwards to a shared `SimDevice`.
-struct ArcDev(std::sync::Arc<SimDevice>);
+/// A device that forwards to a shared one (the caller keeps a handle while a filesystem
+/// owns the box).
+struct ArcDev<D>(std::sync::Arc<D>);
 
-impl Device for ArcDev {
+impl<D: Device> Device for ArcDev<D> {
     fn size(&self) -> u64 {
         self.0.size()
     }
@@ -720,11 +721,25 @@ impl Device for ArcDev {
 /// checkpoint checksum and body length into both superblocks, bit 2 repairs both superblock
 /// checksums (done last).
 pub fn patch_image(data: &[u8]) -> Vec<u8> {
+    let mut img = patch_meta(data);
+    img.extend_from_slice(&base_image().bytes[img.len()..]);
+    img
+}
+
+/// End of the metadata regions (superblocks, log, checkpoint areas) of the base image.
+fn meta_end() -> u64 {
+    let l = base_image().layout;
+    l.ckpt_off[1] + l.ckpt_len
+}
+
+/// `patch_image`, but only the metadata prefix (`meta_end()` bytes): the data blocks are
+/// never patched, and copying them for every input would dominate the target's time.
+fn patch_meta(data: &[u8]) -> Vec<u8> {
     let base = base_image();
     let l = base.layout;
-    let mut img = base.bytes.clone();
+    let meta_end = meta_end();
+    let mut img = base.bytes[..meta_end as usize].to_vec();
     let flags = data.first().copied().unwrap_or(0);
-    let meta_end = l.ckpt_off[1] + l.ckpt_len;
     let (ck, ck_used) = base.current_ckpt;
     let other_ck = if ck == l.ckpt_off[0] {
         l.ckpt_off[1]
@@ -794,10 +809,10 @@ pub fn patch_image(data: &[u8]) -> Vec<u8> {
 /// Returns true when the patches changed live metadata (a superblock slot, the log records
 /// in use, the current checkpoint) and the image still mounted.
 pub fn image(data: &[u8]) -> bool {
-    let img = patch_image(data);
-    let changed = live_metadata_changed(&img);
+    let meta = patch_meta(data);
+    let changed = live_metadata_changed(&meta);
     // fsck and the read-only mount never write: one device serves all three steps.
-    let dev = std::sync::Arc::new(SimDevice::from_image(img, true));
+    let dev = std::sync::Arc::new(CowDevice::new(meta));
     let report = fsck::check(&*dev);
     let clean = report.clean();
     let fs = match Filesystem::mount(
@@ -826,6 +841,78 @@ pub fn image(data: &[u8]) -> bool {
         );
     }
     changed
+}
+
+/// The base image with its metadata prefix replaced: reads of the data blocks come from
+/// the base image until something writes there (then they are copied once).
+struct CowDevice {
+    meta_len: usize,
+    state: parking_lot::Mutex<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl CowDevice {
+    fn new(meta: Vec<u8>) -> CowDevice {
+        CowDevice {
+            meta_len: meta.len(),
+            state: parking_lot::Mutex::new((meta, None)),
+        }
+    }
+}
+
+impl Device for CowDevice {
+    fn size(&self) -> u64 {
+        IMAGE_SIZE
+    }
+    fn kind(&self) -> crate::device::DeviceKind {
+        crate::device::DeviceKind::Sim
+    }
+    fn align(&self) -> u64 {
+        4096
+    }
+    fn read(&self, off: u64, buf: &mut [u8]) -> crate::Result<()> {
+        crate::device::check_range(IMAGE_SIZE, off, buf.len() as u64)?;
+        let g = self.state.lock();
+        let (m, off, end) = (self.meta_len, off as usize, off as usize + buf.len());
+        let split = end.min(m).saturating_sub(off);
+        let (lo, hi) = buf.split_at_mut(split);
+        if split > 0 {
+            lo.copy_from_slice(&g.0[off..off + split]);
+        }
+        if !hi.is_empty() {
+            let from = off + split;
+            match &g.1 {
+                Some(d) => hi.copy_from_slice(&d[from - m..end - m]),
+                None => hi.copy_from_slice(&base_image().bytes[from..end]),
+            }
+        }
+        Ok(())
+    }
+    fn write(&self, off: u64, data: &[u8]) -> crate::Result<()> {
+        crate::device::check_range(IMAGE_SIZE, off, data.len() as u64)?;
+        let mut g = self.state.lock();
+        let (m, off, end) = (self.meta_len, off as usize, off as usize + data.len());
+        let split = end.min(m).saturating_sub(off);
+        let (lo, hi) = data.split_at(split);
+        if split > 0 {
+            g.0[off..off + split].copy_from_slice(lo);
+        }
+        if !hi.is_empty() {
+            let from = off + split;
+            let d = g.1.get_or_insert_with(|| base_image().bytes[m..].to_vec());
+            d[from - m..end - m].copy_from_slice(hi);
+        }
+        Ok(())
+    }
+    fn zero(&self, off: u64, len: u64) -> crate::Result<()> {
+        self.write(off, &vec![0; len as usize])
+    }
+    fn flush(&self, off: u64, len: u64) -> crate::Result<()> {
+        crate::device::check_range(IMAGE_SIZE, off, len)
+    }
+    fn fence(&self) {}
+    fn flush_method(&self) -> &'static str {
+        "simulated"
+    }
 }
 
 /// Whether `img` differs from the base image where the base image's metadata is live.

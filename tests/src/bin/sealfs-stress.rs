@@ -58,6 +58,9 @@ usage: sealfs-stress --dir DIR [options]
   --durable-log DUR    record fsynced state in directory DUR (outside the mount)
   --verify-durable DUR after a crash: check DIR against the fsynced state in DUR
   --verify-only        same as --verify-durable with the --durable-log directory
+  --enospc             ENOSPC is allowed (for a small, filling filesystem): the model
+                       follows what the filesystem says it did, within what is possible
+  --stats              print each worker's count of logged system calls per kind
   --worker I           run worker I alone in the foreground (replay of a failure)
 exit status: 0 ok, 1 error, 2 miscompare, 3 filesystem gone, 4 fault in mmap";
 
@@ -131,6 +134,11 @@ mod sys {
 
     /// Writes all of `buf` at `off` (a short write is continued, as fsx does).
     pub fn pwrite_all(fd: RawFd, buf: &[u8], off: u64) -> Res<()> {
+        pwrite_progress(fd, buf, off).map_err(|(_, e)| e)
+    }
+
+    /// As `pwrite_all`, but an error also says how many bytes were written before it.
+    pub fn pwrite_progress(fd: RawFd, buf: &[u8], off: u64) -> Result<(), (usize, i32)> {
         let mut done = 0;
         while done < buf.len() {
             let rest = &buf[done..];
@@ -148,10 +156,10 @@ mod sys {
                 if e == libc::EINTR {
                     continue;
                 }
-                return Err(e);
+                return Err((done, e));
             }
             if n == 0 {
-                return Err(libc::EIO);
+                return Err((done, libc::EIO));
             }
             done += n as usize;
         }
@@ -407,6 +415,8 @@ struct Opts {
     durable: Option<PathBuf>,
     verify_durable: Option<PathBuf>,
     worker: Option<u32>,
+    stats: bool,
+    enospc: bool,
 }
 
 fn parse_size(s: &str) -> Option<u64> {
@@ -434,6 +444,8 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         durable: None,
         verify_durable: None,
         worker: None,
+        stats: false,
+        enospc: false,
     };
     let mut seed = None;
     let mut verify_only = false;
@@ -461,6 +473,8 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             "--durable-log" => o.durable = Some(PathBuf::from(val(a)?)),
             "--verify-durable" => o.verify_durable = Some(PathBuf::from(val(a)?)),
             "--verify-only" => verify_only = true,
+            "--stats" => o.stats = true,
+            "--enospc" => o.enospc = true,
             "--worker" => o.worker = Some(num(a, val(a)?)? as u32),
             "-h" | "--help" => return Err(String::new()),
             _ => return Err(format!("unknown argument: {a}")),
@@ -468,6 +482,9 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     }
     if o.dir.as_os_str().is_empty() {
         return Err("--dir is required".into());
+    }
+    if o.enospc && o.durable.is_some() {
+        return Err("--enospc and --durable-log do not mix".into());
     }
     if verify_only {
         o.verify_durable = Some(
@@ -710,6 +727,36 @@ enum Kind {
 }
 
 impl Kind {
+    const ALL: [Kind; 27] = [
+        Kind::Create,
+        Kind::Write,
+        Kind::Read,
+        Kind::Truncate,
+        Kind::Falloc,
+        Kind::FallocKeep,
+        Kind::Punch,
+        Kind::Zero,
+        Kind::ZeroKeep,
+        Kind::MmapRead,
+        Kind::MmapWrite,
+        Kind::Copy,
+        Kind::Fsync,
+        Kind::Fdatasync,
+        Kind::Reopen,
+        Kind::Stat,
+        Kind::SeekData,
+        Kind::SeekHole,
+        Kind::Verify,
+        Kind::Seal,
+        Kind::SealTruncate,
+        Kind::SealPunch,
+        Kind::SealWrite,
+        Kind::SealHoleWrite,
+        Kind::SealExtend,
+        Kind::SealGrow,
+        Kind::Unseal,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Kind::Create => "create",
@@ -867,6 +914,8 @@ struct Worker {
     rbuf: Vec<u8>,
     page: u64,
     counts: [u64; 32],
+    /// Operations that got ENOSPC (with `--enospc`).
+    enospc: u64,
     start: Instant,
 }
 
@@ -884,6 +933,10 @@ impl Worker {
         if o.files < 2 {
             support.disable(Kind::Copy, "one-file".into());
         }
+        if o.enospc {
+            // A write fault that cannot allocate is SIGBUS: no model can follow that.
+            support.disable(Kind::MmapWrite, "enospc".into());
+        }
         Worker {
             o,
             id,
@@ -897,6 +950,7 @@ impl Worker {
             rbuf: Vec::with_capacity(MAX_IO as usize),
             page: sys::page_size(),
             counts: [0; 32],
+            enospc: 0,
             start: Instant::now(),
         }
     }
@@ -951,6 +1005,9 @@ impl Worker {
         }
         if o.fsync_every > 0 {
             let _ = write!(s, " --fsync-every {}", o.fsync_every);
+        }
+        if o.enospc {
+            s.push_str(" --enospc");
         }
         let _ = write!(s, " --worker {}", self.id);
         s
@@ -1228,6 +1285,9 @@ impl Worker {
             n,
             self.start.elapsed().as_secs_f64()
         );
+        if self.o.enospc {
+            let _ = write!(line, " enospc={}", self.enospc);
+        }
         if !self.support.off.is_empty() {
             line.push_str(" skipped:");
             for (k, why) in &self.support.off {
@@ -1235,6 +1295,16 @@ impl Worker {
             }
         }
         line.push('\n');
+        if self.o.stats {
+            let _ = write!(line, "worker {} calls:", self.id);
+            for k in Kind::ALL {
+                let n = self.counts[k as usize];
+                if n > 0 {
+                    let _ = write!(line, " {}={n}", k.name());
+                }
+            }
+            line.push('\n');
+        }
         let _ = std::io::stdout().write_all(line.as_bytes());
         code::OK
     }
@@ -1332,6 +1402,9 @@ impl Worker {
     }
 
     fn model_write(&mut self, f: usize, off: u64, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
         let m = &mut self.files[f].model;
         let end = off as usize + data.len();
         if m.len() < end {
@@ -1362,14 +1435,83 @@ impl Worker {
         rng::pattern(self.wseed, self.idx, off, &mut buf);
         self.mark(f, off, off + len, off + len > size);
         let mut r = self.rec(f, kind, off, len);
-        if let Err(e) = sys::pwrite_all(self.files[f].fd, &buf, off) {
-            self.fail_errno(r, e, "pwrite");
+        let mut done = len as usize;
+        match sys::pwrite_progress(self.files[f].fd, &buf, off) {
+            Ok(()) => {}
+            // An in-place write under a seal never allocates, so never runs out of space.
+            Err((n, libc::ENOSPC)) if self.o.enospc && kind == Kind::Write => {
+                self.enospc += 1;
+                r.result = -(libc::ENOSPC as i64);
+                r.aux = n as u64;
+                done = n;
+            }
+            Err((_, e)) => self.fail_errno(r, e, "pwrite"),
         }
-        self.model_write(f, off, &buf);
+        self.model_write(f, off, &buf[..done]);
         self.buf = buf;
         r.size_after = self.size(f);
-        r.result = len as i64;
+        if r.result >= 0 {
+            r.result = len as i64;
+        }
         self.log(r);
+    }
+
+    /// After an ENOSPC from an op that may have changed `[lo, hi)` and the size (to
+    /// anything in `[old, grow_to]`): reads back what the filesystem did, checks that each
+    /// byte is unchanged or the op's value there (`alt`, or zero when `alt` is `None`), and
+    /// adopts it as the model.
+    fn settle_enospc(&mut self, mut r: Rec, lo: u64, hi: u64, grow_to: u64, alt: Option<&[u8]>) {
+        self.enospc += 1;
+        r.result = -(libc::ENOSPC as i64);
+        let f = r.file;
+        let old = self.size(f);
+        let size = match sys::fstat_size(self.files[f].fd) {
+            Ok(s) => s,
+            Err(e) => self.fail_errno(r, e, "fstat after ENOSPC"),
+        };
+        if size != old && (size < old || size > grow_to) {
+            let what = format!(
+                "{} failed with ENOSPC but changed the size {old:#x} -> {size:#x} (allowed: \
+                 unchanged or up to {grow_to:#x})",
+                r.kind.name()
+            );
+            self.fail(Some(r), f, &what);
+        }
+        self.files[f].model.resize(size as usize, 0);
+        r.size_after = size;
+        self.log(r);
+        let hi = hi.min(size);
+        if lo >= hi {
+            return;
+        }
+        let mut got = vec![0u8; (hi - lo) as usize];
+        let mut r2 = self.rec(f, Kind::Read, lo, hi - lo);
+        let n = match sys::pread_full(self.files[f].fd, &mut got, lo) {
+            Ok(n) => n,
+            Err(e) => self.fail_errno(r2, e, "pread after ENOSPC"),
+        };
+        r2.result = n as i64;
+        self.log(r2);
+        let model = &self.files[f].model[lo as usize..hi as usize];
+        let ok = |i: usize| {
+            let other = alt.map_or(0, |a| a[i]);
+            i < n && (got[i] == model[i] || got[i] == other)
+        };
+        if let Some(i) = (0..got.len()).find(|&i| !ok(i)) {
+            let expected = model.to_vec();
+            let what = format!(
+                "read-back after ENOSPC (each byte must be unchanged or {}; first bad byte at \
+                 {:#x})",
+                if alt.is_some() {
+                    "the copied byte"
+                } else {
+                    "zero"
+                },
+                lo + i as u64
+            );
+            self.miscompare(f, &what, lo, &expected, &got[..n]);
+        }
+        self.files[f].model[lo as usize..hi as usize].copy_from_slice(&got);
     }
 
     fn op_read(&mut self, f: usize) {
@@ -1430,8 +1572,13 @@ impl Worker {
         };
         self.mark(f, new.min(size), u64::MAX, new != size);
         let mut r = self.rec(f, Kind::Truncate, new, 0);
-        if let Err(e) = sys::ftruncate(self.files[f].fd, new) {
-            self.fail_errno(r, e, "ftruncate");
+        match sys::ftruncate(self.files[f].fd, new) {
+            Ok(()) => {}
+            // Shrinking never needs space; growing may need metadata. All or nothing.
+            Err(libc::ENOSPC) if self.o.enospc && new > size => {
+                return self.settle_enospc(r, 0, 0, new, None);
+            }
+            Err(e) => self.fail_errno(r, e, "ftruncate"),
         }
         self.files[f].model.resize(new as usize, 0);
         r.size_after = new;
@@ -1484,6 +1631,14 @@ impl Worker {
                 self.log(r);
                 self.support.disable(kind, errname(e));
                 return;
+            }
+            Err(libc::ENOSPC) if self.o.enospc => {
+                let (lo, hi) = match kind {
+                    Kind::Falloc | Kind::FallocKeep => (0, 0),
+                    _ => (off, end),
+                };
+                let grow_to = if grows { end } else { size };
+                return self.settle_enospc(r, lo, hi, grow_to, None);
             }
             Err(e) => self.fail_errno(r, e, "fallocate"),
         }
@@ -1590,6 +1745,21 @@ impl Worker {
             ) {
                 Ok(0) => break,
                 Ok(n) => done += n,
+                Err(libc::ENOSPC) if self.o.enospc => {
+                    self.enospc += 1;
+                    if done > 0 {
+                        let data =
+                            self.files[src].model[soff as usize..(soff + done) as usize].to_vec();
+                        self.model_write(dst, doff, &data);
+                    }
+                    // What the failing call itself did is unknown: settle the rest.
+                    let rest = self.files[src].model
+                        [(soff + done) as usize..(soff + want) as usize]
+                        .to_vec();
+                    self.enospc -= 1;
+                    self.settle_enospc(r, doff + done, doff + want, doff + want, Some(&rest));
+                    return dst;
+                }
                 Err(e)
                     if done == 0
                         && (e == libc::EXDEV || e == libc::EOPNOTSUPP || e == libc::ENOSYS) =>
@@ -1773,6 +1943,13 @@ impl Worker {
                 self.support.disable(Kind::Seal, errname(e));
                 return self.op_write(f);
             }
+            // POPULATE allocates; on a full filesystem no seal is taken.
+            Err(libc::ENOSPC) if self.o.enospc && populate => {
+                self.enospc += 1;
+                r.result = -(libc::ENOSPC as i64);
+                self.log(r);
+                return;
+            }
             Err(e) => self.fail_errno(r, e, "SEALFS_IOC_SEAL"),
         }
 
@@ -1894,6 +2071,13 @@ impl Worker {
         match op(self.files[f].fd) {
             Err(libc::ETXTBSY) => {
                 r.result = -(libc::ETXTBSY as i64);
+                self.log(r);
+            }
+            // On a full filesystem an allocating op may run out of space before it would
+            // have met the seal; it changed nothing either way (checked by later reads).
+            Err(libc::ENOSPC) if self.o.enospc && kind != Kind::SealTruncate => {
+                self.enospc += 1;
+                r.result = -(libc::ENOSPC as i64);
                 self.log(r);
             }
             Err(e) => self.fail_errno(r, e, &format!("{} (expected ETXTBSY)", kind.name())),
@@ -2095,6 +2279,7 @@ fn run_parent(o: &Opts, args: &[String]) -> u8 {
     let mut ops_ok = 0u64;
     let p = u64::from(o.procs);
     let mut left = kids.len();
+    let mut stopping = false;
     while left > 0 {
         let mut progressed = false;
         for (i, slot) in kids.iter_mut() {
@@ -2115,6 +2300,7 @@ fn run_parent(o: &Opts, args: &[String]) -> u8 {
             left -= 1;
             let c = match status.code() {
                 Some(c) => c as u8,
+                None if stopping => continue,
                 None => {
                     use std::os::unix::process::ExitStatusExt;
                     eprintln!(
@@ -2133,7 +2319,8 @@ fn run_parent(o: &Opts, args: &[String]) -> u8 {
             worst = worst.max(c);
         }
         // One failure is enough: stop the others.
-        if worst != code::OK && worst != code::GONE {
+        if worst != code::OK && worst != code::GONE && !stopping {
+            stopping = true;
             for (_, slot) in kids.iter_mut() {
                 if let Some(c) = slot.as_mut() {
                     sys::kill(c.id(), libc::SIGKILL);
