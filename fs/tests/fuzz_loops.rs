@@ -312,27 +312,27 @@ fn fuzz_loop(target: &'static str, default_iters: u64) {
 
 #[test]
 fn superblock() {
-    fuzz_loop("superblock", 400_000);
+    fuzz_loop("superblock", 1_500_000);
 }
 
 #[test]
 fn log_record() {
-    fuzz_loop("log_record", 1_000_000);
+    fuzz_loop("log_record", 3_000_000);
 }
 
 #[test]
 fn checkpoint() {
-    fuzz_loop("checkpoint", 400_000);
+    fuzz_loop("checkpoint", 1_500_000);
 }
 
 #[test]
 fn image() {
-    fuzz_loop("image", 3_000);
+    fuzz_loop("image", 15_000);
 }
 
 #[test]
 fn ioctl_args() {
-    fuzz_loop("ioctl_args", 1_000_000);
+    fuzz_loop("ioctl_args", 3_000_000);
 }
 
 /// The committed corpus is small and every file of it runs clean.
