@@ -191,6 +191,16 @@ impl Window {
         &self.file
     }
 
+    /// How [`Window::flush`] makes stores durable: the cache-line write-back instruction
+    /// on a device-DAX device, `msync` on an image file.
+    pub fn flush_method(&self) -> &'static str {
+        if self.devdax {
+            self.wb.name()
+        } else {
+            "msync"
+        }
+    }
+
     /// Slots in the window.
     pub fn slots(&self) -> usize {
         self.nslots

@@ -211,6 +211,32 @@ bandwidth_mount() {
 	rm -f "$MNT/bw.bin"
 }
 
+# A DAX window on the real device: map, write, flush with the guest CPU's write-back
+# instruction, read back (sealfs map --verify), then the window bandwidth figures.
+window_tests() {
+	w=$MNT/window.bin
+	if expect_good "window: write(2) read back through a window; window stores flushed ($WB_EXPECT) read back by read(2)" \
+		sfs 300 map --verify --size 32M "$w"; then
+		cp "$OUT" /tmp/verify.out
+		info "window verify: $(cat /tmp/verify.out)"
+		md5sum <"$w" >$H/window.md5
+		expect_good "window: the flush used $WB_EXPECT (the guest CPU's best)" grep -q "flushed with $WB_EXPECT)" /tmp/verify.out
+	fi
+	expect_good "window: no mapping pins left after the command" sh -c "sealfs stat $MNT | grep -q ', 0 mapping pins'"
+	if expect_good "window bandwidth: sealfs map --bench --size 64M" sfs 300 map --bench --size 64M "$MNT/winbench.bin"; then
+		info "window bench: $(tr '\n' ';' <"$OUT")"
+	fi
+	rm -f "$MNT/winbench.bin"
+}
+
+window_held() { # after a reboot or a crash
+	if [ ! -s $H/window.md5 ]; then
+		skip "window-written file intact" "no window file from boot 1"
+		return
+	fi
+	expect_good "file written through a window in boot 1 is intact" sh -c "md5sum <'$MNT/window.bin' | cmp - $H/window.md5"
+}
+
 # === SEAL TESTS HOOK =========================================================
 # Runs `sealfs seal` commands when the binary has them (`sealfs help seal`
 # succeeds), otherwise reports "skipped". Phase 1 takes the seals; phases 2
@@ -280,6 +306,9 @@ guest_facts() {
 	f_clwb=no f_opt=no
 	case " $flags " in *" clwb "*) f_clwb=yes ;; esac
 	case " $flags " in *" clflushopt "*) f_opt=yes ;; esac
+	WB_EXPECT=clflush
+	[ $f_opt = yes ] && WB_EXPECT=clflushopt
+	[ $f_clwb = yes ] && WB_EXPECT=clwb
 	info "guest CPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')): clflush=yes clflushopt=$f_opt clwb=$f_clwb; daxbench: $(daxbench cpu)"
 	note=$(cat /etc/sealfs-note 2>/dev/null)
 	[ -n "$note" ] && info "sealfs binary: $note"
@@ -321,8 +350,9 @@ phase1() {
 		smoke
 		bandwidth_mount
 		seal_tests
+		window_tests
 	else
-		skip "POSIX smoke, bandwidth and seal tests" "not mounted"
+		skip "POSIX smoke, bandwidth, seal and window tests" "not mounted"
 	fi
 	do_umount_fsck
 }
@@ -331,6 +361,7 @@ phase2() {
 	if do_mount; then
 		verify_manifest "after a clean power-off: every file matches the boot-1 manifest"
 		immutable_held
+		window_held
 	else
 		skip "manifest check" "not mounted"
 	fi
@@ -360,6 +391,7 @@ phase4() {
 		expect_good "directory and file created+fsynced before the crash exist" sh -c "[ \"\$(cat $MNT/crashdir/small)\" = after-crash ]"
 		verify_manifest "after the crash: every boot-1 file matches the manifest"
 		immutable_held
+		window_held
 	else
 		skip "post-crash checks" "not mounted"
 	fi

@@ -1085,4 +1085,27 @@ fn map_command_and_bench() {
         .expect("a ratio");
     assert_eq!(size_of(&bench), 64 * MIB);
     assert_eq!(stat_of(&m).pins, 0);
+
+    let v = m.path("verify");
+    let out = run(&[
+        OsStr::new("map"),
+        OsStr::new("--verify"),
+        OsStr::new("--size"),
+        OsStr::new("8M"),
+        v.as_os_str(),
+    ]);
+    eprintln!("sealfs map --verify: {}", out.trim());
+    assert!(out.contains("verified 8 MiB:"), "{out}");
+    assert!(out.contains("flushed with msync"), "an image window: {out}");
+    // The last pass went through the window: every word names its own offset (pass 2).
+    let got = fs::read(&v).unwrap();
+    assert_eq!(got.len() as u64, 8 * MIB);
+    let key = 2u64.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for (i, w) in got.chunks_exact(8).enumerate().step_by(4093) {
+        assert_eq!(
+            u64::from_le_bytes(w.try_into().unwrap()),
+            (i as u64 * 8) ^ key
+        );
+    }
+    assert_eq!(stat_of(&m).pins, 0);
 }

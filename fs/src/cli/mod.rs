@@ -74,6 +74,9 @@ commands:
   defrag MOUNTPOINT     make fragmented files contiguous; never moves sealed ranges
   map FILE [--range OFF:LEN]
                         map FILE through a DAX window and read it (a demo)
+  map --verify [--size SIZE] FILE
+                        write a pattern through a window, flush, read it back with
+                        read(2); and the other way round (exits 1 on a differing byte)
   map --bench [--size SIZE] FILE
                         window vs memcpy vs read(2) bandwidth
   help [COMMAND]        this text, or a command's
