@@ -156,6 +156,13 @@ impl Filesystem {
         self.meta_room()?;
         let kind = m & mode::S_IFMT;
         let kind = if kind == 0 { mode::S_IFREG } else { kind };
+        let rdev = if kind == mode::S_IFCHR || kind == mode::S_IFBLK {
+            // What the kernel hands FUSE is 32 bits; the replay refuses wider ones.
+            u32::try_from(rdev).map_err(|_| Error::Invalid("device number wider than 32 bits"))?
+                as u64
+        } else {
+            0
+        };
         self.with_log_room(|| {
             let _gate = self.gate.read();
             let mut t = self.table.write();
@@ -195,11 +202,7 @@ impl Filesystem {
                 mode: kind | perm,
                 uid: ctx.uid,
                 gid,
-                rdev: if kind == mode::S_IFCHR || kind == mode::S_IFBLK {
-                    rdev
-                } else {
-                    0
-                },
+                rdev,
                 time: self.now(),
                 target: target.to_vec(),
             };

@@ -74,7 +74,7 @@ fn encode_inode(w: &mut Writer, g: &Inode) {
     w.u32(a.gid);
     w.u32(a.nlink);
     w.u32(a.flags);
-    w.u64(a.rdev);
+    w.u64(a.rdev as u64);
     w.u64(a.size);
     a.atime.put(w);
     a.mtime.put(w);
@@ -257,6 +257,14 @@ fn valid_entry_name(name: &[u8]) -> bool {
         && name != b".."
 }
 
+/// A device number: 64 bits on the media, of which only the low 32 are ever written.
+fn rdev32(v: u64) -> Result<u32, FormatError> {
+    u32::try_from(v).map_err(|_| FormatError::Invalid {
+        what: "device number",
+        value: v,
+    })
+}
+
 fn decode_inode(r: &mut Reader<'_>, blocks: &mut dyn Blocks) -> Result<Inode, CheckpointError> {
     let ino = r.u64()?;
     let attr = Attr {
@@ -265,7 +273,7 @@ fn decode_inode(r: &mut Reader<'_>, blocks: &mut dyn Blocks) -> Result<Inode, Ch
         gid: r.u32()?,
         nlink: r.u32()?,
         flags: r.u32()?,
-        rdev: r.u64()?,
+        rdev: rdev32(r.u64()?)?,
         size: r.u64()?,
         atime: Ts::get(r)?,
         mtime: Ts::get(r)?,
@@ -319,17 +327,18 @@ fn decode_inode(r: &mut Reader<'_>, blocks: &mut dyn Blocks) -> Result<Inode, Ch
                 }
                 .into());
             }
-            let mut d = Dir::new(parent);
+            let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
                 let cino = r.u64()?;
                 let kind = r.u8()?;
                 let name = r.bytes16()?;
-                if !valid_entry_name(name) || !d.insert(name, cino, kind) {
-                    return Err(
-                        ApplyError(format!("directory {ino}: bad or duplicate entry")).into(),
-                    );
+                if !valid_entry_name(name) {
+                    return Err(ApplyError(format!("directory {ino}: bad entry name")).into());
                 }
+                entries.push((name, cino, kind));
             }
+            let d = Dir::from_entries(parent, entries)
+                .ok_or_else(|| ApplyError(format!("directory {ino}: duplicate entry")))?;
             inode.body = Body::Dir(d);
         }
         mode::S_IFLNK => inode.body = Body::Symlink(Box::from(r.bytes16()?)),

@@ -24,7 +24,11 @@ const H_CRC: usize = 16;
 const H_TAG: usize = 20;
 
 /// A timestamp: seconds and nanoseconds since the epoch.
+///
+/// Packed to 12 bytes (4-byte aligned): every inode holds four of them in memory. Read the
+/// fields by value (`t.sec`), never by reference.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C, packed(4))]
 pub struct Ts {
     /// Seconds (may be negative).
     pub sec: i64,

@@ -186,6 +186,11 @@ impl Table {
         {
             return err(format!("create: bad mode {m:o}"));
         }
+        let Ok(rdev) = u32::try_from(rdev) else {
+            return err(format!(
+                "create: device number {rdev:#x} is wider than 32 bits"
+            ));
+        };
         let p = self.node(parent, "create parent")?;
         let attr = Attr {
             mode: m,
