@@ -81,7 +81,7 @@ pub fn file_attr(s: &Stat) -> FileAttr {
         uid: a.uid,
         gid: a.gid,
         // The kernel's encoding (new_encode_dev), stored as mknod sent it.
-        rdev: a.rdev as u32,
+        rdev: a.rdev,
         blksize: s.blksize,
         flags: 0,
     }
