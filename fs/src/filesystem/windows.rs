@@ -133,6 +133,12 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
 /// The process (thread-group) id of a thread id: FUSE reports the calling *thread*, and
 /// seal limits and exit watches are per process.
 pub fn tgid_of(tid: u32) -> u32 {
+    // Most callers are a process's main thread. pidfd_open succeeds only for a thread-group
+    // leader (one syscall), so /proc/TID/status (which the kernel formats in full, tens of
+    // microseconds) is read only for other threads.
+    if pidfd_open(tid).is_some() {
+        return tid;
+    }
     std::fs::read_to_string(format!("/proc/{tid}/status"))
         .ok()
         .and_then(|s| {

@@ -80,11 +80,16 @@ impl SealFuse {
     }
 
     fn open_flags(&self) -> FopenFlags {
+        // FOPEN_NOFLUSH: nothing is buffered here and no POSIX lock lives in the daemon, so
+        // close(2) need not wait for a FLUSH round trip (the kernel still writes back its
+        // own dirty pages first when it has a write-back cache).
         match self.cfg.cache {
             CacheMode::Direct => {
-                FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES
+                FopenFlags::FOPEN_DIRECT_IO
+                    | FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES
+                    | FopenFlags::FOPEN_NOFLUSH
             }
-            CacheMode::Page => FopenFlags::empty(),
+            CacheMode::Page => FopenFlags::FOPEN_NOFLUSH,
         }
     }
 
@@ -468,8 +473,14 @@ impl fuser::Filesystem for SealFuse {
     fn opendir(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         // A real handle: an open directory outlives its removal (fstat still works).
         let _s = request!("opendir", ino.0);
+        // The kernel may cache the listing (FOPEN_CACHE_DIR) and keep it across opens: every
+        // change to a directory goes through the kernel, which drops the cache when the
+        // directory changes (its i_version) or its attributes do.
         match self.fs.open(ino.0, flags.0, ctx(req)) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok(fh) => reply.opened(
+                FileHandle(fh),
+                FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+            ),
             Err(e) => reply.error(errno(e)),
         }
     }
