@@ -42,7 +42,7 @@ if [ "${BENCH_SMOKE:-0}" = 1 ]; then
     MODE=smoke REPS=1 SEQ_MB=32 PAR_MB=16 RAND_S=1 NFILES=500 FSYNC_N=100
     SCALE_N=2000 SEAL_N=200 DEATH_N=3 WLOOP_N=500 MAP_SIZE=64M
 fi
-THREADS=4
+THREADS=${SEALFS_BENCH_THREADS:-$(nproc)}   # sealfs' default: one worker per CPU
 MERGERFS_OPTS="cache.files=off,category.create=ff,dropcacheonclose=false"
 BINDFS_OPTS=""
 

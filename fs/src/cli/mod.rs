@@ -109,7 +109,7 @@ options (comma-separated, -o may repeat):
   ro, rw                read-only or read-write (default rw)
   allow_other           let other users use the mount (default when mounting as root)
   allow_root            only the mounting user and root
-  threads=N             FUSE worker threads (default: number of CPUs, at least 4)
+  threads=N             FUSE worker threads (default: number of CPUs)
   cache=direct|page     direct I/O (default; shared mmap works) or the page cache
   break_timeout=MS      time a recalled seal holder has to unseal (default 5000)
   max_seals=N           seals one process may hold (default 1024)

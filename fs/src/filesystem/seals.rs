@@ -290,6 +290,11 @@ impl Filesystem {
         }
     }
 
+    /// True while a recall waits to be notified or timed out.
+    pub fn recalls_in_flight(&self) -> bool {
+        !self.seals.recalls.lock().is_empty() || self.next_seal_deadline().is_some()
+    }
+
     /// Earliest pending recall deadline (seal clock).
     pub fn next_seal_deadline(&self) -> Option<u64> {
         self.seals.table.lock().next_deadline()

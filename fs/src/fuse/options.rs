@@ -33,7 +33,7 @@ pub struct MountConfig {
     pub allow_other: bool,
     /// `allow_root`: only the mounter and root.
     pub allow_root: bool,
-    /// `threads=N`: FUSE worker threads (default: the number of CPUs, at least 4).
+    /// `threads=N`: FUSE worker threads (default: the number of CPUs, at most 64).
     pub threads: usize,
     /// `cache=direct|page`.
     pub cache: CacheMode,
@@ -98,7 +98,7 @@ fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .clamp(4, 64)
+        .clamp(1, 64)
 }
 
 fn need<'a>(key: &str, v: Option<&'a str>) -> Result<&'a str, String> {

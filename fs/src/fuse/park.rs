@@ -44,7 +44,7 @@ impl Parker {
         let hook = weak.clone();
         fs.set_seal_hook(move || {
             if let Some(p) = hook.upgrade() {
-                p.kick();
+                p.kick_if_needed();
             }
         });
         let spawned = std::thread::Builder::new()
@@ -59,6 +59,15 @@ impl Parker {
             tracing::error!(error = %e, "cannot start the recall thread; recalls will not be timed out");
         }
         p
+    }
+
+    /// Wakes the thread only when it has something to do: parked requests to retry, or
+    /// recalls to notify and time. A seal released with nothing waiting on it (the common
+    /// UNSEAL) then costs no wake-up of another thread.
+    fn kick_if_needed(&self) {
+        if !self.parked.lock().is_empty() || self.fs.recalls_in_flight() {
+            self.kick();
+        }
     }
 
     fn kick(&self) {
