@@ -9,6 +9,9 @@ use super::{Device, DeviceKind};
 use crate::error::Result;
 use crate::persist;
 
+/// Writes of at least this many bytes use pwrite(2) instead of a copy into the mapping.
+const PWRITE_MIN: usize = 64 << 10;
+
 /// An image file.
 pub struct Image {
     map: Mapping,
@@ -40,10 +43,21 @@ impl Device for Image {
         4096
     }
     fn read(&self, off: u64, buf: &mut [u8]) -> Result<()> {
+        // Through the mapping: measured no slower than pread(2), even on first touch.
         self.map.read(off, buf)
     }
     fn write(&self, off: u64, data: &[u8]) -> Result<()> {
-        self.map.write(off, data)
+        if data.len() < PWRITE_MIN {
+            return self.map.write(off, data);
+        }
+        // Large writes go through pwrite(2): same page cache as the mapping (so coherent
+        // with it, and msync still makes them durable), but a page the image file does not
+        // have yet is filled by the copy instead of being zeroed at a fault first. On a
+        // sparse image in tmpfs that halves the cost of first writes.
+        super::check_range(self.map.len, off, data.len() as u64)?;
+        use std::os::unix::fs::FileExt;
+        self.map.file.write_all_at(data, off)?;
+        Ok(())
     }
     fn zero(&self, off: u64, len: u64) -> Result<()> {
         self.map.zero(off, len)
@@ -69,5 +83,33 @@ impl Image {
     /// The open file (window hosts map it themselves).
     pub fn file(&self) -> &std::fs::File {
         &self.map.file
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_and_large_writes_are_coherent_with_the_mapping_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("img");
+        std::fs::File::create(&p).unwrap().set_len(1 << 20).unwrap();
+        let img = Image::open(&p, Duration::ZERO).unwrap();
+        let big: Vec<u8> = (0..PWRITE_MIN * 2).map(|i| (i % 253) as u8).collect();
+        img.write(4096, &big).unwrap(); // pwrite
+        img.write(100, b"small").unwrap(); // through the mapping
+        let mut back = vec![0u8; big.len()];
+        img.read(4096, &mut back).unwrap();
+        assert_eq!(back, big);
+        img.flush(0, 1 << 20).unwrap();
+        let file = std::fs::read(&p).unwrap();
+        assert_eq!(&file[100..105], b"small");
+        assert_eq!(&file[4096..4096 + big.len()], &big[..]);
+        assert_eq!(
+            img.write((1 << 20) - 10, &big).unwrap_err().errno(),
+            libc::EINVAL,
+            "out of bounds"
+        );
     }
 }
