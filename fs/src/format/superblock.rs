@@ -38,6 +38,9 @@ const OFF_CKPT_USED: usize = 120;
 const OFF_CKPT_CRC: usize = 128;
 const OFF_LOG_SEQ: usize = 136;
 const OFF_CREATED: usize = 144;
+/// Bytes no version-1 field uses; version 1 writes them as zero and refuses others (a
+/// later version would raise the version or set a flag, never reuse them silently).
+const RESERVED: [std::ops::Range<usize>; 3] = [116..120, 132..136, 152..SB_CRC_AT];
 
 /// One decoded superblock slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +116,19 @@ impl Superblock {
         let version = le32(b, OFF_VERSION);
         if version != FORMAT_VERSION {
             return Err(FormatError::Version(version));
+        }
+        let flags = le32(b, OFF_FLAGS);
+        if flags != 0 {
+            return Err(FormatError::Invalid {
+                what: "superblock flags (none are defined)",
+                value: flags as u64,
+            });
+        }
+        if let Some(at) = RESERVED.iter().flat_map(|r| r.clone()).find(|&i| b[i] != 0) {
+            return Err(FormatError::Invalid {
+                what: "reserved superblock byte (offset in the value)",
+                value: at as u64,
+            });
         }
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&b[OFF_UUID..OFF_UUID + 16]);
@@ -224,6 +240,37 @@ mod tests {
         let sb = sample();
         let b = sb.encode();
         assert_eq!(Superblock::decode(&b, 64 << 20).unwrap(), sb);
+    }
+
+    #[test]
+    fn flags_and_reserved_bytes_must_be_zero() {
+        let b = sample().encode();
+        let refix = |mut c: [u8; SB_LEN]| {
+            let k = crc(&[&c[..SB_CRC_AT]]);
+            put32(&mut c, SB_CRC_AT, k);
+            c
+        };
+        let mut c = b;
+        put32(&mut c, OFF_FLAGS, 4);
+        match Superblock::decode(&refix(c), 64 << 20) {
+            Err(FormatError::Invalid { what, value: 4 }) => assert!(what.contains("flags")),
+            other => panic!("{other:?}"),
+        }
+        for at in [116, 135, 152, 200, SB_CRC_AT - 1] {
+            let mut c = b;
+            c[at] = 1;
+            match Superblock::decode(&refix(c), 64 << 20) {
+                Err(FormatError::Invalid { what, value }) => {
+                    assert!(what.contains("reserved"));
+                    assert_eq!(value, at as u64);
+                }
+                other => panic!("byte {at}: {other:?}"),
+            }
+        }
+        // Every byte that is not reserved belongs to a field.
+        let mut c = b;
+        c[OFF_CREATED + 7] ^= 1;
+        assert!(Superblock::decode(&refix(c), 64 << 20).is_ok());
     }
 
     #[test]
