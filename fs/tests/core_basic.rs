@@ -7,45 +7,10 @@ use sealfs::device::Device;
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
 use sealfs::{Ctx, Error, Filesystem};
 
-/// A device wrapper so one SimDevice can be remounted.
-struct Shared(Arc<SimDevice>);
-impl Device for Shared {
-    fn size(&self) -> u64 {
-        self.0.size()
-    }
-    fn kind(&self) -> sealfs::device::DeviceKind {
-        self.0.kind()
-    }
-    fn align(&self) -> u64 {
-        self.0.align()
-    }
-    fn read(&self, o: u64, b: &mut [u8]) -> sealfs::Result<()> {
-        self.0.read(o, b)
-    }
-    fn write(&self, o: u64, d: &[u8]) -> sealfs::Result<()> {
-        self.0.write(o, d)
-    }
-    fn zero(&self, o: u64, l: u64) -> sealfs::Result<()> {
-        self.0.zero(o, l)
-    }
-    fn flush(&self, o: u64, l: u64) -> sealfs::Result<()> {
-        self.0.flush(o, l)
-    }
-    fn fence(&self) {
-        self.0.fence()
-    }
-    fn durable_writes(&self) -> bool {
-        self.0.durable_writes()
-    }
-    fn flush_method(&self) -> &'static str {
-        "sim"
-    }
-}
-
 fn fresh(size: u64) -> (Arc<SimDevice>, Filesystem) {
     let dev = Arc::new(SimDevice::new(size, false));
     mkfs(&*dev, MkfsOptions::default()).unwrap();
-    let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     (dev, fs)
 }
 
@@ -66,7 +31,7 @@ fn create_write_read_remount() {
     fs.release(fh).unwrap();
     fs.fsync(f.ino, false).unwrap();
     drop(fs);
-    let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     let st = fs.lookup(1, b"moved").unwrap();
     assert_eq!(st.attr.size, 100_010);
     assert_eq!(&fs.read(st.ino, 10, 200_000).unwrap()[..], &data[..]);
@@ -75,7 +40,7 @@ fn create_write_read_remount() {
     fs.rmdir(1, b"dir").unwrap();
     let free = fs.stats().free_blocks;
     drop(fs);
-    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
     assert_eq!(fs.stats().free_blocks, free);
     assert_eq!(fs.stats().free_blocks, fs.stats().total_blocks);
 }
@@ -162,7 +127,7 @@ fn full_device_keeps_every_written_byte() {
     fs.fsync(f.ino, false).unwrap();
     fs.release(fh).unwrap();
     drop(fs);
-    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
     let back = fs.read(f.ino, 0, off as u32).unwrap();
     for (k, b) in back.iter().enumerate() {
         assert_eq!(*b, (k / 300_000) as u8, "byte {k}");
@@ -189,7 +154,7 @@ fn metadata_area_full_refuses_growth_but_not_deletion() {
         },
     )
     .unwrap();
-    let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     let c = Ctx::root();
     let mut n = 0;
     let err = loop {
@@ -212,7 +177,7 @@ fn metadata_area_full_refuses_growth_but_not_deletion() {
     }
     fs.mknod(1, b"again", libc::S_IFREG | 0o644, 0, c).unwrap();
     drop(fs);
-    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
     assert_eq!(fs.stats().inodes, 2);
 }
 
@@ -230,11 +195,11 @@ fn device_numbers_are_32_bits_and_survive_replay_and_checkpoint() {
     assert_eq!(fifo.attr.rdev, 0, "only device nodes keep a device number");
     drop(fs);
     // Replayed from the log ...
-    let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     assert_eq!(fs.lookup(1, b"chr").unwrap().attr.rdev as u64, rdev);
     fs.checkpoint().unwrap();
     drop(fs);
     // ... and loaded from a checkpoint.
-    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
     assert_eq!(fs.lookup(1, b"chr").unwrap().attr.rdev as u64, rdev);
 }

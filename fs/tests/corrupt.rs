@@ -9,7 +9,7 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use common::{snapshot, Rng, Shared, Tree};
+use common::{snapshot, Rng, Tree};
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
 use sealfs::format::layout::LayoutOptions;
@@ -34,7 +34,7 @@ fn build() -> (Vec<u8>, Vec<Tree>) {
         },
     )
     .unwrap();
-    let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     let c = Ctx::root();
     let mut states = vec![snapshot(&fs)];
     let mut r = Rng(7);
@@ -135,10 +135,8 @@ fn damaged_images_never_panic_and_clean_means_intact() {
         let res = catch_unwind(AssertUnwindSafe(|| {
             let dev = Arc::new(SimDevice::from_image(bad, true));
             let rep = sealfs::fsck::check(&*dev);
-            let mounted = Filesystem::mount(
-                Box::new(Shared(dev.clone())),
-                MountOptions { read_only: true },
-            );
+            let mounted =
+                Filesystem::mount(Box::new(dev.clone()), MountOptions { read_only: true });
             let tree = mounted.as_ref().ok().map(snapshot);
             (rep, mounted.is_ok(), tree)
         }));
@@ -179,7 +177,7 @@ fn a_torn_superblock_slot_beside_a_valid_one_is_a_note_not_a_problem() {
         "{:?}",
         rep.notes
     );
-    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions { read_only: true }).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions { read_only: true }).unwrap();
     assert_eq!(&snapshot(&fs), states.last().unwrap());
 }
 

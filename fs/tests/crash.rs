@@ -13,7 +13,7 @@ mod common;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::{snapshot, Rng, Shared, Tree};
+use common::{snapshot, Rng, Tree};
 use sealfs::device::sim::{CrashState, Event, SimDevice, Survival};
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
 use sealfs::format::layout::LayoutOptions;
@@ -343,7 +343,7 @@ fn check_workload(seed: u64) -> Result<Outcome, String> {
     .map_err(|e| e.to_string())?;
     let base = dev.snapshot();
     let ops = gen(seed);
-    let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default())
+    let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default())
         .map_err(|e| e.to_string())?;
     let mut states = vec![snapshot(&fs)];
     let mut clean_sets: Vec<HashSet<u64>> = vec![HashSet::new()];
@@ -402,7 +402,7 @@ fn check_workload(seed: u64) -> Result<Outcome, String> {
                 if !rep.clean() {
                     return Err(format!("{}: fsck: {:?}", cut(), rep.problems));
                 }
-                let fs = Filesystem::mount(Box::new(Shared(cdev.clone())), MountOptions::default())
+                let fs = Filesystem::mount(Box::new(cdev.clone()), MountOptions::default())
                     .map_err(|e| format!("{}: mount: {e}", cut()))?;
                 let r = snapshot(&fs);
                 // The data an operation in flight was changing may be partly written.

@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{snapshot, Shared};
+use common::snapshot;
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
 use sealfs::format::layout::LayoutOptions;
@@ -58,7 +58,7 @@ fn version_1_fixture_still_mounts_with_its_contents() {
             },
         )
         .unwrap();
-        let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
+        let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
         populate(&fs);
         drop(fs);
         std::fs::write(PATH, dev.snapshot()).unwrap();
@@ -67,7 +67,7 @@ fn version_1_fixture_still_mounts_with_its_contents() {
     let dev = Arc::new(SimDevice::from_image(img, true));
     let rep = sealfs::fsck::check(&*dev);
     assert!(rep.clean(), "{:?}", rep.problems);
-    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions { read_only: true }).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions { read_only: true }).unwrap();
     let t = snapshot(&fs);
     let hello = &t[&b"/dir/hello.txt"[..]];
     assert_eq!(hello.content, b"hello, sealfs v1\n");

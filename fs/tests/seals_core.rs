@@ -6,7 +6,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Shared;
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::seals::SealOptions;
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
@@ -15,7 +14,7 @@ use sealfs::{Ctx, Error, Filesystem};
 fn setup(timeout_ms: u64) -> (Arc<SimDevice>, Filesystem, u64) {
     let dev = Arc::new(SimDevice::new(16 << 20, true));
     mkfs(&*dev, MkfsOptions::default()).unwrap();
-    let fs = Filesystem::mount(Box::new(Shared(dev.clone())), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     fs.configure_seals(SealOptions {
         max_seals: 4,
         break_timeout: Duration::from_millis(timeout_ms),
@@ -184,7 +183,7 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
     );
     fs.set_sealed_map(ino, true, Ctx::root()).unwrap();
     drop(fs);
-    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
     assert!(fs.sealed_map(ino).unwrap());
     assert_eq!(
         fs.truncate(ino, 0, Ctx::root()).unwrap_err().errno(),

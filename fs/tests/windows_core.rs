@@ -5,7 +5,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Shared;
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::seals::SealOptions;
 use sealfs::filesystem::windows::{MAP_READ, MAP_WRITE};
@@ -15,7 +14,7 @@ use sealfs::{Ctx, Error, Filesystem};
 fn setup() -> (Filesystem, u64, u64) {
     let dev = Arc::new(SimDevice::new(16 << 20, true));
     mkfs(&*dev, MkfsOptions::default()).unwrap();
-    let fs = Filesystem::mount(Box::new(Shared(dev)), MountOptions::default()).unwrap();
+    let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
     fs.configure_seals(SealOptions {
         max_seals: 64,
         break_timeout: Duration::from_millis(100),

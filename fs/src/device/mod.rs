@@ -58,6 +58,44 @@ pub trait Device: Send + Sync {
     fn flush_method(&self) -> &'static str;
 }
 
+/// A shared device is a device: a test (or a tool) keeps an `Arc` while the filesystem owns
+/// a clone in its box.
+impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn kind(&self) -> DeviceKind {
+        (**self).kind()
+    }
+    fn align(&self) -> u64 {
+        (**self).align()
+    }
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read(off, buf)
+    }
+    fn write(&self, off: u64, data: &[u8]) -> Result<()> {
+        (**self).write(off, data)
+    }
+    fn zero(&self, off: u64, len: u64) -> Result<()> {
+        (**self).zero(off, len)
+    }
+    fn flush(&self, off: u64, len: u64) -> Result<()> {
+        (**self).flush(off, len)
+    }
+    fn fence(&self) {
+        (**self).fence()
+    }
+    fn durable_writes(&self) -> bool {
+        (**self).durable_writes()
+    }
+    fn path(&self) -> Option<&Path> {
+        (**self).path()
+    }
+    fn flush_method(&self) -> &'static str {
+        (**self).flush_method()
+    }
+}
+
 /// Checks that `[off, off+len)` lies inside a device of `size` bytes.
 pub fn check_range(size: u64, off: u64, len: u64) -> Result<()> {
     match off.checked_add(len) {

@@ -1,53 +1,14 @@
-//! Helpers shared by the core-level tests: a shareable simulated device, a seeded RNG and
-//! a logical snapshot of a whole tree taken through the core API.
+//! Helpers shared by the core-level tests: a seeded RNG and a logical snapshot of a whole
+//! tree taken through the core API. (A test keeps its `Arc<SimDevice>` and mounts a clone:
+//! `Arc<D>` is a `Device`.)
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use sealfs::device::sim::SimDevice;
-use sealfs::device::{Device, DeviceKind};
 use sealfs::filesystem::xattr::XattrReply;
 use sealfs::meta::inode::mode;
 use sealfs::Filesystem;
-
-/// A device that forwards to a shared `SimDevice` (so a test keeps a handle while the
-/// filesystem owns the box).
-pub struct Shared(pub Arc<SimDevice>);
-
-impl Device for Shared {
-    fn size(&self) -> u64 {
-        self.0.size()
-    }
-    fn kind(&self) -> DeviceKind {
-        self.0.kind()
-    }
-    fn align(&self) -> u64 {
-        self.0.align()
-    }
-    fn read(&self, o: u64, b: &mut [u8]) -> sealfs::Result<()> {
-        self.0.read(o, b)
-    }
-    fn write(&self, o: u64, d: &[u8]) -> sealfs::Result<()> {
-        self.0.write(o, d)
-    }
-    fn zero(&self, o: u64, l: u64) -> sealfs::Result<()> {
-        self.0.zero(o, l)
-    }
-    fn flush(&self, o: u64, l: u64) -> sealfs::Result<()> {
-        self.0.flush(o, l)
-    }
-    fn fence(&self) {
-        self.0.fence()
-    }
-    fn durable_writes(&self) -> bool {
-        self.0.durable_writes()
-    }
-    fn flush_method(&self) -> &'static str {
-        "simulated"
-    }
-}
 
 /// splitmix64: small, seedable, good enough for workloads.
 #[derive(Clone)]
