@@ -238,6 +238,16 @@ fn timestamps() {
             "setxattr",
             Box::new(|| setxattr(&p("d1/f"), b"user.k", b"v", 0)),
         ),
+        // An ioctl changes ctime behind the kernel's attribute cache: the daemon must
+        // invalidate it (the next stat comes within the 1 s attribute timeout).
+        (
+            "chattr +a",
+            Box::new(|| chattr(&p("d1/f"), FS_APPEND_FL, true)),
+        ),
+        (
+            "chattr -a",
+            Box::new(|| chattr(&p("d1/f"), FS_APPEND_FL, false)),
+        ),
     ] {
         let (_, _, before) = times(&p("d1/f"));
         gap();

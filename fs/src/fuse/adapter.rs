@@ -697,6 +697,19 @@ impl fuser::Filesystem for SealFuse {
         for (i, o, l) in inval {
             self.invalidate_data(i, o, l);
         }
+        // These change the inode's flags and ctime behind the kernel's attribute cache.
+        if first.is_ok()
+            && matches!(
+                cmd,
+                ioctl::FS_IOC_SETFLAGS
+                    | ioctl::FS_IOC32_SETFLAGS
+                    | ioctl::FS_IOC_FSSETXATTR
+                    | crate::abi::IOC_SET_IMMUTABLE
+                    | crate::abi::IOC_CLEAR_IMMUTABLE
+            )
+        {
+            self.invalidate_attr(ino.0);
+        }
         match first {
             // SEAL with POPULATE and SETUPMAPPING allocate holes and may meet a recall.
             Err(crate::Error::WouldWait { .. }) => {
