@@ -18,6 +18,7 @@ pub mod fuse;
 pub mod fuzzing;
 pub mod log;
 pub mod meta;
+pub mod mounts;
 pub mod persist;
 pub mod window;
 

@@ -9,7 +9,7 @@
 use sealfs_alloc::{Extent, Hint};
 use sealfs_seal::ChangeKind;
 
-use super::{Ctx, Error, Filesystem, Result, MAX_FILE_SIZE};
+use super::{AtimePolicy, Ctx, Error, Filesystem, Result, MAX_FILE_SIZE};
 use crate::format::record::{valid, MapExtent, Op};
 use crate::meta::extents::ExtentMap;
 use crate::meta::inode::flags;
@@ -68,11 +68,19 @@ impl Filesystem {
             let end = (off + size as u64).min(g.attr.size);
             let mut buf = vec![0u8; (end - off) as usize];
             self.copy_out(m, off, &mut buf)?;
-            // relatime: update atime when it is older than mtime/ctime or a day old.
+            // The mount's rule (relatime: when atime is not after mtime/ctime or is a
+            // day old).
             let a = g.attr;
-            let stale =
-                a.atime <= a.mtime || a.atime <= a.ctime || self.now().sec - a.atime.sec > 86400;
-            if !stale || self.is_read_only() {
+            let update = match self.atime_policy() {
+                AtimePolicy::Never => false,
+                AtimePolicy::Always => true,
+                AtimePolicy::Relative => {
+                    a.atime <= a.mtime
+                        || a.atime <= a.ctime
+                        || self.now().sec - a.atime.sec >= 86400
+                }
+            };
+            if !update || self.is_read_only() {
                 return Ok(buf);
             }
             buf

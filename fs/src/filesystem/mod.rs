@@ -20,7 +20,7 @@ pub mod windows;
 pub mod xattr;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use sealfs_alloc::{Allocator, Extent};
@@ -121,6 +121,38 @@ impl Handle {
     }
 }
 
+/// When a read updates a file's access time: the mount's atime flags (`noatime`,
+/// `relatime`, `strictatime`), which the FUSE layer follows (FUSE inodes carry
+/// `S_NOATIME`: the kernel leaves atime to the server).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtimePolicy {
+    /// `noatime`: reads never update it.
+    Never,
+    /// `relatime` (the default): only when atime is not after mtime or ctime, or is more
+    /// than a day old.
+    Relative,
+    /// `strictatime`: every read.
+    Always,
+}
+
+impl AtimePolicy {
+    fn to_u8(self) -> u8 {
+        match self {
+            AtimePolicy::Never => 0,
+            AtimePolicy::Relative => 1,
+            AtimePolicy::Always => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> AtimePolicy {
+        match v {
+            0 => AtimePolicy::Never,
+            2 => AtimePolicy::Always,
+            _ => AtimePolicy::Relative,
+        }
+    }
+}
+
 /// Superblock state that checkpoints advance.
 struct SbState {
     current: Superblock,
@@ -140,6 +172,7 @@ pub struct Filesystem {
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     read_only: AtomicBool,
+    atime: AtomicU8,
     failed: AtomicBool,
     seals: seals::SealCtl,
     windows: windows::Windows,
@@ -199,6 +232,16 @@ impl Filesystem {
     /// Mounted read-only (`-o ro`, or remounted so)?
     pub fn is_read_only(&self) -> bool {
         self.read_only.load(Ordering::SeqCst)
+    }
+
+    /// The access-time rule reads follow from now on.
+    pub fn set_atime_policy(&self, p: AtimePolicy) {
+        self.atime.store(p.to_u8(), Ordering::SeqCst);
+    }
+
+    /// The access-time rule reads follow.
+    pub fn atime_policy(&self) -> AtimePolicy {
+        AtimePolicy::from_u8(self.atime.load(Ordering::SeqCst))
     }
 
     /// Switches between read-only and read-write (`mount -o remount,ro|rw`). Going

@@ -89,9 +89,13 @@ impl Filesystem {
         let p = t.get(parent).ok_or(Error::NotFound)?;
         let child = {
             let g = p.read();
+            if name == b"." {
+                // The kernel's export code asks for "." of any inode (a file handle
+                // names an inode by number: `fs/fuse/inode.c` `fuse_get_dentry`).
+                return Ok(self.stat_of(&g));
+            }
             let d = g.dir().ok_or(Error::NotDir)?;
             match name {
-                b"." => g.ino,
                 b".." => d.parent,
                 _ => d.get(name).ok_or(Error::NotFound)?.0,
             }

@@ -23,6 +23,7 @@ use fuser::{
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
+use super::atime::MountWatch;
 use super::attr::{file_attr, file_type, request_time, time_set};
 use super::ioctl;
 use super::options::{CacheMode, MountConfig};
@@ -50,6 +51,7 @@ pub struct SealFuse {
     cfg: MountConfig,
     notifier: Arc<OnceLock<Notifier>>,
     parker: Arc<Parker>,
+    mount: Option<MountWatch>,
 }
 
 impl SealFuse {
@@ -61,6 +63,23 @@ impl SealFuse {
             cfg,
             notifier: Arc::default(),
             parker,
+            mount: None,
+        }
+    }
+
+    /// Follows the atime flags of the mount of `source` on `mountpoint` (see
+    /// [`super::atime`]); called before the mount is made.
+    pub fn watch_mount(&mut self, mountpoint: &Path, source: &Path) {
+        self.mount = Some(MountWatch::new(
+            mountpoint.to_path_buf(),
+            source.as_os_str().to_os_string(),
+        ));
+    }
+
+    /// Brings the core's atime rule up to date with the mount's flags.
+    fn refresh_atime(&self) {
+        if let Some(p) = self.mount.as_ref().and_then(MountWatch::changed) {
+            self.fs.set_atime_policy(p);
         }
     }
 
@@ -167,6 +186,10 @@ impl fuser::Filesystem for SealFuse {
             | InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_CACHE_SYMLINKS
+            // File handles (name_to_handle_at, NFS export): the kernel encodes the node
+            // id and generation and, for an inode it no longer caches, looks up "." of
+            // that node id (and ".." for a directory's parent).
+            | InitFlags::FUSE_EXPORT_SUPPORT
             // Shared mmap of files opened with FOPEN_DIRECT_IO (kernel >= 6.6).
             | InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
         if self.cfg.cache == CacheMode::Page {
@@ -371,6 +394,7 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyData,
     ) {
         let _s = request!("read", ino.0, fh.0);
+        self.refresh_atime();
         match self.fs.read(ino.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(errno(e)),
