@@ -615,14 +615,12 @@ impl Filesystem {
 
 impl Filesystem {
     /// What the kernel's `file_remove_privs` does before a write by a caller without
-    /// CAP_FSETID (taken as: not root): clears set-user-ID, and set-group-ID when the group
-    /// may execute. Writes through FOPEN_DIRECT_IO do not pass through the kernel's own
-    /// call, so the FUSE adapter asks for this before each of them. True when the mode
-    /// changed.
+    /// CAP_FSETID: clears set-user-ID, and set-group-ID when the group may execute. Writes
+    /// through FOPEN_DIRECT_IO do not pass through the kernel's own call; the kernel marks
+    /// them `FUSE_WRITE_KILL_SUIDGID` instead when the writer lacks CAP_FSETID
+    /// (`fs/fuse/file.c`, `fuse_direct_io`), and the FUSE adapter then asks for this. True
+    /// when the mode changed.
     pub fn remove_privs(&self, ino: u64, ctx: Ctx) -> Result<bool> {
-        if ctx.uid == 0 {
-            return Ok(false);
-        }
         let perm = self.getattr(ino)?.attr.mode & 0o7777;
         let mut new = perm & !libc::S_ISUID;
         if perm & (libc::S_ISGID | libc::S_IXGRP) == libc::S_ISGID | libc::S_IXGRP {

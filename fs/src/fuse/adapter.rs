@@ -340,7 +340,7 @@ impl fuser::Filesystem for SealFuse {
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         n: &OsStr,
         newparent: INodeNo,
@@ -349,9 +349,14 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("rename", parent.0);
-        let (a, b, fl) = (name(n).to_vec(), name(newname).to_vec(), flags.bits());
+        let (a, b, fl, c) = (
+            name(n).to_vec(),
+            name(newname).to_vec(),
+            flags.bits(),
+            ctx(req),
+        );
         self.parked(
-            move |fs| fs.rename(parent.0, &a, newparent.0, &b, fl),
+            move |fs| fs.rename_as(parent.0, &a, newparent.0, &b, fl, c),
             move |r| match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(e)),
@@ -414,10 +419,10 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyWrite,
     ) {
         let _s = request!("write", ino.0, fh.0);
-        // The kernel clears set-user/group-ID before page-cache writes but not before
-        // direct I/O ones (it leaves that to FUSE_HANDLE_KILLPRIV_V2 servers, whose
-        // setattr flag fuser does not pass on): ask the core to do what it would have.
-        if self.cfg.cache == CacheMode::Direct
+        // The kernel clears set-user/group-ID itself before page-cache writes
+        // (`file_remove_privs`), but before a direct write it only tells: the writer
+        // lacks CAP_FSETID when FUSE_WRITE_KILL_SUIDGID is set (`fuse_direct_io`).
+        if write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID)
             && !write_flags.contains(WriteFlags::FUSE_WRITE_CACHE)
         {
             match self.fs.remove_privs(ino.0, ctx(req)) {
