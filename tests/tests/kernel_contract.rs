@@ -34,11 +34,7 @@ fn remount_with(m: &Mount, opts: &str) {
         .args(["-o", &format!("remount,{opts}")])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "remount,{opts}: {}",
-        describe(&out)
-    );
+    assert!(out.status.success(), "remount,{opts}: {}", describe(&out));
 }
 
 /// The per-mount options of `mnt` in /proc/mounts.
@@ -58,7 +54,10 @@ fn atime_follows_the_mount_flags() {
     sleep(Duration::from_millis(20));
     read_all(&f);
     let t1 = atime(&f);
-    assert!(t1 > t0, "relatime: first read after the write updates atime");
+    assert!(
+        t1 > t0,
+        "relatime: first read after the write updates atime"
+    );
     sleep(Duration::from_millis(20));
     read_all(&f);
     assert_eq!(atime(&f), t1, "relatime: atime after mtime is kept");
@@ -66,7 +65,10 @@ fn atime_follows_the_mount_flags() {
     // remount,strictatime: every read updates it.
     remount_with(&m, "strictatime");
     let o = options(m.mnt());
-    assert!(!o.iter().any(|o| o == "relatime" || o == "noatime"), "{o:?}");
+    assert!(
+        !o.iter().any(|o| o == "relatime" || o == "noatime"),
+        "{o:?}"
+    );
     sleep(Duration::from_millis(20));
     read_all(&f);
     let t2 = atime(&f);
@@ -113,11 +115,40 @@ fn strictatime_and_nodiratime_at_mount_time() {
     sleep(Duration::from_millis(20));
     read_all(&f);
     assert!(atime(&f) > t1, "strictatime from the start");
+
+    // nodiratime: listing a directory leaves its atime alone; without it (remount
+    // keeps strictatime), every listing updates it.
+    let d = m.path("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("x"), b"").unwrap();
+    let t0 = atime(&d);
+    sleep(Duration::from_millis(20));
+    assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+    assert_eq!(
+        atime(&d),
+        t0,
+        "nodiratime: a listing keeps the directory's atime"
+    );
+    remount_with(&m, "diratime");
+    assert!(!options(m.mnt()).iter().any(|o| o == "nodiratime"));
+    assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+    let t1 = atime(&d);
+    assert!(t1 > t0, "a listing updates the directory's atime");
+    sleep(Duration::from_millis(20));
+    assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+    assert!(atime(&d) > t1, "strictatime: every listing");
+    // A listing of an unchanged directory under relatime does not.
+    remount_with(&m, "relatime");
+    let t2 = atime(&d);
+    assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+    assert_eq!(atime(&d), t2, "relatime: atime after mtime is kept");
 }
 
 #[test]
 fn noatime_at_mount_time() {
-    let Some(m) = Mount::new("noatime") else { return };
+    let Some(m) = Mount::new("noatime") else {
+        return;
+    };
     let f = m.path("f");
     fs::write(&f, b"data").unwrap();
     let t0 = atime(&f);
@@ -171,7 +202,10 @@ fn helper_as_root_mounts_dev_suid_unless_told() {
 
     helper_mount(&dir, &img, &mnt, "nodev,nosuid,allow_other");
     let o = options(&mnt);
-    assert!(o.iter().any(|o| o == "nodev") && o.iter().any(|o| o == "nosuid"), "{o:?}");
+    assert!(
+        o.iter().any(|o| o == "nodev") && o.iter().any(|o| o == "nosuid"),
+        "{o:?}"
+    );
     assert_eq!(
         errno_of(|| fs::File::open(mnt.join("null"))),
         libc::EACCES,
@@ -189,7 +223,10 @@ fn helper_as_root_mounts_dev_suid_unless_told() {
     ]);
     assert!(out.status.success(), "{}", describe(&out));
     let o = options(&mnt);
-    assert!(o.iter().any(|o| o == "nodev") && o.iter().any(|o| o == "nosuid"), "{o:?}");
+    assert!(
+        o.iter().any(|o| o == "nodev") && o.iter().any(|o| o == "nosuid"),
+        "{o:?}"
+    );
     unmount_path(&mnt);
     let out = sealfs(&[OsStr::new("fsck"), img.as_os_str()]);
     assert!(out.status.success(), "{}", describe(&out));
@@ -226,7 +263,12 @@ fn rename_whiteout() {
         )),
         libc::EEXIST
     );
-    renameat2(&p("e"), &p("f"), libc::RENAME_WHITEOUT | libc::RENAME_NOREPLACE).unwrap();
+    renameat2(
+        &p("e"),
+        &p("f"),
+        libc::RENAME_WHITEOUT | libc::RENAME_NOREPLACE,
+    )
+    .unwrap();
     assert_eq!(lstat(&p("e")).unwrap().st_mode, libc::S_IFCHR);
 
     // A directory leaves a whiteout too; RENAME_EXCHANGE with it is invalid.

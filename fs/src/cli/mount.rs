@@ -350,6 +350,11 @@ fn remount(mountpoint: &Path, cfg: &MountConfig) -> Result<(), String> {
     if cfg.relatime == Some(true) && cfg.noatime != Some(true) {
         flags.remove(MsFlags::MS_NOATIME);
     }
+    // State the atime flags in full: a remount without any of them keeps the old ones
+    // (`path_mount`), so `diratime` alone would not clear `nodiratime`.
+    if !flags.intersects(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME) {
+        flags |= MsFlags::MS_STRICTATIME;
+    }
     let ro = flags.contains(MsFlags::MS_RDONLY);
     // The daemon stops writing after the kernel stops sending writes, and starts again
     // before the kernel lets them through.

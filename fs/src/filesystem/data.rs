@@ -9,7 +9,7 @@
 use sealfs_alloc::{Extent, Hint};
 use sealfs_seal::ChangeKind;
 
-use super::{AtimePolicy, Ctx, Error, Filesystem, Result, MAX_FILE_SIZE};
+use super::{Ctx, Error, Filesystem, Result, MAX_FILE_SIZE};
 use crate::format::record::{valid, MapExtent, Op};
 use crate::meta::extents::ExtentMap;
 use crate::meta::inode::flags;
@@ -56,10 +56,10 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Reads up to `size` bytes at `off`.
+    /// Reads up to `size` bytes at `off`; updates atime as the mount's rule says.
     pub fn read(&self, ino: u64, off: u64, size: u32) -> Result<Vec<u8>> {
         let n = self.node(ino)?;
-        let touch_atime = {
+        let buf = {
             let g = n.read();
             let m = file_map(&g)?;
             if off >= g.attr.size {
@@ -68,27 +68,13 @@ impl Filesystem {
             let end = (off + size as u64).min(g.attr.size);
             let mut buf = vec![0u8; (end - off) as usize];
             self.copy_out(m, off, &mut buf)?;
-            // The mount's rule (relatime: when atime is not after mtime/ctime or is a
-            // day old).
-            let a = g.attr;
-            let update = match self.atime_policy() {
-                AtimePolicy::Never => false,
-                AtimePolicy::Always => true,
-                AtimePolicy::Relative => {
-                    a.atime <= a.mtime
-                        || a.atime <= a.ctime
-                        || self.now().sec - a.atime.sec >= 86400
-                }
-            };
-            if !update || self.is_read_only() {
+            if !self.atime_due(&g.attr, false) {
                 return Ok(buf);
             }
             buf
         };
-        let mut g = n.write();
-        g.attr.atime = self.now();
-        g.dirty_times = true;
-        Ok(touch_atime)
+        self.touch_atime(&n, false);
+        Ok(buf)
     }
 
     /// Allocates device blocks for the holes among `segs`, in file order. All or nothing.

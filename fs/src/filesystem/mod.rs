@@ -173,6 +173,7 @@ pub struct Filesystem {
     next_fh: AtomicU64,
     read_only: AtomicBool,
     atime: AtomicU8,
+    nodiratime: AtomicBool,
     failed: AtomicBool,
     seals: seals::SealCtl,
     windows: windows::Windows,
@@ -234,14 +235,48 @@ impl Filesystem {
         self.read_only.load(Ordering::SeqCst)
     }
 
-    /// The access-time rule reads follow from now on.
-    pub fn set_atime_policy(&self, p: AtimePolicy) {
+    /// The access-time rule reads and directory listings follow from now on; with
+    /// `nodiratime`, listings never update a directory's atime.
+    pub fn set_atime_policy(&self, p: AtimePolicy, nodiratime: bool) {
         self.atime.store(p.to_u8(), Ordering::SeqCst);
+        self.nodiratime.store(nodiratime, Ordering::SeqCst);
     }
 
-    /// The access-time rule reads follow.
-    pub fn atime_policy(&self) -> AtimePolicy {
-        AtimePolicy::from_u8(self.atime.load(Ordering::SeqCst))
+    /// The access-time rule reads follow, and whether `nodiratime` is on.
+    pub fn atime_policy(&self) -> (AtimePolicy, bool) {
+        (
+            AtimePolicy::from_u8(self.atime.load(Ordering::SeqCst)),
+            self.nodiratime.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Is an access of a node with attributes `a` (a directory listing when `dir`) due
+    /// to update its atime? The kernel's `atime_needs_update` / `relatime_need_update`.
+    fn atime_due(&self, a: &Attr, dir: bool) -> bool {
+        if self.is_read_only() {
+            return false;
+        }
+        let (p, nodiratime) = self.atime_policy();
+        if dir && nodiratime {
+            return false;
+        }
+        match p {
+            AtimePolicy::Never => false,
+            AtimePolicy::Always => true,
+            AtimePolicy::Relative => {
+                a.atime <= a.mtime || a.atime <= a.ctime || self.now().sec - a.atime.sec >= 86400
+            }
+        }
+    }
+
+    /// Sets the atime of `n` to now when `atime_due` (in memory; logged with the other
+    /// time updates at the last close, fsync or checkpoint).
+    fn touch_atime(&self, n: &Node, dir: bool) {
+        let mut g = n.write();
+        if self.atime_due(&g.attr, dir) {
+            g.attr.atime = self.now();
+            g.dirty_times = true;
+        }
     }
 
     /// Switches between read-only and read-write (`mount -o remount,ro|rw`). Going

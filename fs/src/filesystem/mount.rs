@@ -309,6 +309,7 @@ impl Filesystem {
             next_fh: AtomicU64::new(1),
             read_only: AtomicBool::new(opts.read_only),
             atime: AtomicU8::new(1),
+            nodiratime: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             seals: super::seals::SealCtl::new(Default::default()),
             windows: Default::default(),

@@ -567,6 +567,12 @@ impl Filesystem {
                 break;
             }
         }
+        let due = self.atime_due(&g.attr, true);
+        drop(g);
+        if due {
+            // A listing is an access (`iterate_dir` calls `file_accessed`).
+            self.touch_atime(&n, true);
+        }
         Ok(())
     }
 

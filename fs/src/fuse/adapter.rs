@@ -78,8 +78,8 @@ impl SealFuse {
 
     /// Brings the core's atime rule up to date with the mount's flags.
     fn refresh_atime(&self) {
-        if let Some(p) = self.mount.as_ref().and_then(MountWatch::changed) {
-            self.fs.set_atime_policy(p);
+        if let Some((p, nodiratime)) = self.mount.as_ref().and_then(MountWatch::changed) {
+            self.fs.set_atime_policy(p, nodiratime);
         }
     }
 
@@ -527,6 +527,7 @@ impl fuser::Filesystem for SealFuse {
         mut reply: ReplyDirectory,
     ) {
         let _s = request!("readdir", ino.0, fh.0);
+        self.refresh_atime();
         let r = self.fs.readdir(ino.0, offset, |e| {
             reply.add(
                 INodeNo(e.ino),
@@ -552,6 +553,7 @@ impl fuser::Filesystem for SealFuse {
         let _s = request!("readdirplus", ino.0, fh.0);
         // Collect first: attributes are read after the directory's lock is released.
         let mut entries = Vec::new();
+        self.refresh_atime();
         let r = self.fs.readdir(ino.0, offset, |e| {
             entries.push(e);
             entries.len() >= READDIRPLUS_BATCH

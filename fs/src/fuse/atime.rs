@@ -2,12 +2,14 @@
 //!
 //! FUSE inodes carry `S_NOATIME` (`fs/fuse/inode.c`, `fuse_init_inode`): the kernel never
 //! updates atime itself and leaves it to the server, which only sees requests, not the
-//! mount they came through. The flags that decide (`noatime`, `relatime`, `strictatime`)
+//! mount they came through. The flags that decide (`noatime`, `relatime`, `strictatime`,
+//! `nodiratime`)
 //! are per mount and change with `mount -o remount,…` (done by another process), so the
 //! daemon reads them from `/proc/self/mountinfo`, which it keeps open: the kernel marks
 //! an open mountinfo file `POLLPRI | POLLERR` whenever the mount table changes
 //! (`fs/proc_namespace.c`, `mounts_poll`). Before a read decides on atime, a zero-timeout
-//! `poll` asks whether anything changed; only then is the table read again. A remount
+//! `poll` asks whether anything changed; only then is the table read again (the same before
+//! a directory listing). A remount
 //! completes before `mount(8)` returns, so the first read after it sees the new flags.
 
 use std::ffi::OsString;
@@ -59,9 +61,10 @@ impl MountWatch {
         }
     }
 
-    /// The mount's atime rule if the mount table changed since the last call and the
-    /// mount is still there; `None` when nothing changed (or it cannot be told).
-    pub fn changed(&self) -> Option<AtimePolicy> {
+    /// The mount's atime rule and `nodiratime` if the mount table changed since the last
+    /// call and the mount is still there; `None` when nothing changed (or it cannot be
+    /// told).
+    pub fn changed(&self) -> Option<(AtimePolicy, bool)> {
         let mut guard = self.file.lock();
         let f = guard.as_mut()?;
         let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLPRI)];
@@ -92,7 +95,7 @@ impl MountWatch {
         })?;
         let p = policy_of(&ours);
         tracing::debug!(policy = ?p, options = ?ours.options, "mount flags changed");
-        Some(p)
+        Some((p, ours.has("nodiratime")))
     }
 }
 

@@ -75,13 +75,14 @@ pub fn mount(
         break_timeout: cfg.break_timeout,
     });
     let config = fuser_config(device, cfg);
-    fs.set_atime_policy(if cfg.noatime == Some(true) {
+    let policy = if cfg.noatime == Some(true) {
         AtimePolicy::Never
     } else if cfg.strictatime == Some(true) {
         AtimePolicy::Always
     } else {
         AtimePolicy::Relative
-    });
+    };
+    fs.set_atime_policy(policy, cfg.nodiratime == Some(true));
     let mut adapter = SealFuse::new(fs, cfg.clone());
     adapter.watch_mount(mountpoint, device);
     let slot = adapter.notifier_slot();
