@@ -6,13 +6,18 @@
 #                       [--timeout SECS] [--work DIR] [--tests "generic/001 ..."]
 #                       [--record FILE] [--sealfs BIN] [--size SIZE]
 #
+# The sealfs images live on a tmpfs the runner mounts (WORK/sealfs/img): sealfs
+# is made for memory (DAX devices); on a disk-backed image every allocating
+# write waits for the disk (ordered mode flushes new blocks before the extent
+# record), which makes the write-heavy tests run into the watchdog.
+#
 # XFSTESTS_DIR is an xfstests checkout the user has built (`make`); this project
 # never downloads or builds xfstests. Must run as root (mounts, /sbin helper,
 # test users). See docs/testing.md, section "xfstests".
 set -euo pipefail
 
 usage() {
-	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 	cat <<'EOF'
 
 Options:
@@ -24,7 +29,8 @@ Options:
   --record FILE            also write the outcomes, in list format, to FILE
                            (FILE.bindfs and FILE.sealfs with --fs both)
   --sealfs BIN             sealfs binary (default target/release/sealfs)
-  --size SIZE              size of each sealfs image (default 4G, sparse)
+  --size SIZE              size of each sealfs image (default 4G, sparse, on a
+                           tmpfs of twice that size plus 64M at WORK/sealfs/img)
   --bindfs-size SIZE       size of each tmpfs behind bindfs (default 3G)
 Environment:
   SEALFS_MOUNT_OPTS        -o options xfstests passes to sealfs (default allow_other)
@@ -278,7 +284,7 @@ cleanup() {
 		wait "$CHILD"
 	fi
 	teardown_mounts
-	for d in "$WORK/bindfs/test-src" "$WORK/bindfs/scratch-src"; do
+	for d in "$WORK/bindfs/test-src" "$WORK/bindfs/scratch-src" "$WORK/sealfs/img"; do
 		mountpoint -q "$d" 2>/dev/null && umount "$d"
 	done
 	exit $rc
@@ -305,10 +311,15 @@ EOF
 setup_sealfs() {
 	CUR=sealfs
 	install_sealfs_helper
-	local d=$WORK/sealfs
-	mkdir -p "$d/test" "$d/scratch"
-	TEST_DEV=$d/test.img SCRATCH_DEV=$d/scratch.img TEST_MNT=$d/test SCRATCH_MNT=$d/scratch
+	local d=$WORK/sealfs bytes
+	mkdir -p "$d/test" "$d/scratch" "$d/img"
+	TEST_DEV=$d/img/test.img SCRATCH_DEV=$d/img/scratch.img TEST_MNT=$d/test SCRATCH_MNT=$d/scratch
 	teardown_mounts force
+	# The images on a tmpfs of their own (see the top of this file): sparse, so
+	# only what the tests write takes memory.
+	bytes=$(numfmt --from=iec "$SIZE") || die "--size $SIZE: not a size"
+	mountpoint -q "$d/img" && umount "$d/img"
+	mount -t tmpfs -o "size=$((2 * bytes + (64 << 20))),mode=0700" xfstests-sealfs "$d/img"
 	# Images are made once per run: xfstests cannot re-create a FUSE filesystem.
 	local img
 	for img in "$TEST_DEV" "$SCRATCH_DEV"; do
@@ -442,6 +453,9 @@ run_fs() {
 	fi
 	[ $nreg = 0 ] && [ $fsck_bad = 0 ] || STATUS=1
 	CUR=
+	if [ "$fs" = sealfs ]; then
+		umount "$WORK/sealfs/img" 2>/dev/null || true
+	fi
 	if [ "$fs" = bindfs ]; then
 		umount "$WORK/bindfs/test-src" "$WORK/bindfs/scratch-src" 2>/dev/null || true
 	fi

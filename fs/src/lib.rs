@@ -4,7 +4,8 @@
 //! Layers, bottom up: `device` (image file, device DAX, simulated) and `persist` (the only
 //! place that orders durability); `format` (on-media encoding); `meta` (in-memory state
 //! and the apply function shared by live operations and replay); `log`; `filesystem` (the
-//! transport-free core); `fsck`; `fuse` (the thin adapter); `cli`.
+//! transport-free core); `fsck`; `fuse` (the thin adapter); `mounts` (the mount table);
+//! `cli`.
 
 pub mod abi;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod fuse;
 pub mod fuzzing;
 pub mod log;
 pub mod meta;
+pub mod mounts;
 pub mod persist;
 pub mod window;
 

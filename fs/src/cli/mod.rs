@@ -7,14 +7,12 @@
 //! * `args` — argument iteration and size parsing;
 //! * `logging` — `tracing` set-up;
 //! * `mkfs`, `mount`, `stat` — the subcommands (`fsck` is `crate::fsck::run`);
-//! * `mounts` — `/proc/self/mountinfo`;
 //! * `sys` — the few raw system calls (fork, ioctl) the command line needs.
 
 mod args;
 mod logging;
 mod mkfs;
 mod mount;
-mod mounts;
 mod seal;
 mod stat;
 mod sys;
@@ -23,6 +21,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use crate::error::Error;
+use crate::mounts;
 
 /// Why a command did not succeed.
 #[derive(Debug)]

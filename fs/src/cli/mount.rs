@@ -38,6 +38,8 @@ struct Request {
     foreground: bool,
     /// mount(8)'s `-f` to a helper: do everything but the mount.
     fake: bool,
+    /// Invoked as `mount.fuse.sealfs` (by `mount -t fuse.sealfs`).
+    helper: bool,
 }
 
 fn opt_value(a: &mut Args, f: &str, v: Option<OsString>) -> Result<String, Failure> {
@@ -85,6 +87,7 @@ fn parse(rest: Vec<OsString>, helper: bool) -> Result<Request, Failure> {
         options,
         foreground,
         fake,
+        helper,
     })
 }
 
@@ -127,7 +130,12 @@ pub fn helper(argv: Vec<OsString>) -> Outcome {
 }
 
 fn run(r: Request) -> Outcome {
-    let cfg = MountConfig::parse(&r.options).map_err(Failure::Usage)?;
+    let mut cfg = MountConfig::parse(&r.options).map_err(Failure::Usage)?;
+    if r.helper && nix::unistd::geteuid().is_root() {
+        // mount(8) mounts other filesystems dev,suid unless told otherwise; so does
+        // `mount -t fuse.sealfs` run by root (docs/semantics.md, "Mount options").
+        cfg.root_mount_defaults();
+    }
     if r.fake {
         return Ok(());
     }
@@ -250,6 +258,9 @@ fn serve(
         .map_err(|e| format!("blocking signals: {}", e.desc()))?;
     let mut session = crate::fuse::session::mount(Arc::new(fs), device, mnt, cfg)
         .map_err(|e| at(mnt, format!("mount failed: {}", describe_io(&e))))?;
+    if cfg.strictatime == Some(true) || cfg.nodiratime == Some(true) {
+        mount_atime_flags(mnt, cfg).map_err(|e| at(mnt, e))?;
+    }
     let mut unmounter = session.unmount_callable();
     let target = mnt.to_path_buf();
     std::thread::Builder::new()
@@ -269,6 +280,28 @@ fn serve(
         .map_err(|e| at(mnt, format!("FUSE session failed: {}", describe_io(&e))))?;
     tracing::info!(mountpoint = %mnt.display(), "unmounted");
     Ok(())
+}
+
+/// fuser mounts with `noatime` or the kernel's default `relatime` only: `strictatime`
+/// and `nodiratime` are set on the live mount afterwards, with a bind remount, which
+/// changes the per-mount flags only and sends the daemon no request (it is not serving
+/// yet). The other per-mount flags are restated as mounted.
+fn mount_atime_flags(mnt: &Path, cfg: &MountConfig) -> Result<(), String> {
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND;
+    flags.set(MsFlags::MS_RDONLY, cfg.read_only());
+    flags.set(MsFlags::MS_NODEV, cfg.dev != Some(true));
+    flags.set(MsFlags::MS_NOSUID, cfg.suid != Some(true));
+    flags.set(MsFlags::MS_NOEXEC, cfg.exec == Some(false));
+    flags.set(MsFlags::MS_NODIRATIME, cfg.nodiratime == Some(true));
+    if cfg.noatime == Some(true) {
+        flags |= MsFlags::MS_NOATIME;
+    } else if cfg.strictatime == Some(true) {
+        flags |= MsFlags::MS_STRICTATIME;
+    } else {
+        flags |= MsFlags::MS_RELATIME;
+    }
+    nix::mount::mount::<Path, Path, Path, Path>(None, mnt, None, flags, None)
+        .map_err(|e| format!("setting the atime flags: {}", e.desc()))
 }
 
 /// `-o remount,...`: changes the flags of the live mount at `mountpoint` with
@@ -313,6 +346,14 @@ fn remount(mountpoint: &Path, cfg: &MountConfig) -> Result<(), String> {
     set(MsFlags::MS_STRICTATIME, cfg.strictatime);
     if cfg.strictatime == Some(true) {
         flags.remove(MsFlags::MS_RELATIME | MsFlags::MS_NOATIME);
+    }
+    if cfg.relatime == Some(true) && cfg.noatime != Some(true) {
+        flags.remove(MsFlags::MS_NOATIME);
+    }
+    // State the atime flags in full: a remount without any of them keeps the old ones
+    // (`path_mount`), so `diratime` alone would not clear `nodiratime`.
+    if !flags.intersects(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME) {
+        flags |= MsFlags::MS_STRICTATIME;
     }
     let ro = flags.contains(MsFlags::MS_RDONLY);
     // The daemon stops writing after the kernel stops sending writes, and starts again

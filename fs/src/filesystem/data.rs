@@ -56,10 +56,10 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Reads up to `size` bytes at `off`.
+    /// Reads up to `size` bytes at `off`; updates atime as the mount's rule says.
     pub fn read(&self, ino: u64, off: u64, size: u32) -> Result<Vec<u8>> {
         let n = self.node(ino)?;
-        let touch_atime = {
+        let buf = {
             let g = n.read();
             let m = file_map(&g)?;
             if off >= g.attr.size {
@@ -68,19 +68,13 @@ impl Filesystem {
             let end = (off + size as u64).min(g.attr.size);
             let mut buf = vec![0u8; (end - off) as usize];
             self.copy_out(m, off, &mut buf)?;
-            // relatime: update atime when it is older than mtime/ctime or a day old.
-            let a = g.attr;
-            let stale =
-                a.atime <= a.mtime || a.atime <= a.ctime || self.now().sec - a.atime.sec > 86400;
-            if !stale || self.is_read_only() {
+            if !self.atime_due(&g.attr, false) {
                 return Ok(buf);
             }
             buf
         };
-        let mut g = n.write();
-        g.attr.atime = self.now();
-        g.dirty_times = true;
-        Ok(touch_atime)
+        self.touch_atime(&n, false);
+        Ok(buf)
     }
 
     /// Allocates device blocks for the holes among `segs`, in file order. All or nothing.
@@ -607,14 +601,12 @@ impl Filesystem {
 
 impl Filesystem {
     /// What the kernel's `file_remove_privs` does before a write by a caller without
-    /// CAP_FSETID (taken as: not root): clears set-user-ID, and set-group-ID when the group
-    /// may execute. Writes through FOPEN_DIRECT_IO do not pass through the kernel's own
-    /// call, so the FUSE adapter asks for this before each of them. True when the mode
-    /// changed.
+    /// CAP_FSETID: clears set-user-ID, and set-group-ID when the group may execute. Writes
+    /// through FOPEN_DIRECT_IO do not pass through the kernel's own call; the kernel marks
+    /// them `FUSE_WRITE_KILL_SUIDGID` instead when the writer lacks CAP_FSETID
+    /// (`fs/fuse/file.c`, `fuse_direct_io`), and the FUSE adapter then asks for this. True
+    /// when the mode changed.
     pub fn remove_privs(&self, ino: u64, ctx: Ctx) -> Result<bool> {
-        if ctx.uid == 0 {
-            return Ok(false);
-        }
         let perm = self.getattr(ino)?.attr.mode & 0o7777;
         let mut new = perm & !libc::S_ISUID;
         if perm & (libc::S_ISGID | libc::S_IXGRP) == libc::S_ISGID | libc::S_IXGRP {

@@ -20,7 +20,7 @@ pub mod windows;
 pub mod xattr;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use sealfs_alloc::{Allocator, Extent};
@@ -121,6 +121,38 @@ impl Handle {
     }
 }
 
+/// When a read updates a file's access time: the mount's atime flags (`noatime`,
+/// `relatime`, `strictatime`), which the FUSE layer follows (FUSE inodes carry
+/// `S_NOATIME`: the kernel leaves atime to the server).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtimePolicy {
+    /// `noatime`: reads never update it.
+    Never,
+    /// `relatime` (the default): only when atime is not after mtime or ctime, or is more
+    /// than a day old.
+    Relative,
+    /// `strictatime`: every read.
+    Always,
+}
+
+impl AtimePolicy {
+    fn to_u8(self) -> u8 {
+        match self {
+            AtimePolicy::Never => 0,
+            AtimePolicy::Relative => 1,
+            AtimePolicy::Always => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> AtimePolicy {
+        match v {
+            0 => AtimePolicy::Never,
+            2 => AtimePolicy::Always,
+            _ => AtimePolicy::Relative,
+        }
+    }
+}
+
 /// Superblock state that checkpoints advance.
 struct SbState {
     current: Superblock,
@@ -140,6 +172,8 @@ pub struct Filesystem {
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     read_only: AtomicBool,
+    atime: AtomicU8,
+    nodiratime: AtomicBool,
     failed: AtomicBool,
     seals: seals::SealCtl,
     windows: windows::Windows,
@@ -199,6 +233,50 @@ impl Filesystem {
     /// Mounted read-only (`-o ro`, or remounted so)?
     pub fn is_read_only(&self) -> bool {
         self.read_only.load(Ordering::SeqCst)
+    }
+
+    /// The access-time rule reads and directory listings follow from now on; with
+    /// `nodiratime`, listings never update a directory's atime.
+    pub fn set_atime_policy(&self, p: AtimePolicy, nodiratime: bool) {
+        self.atime.store(p.to_u8(), Ordering::SeqCst);
+        self.nodiratime.store(nodiratime, Ordering::SeqCst);
+    }
+
+    /// The access-time rule reads follow, and whether `nodiratime` is on.
+    pub fn atime_policy(&self) -> (AtimePolicy, bool) {
+        (
+            AtimePolicy::from_u8(self.atime.load(Ordering::SeqCst)),
+            self.nodiratime.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Is an access of a node with attributes `a` (a directory listing when `dir`) due
+    /// to update its atime? The kernel's `atime_needs_update` / `relatime_need_update`.
+    fn atime_due(&self, a: &Attr, dir: bool) -> bool {
+        if self.is_read_only() {
+            return false;
+        }
+        let (p, nodiratime) = self.atime_policy();
+        if dir && nodiratime {
+            return false;
+        }
+        match p {
+            AtimePolicy::Never => false,
+            AtimePolicy::Always => true,
+            AtimePolicy::Relative => {
+                a.atime <= a.mtime || a.atime <= a.ctime || self.now().sec - a.atime.sec >= 86400
+            }
+        }
+    }
+
+    /// Sets the atime of `n` to now when `atime_due` (in memory; logged with the other
+    /// time updates at the last close, fsync or checkpoint).
+    fn touch_atime(&self, n: &Node, dir: bool) {
+        let mut g = n.write();
+        if self.atime_due(&g.attr, dir) {
+            g.attr.atime = self.now();
+            g.dirty_times = true;
+        }
     }
 
     /// Switches between read-only and read-write (`mount -o remount,ro|rw`). Going

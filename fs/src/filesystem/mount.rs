@@ -2,7 +2,7 @@
 //! checkpoints.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 
 use parking_lot::{Mutex, RwLock};
 use sealfs_alloc::{Allocator, Extent};
@@ -308,6 +308,8 @@ impl Filesystem {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             read_only: AtomicBool::new(opts.read_only),
+            atime: AtomicU8::new(1),
+            nodiratime: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             seals: super::seals::SealCtl::new(Default::default()),
             windows: Default::default(),

@@ -10,7 +10,7 @@ use sealfs_seal::ChangeKind;
 use super::{Ctx, Error, Filesystem, Result, Stat, MAX_LINKS, NAME_MAX};
 use crate::format::record::{valid, Op, Ts};
 use crate::meta::inode::{flags, mode};
-use crate::meta::table::{RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO};
+use crate::meta::table::{RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, ROOT_INO};
 use crate::meta::{Inode, Table};
 
 /// A time in a setattr request.
@@ -89,9 +89,13 @@ impl Filesystem {
         let p = t.get(parent).ok_or(Error::NotFound)?;
         let child = {
             let g = p.read();
+            if name == b"." {
+                // The kernel's export code asks for "." of any inode (a file handle
+                // names an inode by number: `fs/fuse/inode.c` `fuse_get_dentry`).
+                return Ok(self.stat_of(&g));
+            }
             let d = g.dir().ok_or(Error::NotDir)?;
             match name {
-                b"." => g.ino,
                 b".." => d.parent,
                 _ => d.get(name).ok_or(Error::NotFound)?.0,
             }
@@ -343,7 +347,8 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Renames, with `RENAME_NOREPLACE` / `RENAME_EXCHANGE` in `flags`.
+    /// Renames, with `RENAME_NOREPLACE` / `RENAME_EXCHANGE` / `RENAME_WHITEOUT` in
+    /// `flags`; a whiteout is owned by root (see [`Filesystem::rename_as`]).
     pub fn rename(
         &self,
         parent: u64,
@@ -352,34 +357,74 @@ impl Filesystem {
         newname: &[u8],
         rflags: u32,
     ) -> Result<()> {
+        self.rename_as(parent, name, newparent, newname, rflags, Ctx::root())
+    }
+
+    /// Renames on behalf of `ctx`. `RENAME_WHITEOUT` leaves a whiteout (a character
+    /// device 0:0, mode 0, owned by `ctx`) at the old name, as overlayfs expects; the
+    /// kernel has checked `CAP_MKNOD`. It is logged as a second record right after the
+    /// rename (both fit in the log, or neither is written): a crash between the two can
+    /// lose the whiteout, never the rename.
+    pub fn rename_as(
+        &self,
+        parent: u64,
+        name: &[u8],
+        newparent: u64,
+        newname: &[u8],
+        rflags: u32,
+        ctx: Ctx,
+    ) -> Result<()> {
         self.check_writable()?;
         check_name(newname)?;
         if name.len() > NAME_MAX {
             return Err(Error::NameTooLong);
         }
-        if rflags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
-            || (rflags & RENAME_NOREPLACE != 0 && rflags & RENAME_EXCHANGE != 0)
+        if rflags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
+            || (rflags & RENAME_EXCHANGE != 0 && rflags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0)
         {
             return Err(Error::Invalid("rename flags"));
         }
         if is_dot(name) || is_dot(newname) {
             return Err(Error::Busy);
         }
+        let whiteout = rflags & RENAME_WHITEOUT != 0;
+        let rflags = rflags & !RENAME_WHITEOUT;
+        if whiteout {
+            self.meta_room()?;
+        }
         let evict = self.with_log_room(|| {
             let _gate = self.gate.read();
             let mut t = self.table.write();
             let evict = self.rename_checks(&t, parent, name, newparent, newname, rflags)?;
             let Some(evict) = evict else { return Ok(None) };
+            let time = self.now();
             let op = Op::Rename {
                 parent,
                 name: name.to_vec(),
                 new_parent: newparent,
                 new_name: newname.to_vec(),
                 flags: rflags,
-                time: self.now(),
+                time,
             };
-            self.commit(&op)?;
-            self.apply_ns(&mut t, &op)?;
+            if whiteout {
+                let wo = Op::Create {
+                    parent,
+                    name: name.to_vec(),
+                    ino: t.next_ino,
+                    mode: mode::S_IFCHR,
+                    uid: ctx.uid,
+                    gid: ctx.gid,
+                    rdev: 0,
+                    time,
+                    target: Vec::new(),
+                };
+                self.log.lock().append_all(&*self.dev, &[&op, &wo])?;
+                self.apply_ns(&mut t, &op)?;
+                self.apply_ns(&mut t, &wo)?;
+            } else {
+                self.commit(&op)?;
+                self.apply_ns(&mut t, &op)?;
+            }
             match evict {
                 Some(ino) => {
                     let n = t.get(ino).cloned();
@@ -524,6 +569,12 @@ impl Filesystem {
             }) {
                 break;
             }
+        }
+        let due = self.atime_due(&g.attr, true);
+        drop(g);
+        if due {
+            // A listing is an access (`iterate_dir` calls `file_accessed`).
+            self.touch_atime(&n, true);
         }
         Ok(())
     }

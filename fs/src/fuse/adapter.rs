@@ -23,6 +23,7 @@ use fuser::{
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
+use super::atime::MountWatch;
 use super::attr::{file_attr, file_type, request_time, time_set};
 use super::ioctl;
 use super::options::{CacheMode, MountConfig};
@@ -50,6 +51,7 @@ pub struct SealFuse {
     cfg: MountConfig,
     notifier: Arc<OnceLock<Notifier>>,
     parker: Arc<Parker>,
+    mount: Option<MountWatch>,
 }
 
 impl SealFuse {
@@ -61,6 +63,23 @@ impl SealFuse {
             cfg,
             notifier: Arc::default(),
             parker,
+            mount: None,
+        }
+    }
+
+    /// Follows the atime flags of the mount of `source` on `mountpoint` (see
+    /// [`super::atime`]); called before the mount is made.
+    pub fn watch_mount(&mut self, mountpoint: &Path, source: &Path) {
+        self.mount = Some(MountWatch::new(
+            mountpoint.to_path_buf(),
+            source.as_os_str().to_os_string(),
+        ));
+    }
+
+    /// Brings the core's atime rule up to date with the mount's flags.
+    fn refresh_atime(&self) {
+        if let Some((p, nodiratime)) = self.mount.as_ref().and_then(MountWatch::changed) {
+            self.fs.set_atime_policy(p, nodiratime);
         }
     }
 
@@ -172,6 +191,10 @@ impl fuser::Filesystem for SealFuse {
             | InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_CACHE_SYMLINKS
+            // File handles (name_to_handle_at, NFS export): the kernel encodes the node
+            // id and generation and, for an inode it no longer caches, looks up "." of
+            // that node id (and ".." for a directory's parent).
+            | InitFlags::FUSE_EXPORT_SUPPORT
             // Shared mmap of files opened with FOPEN_DIRECT_IO (kernel >= 6.6).
             | InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
         if self.cfg.cache == CacheMode::Page {
@@ -322,7 +345,7 @@ impl fuser::Filesystem for SealFuse {
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         n: &OsStr,
         newparent: INodeNo,
@@ -331,9 +354,14 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("rename", parent.0);
-        let (a, b, fl) = (name(n).to_vec(), name(newname).to_vec(), flags.bits());
+        let (a, b, fl, c) = (
+            name(n).to_vec(),
+            name(newname).to_vec(),
+            flags.bits(),
+            ctx(req),
+        );
         self.parked(
-            move |fs| fs.rename(parent.0, &a, newparent.0, &b, fl),
+            move |fs| fs.rename_as(parent.0, &a, newparent.0, &b, fl, c),
             move |r| match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(e)),
@@ -376,6 +404,7 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyData,
     ) {
         let _s = request!("read", ino.0, fh.0);
+        self.refresh_atime();
         match self.fs.read(ino.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(errno(e)),
@@ -395,10 +424,10 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyWrite,
     ) {
         let _s = request!("write", ino.0, fh.0);
-        // The kernel clears set-user/group-ID before page-cache writes but not before
-        // direct I/O ones (it leaves that to FUSE_HANDLE_KILLPRIV_V2 servers, whose
-        // setattr flag fuser does not pass on): ask the core to do what it would have.
-        if self.cfg.cache == CacheMode::Direct
+        // The kernel clears set-user/group-ID itself before page-cache writes
+        // (`file_remove_privs`), but before a direct write it only tells: the writer
+        // lacks CAP_FSETID when FUSE_WRITE_KILL_SUIDGID is set (`fuse_direct_io`).
+        if write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID)
             && !write_flags.contains(WriteFlags::FUSE_WRITE_CACHE)
         {
             match self.fs.remove_privs(ino.0, ctx(req)) {
@@ -509,6 +538,7 @@ impl fuser::Filesystem for SealFuse {
         mut reply: ReplyDirectory,
     ) {
         let _s = request!("readdir", ino.0, fh.0);
+        self.refresh_atime();
         let r = self.fs.readdir(ino.0, offset, |e| {
             reply.add(
                 INodeNo(e.ino),
@@ -534,6 +564,7 @@ impl fuser::Filesystem for SealFuse {
         let _s = request!("readdirplus", ino.0, fh.0);
         // Collect first: attributes are read after the directory's lock is released.
         let mut entries = Vec::new();
+        self.refresh_atime();
         let r = self.fs.readdir(ino.0, offset, |e| {
             entries.push(e);
             entries.len() >= READDIRPLUS_BATCH

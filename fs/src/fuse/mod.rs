@@ -4,12 +4,14 @@
 //! errno mapping) and replies.
 //!
 //! * `adapter` — the fuser `Filesystem` implementation, one core call per request;
+//! * `atime` — the mount's access-time flags, followed through remounts;
 //! * `attr` — attribute, file type and timestamp conversions;
 //! * `ioctl` — ioctl dispatch (`chattr` flags, `sealfs stat`, remount);
 //! * `options` — the `-o` mount option vocabulary ([`MountConfig`]);
 //! * `session` — the fuser configuration and the mount itself.
 
 pub mod adapter;
+pub mod atime;
 pub mod attr;
 pub mod ioctl;
 pub mod options;

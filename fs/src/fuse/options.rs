@@ -116,6 +116,17 @@ impl MountConfig {
         self.ro == Some(true)
     }
 
+    /// What `mount -t fuse.sealfs` run by root implies, as mount(8) does for any other
+    /// filesystem: `dev` and `suid` unless `nodev` / `nosuid` were given. (fuser, like
+    /// libfuse, mounts `nodev,nosuid` otherwise; mount.fuse3 adds `dev,suid` for root
+    /// the same way.) A remount changes only the flags it names.
+    pub fn root_mount_defaults(&mut self) {
+        if !self.remount {
+            self.dev.get_or_insert(true);
+            self.suid.get_or_insert(true);
+        }
+    }
+
     /// Parses comma-separated option lists (each `-o` argument is one list); later options
     /// override earlier ones.
     pub fn parse<S: AsRef<str>>(lists: &[S]) -> Result<MountConfig, String> {
@@ -231,6 +242,19 @@ mod tests {
         assert_eq!(c.subtype, "");
         assert!(MountConfig::parse(&["remount,ro"]).unwrap().remount);
         assert!(!MountConfig::parse(&["ro,rw"]).unwrap().read_only());
+    }
+
+    #[test]
+    fn root_mount_defaults() {
+        let mut c = MountConfig::parse(&["rw,allow_other"]).unwrap();
+        c.root_mount_defaults();
+        assert_eq!((c.dev, c.suid), (Some(true), Some(true)));
+        let mut c = MountConfig::parse(&["nodev", "nosuid"]).unwrap();
+        c.root_mount_defaults();
+        assert_eq!((c.dev, c.suid), (Some(false), Some(false)));
+        let mut c = MountConfig::parse(&["remount,ro"]).unwrap();
+        c.root_mount_defaults();
+        assert_eq!((c.dev, c.suid), (None, None));
     }
 
     #[test]

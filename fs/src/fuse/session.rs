@@ -10,7 +10,7 @@ use fuser::{Config, MountOption, Session, SessionACL};
 use super::adapter::SealFuse;
 use super::options::MountConfig;
 use crate::filesystem::seals::SealOptions;
-use crate::filesystem::Filesystem;
+use crate::filesystem::{AtimePolicy, Filesystem};
 
 /// The fuser configuration for mounting `device` with `cfg`.
 ///
@@ -75,7 +75,16 @@ pub fn mount(
         break_timeout: cfg.break_timeout,
     });
     let config = fuser_config(device, cfg);
-    let adapter = SealFuse::new(fs, cfg.clone());
+    let policy = if cfg.noatime == Some(true) {
+        AtimePolicy::Never
+    } else if cfg.strictatime == Some(true) {
+        AtimePolicy::Always
+    } else {
+        AtimePolicy::Relative
+    };
+    fs.set_atime_policy(policy, cfg.nodiratime == Some(true));
+    let mut adapter = SealFuse::new(fs, cfg.clone());
+    adapter.watch_mount(mountpoint, device);
     let slot = adapter.notifier_slot();
     let session = Session::new(adapter, mountpoint, &config)?;
     let _ = slot.set(session.notifier());

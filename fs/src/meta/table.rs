@@ -23,6 +23,8 @@ pub const ROOT_INO: u64 = 1;
 pub const RENAME_NOREPLACE: u32 = 1;
 /// `RENAME_EXCHANGE`.
 pub const RENAME_EXCHANGE: u32 = 2;
+/// `RENAME_WHITEOUT`: never in a record (the whiteout is a `Create` of its own).
+pub const RENAME_WHITEOUT: u32 = 4;
 
 /// A logged operation that cannot apply to the current state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

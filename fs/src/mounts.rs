@@ -14,6 +14,16 @@ pub struct MountInfo {
     pub fstype: String,
     /// Source (for sealfs: the device path as given).
     pub source: OsString,
+    /// The per-mount options (`rw,nosuid,nodev,relatime`): read-only, device, set-id,
+    /// exec and access-time flags.
+    pub options: Vec<String>,
+}
+
+impl MountInfo {
+    /// Is the per-mount option `name` set?
+    pub fn has(&self, name: &str) -> bool {
+        self.options.iter().any(|o| o == name)
+    }
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
@@ -36,12 +46,15 @@ fn unescape(s: &str) -> Vec<u8> {
     out
 }
 
-fn parse(text: &str) -> Vec<MountInfo> {
+/// Parses the text of a mountinfo file.
+pub fn parse(text: &str) -> Vec<MountInfo> {
     text.lines()
         .filter_map(|line| {
             // id parent maj:min root mountpoint options [optional...] - fstype source super
             let (left, right) = line.split_once(" - ")?;
-            let mp = left.split(' ').nth(4)?;
+            let mut l = left.split(' ').skip(4);
+            let mp = l.next()?;
+            let options = l.next()?.split(',').map(str::to_string).collect();
             let mut r = right.split(' ');
             let fstype = r.next()?.to_string();
             let source = r.next().unwrap_or("");
@@ -49,6 +62,7 @@ fn parse(text: &str) -> Vec<MountInfo> {
                 mount_point: PathBuf::from(OsString::from_vec(unescape(mp))),
                 fstype,
                 source: OsString::from_vec(unescape(source)),
+                options,
             })
         })
         .collect()
@@ -86,5 +100,7 @@ mod tests {
         assert_eq!(m[0].fstype, "fuse.sealfs");
         assert_eq!(m[0].source, "/img x");
         assert_eq!(m[1].source, "/dev/sda1");
+        assert!(m[0].has("noatime") && m[0].has("rw") && !m[0].has("relatime"));
+        assert_eq!(m[1].options, ["rw"]);
     }
 }
