@@ -269,6 +269,17 @@ impl Filesystem {
         }
     }
 
+    /// Would listing directory `ino` now update its atime? The FUSE adapter lets the
+    /// kernel serve a listing from its cache only when not (a cached listing never reaches
+    /// the daemon): always under `noatime`/`nodiratime`, never under `strictatime`, and
+    /// under `relatime` while atime is after mtime and ctime and less than a day old.
+    pub fn listing_updates_atime(&self, ino: u64) -> bool {
+        match self.node(ino) {
+            Ok(n) => self.atime_due(&n.read().attr, true),
+            Err(_) => true,
+        }
+    }
+
     /// Sets the atime of `n` to now when `atime_due` (in memory; logged with the other
     /// time updates at the last close, fsync or checkpoint).
     fn touch_atime(&self, n: &Node, dir: bool) {

@@ -504,12 +504,17 @@ impl fuser::Filesystem for SealFuse {
         let _s = request!("opendir", ino.0);
         // The kernel may cache the listing (FOPEN_CACHE_DIR) and keep it across opens: every
         // change to a directory goes through the kernel, which drops the cache when the
-        // directory changes (its i_version) or its attributes do.
+        // directory changes (its i_version) or its attributes do. Not when this listing is
+        // due to update the directory's atime: the daemon must see it, so the kernel is
+        // told to drop its copy and read afresh.
+        self.refresh_atime();
+        let cache = if self.fs.listing_updates_atime(ino.0) {
+            FopenFlags::empty()
+        } else {
+            FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE
+        };
         match self.fs.open(ino.0, flags.0, ctx(req)) {
-            Ok(fh) => reply.opened(
-                FileHandle(fh),
-                FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
-            ),
+            Ok(fh) => reply.opened(FileHandle(fh), cache),
             Err(e) => reply.error(errno(e)),
         }
     }
