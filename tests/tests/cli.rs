@@ -441,3 +441,50 @@ fn errors_are_one_clear_line() {
 
     assert_eq!(fs::read(m.path("keep")).unwrap(), b"kept");
 }
+
+#[test]
+fn mkfs_region_sizes() {
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mk = |extra: &[&str]| {
+        let mut args: Vec<&OsStr> = vec![OsStr::new("mkfs"), OsStr::new("--force")];
+        args.extend(extra.iter().map(OsStr::new));
+        args.extend([OsStr::new("--size"), OsStr::new("256M"), img.as_os_str()]);
+        sealfs(&args)
+    };
+    let out = mk(&["--log-size", "4M", "--checkpoint-size", "1M"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("log          4 MiB"), "{text}");
+    assert!(text.contains("checkpoints  2 x 1 MiB"), "{text}");
+    let out = fsck(&img);
+    assert!(out.status.success(), "{}", describe(&out));
+    for bad in ["1000", "60K", "65537"] {
+        let out = mk(&["--log-size", bad]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--log-size {bad}: {}",
+            describe(&out)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--log-size must be a multiple of 4K and at least 64K"),
+            "{err}"
+        );
+    }
+    // More metadata than the device holds: refused with the reason, image unchanged.
+    let out = mk(&["--log-size", "200M", "--checkpoint-size", "64M"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("too small"),
+        "{}",
+        describe(&out)
+    );
+    let out = fsck(&img);
+    assert!(
+        out.status.success(),
+        "the earlier filesystem is intact: {}",
+        describe(&out)
+    );
+}

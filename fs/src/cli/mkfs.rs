@@ -1,4 +1,5 @@
-//! `sealfs mkfs [--size SIZE] [--block-size 4K|2M] [--force] DEVICE`.
+//! `sealfs mkfs [--size SIZE] [--block-size 4K|2M] [--log-size SIZE]
+//! [--checkpoint-size SIZE] [--force] DEVICE`.
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
@@ -13,7 +14,7 @@ use crate::device::{self, DeviceKind};
 use crate::error::Error;
 use crate::filesystem::mount::read_superblocks;
 use crate::filesystem::{mkfs, MkfsOptions};
-use crate::format::layout::{LayoutOptions, HUGE};
+use crate::format::layout::{LayoutOptions, HUGE, MIN_LOG};
 
 /// How long mkfs waits for a daemon that still holds the device.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -22,12 +23,26 @@ struct Opts {
     dev: PathBuf,
     size: Option<u64>,
     block_size: u64,
+    log_len: u64,
+    ckpt_len: u64,
     force: bool,
+}
+
+/// Parses a region size: at least 64 KiB, a multiple of 4 KiB.
+fn region_size(flag: &str, v: &OsString) -> Result<u64, Failure> {
+    let n = parse_size(v).map_err(Failure::Usage)?;
+    if n < MIN_LOG || !n.is_multiple_of(4096) {
+        return Err(Failure::Usage(format!(
+            "{flag} must be a multiple of 4K and at least 64K"
+        )));
+    }
+    Ok(n)
 }
 
 fn parse(rest: Vec<OsString>) -> Result<Opts, Failure> {
     let mut a = Args::new(rest);
     let (mut size, mut block_size, mut force, mut dev) = (None, 0, false, None);
+    let (mut log_len, mut ckpt_len) = (0, 0);
     while let Some(arg) = a.next_arg() {
         match arg {
             Arg::Flag(f, v) if f == "--size" || f == "-s" => {
@@ -39,6 +54,10 @@ fn parse(rest: Vec<OsString>) -> Result<Opts, Failure> {
                 if block_size != 4096 && block_size != HUGE {
                     return Err(Failure::Usage("--block-size must be 4K or 2M".into()));
                 }
+            }
+            Arg::Flag(f, v) if f == "--log-size" => log_len = region_size(&f, &a.value(&f, v)?)?,
+            Arg::Flag(f, v) if f == "--checkpoint-size" => {
+                ckpt_len = region_size(&f, &a.value(&f, v)?)?
             }
             Arg::Flag(f, None) if f == "--force" || f == "-f" => force = true,
             Arg::Flag(f, _) => return Err(Failure::Usage(format!("unknown option {f}"))),
@@ -56,6 +75,8 @@ fn parse(rest: Vec<OsString>) -> Result<Opts, Failure> {
         dev,
         size,
         block_size,
+        log_len,
+        ckpt_len,
         force,
     })
 }
@@ -125,7 +146,8 @@ pub fn run(rest: Vec<OsString>) -> Outcome {
         let opts = MkfsOptions {
             layout: LayoutOptions {
                 block_size: o.block_size,
-                ..Default::default()
+                log_len: o.log_len,
+                ckpt_len: o.ckpt_len,
             },
             force: o.force,
             uid: nix::unistd::geteuid().as_raw(),

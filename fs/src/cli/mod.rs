@@ -54,7 +54,8 @@ const USAGE: &str = "\
 usage: sealfs COMMAND [ARGS]
 
 commands:
-  mkfs [--size SIZE] [--block-size 4K|2M] [--force] DEVICE
+  mkfs [--size SIZE] [--block-size 4K|2M] [--log-size SIZE] [--checkpoint-size SIZE]
+       [--force] DEVICE
                         make a filesystem (creates an image file with --size)
   mount [-f] [-o OPTIONS] DEVICE MOUNTPOINT
                         mount; returns once the mount is live (-f: stay in the foreground)
@@ -86,11 +87,16 @@ background writes its log to the file named by SEALFS_LOG, else nowhere.
 ";
 
 const HELP_MKFS: &str = "\
-usage: sealfs mkfs [--size SIZE] [--block-size 4K|2M] [--force] DEVICE
+usage: sealfs mkfs [--size SIZE] [--block-size 4K|2M] [--log-size SIZE]
+                   [--checkpoint-size SIZE] [--force] DEVICE
 
 Makes an empty sealfs on DEVICE. A missing image file is created (sparse) with --size,
 which is then required; --size also resizes an existing image file. SIZE takes the
 suffixes K, M, G, T (powers of 1024). The block size is 4K by default.
+--log-size sets the metadata log (default 1/64 of the device, 64K..64M) and
+--checkpoint-size each of the two checkpoint areas (default 1/32 of the device, at
+least 64K); both must be multiples of 4K and at least 64K. A bigger log means fewer
+checkpoints; bigger checkpoint areas hold more inodes and entries.
 A DEVICE that already holds a sealfs is refused unless --force is given.
 ";
 
