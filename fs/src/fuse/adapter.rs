@@ -506,10 +506,10 @@ impl fuser::Filesystem for SealFuse {
         // change to a directory goes through the kernel, which drops the cache when the
         // directory changes (its i_version) or its attributes do. Not when this listing is
         // due to update the directory's atime: the daemon must see it, so the kernel is
-        // told to drop its copy and read afresh.
+        // told to drop its copy (no KEEP_CACHE) and cache this listing afresh.
         self.refresh_atime();
         let cache = if self.fs.listing_updates_atime(ino.0) {
-            FopenFlags::empty()
+            FopenFlags::FOPEN_CACHE_DIR
         } else {
             FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE
         };
