@@ -63,6 +63,12 @@ PROBE="$SEALFS_ROOT/target/release/examples/scale_probe"
 [ -x "$SEALFS" ] && [ -x "$PROBE" ] || die "release build missing"
 
 W=$(mktemp -d /dev/shm/sealfs-bench.XXXXXX)
+# Everything (the sealfs image, the tmpfs row, bindfs' and mergerfs' sources) lives in one
+# tmpfs mounted here, with transparent huge pages by default: device DAX maps 2 MiB pages,
+# and an image in a huge=never tmpfs would instead pay a 4 KiB fault per page of every
+# window slot. BENCH_TMPFS_HUGE=never measures the 4 KiB-page case.
+HUGE=${BENCH_TMPFS_HUGE:-always}
+mount -t tmpfs -o "size=60%,mode=0755,huge=$HUGE" sealfs-bench "$W" || die "cannot mount a tmpfs (huge=$HUGE) on $W"
 HELPER="$W/bench_helper"
 gcc -O2 -Wall -I"$SEALFS_ROOT/include" -o "$HELPER" "$SEALFS_ROOT/scripts/bench/bench_helper.c"
 RAW="$W/raw.tsv"   # workload fs value
@@ -75,7 +81,9 @@ cleanup() {
         mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
     done
     sleep 0.2
-    rm -rf "$W"
+    # The sealfs daemons may still hold their images for a moment after umount.
+    umount "$W" 2>/dev/null || umount -l "$W"
+    rmdir "$W" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -91,7 +99,7 @@ FSES=(sealfs tmpfs bindfs mergerfs)
 dir_of() { echo "$W/$1"; }
 
 log "sealfs bench ($MODE): $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -r), $(nproc) CPUs, $REPS repetitions, median"
-log "  sealfs -o threads=$THREADS (FUSE direct I/O) on $W/sealfs.img; tmpfs $W/tmpfs"
+log "  all on one tmpfs (huge=$HUGE); sealfs -o threads=$THREADS (FUSE direct I/O) on $W/sealfs.img; tmpfs $W/tmpfs"
 log "  $(bindfs --version 2>&1 | head -1) (defaults) over tmpfs; $(mergerfs --version 2>&1 | head -1) -o $MERGERFS_OPTS over tmpfs"
 log "  $(fio --version), $(gcc --version | head -1)"
 
