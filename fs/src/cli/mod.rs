@@ -122,9 +122,13 @@ options (comma-separated, -o may repeat):
   remount               change the flags (ro/rw, nodev, nosuid, noexec, noatime, ...)
                         of the live mount at MOUNTPOINT instead of mounting
   dev, suid, exec, noexec, atime, noatime, sync, async, dirsync and their no- forms
-                        kernel mount flags (nodev,nosuid unless dev/suid are given)
-  defaults, auto, noauto, user, nouser, _netdev, nofail, x-*, fsname=..., relatime,
-  strictatime, nodiratime, default_permissions, user_id=, group_id=, rootmode=
+                        kernel mount flags (nodev,nosuid unless dev/suid are given;
+                        as mount.fuse.sealfs run by root: dev,suid unless nodev/nosuid)
+  relatime, strictatime, nodiratime, diratime
+                        when reads and directory listings update atime (default
+                        relatime); the daemon follows the mount's flags, remounts too
+  defaults, auto, noauto, user, nouser, _netdev, nofail, x-*, fsname=...,
+  default_permissions, user_id=, group_id=, rootmode=
                         accepted and ignored at mount (mount(8) and fstab pass them)
 
 With `mount -t fuse.sealfs DEVICE MOUNTPOINT` mount.fuse3 runs `sealfs DEVICE MOUNTPOINT
