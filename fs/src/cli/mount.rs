@@ -133,7 +133,7 @@ fn run(r: Request) -> Outcome {
     let mut cfg = MountConfig::parse(&r.options).map_err(Failure::Usage)?;
     if r.helper && nix::unistd::geteuid().is_root() {
         // mount(8) mounts other filesystems dev,suid unless told otherwise; so does
-        // `mount -t fuse.sealfs` run by root (docs/semantics.md, "Mount options").
+        // `mount -t fuse.sealfs` run by root (docs/design.md, the mount options).
         cfg.root_mount_defaults();
     }
     if r.fake {
