@@ -83,50 +83,15 @@ fn ioctl(fd: &File, req: u32, buf: &mut [u8]) -> Result<()> {
 pub fn mount_of(path: &Path) -> Result<(PathBuf, PathBuf)> {
     let p = std::fs::canonicalize(path)
         .or_else(|_| std::fs::canonicalize(path.parent().unwrap_or(Path::new("."))))?;
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let mut best: Option<(PathBuf, PathBuf)> = None;
-    for line in info.lines() {
-        // id parent maj:min root mountpoint opts ... - fstype source superopts
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mp = left.split(' ').nth(4).unwrap_or("");
-        let mut r = right.split(' ');
-        let fstype = r.next().unwrap_or("");
-        let source = r.next().unwrap_or("");
-        if !fstype.starts_with("fuse") || !fstype.contains("sealfs") && fstype != "fuse" {
-            continue;
-        }
-        let mp = PathBuf::from(unescape(mp));
-        if p.starts_with(&mp)
-            && best
-                .as_ref()
-                .is_none_or(|(b, _)| mp.as_os_str().len() > b.as_os_str().len())
-        {
-            best = Some((mp, PathBuf::from(unescape(source))));
-        }
-    }
-    best.ok_or(Error::Invalid("not on a sealfs mount"))
-}
-
-fn unescape(s: &str) -> String {
-    // mountinfo escapes space, tab, newline and backslash as \ooo.
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::mounts::all()?
+        .into_iter()
+        .filter(|m| {
+            (m.fstype == "fuse" || m.fstype.starts_with("fuse.") && m.fstype.contains("sealfs"))
+                && p.starts_with(&m.mount_point)
+        })
+        .max_by_key(|m| m.mount_point.as_os_str().len())
+        .map(|m| (m.mount_point, PathBuf::from(m.source)))
+        .ok_or(Error::Invalid("not on a sealfs mount"))
 }
 
 impl Window {

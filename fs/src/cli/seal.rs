@@ -363,6 +363,17 @@ pub fn map(rest: Vec<OsString>) -> Outcome {
     Ok(())
 }
 
+/// Opens `path` for reading and writing, creating it (empty) when missing.
+fn open_rw_create(path: &Path) -> Result<File, String> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| at(path, describe_io(&e)))
+}
+
 /// The bytes `map --verify` stores at file offset `off` in pass `pass`: every 8-byte word
 /// names its own offset, so a misplaced or stale block shows as a mismatch.
 fn stamp(buf: &mut [u8], off: u64, pass: u64) {
@@ -389,13 +400,7 @@ fn map_verify(path: &Path, size: u64) -> Outcome {
     use crate::window::{Window, SLOT};
     use std::os::unix::fs::FileExt;
     let size = size.div_ceil(SLOT) * SLOT;
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| at(path, describe_io(&e)))?;
+    let f = open_rw_create(path)?;
     f.set_len(size).map_err(|e| at(path, describe_io(&e)))?;
     f.sync_all().map_err(|e| at(path, describe_io(&e)))?;
     let chunk = 1usize << 20;
@@ -458,13 +463,7 @@ fn map_bench(path: &Path, size: u64) -> Outcome {
     use crate::window::{Window, SLOT};
     let size = size.div_ceil(SLOT) * SLOT;
     if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) < size {
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| at(path, describe_io(&e)))?;
+        let f = open_rw_create(path)?;
         let chunk = vec![0x5au8; 1 << 20];
         use std::os::unix::fs::FileExt;
         let mut o = 0;
