@@ -245,8 +245,9 @@ impl Dir {
                 let at = v.iter().position(|e| e.name.as_bytes() == name)?;
                 let e = v.remove(at);
                 if v.len() == 1 {
-                    let last = v.pop().expect("one left");
-                    *b = Bucket::One(last);
+                    if let Some(last) = v.pop() {
+                        *b = Bucket::One(last);
+                    }
                 }
                 (e.ino, e.kind)
             }
