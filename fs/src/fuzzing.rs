@@ -521,8 +521,7 @@ fn build_image() -> BaseImage {
         },
     )
     .expect("mkfs");
-    let fs =
-        Filesystem::mount(Box::new(ArcDev(dev.clone())), MountOptions::default()).expect("mount");
+    let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).expect("mount");
     let c = Ctx::root();
     let pat = |n: usize, k: u8| {
         (0..n)
@@ -673,43 +672,6 @@ fn canonicalize(img: &mut [u8], l: &Layout) {
     }
 }
 
-/// A device that forwards to a shared one (the caller keeps a handle while a filesystem
-/// owns the box).
-struct ArcDev<D>(std::sync::Arc<D>);
-
-impl<D: Device> Device for ArcDev<D> {
-    fn size(&self) -> u64 {
-        self.0.size()
-    }
-    fn kind(&self) -> crate::device::DeviceKind {
-        self.0.kind()
-    }
-    fn align(&self) -> u64 {
-        self.0.align()
-    }
-    fn read(&self, o: u64, b: &mut [u8]) -> crate::Result<()> {
-        self.0.read(o, b)
-    }
-    fn write(&self, o: u64, d: &[u8]) -> crate::Result<()> {
-        self.0.write(o, d)
-    }
-    fn zero(&self, o: u64, l: u64) -> crate::Result<()> {
-        self.0.zero(o, l)
-    }
-    fn flush(&self, o: u64, l: u64) -> crate::Result<()> {
-        self.0.flush(o, l)
-    }
-    fn fence(&self) {
-        self.0.fence()
-    }
-    fn durable_writes(&self) -> bool {
-        self.0.durable_writes()
-    }
-    fn flush_method(&self) -> &'static str {
-        "simulated"
-    }
-}
-
 /// Applies the patches of an `image` input to a copy of the base image, then repairs the
 /// checksums the flags ask for. Patches only touch the metadata regions.
 ///
@@ -815,10 +777,7 @@ pub fn image(data: &[u8]) -> bool {
     let dev = std::sync::Arc::new(CowDevice::new(meta));
     let report = fsck::check(&*dev);
     let clean = report.clean();
-    let fs = match Filesystem::mount(
-        Box::new(ArcDev(dev.clone())),
-        MountOptions { read_only: true },
-    ) {
+    let fs = match Filesystem::mount(Box::new(dev.clone()), MountOptions { read_only: true }) {
         Ok(fs) => fs,
         Err(e) => {
             assert!(!clean, "fsck says clean but mount fails: {e}");
@@ -828,7 +787,7 @@ pub fn image(data: &[u8]) -> bool {
     walk(&fs, clean);
     drop(fs);
     if clean {
-        let fs = Filesystem::mount(Box::new(ArcDev(dev.clone())), MountOptions::default())
+        let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default())
             .unwrap_or_else(|e| panic!("fsck says clean but a read-write mount fails: {e}"));
         fs.checkpoint()
             .unwrap_or_else(|e| panic!("checkpoint of a clean image fails: {e}"));
