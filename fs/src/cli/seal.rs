@@ -22,6 +22,18 @@ fn parse_range(v: &OsString) -> Result<(u64, u64), Failure> {
     Ok((off, len))
 }
 
+/// Takes the one FILE argument; a second positional argument is a usage error.
+fn the_file(file: &mut Option<PathBuf>, p: OsString) -> Result<(), Failure> {
+    if file.is_some() {
+        return Err(Failure::Usage(format!(
+            "unexpected argument {}",
+            p.to_string_lossy()
+        )));
+    }
+    *file = Some(PathBuf::from(p));
+    Ok(())
+}
+
 fn ioctl(f: &File, path: &Path, cmd: u32, buf: &mut [u8]) -> Result<(), String> {
     sys::ioctl(f, cmd, buf).map_err(|e| match e.raw_os_error() {
         Some(libc::ENOTTY) => at(path, "not on a sealfs mount"),
@@ -180,13 +192,7 @@ pub fn unseal(rest: Vec<OsString>) -> Outcome {
         match arg {
             Arg::Flag(f, _) if f == "--immutable" => immutable = true,
             Arg::Flag(f, _) => return Err(Failure::Usage(format!("unknown option {f}"))),
-            Arg::Pos(p) if file.is_none() => file = Some(PathBuf::from(p)),
-            Arg::Pos(p) => {
-                return Err(Failure::Usage(format!(
-                    "unexpected argument {}",
-                    p.to_string_lossy()
-                )))
-            }
+            Arg::Pos(p) => the_file(&mut file, p)?,
         }
     }
     let path = file.ok_or_else(|| Failure::Usage("FILE is missing".into()))?;
@@ -314,13 +320,7 @@ pub fn map(rest: Vec<OsString>) -> Outcome {
                 "--range" => range = Some(parse_range(&a.value("--range", v)?)?),
                 other => return Err(Failure::Usage(format!("unknown option {other}"))),
             },
-            Arg::Pos(p) if file.is_none() => file = Some(PathBuf::from(p)),
-            Arg::Pos(p) => {
-                return Err(Failure::Usage(format!(
-                    "unexpected argument {}",
-                    p.to_string_lossy()
-                )))
-            }
+            Arg::Pos(p) => the_file(&mut file, p)?,
         }
     }
     let path = file.ok_or_else(|| Failure::Usage("FILE is missing".into()))?;
