@@ -473,6 +473,24 @@ pub fn pid_gone_within(pid: u32, limit: Duration) -> bool {
     true
 }
 
+/// Reads `read()` until it returns `want` or two seconds pass, and returns the last value,
+/// for the caller to compare exactly.
+///
+/// For counters that change when the kernel's RELEASE of a closed file arrives: `close(2)`
+/// on a FUSE file queues RELEASE in the background without waiting for it, so a daemon
+/// with several threads may handle a later UNLINK first. The unlinked inode then stays
+/// open, with its blocks, until that RELEASE is handled a moment later.
+pub fn after_release<T: PartialEq>(want: T, mut read: impl FnMut() -> T) -> T {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let got = read();
+        if got == want || Instant::now() >= deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Polls `cond` every few milliseconds until it holds; panics with `what` after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
