@@ -275,8 +275,23 @@ impl Cursor<'_> {
 /// back unchanged.
 fn op_roundtrip(b: &[u8]) {
     let mut c = Cursor { b, pos: 0 };
+    let op = if c.u8() % 13 == 12 {
+        let n = 1 + c.u8() as usize % 4;
+        Op::Group((0..n).map(|_| single_op(&mut c)).collect())
+    } else {
+        single_op(&mut c)
+    };
+    let seq = c.u64();
+    let enc = op.encode_record(seq);
+    let (h, back) = decode_record(&enc).expect("an encoded record does not decode");
+    assert_eq!((h.seq, h.len), (seq, enc.len()));
+    assert_eq!(back, op, "an encoded record decodes to another operation");
+}
+
+/// One operation of any kind but `Group`, from fuzz bytes.
+fn single_op(c: &mut Cursor<'_>) -> Op {
     let tag = c.u8() % 12;
-    let op = match tag {
+    match tag {
         0 => Op::Create {
             parent: c.u64(),
             name: c.bytes(255),
@@ -372,12 +387,7 @@ fn op_roundtrip(b: &[u8]) {
             dblock: c.u64(),
             len: c.u64(),
         },
-    };
-    let seq = c.u64();
-    let enc = op.encode_record(seq);
-    let (h, back) = decode_record(&enc).expect("an encoded record does not decode");
-    assert_eq!((h.seq, h.len), (seq, enc.len()));
-    assert_eq!(back, op, "an encoded record decodes to another operation");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -646,29 +656,35 @@ fn canonicalize(img: &mut [u8], l: &Layout) {
             pos += REC_ALIGN;
             continue;
         };
-        let f = FIXED_TIME;
-        match &mut op {
-            Op::Create { time, .. }
-            | Op::Link { time, .. }
-            | Op::Unlink { time, .. }
-            | Op::Rename { time, .. }
-            | Op::Truncate { time, .. }
-            | Op::Map { time, .. }
-            | Op::Punch { time, .. }
-            | Op::SetXattr { time, .. }
-            | Op::RemoveXattr { time, .. } => *time = f,
-            Op::SetAttr {
-                atime,
-                mtime,
-                ctime,
-                ..
-            } => (*atime, *mtime, *ctime) = (f, f, f),
-            Op::Evict { .. } | Op::Remap { .. } => {}
-        }
+        fix_times(&mut op);
         let rec = op.encode_record(h.seq);
         assert_eq!(rec.len(), h.len);
         log[pos..pos + rec.len()].copy_from_slice(&rec);
         pos += rec.len();
+    }
+}
+
+/// Sets every timestamp an operation carries to `FIXED_TIME`.
+fn fix_times(op: &mut Op) {
+    let f = FIXED_TIME;
+    match op {
+        Op::Create { time, .. }
+        | Op::Link { time, .. }
+        | Op::Unlink { time, .. }
+        | Op::Rename { time, .. }
+        | Op::Truncate { time, .. }
+        | Op::Map { time, .. }
+        | Op::Punch { time, .. }
+        | Op::SetXattr { time, .. }
+        | Op::RemoveXattr { time, .. } => *time = f,
+        Op::SetAttr {
+            atime,
+            mtime,
+            ctime,
+            ..
+        } => (*atime, *mtime, *ctime) = (f, f, f),
+        Op::Evict { .. } | Op::Remap { .. } => {}
+        Op::Group(ops) => ops.iter_mut().for_each(fix_times),
     }
 }
 
@@ -1211,6 +1227,27 @@ fn sample_ops() -> Vec<Op> {
             dblock: 100,
             len: 3,
         },
+        Op::Group(vec![
+            Op::Rename {
+                parent: 1,
+                name: b"a".to_vec(),
+                new_parent: 1,
+                new_name: b"c".to_vec(),
+                flags: 0,
+                time: t,
+            },
+            Op::Create {
+                parent: 1,
+                name: b"a".to_vec(),
+                ino: 3,
+                mode: 0o20000,
+                uid: 0,
+                gid: 0,
+                rdev: 0,
+                time: t,
+                target: vec![],
+            },
+        ]),
     ]
 }
 
@@ -1228,6 +1265,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::RemoveXattr { .. } => "removexattr",
         Op::Evict { .. } => "evict",
         Op::Remap { .. } => "remap",
+        Op::Group(_) => "group",
     }
 }
 
@@ -1251,6 +1289,7 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
             fixed[1] = 0x0c;
             out.push(("crc-repair".into(), fixed));
             let sb = Superblock {
+                version: superblock::FORMAT_VERSION,
                 uuid: [7; 16],
                 generation: 3,
                 layout: Layout::compute(64 << 20, LayoutOptions::default()).unwrap(),

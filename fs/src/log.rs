@@ -40,26 +40,6 @@ impl Log {
         Ok(seq)
     }
 
-    /// Appends `ops` in order, each durable before the next is written; `LogFull` (with
-    /// nothing written) unless all of them fit.
-    pub fn append_all(&mut self, dev: &dyn Device, ops: &[&Op]) -> Result<()> {
-        let mut need = 0u64;
-        for (i, op) in ops.iter().enumerate() {
-            let len = op.encode_record(self.next_seq + i as u64).len();
-            if len > REC_MAX {
-                return Err(Error::TooBig);
-            }
-            need += len as u64;
-        }
-        if self.tail + need > self.len {
-            return Err(Error::LogFull);
-        }
-        for op in ops {
-            self.append(dev, op)?;
-        }
-        Ok(())
-    }
-
     /// Fraction of the log in use, 0..=1.
     pub fn fill(&self) -> f64 {
         self.tail as f64 / self.len as f64

@@ -99,7 +99,7 @@ fn gen(seed: u64) -> Vec<W> {
             7 => W::Punch(p, off, 1 + r.below(4 * bs)),
             8 => W::Zero(p, off, 1 + r.below(4 * bs)),
             9 => W::Falloc(p, off, 1 + r.below(6 * bs), r.chance(50)),
-            10 | 11 => W::Rename(p, path(&mut r), [0, 0, 1, 2][r.below(4) as usize]),
+            10 | 11 => W::Rename(p, path(&mut r), [0, 0, 1, 2, 4][r.below(5) as usize]),
             12 => W::Unlink(p),
             13 => W::Rmdir(p),
             14 => W::Link(p, path(&mut r)),

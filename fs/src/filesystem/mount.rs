@@ -12,7 +12,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::format::layout::{LayoutOptions, SB_SLOT_SIZE};
 use crate::format::record::{decode_header, decode_record, Ts};
-use crate::format::superblock::{pick, SlotPick, SB_LEN};
+use crate::format::superblock::{pick, SlotPick, FORMAT_VERSION, SB_LEN};
 use crate::format::{checkpoint, crc, FormatError, Layout, Superblock};
 use crate::log::Log;
 use crate::meta::table::{ApplyError, Blocks};
@@ -90,6 +90,7 @@ pub fn mkfs(dev: &dyn Device, opts: MkfsOptions) -> Result<Superblock> {
     persist::persist(dev, layout.log_off, layout.log_len)?;
     persist::publish(dev, layout.ckpt_off[0], &blob)?;
     let mut sb = Superblock {
+        version: FORMAT_VERSION,
         uuid: random_uuid(),
         generation: 0,
         layout,
@@ -315,12 +316,41 @@ impl Filesystem {
             windows: Default::default(),
         };
         if !opts.read_only {
+            fs.upgrade_format()?;
             // Files unlinked while open when the last daemon stopped: nobody can open them now.
             for ino in orphans {
                 fs.evict(ino)?;
             }
         }
         Ok(fs)
+    }
+
+    /// Rewrites the superblock of an older format version as the current one (same
+    /// checkpoint, same log, next generation in the other slot), before anything of the
+    /// newer format can be logged. A crash leaves one of the two slots, either of which
+    /// mounts.
+    fn upgrade_format(&self) -> Result<()> {
+        let mut sb = self.sb.lock();
+        if sb.current.version == FORMAT_VERSION {
+            return Ok(());
+        }
+        let new = Superblock {
+            version: FORMAT_VERSION,
+            generation: sb.current.generation + 1,
+            ..sb.current
+        };
+        persist::publish(
+            &*self.dev,
+            Superblock::slot_offset(new.slot()),
+            &new.encode(),
+        )?;
+        tracing::info!(
+            from = sb.current.version,
+            to = FORMAT_VERSION,
+            "format version upgraded"
+        );
+        sb.current = new;
+        Ok(())
     }
 
     /// Writes the whole metadata state to the inactive checkpoint area and publishes it;

@@ -362,9 +362,8 @@ impl Filesystem {
 
     /// Renames on behalf of `ctx`. `RENAME_WHITEOUT` leaves a whiteout (a character
     /// device 0:0, mode 0, owned by `ctx`) at the old name, as overlayfs expects; the
-    /// kernel has checked `CAP_MKNOD`. It is logged as a second record right after the
-    /// rename (both fit in the log, or neither is written): a crash between the two can
-    /// lose the whiteout, never the rename.
+    /// kernel has checked `CAP_MKNOD`. The rename and the whiteout's creation are one
+    /// `Group` record: a crash keeps both or neither.
     pub fn rename_as(
         &self,
         parent: u64,
@@ -418,9 +417,9 @@ impl Filesystem {
                     time,
                     target: Vec::new(),
                 };
-                self.log.lock().append_all(&*self.dev, &[&op, &wo])?;
-                self.apply_ns(&mut t, &op)?;
-                self.apply_ns(&mut t, &wo)?;
+                let group = Op::Group(vec![op, wo]);
+                self.commit(&group)?;
+                self.apply_ns(&mut t, &group)?;
             } else {
                 self.commit(&op)?;
                 self.apply_ns(&mut t, &op)?;

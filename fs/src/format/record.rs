@@ -233,6 +233,11 @@ pub enum Op {
         /// Inode.
         ino: u64,
     },
+    /// Operations that are durable together or not at all: one record, one checksum,
+    /// applied in order. Used where one system call changes two things that must agree
+    /// (a mode and its access ACL; a new inode and the ACLs it inherits). Never nested,
+    /// never empty.
+    Group(Vec<Op>),
     /// Relocation: file blocks move to new device blocks (the old ones are freed).
     Remap {
         /// Inode.
@@ -258,8 +263,32 @@ const T_SETXATTR: u16 = 9;
 const T_RMXATTR: u16 = 10;
 const T_EVICT: u16 = 11;
 const T_REMAP: u16 = 12;
+const T_GROUP: u16 = 13;
+
+/// Most operations one `Group` record may hold.
+pub const GROUP_MAX: usize = 16;
 
 impl Op {
+    /// The one inode an inode-level operation changes (`None` for namespace operations
+    /// and groups).
+    pub fn inode(&self) -> Option<u64> {
+        match self {
+            Op::SetAttr { ino, .. }
+            | Op::Truncate { ino, .. }
+            | Op::Map { ino, .. }
+            | Op::Punch { ino, .. }
+            | Op::SetXattr { ino, .. }
+            | Op::RemoveXattr { ino, .. }
+            | Op::Remap { ino, .. } => Some(*ino),
+            Op::Create { .. }
+            | Op::Link { .. }
+            | Op::Unlink { .. }
+            | Op::Rename { .. }
+            | Op::Evict { .. }
+            | Op::Group(_) => None,
+        }
+    }
+
     fn tag(&self) -> u16 {
         match self {
             Op::Create { .. } => T_CREATE,
@@ -274,6 +303,7 @@ impl Op {
             Op::RemoveXattr { .. } => T_RMXATTR,
             Op::Evict { .. } => T_EVICT,
             Op::Remap { .. } => T_REMAP,
+            Op::Group(_) => T_GROUP,
         }
     }
 
@@ -403,6 +433,19 @@ impl Op {
                 time.put(w);
             }
             Op::Evict { ino } => w.u64(*ino),
+            Op::Group(ops) => {
+                // u16 count, u16 zero, then per operation: u16 tag, u16 zero, u32 body
+                // length, body (unpadded).
+                w.u16(ops.len() as u16);
+                w.u16(0);
+                for op in ops {
+                    let mut sub = Writer::with_capacity(64);
+                    op.encode_body(&mut sub);
+                    w.u16(op.tag());
+                    w.u16(0);
+                    w.bytes32(sub.as_slice());
+                }
+            }
             Op::Remap {
                 ino,
                 fblock,
@@ -530,6 +573,38 @@ impl Op {
                 time: Ts::get(r)?,
             },
             T_EVICT => Op::Evict { ino: r.u64()? },
+            T_GROUP => {
+                let count = r.u16()? as usize;
+                if count == 0 || count > GROUP_MAX {
+                    return Err(FormatError::Invalid {
+                        what: "group operation count",
+                        value: count as u64,
+                    });
+                }
+                zero16(r, "group reserved field")?;
+                let mut ops = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let tag = r.u16()?;
+                    if tag == T_GROUP {
+                        return Err(FormatError::Invalid {
+                            what: "group nested in a group",
+                            value: tag as u64,
+                        });
+                    }
+                    zero16(r, "group entry reserved field")?;
+                    let body = r.bytes32()?;
+                    let mut sub = Reader::new(body);
+                    let op = Op::decode_body(tag, &mut sub)?;
+                    if sub.remaining() != 0 {
+                        return Err(FormatError::Invalid {
+                            what: "group entry trailing bytes",
+                            value: sub.remaining() as u64,
+                        });
+                    }
+                    ops.push(op);
+                }
+                Op::Group(ops)
+            }
             T_REMAP => Op::Remap {
                 ino: r.u64()?,
                 fblock: r.u64()?,
@@ -563,6 +638,16 @@ impl Op {
         let c = crc(&[&b[..H_CRC], &b[H_CRC + 4..]]);
         w.patch_u32(H_CRC, c);
         w.into_inner()
+    }
+}
+
+fn zero16(r: &mut Reader<'_>, what: &'static str) -> Result<(), FormatError> {
+    match r.u16()? {
+        0 => Ok(()),
+        v => Err(FormatError::Invalid {
+            what,
+            value: v as u64,
+        }),
     }
 }
 
@@ -743,7 +828,57 @@ mod tests {
                 dblock: 100,
                 len: 3,
             },
+            Op::Group(vec![
+                Op::SetXattr {
+                    ino: 2,
+                    name: b"system.posix_acl_access".to_vec(),
+                    value: vec![2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255],
+                    time: t,
+                },
+                Op::SetAttr {
+                    ino: 2,
+                    valid: 0x21,
+                    mode: 0o640,
+                    uid: 0,
+                    gid: 0,
+                    atime: t,
+                    mtime: t,
+                    ctime: t,
+                    flags: 0,
+                },
+            ]),
         ]
+    }
+
+    fn group_of(n: usize) -> Op {
+        Op::Group(vec![Op::Evict { ino: 9 }; n])
+    }
+
+    #[test]
+    fn group_limits() {
+        let hdr_and_count = REC_HEADER;
+        // Empty and oversized groups, and a group in a group, are refused.
+        for (op, what) in [
+            (group_of(0), "group operation count"),
+            (group_of(GROUP_MAX + 1), "group operation count"),
+            (Op::Group(vec![group_of(1)]), "group nested in a group"),
+        ] {
+            let rec = op.encode_record(1);
+            match decode_record(&rec) {
+                Err(FormatError::Invalid { what: w, .. }) => assert_eq!(w, what),
+                other => panic!("{op:?} decoded as {other:?}"),
+            }
+        }
+        assert!(decode_record(&group_of(GROUP_MAX).encode_record(1)).is_ok());
+        // An entry whose length covers more than its body is refused, checksum fixed.
+        let mut rec = group_of(1).encode_record(1);
+        // count, reserved, tag, reserved, then the u32 body length.
+        let len_at = hdr_and_count + 8;
+        assert_eq!(le32(&rec, len_at), 8);
+        rec[len_at] = 4;
+        let c = crc(&[&rec[..H_CRC], &rec[H_CRC + 4..]]);
+        rec[H_CRC..H_CRC + 4].copy_from_slice(&c.to_le_bytes());
+        assert!(decode_record(&rec).is_err(), "short entry body accepted");
     }
 
     #[test]

@@ -12,7 +12,11 @@ use super::{crc, FormatError};
 /// Magic at offset 0 of each slot.
 pub const SB_MAGIC: &[u8; 8] = b"SEALFS\0\x01";
 /// Current format version.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build mounts. Version 2 added the `Group` log record; a
+/// read-write mount of a version 1 filesystem rewrites its superblock as version 2
+/// before it logs anything, so a build that knows only version 1 refuses it.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Bytes covered by the slot checksum; the checksum sits right after them.
 pub const SB_CRC_AT: usize = 252;
 /// Encoded length of a slot (the rest of the 4 KiB slot is zero).
@@ -45,6 +49,8 @@ const RESERVED: [std::ops::Range<usize>; 3] = [116..120, 132..136, 152..SB_CRC_A
 /// One decoded superblock slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Superblock {
+    /// Format version this slot was written with.
+    pub version: u32,
     /// Filesystem identity.
     pub uuid: [u8; 16],
     /// Incremented by every checkpoint; the higher valid slot wins.
@@ -78,7 +84,7 @@ impl Superblock {
     pub fn encode(&self) -> [u8; SB_LEN] {
         let mut b = [0u8; SB_LEN];
         b[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(SB_MAGIC);
-        put32(&mut b, OFF_VERSION, FORMAT_VERSION);
+        put32(&mut b, OFF_VERSION, self.version);
         put32(&mut b, OFF_FLAGS, 0);
         b[OFF_UUID..OFF_UUID + 16].copy_from_slice(&self.uuid);
         put64(&mut b, OFF_GENERATION, self.generation);
@@ -114,7 +120,7 @@ impl Superblock {
             return Err(FormatError::Checksum("superblock"));
         }
         let version = le32(b, OFF_VERSION);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FormatError::Version(version));
         }
         let flags = le32(b, OFF_FLAGS);
@@ -144,6 +150,7 @@ impl Superblock {
         };
         layout.validate(device_size)?;
         let sb = Superblock {
+            version,
             uuid,
             generation: le64(b, OFF_GENERATION),
             layout,
@@ -224,6 +231,7 @@ mod tests {
 
     fn sample() -> Superblock {
         Superblock {
+            version: FORMAT_VERSION,
             uuid: [7; 16],
             generation: 3,
             layout: Layout::compute(64 << 20, LayoutOptions::default()).unwrap(),

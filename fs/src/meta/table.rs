@@ -143,6 +143,12 @@ impl Table {
                 time,
             } => self.rename(*parent, name, *new_parent, new_name, *flags, *time),
             Op::Evict { ino } => self.evict(*ino, blocks),
+            Op::Group(ops) => {
+                for op in ops {
+                    self.apply(op, blocks)?;
+                }
+                Ok(())
+            }
             Op::SetAttr { ino, .. }
             | Op::Truncate { ino, .. }
             | Op::Map { ino, .. }
@@ -618,6 +624,14 @@ pub fn apply_inode(
             m.insert(*fblock, *dblock, *len);
             for (d, l) in old {
                 blocks.freed(ino, d, l)?;
+            }
+        }
+        Op::Group(ops) => {
+            for op in ops {
+                if op.inode() != Some(ino) {
+                    return err(format!("group for inode {ino} holds {op:?}"));
+                }
+                apply_inode(g, op, bs, blocks)?;
             }
         }
         other => return err(format!("not an inode operation: {other:?}")),
