@@ -49,6 +49,7 @@ enum W {
     Chmod(String, u32),
     Chattr(String, u32),
     SealMap(String, bool),
+    Acl(String, u8),
     Defrag,
     Checkpoint,
 }
@@ -107,8 +108,9 @@ fn gen(seed: u64) -> Vec<W> {
             16 => W::SetX(p, r.below(2) as u8, r.below(3000) as usize),
             17 => W::RmX(p, r.below(2) as u8),
             18 => W::Fsync(p),
-            _ => match r.below(5) {
+            _ => match r.below(7) {
                 3 => W::Defrag,
+                4 | 5 => W::Acl(p, r.below(3) as u8),
                 0 => W::Chmod(p, 0o600 + r.below(0o100) as u32),
                 1 => W::Chattr(p, if r.chance(50) { 0x20 } else { 0 }),
                 2 => W::SealMap(p, r.chance(70)),
@@ -249,6 +251,33 @@ fn run(fs: &Filesystem, w: &W) -> (Option<u64>, Option<u64>) {
                 };
             }
         }
+        W::Acl(p, k) => {
+            if let Some(i) = ino(p) {
+                // 0: an access ACL with a named entry (stored, and the mode changes with
+                // it); 1: a default ACL (directories; what is created in them inherits);
+                // 2: a minimal access ACL (the stored one goes, the mode changes).
+                let e = |t: u16, perm: u16, id: u32| {
+                    [&t.to_le_bytes()[..], &perm.to_le_bytes(), &id.to_le_bytes()].concat()
+                };
+                let x = u32::MAX;
+                let named = [
+                    e(1, 7, x),
+                    e(2, 6, 1000 + i as u32 % 3),
+                    e(4, 5, x),
+                    e(0x10, 6, x),
+                    e(0x20, 4, x),
+                ]
+                .concat();
+                let minimal = [e(1, 6, x), e(4, 4, x), e(0x20, 0, x)].concat();
+                let (name, body): (&[u8], _) = match k {
+                    0 => (b"system.posix_acl_access", named),
+                    1 => (b"system.posix_acl_default", named),
+                    _ => (b"system.posix_acl_access", minimal),
+                };
+                let value = [&2u32.to_le_bytes()[..], &body].concat();
+                let _ = fs.set_acl(i, name, &value, 0, &|_| true);
+            }
+        }
         W::Defrag => {
             let _ = fs.defrag();
         }
@@ -345,6 +374,7 @@ fn check_workload(seed: u64) -> Result<Outcome, String> {
     let ops = gen(seed);
     let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default())
         .map_err(|e| e.to_string())?;
+    fs.set_acl_enabled(true);
     let mut states = vec![snapshot(&fs)];
     let mut clean_sets: Vec<HashSet<u64>> = vec![HashSet::new()];
     let mut clean: HashSet<u64> = HashSet::new();
@@ -404,6 +434,7 @@ fn check_workload(seed: u64) -> Result<Outcome, String> {
                 }
                 let fs = Filesystem::mount(Box::new(cdev.clone()), MountOptions::default())
                     .map_err(|e| format!("{}: mount: {e}", cut()))?;
+                fs.set_acl_enabled(true);
                 let r = snapshot(&fs);
                 // The data an operation in flight was changing may be partly written.
                 let torn = if started > completed {

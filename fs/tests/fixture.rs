@@ -25,6 +25,7 @@ fn populate(fs: &Filesystem) {
         uid: 1000,
         gid: 100,
         pid: 1,
+        umask: 0,
     };
     let d = fs.mkdir(1, b"dir", 0o750, c).unwrap();
     let (f, fh) = fs

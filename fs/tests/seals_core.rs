@@ -32,6 +32,7 @@ fn ctx(pid: u32) -> Ctx {
         uid: 0,
         gid: 0,
         pid,
+        umask: 0,
     }
 }
 
@@ -174,7 +175,8 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
             Ctx {
                 uid: 1000,
                 gid: 1000,
-                pid: 1
+                pid: 1,
+                umask: 0,
             }
         )
         .unwrap_err()

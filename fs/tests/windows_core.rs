@@ -31,6 +31,7 @@ fn host(pid: u32) -> Ctx {
         uid: 0,
         gid: 0,
         pid,
+        umask: 0,
     }
 }
 

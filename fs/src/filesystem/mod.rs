@@ -11,6 +11,7 @@
 //! Every mutation builds an `Op`, appends it to the log (durable before the reply), then
 //! applies it with the same function replay uses.
 
+pub mod acl;
 pub mod data;
 pub mod mount;
 pub mod namespace;
@@ -52,6 +53,9 @@ pub struct Ctx {
     pub gid: u32,
     /// Caller's pid.
     pub pid: u32,
+    /// The caller's umask, for creates when ACLs are on (the kernel then leaves it to the
+    /// filesystem, which ignores it under a default ACL); 0 otherwise.
+    pub umask: u32,
 }
 
 impl Ctx {
@@ -174,6 +178,7 @@ pub struct Filesystem {
     read_only: AtomicBool,
     atime: AtomicU8,
     nodiratime: AtomicBool,
+    acl: AtomicBool,
     failed: AtomicBool,
     seals: seals::SealCtl,
     windows: windows::Windows,
@@ -233,6 +238,18 @@ impl Filesystem {
     /// Mounted read-only (`-o ro`, or remounted so)?
     pub fn is_read_only(&self) -> bool {
         self.read_only.load(Ordering::SeqCst)
+    }
+
+    /// Turns POSIX ACLs on (the FUSE session negotiated `FUSE_POSIX_ACL` and
+    /// `FUSE_DONT_MASK`): `system.posix_acl_*` attributes are accepted and interpreted,
+    /// creates inherit default ACLs and apply [`Ctx::umask`] themselves.
+    pub fn set_acl_enabled(&self, on: bool) {
+        self.acl.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether POSIX ACLs are on.
+    pub fn acl_enabled(&self) -> bool {
+        self.acl.load(Ordering::Relaxed)
     }
 
     /// The access-time rule reads and directory listings follow from now on; with

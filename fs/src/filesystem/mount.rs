@@ -311,6 +311,7 @@ impl Filesystem {
             read_only: AtomicBool::new(opts.read_only),
             atime: AtomicU8::new(1),
             nodiratime: AtomicBool::new(false),
+            acl: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             seals: super::seals::SealCtl::new(Default::default()),
             windows: Default::default(),

@@ -7,7 +7,7 @@
 
 use sealfs_seal::ChangeKind;
 
-use super::{Ctx, Error, Filesystem, Result, Stat, MAX_LINKS, NAME_MAX};
+use super::{acl, Ctx, Error, Filesystem, Result, Stat, MAX_LINKS, NAME_MAX};
 use crate::format::record::{valid, Op, Ts};
 use crate::meta::inode::{flags, mode};
 use crate::meta::table::{RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, ROOT_INO};
@@ -171,7 +171,7 @@ impl Filesystem {
             let _gate = self.gate.read();
             let mut t = self.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
-            let (gid, mut perm) = {
+            let (gid, mut perm, dir_default) = {
                 let g = p.read();
                 let d = want_dir(&g)?;
                 if g.attr.flags & flags::IMMUTABLE != 0 {
@@ -183,32 +183,63 @@ impl Filesystem {
                 if kind == mode::S_IFDIR && g.attr.nlink >= MAX_LINKS {
                     return Err(Error::TooManyLinks);
                 }
+                let dir_default = if self.acl_enabled() {
+                    g.xattr(acl::DEFAULT).map(<[u8]>::to_vec)
+                } else {
+                    None
+                };
                 // BSD group semantics under a setgid directory, as inode_init_owner does.
                 if g.attr.mode & libc::S_ISGID != 0 {
                     let mut perm = m & 0o7777;
                     if kind == mode::S_IFDIR {
                         perm |= libc::S_ISGID;
                     }
-                    (g.attr.gid, perm)
+                    (g.attr.gid, perm, dir_default)
                 } else {
-                    (ctx.gid, m & 0o7777)
+                    (ctx.gid, m & 0o7777, dir_default)
                 }
             };
             if kind != mode::S_IFDIR && perm & libc::S_ISGID != 0 && gid != ctx.gid && ctx.uid != 0
             {
                 perm &= !libc::S_ISGID;
             }
+            // With ACLs on, the umask or the directory's default ACL applies here
+            // (posix_acl_create); otherwise the kernel applied the umask already.
+            let inherited = if self.acl_enabled() {
+                acl::inherit(dir_default.as_deref(), kind | perm, ctx.umask)?
+            } else {
+                acl::Inherited::plain(kind | perm)
+            };
             let ino = t.next_ino;
-            let op = Op::Create {
+            let time = self.now();
+            let mut ops = vec![Op::Create {
                 parent,
                 name: name.to_vec(),
                 ino,
-                mode: kind | perm,
+                mode: inherited.mode,
                 uid: ctx.uid,
                 gid,
                 rdev,
-                time: self.now(),
+                time,
                 target: target.to_vec(),
+            }];
+            for (name, value) in [
+                (acl::ACCESS, inherited.access),
+                (acl::DEFAULT, inherited.default),
+            ] {
+                if let Some(value) = value {
+                    ops.push(Op::SetXattr {
+                        ino,
+                        name: name.to_vec(),
+                        value,
+                        time,
+                    });
+                }
+            }
+            let op = if ops.len() == 1 {
+                ops.remove(0)
+            } else {
+                Op::Group(ops)
             };
             self.commit(&op)?;
             self.apply_ns(&mut t, &op)?;
@@ -668,6 +699,27 @@ impl Filesystem {
                     },
                     ctime: req.ctime.unwrap_or(now),
                     flags: 0,
+                };
+                // chmod rewrites the access ACL's owner, group-class and other entries
+                // in the same record (posix_acl_chmod).
+                let stored = self.acl_enabled().then(|| g.xattr(acl::ACCESS)).flatten();
+                let op = match (req.mode, stored) {
+                    (Some(m), Some(stored)) => {
+                        let Some(mut a) = acl::Acl::decode(stored).ok().flatten() else {
+                            return Err(Error::Corrupt(format!("inode {ino}: stored access ACL")));
+                        };
+                        a.chmod(m);
+                        Op::Group(vec![
+                            op,
+                            Op::SetXattr {
+                                ino,
+                                name: acl::ACCESS.to_vec(),
+                                value: a.encode(),
+                                time: req.ctime.unwrap_or(now),
+                            },
+                        ])
+                    }
+                    _ => op,
                 };
                 self.commit(&op)?;
                 self.apply_inode(&mut g, &op)

@@ -1,8 +1,9 @@
-//! Extended attributes in the user., trusted. and security. namespaces, with Linux's
+//! Extended attributes in the user., trusted. and security. namespaces (and the two POSIX
+//! ACL names when ACLs are on; see `acl`), with Linux's
 //! limits and errnos (ERANGE for a short buffer or a long name, E2BIG for a large value,
 //! ENODATA for a missing name, EEXIST/ENODATA for XATTR_CREATE/XATTR_REPLACE).
 
-use super::{Error, Filesystem, Result};
+use super::{acl, Error, Filesystem, Result};
 use crate::format::record::Op;
 use crate::meta::inode::flags;
 
@@ -26,9 +27,16 @@ pub enum XattrReply {
     Data(Vec<u8>),
 }
 
-fn check_name(name: &[u8]) -> Result<()> {
+fn check_name(name: &[u8], acl_on: bool) -> Result<()> {
     if name.len() > XATTR_NAME_MAX {
         return Err(Error::Range);
+    }
+    if acl::is_acl_name(name) {
+        return if acl_on {
+            Ok(())
+        } else {
+            Err(Error::NotSupported)
+        };
     }
     let ok = [&b"user."[..], b"trusted.", b"security."]
         .iter()
@@ -50,10 +58,14 @@ fn sized(data: Vec<u8>, size: u32) -> Result<XattrReply> {
 }
 
 impl Filesystem {
-    /// `setxattr(2)`.
+    /// `setxattr(2)`. The ACL names go to [`Filesystem::set_acl`] (which keeps a
+    /// set-group-ID bit: callers that know the caller's groups use it directly).
     pub fn setxattr(&self, ino: u64, name: &[u8], value: &[u8], xflags: i32) -> Result<()> {
+        if acl::is_acl_name(name) {
+            return self.set_acl(ino, name, value, xflags, &|_| false);
+        }
         self.check_writable()?;
-        check_name(name)?;
+        check_name(name, self.acl_enabled())?;
         if value.len() > XATTR_SIZE_MAX {
             return Err(Error::TooBig);
         }
@@ -97,6 +109,9 @@ impl Filesystem {
         if name.len() > XATTR_NAME_MAX {
             return Err(Error::Range);
         }
+        if acl::is_acl_name(name) && !self.acl_enabled() {
+            return Err(Error::NotSupported);
+        }
         let n = self.node(ino)?;
         let g = n.read();
         let v = g.xattr(name).ok_or(Error::NoData)?.to_vec();
@@ -108,8 +123,9 @@ impl Filesystem {
         let n = self.node(ino)?;
         let g = n.read();
         let mut out = Vec::new();
+        let acl_on = self.acl_enabled();
         if let Some(x) = &g.xattrs {
-            for k in x.keys() {
+            for k in x.keys().filter(|k| acl_on || !acl::is_acl_name(k)) {
                 out.extend_from_slice(k);
                 out.push(0);
             }
@@ -120,7 +136,7 @@ impl Filesystem {
     /// `removexattr(2)`.
     pub fn removexattr(&self, ino: u64, name: &[u8]) -> Result<()> {
         self.check_writable()?;
-        check_name(name)?;
+        check_name(name, self.acl_enabled())?;
         self.with_log_room(|| {
             let _gate = self.gate.read();
             let n = self.node(ino)?;

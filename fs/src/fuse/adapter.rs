@@ -30,6 +30,7 @@ use super::options::{CacheMode, MountConfig};
 use super::park::Parker;
 use super::seal_ioctl;
 use crate::error::Error;
+use crate::filesystem::acl;
 use crate::filesystem::namespace::SetAttr;
 use crate::filesystem::xattr::XattrReply;
 use crate::filesystem::{Ctx, Filesystem, NAME_MAX};
@@ -143,7 +144,13 @@ fn ctx(req: &Request) -> Ctx {
         uid: req.uid(),
         gid: req.gid(),
         pid: req.pid(),
+        umask: 0,
     }
+}
+
+/// The context of a create, with the umask the kernel sent (used only when ACLs are on).
+fn create_ctx(req: &Request, umask: u32) -> Ctx {
+    Ctx { umask, ..ctx(req) }
 }
 
 /// The errno of a core error; unexpected ones are logged as errors, the rest at debug.
@@ -183,7 +190,20 @@ impl fuser::Filesystem for SealFuse {
         }
         let _ = config.set_time_granularity(Duration::from_nanos(1));
         let _ = config.set_max_background(64);
-        // FUSE_POSIX_ACL stays off: xattrs named system.posix_acl_* are not interpreted.
+        // POSIX ACLs: the kernel checks access against them; the daemon stores them, keeps
+        // mode and access ACL in step and does inheritance, which needs the umask the
+        // kernel then sends unapplied (FUSE_DONT_MASK). Both or neither.
+        if self.cfg.acl {
+            match config.add_capabilities(InitFlags::FUSE_POSIX_ACL | InitFlags::FUSE_DONT_MASK) {
+                Ok(()) => self.fs.set_acl_enabled(true),
+                Err(missing) => {
+                    tracing::warn!(
+                        ?missing,
+                        "the kernel does not offer POSIX ACLs; mounted without"
+                    )
+                }
+            }
+        }
         let mut want = InitFlags::FUSE_ASYNC_READ
             | InitFlags::FUSE_BIG_WRITES
             | InitFlags::FUSE_ASYNC_DIO
@@ -277,14 +297,14 @@ impl fuser::Filesystem for SealFuse {
         parent: INodeNo,
         n: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         rdev: u32,
         reply: ReplyEntry,
     ) {
         let _s = request!("mknod", parent.0);
         match self
             .fs
-            .mknod(parent.0, name(n), mode, rdev as u64, ctx(req))
+            .mknod(parent.0, name(n), mode, rdev as u64, create_ctx(req, umask))
         {
             Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
             Err(e) => reply.error(errno(e)),
@@ -297,11 +317,14 @@ impl fuser::Filesystem for SealFuse {
         parent: INodeNo,
         n: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
         let _s = request!("mkdir", parent.0);
-        match self.fs.mkdir(parent.0, name(n), mode, ctx(req)) {
+        match self
+            .fs
+            .mkdir(parent.0, name(n), mode, create_ctx(req, umask))
+        {
             Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
             Err(e) => reply.error(errno(e)),
         }
@@ -630,7 +653,7 @@ impl fuser::Filesystem for SealFuse {
 
     fn setxattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         n: &OsStr,
         value: &[u8],
@@ -639,7 +662,17 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("setxattr", ino.0);
-        match self.fs.setxattr(ino.0, name(n), value, flags) {
+        let nm = name(n);
+        let r = if acl::is_acl_name(nm) {
+            // fuser does not negotiate FUSE_SETXATTR_EXT, so the kernel's
+            // FUSE_SETXATTR_ACL_KILL_SGID flag never arrives: ask /proc what it would say.
+            let pid = req.pid();
+            let kill = |gid| !super::creds::in_group_or_capable_fsetid(pid, gid);
+            self.fs.set_acl(ino.0, nm, value, flags, &kill)
+        } else {
+            self.fs.setxattr(ino.0, nm, value, flags)
+        };
+        match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }
@@ -683,12 +716,15 @@ impl fuser::Filesystem for SealFuse {
         parent: INodeNo,
         n: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
         let _s = request!("create", parent.0);
-        match self.fs.create(parent.0, name(n), mode, flags, ctx(req)) {
+        match self
+            .fs
+            .create(parent.0, name(n), mode, flags, create_ctx(req, umask))
+        {
             Ok((st, fh)) => reply.created(
                 &TTL,
                 &file_attr(&st),

@@ -46,6 +46,9 @@ pub struct MountConfig {
     pub subtype: String,
     /// `remount`: change the flags of a live mount instead of mounting.
     pub remount: bool,
+    /// `acl` (default) / `noacl`: POSIX ACLs (`FUSE_POSIX_ACL`). Fixed at mount time; a
+    /// remount cannot change it.
+    pub acl: bool,
     /// `dev` / `nodev`.
     pub dev: Flag,
     /// `suid` / `nosuid`.
@@ -78,6 +81,7 @@ impl Default for MountConfig {
             max_seals: 1024,
             subtype: "sealfs".into(),
             remount: false,
+            acl: true,
             dev: None,
             suid: None,
             exec: None,
@@ -174,6 +178,8 @@ impl MountConfig {
             ("fsname", Some(_)) => {}
             ("remount", None) => self.remount = true,
             ("default_permissions", None) => {} // always on
+            ("acl", None) => self.acl = true,
+            ("noacl", None) => self.acl = false,
             ("dev", None) => self.dev = Some(true),
             ("nodev", None) => self.dev = Some(false),
             ("suid", None) => self.suid = Some(true),
