@@ -121,6 +121,7 @@ struct sealfs_defrag {
 #define SEALFS_STAT_MOUNT_RO          0x1ull
 #define SEALFS_STAT_MOUNT_CACHE_PAGE  0x2ull
 #define SEALFS_STAT_MOUNT_ALLOW_OTHER 0x4ull
+#define SEALFS_STAT_MOUNT_ACL         0x8ull
 #define SEALFS_STAT_DEVICE_IMAGE  1
 #define SEALFS_STAT_DEVICE_DEVDAX 2
 #define SEALFS_STAT_DEVICE_SIM    3

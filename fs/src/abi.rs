@@ -436,6 +436,8 @@ pub const STAT_MOUNT_RO: u64 = 1;
 pub const STAT_MOUNT_CACHE_PAGE: u64 = 2;
 /// `mount_flags` bit: `allow_other`.
 pub const STAT_MOUNT_ALLOW_OTHER: u64 = 4;
+/// `mount_flags` bit: POSIX ACLs on (`acl`, negotiated with the kernel).
+pub const STAT_MOUNT_ACL: u64 = 8;
 /// `device_kind` values.
 pub const STAT_DEVICE_IMAGE: u64 = 1;
 /// Device DAX.

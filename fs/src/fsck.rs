@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::device::Device;
+use crate::filesystem::acl::{self, Acl};
 use crate::filesystem::mount::load;
 use crate::filesystem::MAX_FILE_SIZE;
 use crate::meta::inode::mode;
@@ -170,6 +171,7 @@ pub fn check(dev: &dyn Device) -> Report {
             r.problems
                 .push(format!("inode {ino}: no links and not an orphan"));
         }
+        check_acls(ino, &g, &mut r.problems);
     }
     // Reachability from the root.
     let mut seen = std::collections::HashSet::new();
@@ -231,5 +233,32 @@ pub fn run(path: &Path) -> i32 {
     } else {
         println!("{}: {} problems found", path.display(), r.problems.len());
         1
+    }
+}
+
+/// A stored access ACL must parse and agree with the mode's permission bits (every path
+/// that changes one changes the other in the same record); a default ACL must parse and
+/// sit on a directory.
+fn check_acls(ino: u64, g: &crate::meta::Inode, problems: &mut Vec<String>) {
+    if let Some(v) = g.xattr(acl::ACCESS) {
+        match Acl::decode(v) {
+            Ok(Some(a)) => {
+                let (bits, _) = a.mode_bits();
+                if g.attr.mode & 0o777 != bits {
+                    problems.push(format!(
+                        "inode {ino}: mode {:o} disagrees with its access ACL ({bits:o})",
+                        g.attr.mode & 0o777
+                    ));
+                }
+            }
+            _ => problems.push(format!("inode {ino}: stored access ACL does not parse")),
+        }
+    }
+    if let Some(v) = g.xattr(acl::DEFAULT) {
+        if !matches!(Acl::decode(v), Ok(Some(_))) {
+            problems.push(format!("inode {ino}: stored default ACL does not parse"));
+        } else if !g.attr.is_dir() {
+            problems.push(format!("inode {ino}: default ACL on a non-directory"));
+        }
     }
 }

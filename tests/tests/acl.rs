@@ -30,6 +30,18 @@ fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
     b
 }
 
+/// The options `sealfs stat` reports for the mount.
+fn options_of(m: &Mount) -> Vec<String> {
+    let out = m.stat_output();
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("options"))
+        .unwrap_or_else(|| panic!("no options line in {text}"));
+    line.trim().split(',').map(str::to_string).collect()
+}
+
 fn mode_of(p: &Path) -> u32 {
     fs::symlink_metadata(p).unwrap().mode()
 }
@@ -47,6 +59,13 @@ fn nobody_rw(p: &Path) -> (i32, i32) {
 #[test]
 fn access_acl_grants_and_sets_the_mode() {
     let Some(m) = Mount::new("") else { return };
+    assert_eq!(
+        options_of(&m)
+            .iter()
+            .filter(|o| o.ends_with("acl"))
+            .collect::<Vec<_>>(),
+        ["acl"]
+    );
     let p = m.path("f");
     fs::write(&p, b"data").unwrap();
     chmod(&p, 0o640).unwrap();
@@ -221,6 +240,13 @@ fn setting_an_acl_clears_setgid_for_callers_outside_the_group() {
 #[test]
 fn noacl_turns_the_names_away() {
     let Some(m) = Mount::new("noacl") else { return };
+    assert_eq!(
+        options_of(&m)
+            .iter()
+            .filter(|o| o.ends_with("acl"))
+            .collect::<Vec<_>>(),
+        ["noacl"]
+    );
     let p = m.path("f");
     fs::write(&p, b"x").unwrap();
     let a = acl(&[(USER_OBJ, 6, X), (GROUP_OBJ, 4, X), (OTHER, 0, X)]);

@@ -118,6 +118,8 @@ options (comma-separated, -o may repeat):
   cache=direct|page     direct I/O (default; shared mmap works) or the page cache
   break_timeout=MS      time a recalled seal holder has to unseal (default 5000)
   max_seals=N           seals one process may hold (default 1024)
+  acl, noacl            POSIX ACLs (default acl): the kernel checks them, sealfs keeps
+                        them in step with the mode and inherits default ACLs
   subtype=NAME          type fuse.NAME (default sealfs; empty: plain fuse)
   remount               change the flags (ro/rw, nodev, nosuid, noexec, noatime, ...)
                         of the live mount at MOUNTPOINT instead of mounting

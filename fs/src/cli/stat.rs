@@ -107,6 +107,14 @@ fn print(path: &Path, mount: Option<&mounts::MountInfo>, s: &StatArg) {
     if s.mount_flags & abi::STAT_MOUNT_ALLOW_OTHER != 0 {
         opts.push("allow_other".into());
     }
+    opts.push(
+        if s.mount_flags & abi::STAT_MOUNT_ACL != 0 {
+            "acl"
+        } else {
+            "noacl"
+        }
+        .into(),
+    );
     opts.push(format!("threads={}", s.threads));
     opts.push(format!("break_timeout={}", s.break_timeout_ms));
     opts.push(format!("max_seals={}", s.max_seals));

@@ -327,6 +327,9 @@ impl Filesystem {
             }
             let time = self.now();
             let mut ops = Vec::new();
+            if let Some(a) = &acl {
+                super::xattr::check_total(&g, name, a.encode().len())?;
+            }
             let stored = |keep: Option<Vec<u8>>, ops: &mut Vec<Op>| match keep {
                 Some(value) => ops.push(Op::SetXattr {
                     ino,

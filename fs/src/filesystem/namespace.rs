@@ -701,8 +701,9 @@ impl Filesystem {
                     flags: 0,
                 };
                 // chmod rewrites the access ACL's owner, group-class and other entries
-                // in the same record (posix_acl_chmod).
-                let stored = self.acl_enabled().then(|| g.xattr(acl::ACCESS)).flatten();
+                // in the same record (posix_acl_chmod), also under noacl: a stored
+                // access ACL and the mode always agree (fsck checks it).
+                let stored = g.xattr(acl::ACCESS);
                 let op = match (req.mode, stored) {
                     (Some(m), Some(stored)) => {
                         let Some(mut a) = acl::Acl::decode(stored).ok().flatten() else {

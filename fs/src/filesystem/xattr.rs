@@ -47,6 +47,21 @@ fn check_name(name: &[u8], acl_on: bool) -> Result<()> {
     Ok(())
 }
 
+/// ENOSPC when setting `name` to a value of `len` bytes would take the inode's names and
+/// values past [`XATTR_TOTAL_MAX`].
+pub(crate) fn check_total(g: &crate::meta::Inode, name: &[u8], len: usize) -> Result<()> {
+    let total: usize = g
+        .xattrs
+        .as_ref()
+        .map(|x| x.iter().map(|(k, v)| k.len() + v.len()).sum())
+        .unwrap_or(0);
+    let old = g.xattr(name).map(|v| v.len() + name.len()).unwrap_or(0);
+    if total - old + name.len() + len > XATTR_TOTAL_MAX {
+        return Err(Error::NoSpace);
+    }
+    Ok(())
+}
+
 fn sized(data: Vec<u8>, size: u32) -> Result<XattrReply> {
     if size == 0 {
         return Ok(XattrReply::Size(data.len() as u32));
@@ -84,15 +99,7 @@ impl Filesystem {
             if xflags & XATTR_REPLACE != 0 && old.is_none() {
                 return Err(Error::NoData);
             }
-            let total: usize = g
-                .xattrs
-                .as_ref()
-                .map(|x| x.iter().map(|(k, v)| k.len() + v.len()).sum())
-                .unwrap_or(0);
-            let after = total - old.map(|o| o + name.len()).unwrap_or(0) + name.len() + value.len();
-            if after > XATTR_TOTAL_MAX {
-                return Err(Error::NoSpace);
-            }
+            check_total(&g, name, value.len())?;
             let op = Op::SetXattr {
                 ino,
                 name: name.to_vec(),

@@ -145,6 +145,9 @@ fn stat(fs: &Filesystem, cfg: &MountConfig) -> abi::StatArg {
     if cfg.allow_other {
         flags |= abi::STAT_MOUNT_ALLOW_OTHER;
     }
+    if fs.acl_enabled() {
+        flags |= abi::STAT_MOUNT_ACL;
+    }
     abi::StatArg {
         block_size: s.block_size,
         total_blocks: s.total_blocks,
