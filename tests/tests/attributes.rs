@@ -239,7 +239,7 @@ fn timestamps() {
             Box::new(|| setxattr(&p("d1/f"), b"user.k", b"v", 0)),
         ),
         // An ioctl changes ctime behind the kernel's attribute cache: the daemon must
-        // invalidate it (the next stat comes within the 1 s attribute timeout).
+        // invalidate it (the next stat comes within the attribute timeout).
         (
             "chattr +a",
             Box::new(|| chattr(&p("d1/f"), FS_APPEND_FL, true)),

@@ -456,3 +456,65 @@ fn direct_write_by_another_user_clears_set_id_bits() {
         .unwrap();
     assert_eq!(mode_of(&p("root")), 0o6777);
 }
+
+/// The ioctl behind `seal`/`map`: `arg` is read and written in place.
+fn ioctl_inout(f: &fs::File, req: u32, arg: &mut [u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `arg` is as large as the size encoded in `req`, and lives across the call.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), req as _, arg.as_mut_ptr()) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[test]
+fn block_counts_after_ioctls_that_fill_holes() {
+    // The kernel caches attributes for the mount's timeout; SEAL with POPULATE and a
+    // writable SETUPMAPPING allocate blocks behind its back, so the daemon must invalidate.
+    let Some(m) = Mount::new("timeout=3600") else {
+        return;
+    };
+    let blocks = |p: &Path| fs::metadata(p).unwrap().blocks();
+    let p = m.path("sparse-seal");
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&p)
+        .unwrap();
+    f.set_len(1 << 20).unwrap();
+    assert_eq!(blocks(&p), 0, "cached: a hole");
+    let mut arg = sealfs::abi::SealArg {
+        offset: 0,
+        length: 0,
+        flags: sealfs::abi::SEAL_POPULATE,
+    }
+    .encode();
+    ioctl_inout(&f, sealfs::abi::IOC_SEAL, &mut arg).expect("SEAL with POPULATE");
+    assert_eq!(blocks(&p), 2048, "SEAL with POPULATE filled the 1 MiB hole");
+    drop(f);
+
+    let q = m.path("sparse-map");
+    let g = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&q)
+        .unwrap();
+    g.set_len(4 << 20).unwrap();
+    assert_eq!(blocks(&q), 0, "cached: a hole");
+    let mut arg = sealfs::abi::SetupMapping {
+        foffset: 0,
+        len: 2 << 20,
+        flags: 2, // SEALFS_MAP_WRITE
+        moffset: 0,
+    }
+    .encode();
+    ioctl_inout(&g, sealfs::abi::IOC_SETUPMAPPING, &mut arg).expect("SETUPMAPPING");
+    assert_eq!(blocks(&q), 4096, "a writable mapping filled 2 MiB");
+    let mut ranges = sealfs::abi::encode_ranges(&[(0, 2 << 20)]);
+    ioctl_inout(&g, sealfs::abi::IOC_REMOVEMAPPING, &mut ranges).expect("REMOVEMAPPING");
+}

@@ -120,6 +120,7 @@ options (comma-separated, -o may repeat):
   max_seals=N           seals one process may hold (default 1024)
   acl, noacl            POSIX ACLs (default acl): the kernel checks them, sealfs keeps
                         them in step with the mode and inherits default ACLs
+  timeout=SECONDS       how long the kernel caches names and attributes (default 60)
   subtype=NAME          type fuse.NAME (default sealfs; empty: plain fuse)
   remount               change the flags (ro/rw, nodev, nosuid, noexec, noatime, ...)
                         of the live mount at MOUNTPOINT instead of mounting

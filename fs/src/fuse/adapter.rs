@@ -1,10 +1,14 @@
 //! The fuser `Filesystem` implementation: each request becomes one core call, its result
 //! one reply; errors become errnos through `Error::errno`. No filesystem logic lives here.
 //!
-//! Cache lifetimes: entries and attributes are valid for [`TTL`] (1 s) in the kernel.
-//! Every change goes through this daemon, so the kernel's view is refreshed by the
-//! replies themselves; the TTL only bounds how stale a view of changes made outside the
-//! kernel's knowledge (none today) could be. Generation numbers are 0: inode numbers are
+//! Cache lifetimes: entries and attributes are valid for the mount's `timeout=` (default
+//! 60 s) in the kernel. Every change goes through this daemon and the kernel, which
+//! updates or drops what it cached after each of its own requests (attributes after a
+//! write, fallocate, setxattr, link or rename; the parent after a create or unlink; atime
+//! after a read or listing). What the daemon changes without the kernel knowing, it
+//! invalidates itself: flags and ctime after `chattr` and the immutable ioctls, blocks
+//! after SEAL with POPULATE and SETUPMAPPING (they fill holes), the mode after it clears
+//! set-ID bits on a direct write. Generation numbers are 0: inode numbers are
 //! never reused. The core does not count lookups (an inode lives while it has links or
 //! open handles), so FORGET needs no answer and READDIRPLUS is safe.
 
@@ -35,8 +39,6 @@ use crate::filesystem::namespace::SetAttr;
 use crate::filesystem::xattr::XattrReply;
 use crate::filesystem::{Ctx, Filesystem, NAME_MAX};
 
-/// How long the kernel may cache entries and attributes.
-pub const TTL: Duration = Duration::from_secs(1);
 /// Generation of every inode (numbers are never reused).
 const GENERATION: Generation = Generation(0);
 /// Largest read or write the kernel sends (256 pages: `fs.fuse.max_pages_limit`'s default).
@@ -92,11 +94,7 @@ impl SealFuse {
 
     /// Drops the kernel's cached attributes of `ino` (after a change no reply carries).
     fn invalidate_attr(&self, ino: u64) {
-        if let Some(n) = self.notifier.get() {
-            if let Err(e) = n.inval_inode(INodeNo(ino), -1, 0) {
-                tracing::debug!(ino, error = %e, "attribute invalidation failed");
-            }
-        }
+        invalidate_attr(&self.notifier, ino);
     }
 
     fn open_flags(&self) -> FopenFlags {
@@ -166,6 +164,15 @@ fn errno(e: Error) -> Errno {
     Errno::from_i32(e.errno())
 }
 
+/// Drops the kernel's cached attributes of `ino` through the session's notifier.
+fn invalidate_attr(notifier: &OnceLock<Notifier>, ino: u64) {
+    if let Some(n) = notifier.get() {
+        if let Err(e) = n.inval_inode(INodeNo(ino), -1, 0) {
+            tracing::debug!(ino, error = %e, "attribute invalidation failed");
+        }
+    }
+}
+
 fn name(n: &OsStr) -> &[u8] {
     n.as_bytes()
 }
@@ -231,7 +238,7 @@ impl fuser::Filesystem for SealFuse {
     fn lookup(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
         let _s = request!("lookup", parent.0);
         match self.fs.lookup(parent.0, name(n)) {
-            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -239,7 +246,7 @@ impl fuser::Filesystem for SealFuse {
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
         let _s = request!("getattr", ino.0, fh.map(|f| f.0));
         match self.fs.getattr(ino.0) {
-            Ok(st) => reply.attr(&TTL, &file_attr(&st)),
+            Ok(st) => reply.attr(&self.cfg.timeout, &file_attr(&st)),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -274,10 +281,11 @@ impl fuser::Filesystem for SealFuse {
             fh: fh.map(|f| f.0),
         };
         let c = ctx(req);
+        let ttl = self.cfg.timeout;
         self.parked(
             move |fs| fs.setattr(ino.0, set, c),
             move |r| match r {
-                Ok(st) => reply.attr(&TTL, &file_attr(&st)),
+                Ok(st) => reply.attr(&ttl, &file_attr(&st)),
                 Err(e) => reply.error(errno(e)),
             },
         );
@@ -306,7 +314,7 @@ impl fuser::Filesystem for SealFuse {
             .fs
             .mknod(parent.0, name(n), mode, rdev as u64, create_ctx(req, umask))
         {
-            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -325,7 +333,7 @@ impl fuser::Filesystem for SealFuse {
             .fs
             .mkdir(parent.0, name(n), mode, create_ctx(req, umask))
         {
-            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -361,7 +369,7 @@ impl fuser::Filesystem for SealFuse {
         let _s = request!("symlink", parent.0);
         let target = target.as_os_str().as_bytes();
         match self.fs.symlink(parent.0, name(link_name), target, ctx(req)) {
-            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -402,7 +410,7 @@ impl fuser::Filesystem for SealFuse {
     ) {
         let _s = request!("link", ino.0);
         match self.fs.link(ino.0, newparent.0, name(newname)) {
-            Ok(st) => reply.entry(&TTL, &file_attr(&st), GENERATION),
+            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -612,7 +620,7 @@ impl fuser::Filesystem for SealFuse {
                 INodeNo(e.ino),
                 e.cookie,
                 name,
-                &TTL,
+                &self.cfg.timeout,
                 &file_attr(&st),
                 GENERATION,
             ) {
@@ -726,7 +734,7 @@ impl fuser::Filesystem for SealFuse {
             .create(parent.0, name(n), mode, flags, create_ctx(req, umask))
         {
             Ok((st, fh)) => reply.created(
-                &TTL,
+                &self.cfg.timeout,
                 &file_attr(&st),
                 GENERATION,
                 FileHandle(fh),
@@ -769,23 +777,26 @@ impl fuser::Filesystem for SealFuse {
         for (i, o, l) in inval {
             self.invalidate_data(i, o, l);
         }
-        // These change the inode's flags and ctime behind the kernel's attribute cache.
-        if first.is_ok()
-            && matches!(
-                cmd,
-                ioctl::FS_IOC_SETFLAGS
-                    | ioctl::FS_IOC32_SETFLAGS
-                    | ioctl::FS_IOC_FSSETXATTR
-                    | crate::abi::IOC_SET_IMMUTABLE
-                    | crate::abi::IOC_CLEAR_IMMUTABLE
-            )
-        {
+        // These change the inode's flags and ctime, or (SEAL with POPULATE, SETUPMAPPING:
+        // holes filled) its block count, behind the kernel's attribute cache.
+        let changes_attrs = matches!(
+            cmd,
+            ioctl::FS_IOC_SETFLAGS
+                | ioctl::FS_IOC32_SETFLAGS
+                | ioctl::FS_IOC_FSSETXATTR
+                | crate::abi::IOC_SET_IMMUTABLE
+                | crate::abi::IOC_CLEAR_IMMUTABLE
+                | crate::abi::IOC_SEAL
+                | crate::abi::IOC_SETUPMAPPING
+        );
+        if first.is_ok() && changes_attrs {
             self.invalidate_attr(ino.0);
         }
         match first {
             // SEAL with POPULATE and SETUPMAPPING allocate holes and may meet a recall.
             Err(crate::Error::WouldWait { .. }) => {
                 let input = in_data.to_vec();
+                let notifier = self.notifier.clone();
                 let c = r.ctx;
                 self.parked(
                     move |fs| {
@@ -802,7 +813,12 @@ impl fuser::Filesystem for SealFuse {
                             .unwrap_or(Err(crate::Error::Errno(libc::ENOTTY)))
                     },
                     move |res| match res {
-                        Ok(out) => reply.ioctl(0, &out),
+                        Ok(out) => {
+                            if changes_attrs {
+                                invalidate_attr(&notifier, ino.0);
+                            }
+                            reply.ioctl(0, &out)
+                        }
                         Err(e) => reply.error(errno(e)),
                     },
                 );

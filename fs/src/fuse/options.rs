@@ -49,6 +49,11 @@ pub struct MountConfig {
     /// `acl` (default) / `noacl`: POSIX ACLs (`FUSE_POSIX_ACL`). Fixed at mount time; a
     /// remount cannot change it.
     pub acl: bool,
+    /// `timeout=SECONDS` (fractions allowed): how long the kernel may cache names and
+    /// attributes. Default [`DEFAULT_TIMEOUT`]: every change reaches this daemon through
+    /// the kernel, which updates or drops what it cached; the daemon invalidates what it
+    /// changes on its own (see the adapter).
+    pub timeout: Duration,
     /// `dev` / `nodev`.
     pub dev: Flag,
     /// `suid` / `nosuid`.
@@ -82,6 +87,7 @@ impl Default for MountConfig {
             subtype: "sealfs".into(),
             remount: false,
             acl: true,
+            timeout: DEFAULT_TIMEOUT,
             dev: None,
             suid: None,
             exec: None,
@@ -94,6 +100,11 @@ impl Default for MountConfig {
         }
     }
 }
+
+/// How long the kernel caches names and attributes unless `timeout=` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest `timeout=` (a day, as virtiofsd's `cache=always`).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86400);
 
 /// Most worker threads `threads=` accepts.
 pub const MAX_THREADS: usize = 256;
@@ -179,6 +190,16 @@ impl MountConfig {
             ("remount", None) => self.remount = true,
             ("default_permissions", None) => {} // always on
             ("acl", None) => self.acl = true,
+            ("timeout", v) => {
+                let s: f64 = number(key, need(key, v)?)?;
+                if !(0.0..=MAX_TIMEOUT.as_secs_f64()).contains(&s) {
+                    return Err(format!(
+                        "mount option timeout: must be 0..={} seconds",
+                        MAX_TIMEOUT.as_secs()
+                    ));
+                }
+                self.timeout = Duration::from_secs_f64(s);
+            }
             ("noacl", None) => self.acl = false,
             ("dev", None) => self.dev = Some(true),
             ("nodev", None) => self.dev = Some(false),
@@ -238,8 +259,18 @@ mod tests {
     fn sealfs_options() {
         let c = MountConfig::parse(&[
             "ro,allow_other,threads=3,cache=page,break_timeout=250,max_seals=9,subtype=",
+            "noacl,timeout=0.25",
         ])
         .unwrap();
+        assert!(!c.acl);
+        assert_eq!(c.timeout, Duration::from_millis(250));
+        let d = MountConfig::default();
+        assert!(d.acl);
+        assert_eq!(d.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(
+            MountConfig::parse(&["timeout=86400"]).unwrap().timeout,
+            MAX_TIMEOUT
+        );
         assert!(c.read_only() && c.allow_other);
         assert_eq!(c.threads, 3);
         assert_eq!(c.cache, CacheMode::Page);
@@ -273,6 +304,11 @@ mod tests {
             "max_seals=0",
             "frobnicate",
             "ro=1",
+            "timeout=-1",
+            "timeout=86401",
+            "timeout=NaN",
+            "timeout=soon",
+            "timeout",
         ] {
             let e = MountConfig::parse(&[bad]).unwrap_err();
             assert!(!e.contains('\n'), "{bad}: {e}");
