@@ -476,16 +476,20 @@ fn block_counts_after_ioctls_that_fill_holes() {
         return;
     };
     let blocks = |p: &Path| fs::metadata(p).unwrap().blocks();
-    let p = m.path("sparse-seal");
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&p)
-        .unwrap();
-    f.set_len(1 << 20).unwrap();
-    assert_eq!(blocks(&p), 0, "cached: a hole");
+    // A file of `len` bytes, all hole, its attributes now in the kernel's cache.
+    let sparse = |name: &str, len: u64| {
+        let p = m.path(name);
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .unwrap();
+        f.set_len(len).unwrap();
+        assert_eq!(blocks(&p), 0, "{name}: a hole");
+        (p, f)
+    };
+    let (p, f) = sparse("sparse-seal", 1 << 20);
     let mut arg = sealfs::abi::SealArg {
         offset: 0,
         length: 0,
@@ -496,16 +500,7 @@ fn block_counts_after_ioctls_that_fill_holes() {
     assert_eq!(blocks(&p), 2048, "SEAL with POPULATE filled the 1 MiB hole");
     drop(f);
 
-    let q = m.path("sparse-map");
-    let g = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&q)
-        .unwrap();
-    g.set_len(4 << 20).unwrap();
-    assert_eq!(blocks(&q), 0, "cached: a hole");
+    let (q, g) = sparse("sparse-map", 4 << 20);
     let mut arg = sealfs::abi::SetupMapping {
         foffset: 0,
         len: 2 << 20,

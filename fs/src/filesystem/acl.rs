@@ -10,7 +10,7 @@
 
 use super::{Error, Filesystem, Result};
 use crate::format::record::{valid, Op};
-use crate::meta::inode::{flags, mode};
+use crate::meta::inode::mode;
 
 /// The access ACL's attribute name.
 pub const ACCESS: &[u8] = b"system.posix_acl_access";
@@ -308,13 +308,7 @@ impl Filesystem {
         }
         let acl = Acl::decode(value)?;
         self.meta_room()?;
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
-            let n = self.node(ino)?;
-            let mut g = n.write();
-            if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                return Err(Error::Perm("immutable or append-only file"));
-            }
+        self.change_xattrs(ino, |g| {
             if name == DEFAULT && !g.attr.is_dir() {
                 return Err(Error::Access);
             }
@@ -328,7 +322,7 @@ impl Filesystem {
             let time = self.now();
             let mut ops = Vec::new();
             if let Some(a) = &acl {
-                super::xattr::check_total(&g, name, a.encode().len())?;
+                super::xattr::check_total(g, name, a.encode().len())?;
             }
             let stored = |keep: Option<Vec<u8>>, ops: &mut Vec<Op>| match keep {
                 Some(value) => ops.push(Op::SetXattr {
@@ -378,7 +372,7 @@ impl Filesystem {
                 _ => Op::Group(ops),
             };
             self.commit(&op)?;
-            self.apply_inode(&mut g, &op)
+            self.apply_inode(g, &op)
         })
     }
 }

@@ -326,6 +326,12 @@ impl Filesystem {
         Ok(fs)
     }
 
+    /// Writes `sb` to its slot (by generation), durably.
+    fn publish_superblock(&self, sb: &Superblock) -> Result<()> {
+        persist::publish(&*self.dev, Superblock::slot_offset(sb.slot()), &sb.encode())?;
+        Ok(())
+    }
+
     /// Rewrites the superblock of an older format version as the current one (same
     /// checkpoint, same log, next generation in the other slot), before anything of the
     /// newer format can be logged. A crash leaves one of the two slots, either of which
@@ -340,11 +346,7 @@ impl Filesystem {
             generation: sb.current.generation + 1,
             ..sb.current
         };
-        persist::publish(
-            &*self.dev,
-            Superblock::slot_offset(new.slot()),
-            &new.encode(),
-        )?;
+        self.publish_superblock(&new)?;
         tracing::info!(
             from = sb.current.version,
             to = FORMAT_VERSION,
@@ -384,11 +386,7 @@ impl Filesystem {
             log_seq: log.next_seq,
             ..sb.current
         };
-        persist::publish(
-            &*self.dev,
-            Superblock::slot_offset(new.slot()),
-            &new.encode(),
-        )?;
+        self.publish_superblock(&new)?;
         log.tail = 0;
         sb.current = new;
         sb.checkpoints += 1;

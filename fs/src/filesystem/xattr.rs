@@ -73,6 +73,25 @@ fn sized(data: Vec<u8>, size: u32) -> Result<XattrReply> {
 }
 
 impl Filesystem {
+    /// Runs `f` on the write-locked inode `ino` for an attribute change, with the log made
+    /// room for (checkpoint and retry) and immutable or append-only files refused; `f`
+    /// commits and applies its record. The caller has checked the filesystem is writable.
+    pub(crate) fn change_xattrs(
+        &self,
+        ino: u64,
+        mut f: impl FnMut(&mut crate::meta::Inode) -> Result<()>,
+    ) -> Result<()> {
+        self.with_log_room(|| {
+            let _gate = self.gate.read();
+            let n = self.node(ino)?;
+            let mut g = n.write();
+            if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
+                return Err(Error::Perm("immutable or append-only file"));
+            }
+            f(&mut g)
+        })
+    }
+
     /// `setxattr(2)`. The ACL names go to [`Filesystem::set_acl`] (which keeps a
     /// set-group-ID bit: callers that know the caller's groups use it directly).
     pub fn setxattr(&self, ino: u64, name: &[u8], value: &[u8], xflags: i32) -> Result<()> {
@@ -85,13 +104,7 @@ impl Filesystem {
             return Err(Error::TooBig);
         }
         self.meta_room()?;
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
-            let n = self.node(ino)?;
-            let mut g = n.write();
-            if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                return Err(Error::Perm("immutable or append-only file"));
-            }
+        self.change_xattrs(ino, |g| {
             let old = g.xattr(name).map(|v| v.len());
             if xflags & XATTR_CREATE != 0 && old.is_some() {
                 return Err(Error::Exists);
@@ -99,7 +112,7 @@ impl Filesystem {
             if xflags & XATTR_REPLACE != 0 && old.is_none() {
                 return Err(Error::NoData);
             }
-            check_total(&g, name, value.len())?;
+            check_total(g, name, value.len())?;
             let op = Op::SetXattr {
                 ino,
                 name: name.to_vec(),
@@ -107,7 +120,7 @@ impl Filesystem {
                 time: self.now(),
             };
             self.commit(&op)?;
-            self.apply_inode(&mut g, &op)
+            self.apply_inode(g, &op)
         })
     }
 
@@ -144,13 +157,7 @@ impl Filesystem {
     pub fn removexattr(&self, ino: u64, name: &[u8]) -> Result<()> {
         self.check_writable()?;
         check_name(name, self.acl_enabled())?;
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
-            let n = self.node(ino)?;
-            let mut g = n.write();
-            if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                return Err(Error::Perm("immutable or append-only file"));
-            }
+        self.change_xattrs(ino, |g| {
             if g.xattr(name).is_none() {
                 return Err(Error::NoData);
             }
@@ -160,7 +167,7 @@ impl Filesystem {
                 time: self.now(),
             };
             self.commit(&op)?;
-            self.apply_inode(&mut g, &op)
+            self.apply_inode(g, &op)
         })
     }
 }

@@ -149,14 +149,12 @@ impl Table {
                 }
                 Ok(())
             }
-            Op::SetAttr { ino, .. }
-            | Op::Truncate { ino, .. }
-            | Op::Map { ino, .. }
-            | Op::Punch { ino, .. }
-            | Op::SetXattr { ino, .. }
-            | Op::RemoveXattr { ino, .. }
-            | Op::Remap { ino, .. } => {
-                let n = self.node(*ino, "inode operation")?;
+            // Every other operation concerns one inode.
+            _ => {
+                let Some(ino) = op.inode() else {
+                    return err(format!("not an inode operation: {op:?}"));
+                };
+                let n = self.node(ino, "inode operation")?;
                 let mut g = n.write();
                 apply_inode(&mut g, op, self.block_size, blocks)
             }
