@@ -150,7 +150,8 @@ struct sealfs_stat {
 	__u64 recalls;      /* since mount */
 	__u64 revocations;  /* since mount */
 	__u64 quarantined_blocks;
-	__u64 reserved[9];
+	__u64 timeout_ms;   /* name and attribute cache lifetime (timeout=) */
+	__u64 reserved[8];
 };
 
 /* Remount support (root only): the daemon stops or resumes writing. */

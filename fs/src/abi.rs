@@ -500,10 +500,12 @@ pub struct StatArg {
     pub revocations: u64,
     /// Blocks quarantined after revocations.
     pub quarantined_blocks: u64,
+    /// How long the kernel caches names and attributes (`timeout=`), milliseconds.
+    pub timeout_ms: u64,
 }
 
 impl StatArg {
-    fn fields(&self) -> [u64; 23] {
+    fn fields(&self) -> [u64; 24] {
         [
             STAT_VERSION,
             self.block_size,
@@ -528,6 +530,7 @@ impl StatArg {
             self.recalls,
             self.revocations,
             self.quarantined_blocks,
+            self.timeout_ms,
         ]
     }
 
@@ -570,6 +573,7 @@ impl StatArg {
             recalls: f(20),
             revocations: f(21),
             quarantined_blocks: f(22),
+            timeout_ms: f(23),
         })
     }
 
@@ -619,6 +623,7 @@ mod stat_abi_tests {
             free_blocks: 7,
             flush_method: flush_method_code("clwb"),
             quarantined_blocks: 3,
+            timeout_ms: 60_000,
             ..Default::default()
         };
         assert_eq!(StatArg::decode(&s.encode()).unwrap(), s);

@@ -59,6 +59,10 @@ fn nobody_rw(p: &Path) -> (i32, i32) {
 #[test]
 fn access_acl_grants_and_sets_the_mode() {
     let Some(m) = Mount::new("") else { return };
+    assert!(
+        options_of(&m).contains(&"timeout=60".to_string()),
+        "the default"
+    );
     assert_eq!(
         options_of(&m)
             .iter()
@@ -239,7 +243,10 @@ fn setting_an_acl_clears_setgid_for_callers_outside_the_group() {
 
 #[test]
 fn noacl_turns_the_names_away() {
-    let Some(m) = Mount::new("noacl") else { return };
+    let Some(m) = Mount::new("noacl,timeout=2.5") else {
+        return;
+    };
+    assert!(options_of(&m).contains(&"timeout=2.5".to_string()));
     assert_eq!(
         options_of(&m)
             .iter()

@@ -117,6 +117,7 @@ fn print(path: &Path, mount: Option<&mounts::MountInfo>, s: &StatArg) {
     );
     opts.push(format!("threads={}", s.threads));
     opts.push(format!("break_timeout={}", s.break_timeout_ms));
+    opts.push(format!("timeout={}", s.timeout_ms as f64 / 1000.0));
     opts.push(format!("max_seals={}", s.max_seals));
     println!("  options       {}", opts.join(","));
     println!("  seals         {} held, {} mapping pins", s.seals, s.pins);
