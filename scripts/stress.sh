@@ -2,7 +2,13 @@
 # fsx-style stress of sealfs through a real FUSE mount, and the SIGKILL loop.
 #
 #   scripts/stress.sh [--short] [--ops N] [--seed N] [--procs P] [--cache MODE]
-#                     [--enospc] [--kill-loop N]
+#                     [--enospc] [--kill-loop N] [--core-secs S]
+#
+# First, the multithreaded core run (fs/tests/concurrency.rs): 6 threads of creates,
+# writes, truncates, renames, links, xattrs, seals, window mappings and unlinks race 2
+# threads of checkpoints for S seconds (--core-secs; default 300, 10 with --short, 0 skips
+# it); a stall of 20 s or a lock taken out of order fails it, and the image must then be
+# clean and remount to the same tree.
 #
 # Builds sealfs and sealfs-stress (release), makes a sparse 1 GiB image on /dev/shm, mounts
 # it with 4 FUSE threads and runs sealfs-stress (--short: 20000 ops; default 1000000), then
@@ -24,7 +30,7 @@ set -euo pipefail
 cd "$SEALFS_ROOT"
 
 usage() {
-    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -32,6 +38,7 @@ ops=1000000
 seed=$(( (RANDOM << 15 | RANDOM) % 1000000000 ))
 procs=4
 kill_loop=0
+core_secs=
 cache=both
 img_size=1G
 stress_extra=()
@@ -44,6 +51,7 @@ while [ $# -gt 0 ]; do
     --seed) seed=${2:?--seed N}; shift ;;
     --procs) procs=${2:?--procs P}; shift ;;
     --kill-loop) kill_loop=${2:?--kill-loop N}; shift ;;
+    --core-secs) core_secs=${2:?--core-secs S}; shift ;;
     -h|--help) usage 0 ;;
     *) echo "stress.sh: unknown argument: $1" >&2; usage 1 ;;
     esac
@@ -51,11 +59,22 @@ while [ $# -gt 0 ]; do
 done
 case $cache in direct|page|both) ;; *) echo "stress.sh: --cache direct|page|both" >&2; exit 1 ;; esac
 
+ensure_cargo
+if [ -z "$core_secs" ]; then
+    if [ "$kill_loop" -gt 0 ]; then core_secs=0
+    elif [ "$ops" -le 20000 ]; then core_secs=10
+    else core_secs=300; fi
+fi
+if [ "$core_secs" -gt 0 ]; then
+    say "core run: 6 threads of operations against 2 of checkpoints for $core_secs s"
+    SEALFS_CONCURRENCY_SECS=$core_secs cargo test --release -q -p sealfs --features strict-locks \
+        --test concurrency -- --nocapture 2>&1 | grep -v '^$' || die "the multithreaded core run failed"
+fi
+
 if ! can_mount; then
     echo "stress.sh: skipped: mounting needs root and /dev/fuse"
     exit 0
 fi
-ensure_cargo
 ensure_cmds fusermount3:fuse3
 
 say "building sealfs and sealfs-stress (release)"

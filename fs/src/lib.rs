@@ -21,6 +21,7 @@ pub mod log;
 pub mod meta;
 pub mod mounts;
 pub mod persist;
+pub mod sync;
 pub mod window;
 
 pub use error::{Error, Result};

@@ -1,12 +1,9 @@
 //! The filesystem core: a transport-free API over inode numbers that the FUSE adapter and
 //! the tests drive.
 //!
-//! Locking, in acquisition order:
-//! 1. `gate` (shared by every mutation, exclusive by a checkpoint, which needs the state
-//!    still);
-//! 2. `table` (shared to find an inode, exclusive for namespace changes);
-//! 3. one inode's `RwLock` (data I/O on different files proceeds in parallel);
-//! 4. `alloc`, then `log` (each held briefly).
+//! Every lock here is a ranked lock of [`crate::sync`], whose documentation is the one
+//! statement of the acquisition order (gate, table, inodes, seals, windows, alloc, log,
+//! superblock, handles), checked on every acquisition.
 //!
 //! Every mutation builds an `Op`, appends it to the log (durable before the reply), then
 //! applies it with the same function replay uses.
@@ -23,7 +20,7 @@ pub mod xattr;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
-use parking_lot::{Mutex, RwLock};
+use crate::sync::{Mutex, RwLock};
 use sealfs_alloc::{Allocator, Extent};
 
 use crate::device::Device;
@@ -338,7 +335,14 @@ impl Filesystem {
         let limit = self.layout.ckpt_len / 10 * 9;
         // A create's checkpoint entry (inode + directory entry) is larger than its log
         // record, but less than twice as large: count log bytes double.
-        let projected = || self.sb.lock().current.ckpt_used + 2 * self.log.lock().tail;
+        // Each lock in its own statement: a temporary guard lives to the end of its
+        // statement, and holding the superblock while taking the log inverts the order a
+        // checkpoint takes them in (crate::sync).
+        let projected = || {
+            let log_tail = self.log.lock().tail;
+            let ckpt_used = self.sb.lock().current.ckpt_used;
+            ckpt_used + 2 * log_tail
+        };
         if projected() <= limit {
             return Ok(());
         }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 
-use parking_lot::{Mutex, RwLock};
+use crate::sync::{Mutex, Rank, RwLock};
 use sealfs_alloc::{Allocator, Extent};
 
 use super::{Filesystem, SbState};
@@ -298,15 +298,18 @@ impl Filesystem {
             dev,
             layout,
             bs: layout.block_size,
-            gate: RwLock::new(()),
-            table: RwLock::new(table),
-            alloc: Mutex::new(alloc),
-            log: Mutex::new(log),
-            sb: Mutex::new(SbState {
-                current: report.sb,
-                checkpoints: 0,
-            }),
-            handles: Mutex::new(HashMap::new()),
+            gate: RwLock::new(Rank::Gate, ()),
+            table: RwLock::new(Rank::Table, table),
+            alloc: Mutex::new(Rank::Alloc, alloc),
+            log: Mutex::new(Rank::Log, log),
+            sb: Mutex::new(
+                Rank::Superblock,
+                SbState {
+                    current: report.sb,
+                    checkpoints: 0,
+                },
+            ),
+            handles: Mutex::new(Rank::Handles, HashMap::new()),
             next_fh: AtomicU64::new(1),
             read_only: AtomicBool::new(opts.read_only),
             atime: AtomicU8::new(1),
@@ -364,10 +367,19 @@ impl Filesystem {
         }
         let _gate = self.gate.write();
         let table = self.table.read();
+        // The exclusive gate keeps every appender out, so the log's next sequence number and
+        // the generation cannot move while the table (and each inode, rank 3) is encoded
+        // before the log and superblock locks (ranks 9, 10) are taken.
+        let next_seq = self.log.lock().next_seq;
+        let generation = self.sb.lock().current.generation + 1;
+        let blob = checkpoint::encode(&table, generation, next_seq);
         let mut log = self.log.lock();
         let mut sb = self.sb.lock();
-        let generation = sb.current.generation + 1;
-        let blob = checkpoint::encode(&table, generation, log.next_seq);
+        if log.next_seq != next_seq || sb.current.generation + 1 != generation {
+            return Err(Error::Corrupt(
+                "log appended or superblock published during a checkpoint".into(),
+            ));
+        }
         if blob.len() as u64 > self.layout.ckpt_len {
             tracing::error!(
                 bytes = blob.len(),

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use crate::sync::{Condvar, Mutex, Rank, RwLock};
 use sealfs_seal::{
     Access, ByteRange, Change, ChangeKind, Config, Decision, Recall, SealInfo, SealKind, SealTable,
     Stats,
@@ -55,7 +55,7 @@ pub struct SealStats {
     pub revocations: u64,
 }
 
-type Hook = Box<dyn Fn() + Send + Sync>;
+type Hook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// The core's seal state.
 pub(crate) struct SealCtl {
@@ -69,10 +69,10 @@ pub(crate) struct SealCtl {
 impl SealCtl {
     pub(crate) fn new(opts: SealOptions) -> SealCtl {
         SealCtl {
-            table: Mutex::new(SealTable::new(config(opts))),
+            table: Mutex::new(Rank::SealTable, SealTable::new(config(opts))),
             changed: Condvar::new(),
-            recalls: Mutex::new(Vec::new()),
-            hook: RwLock::new(None),
+            recalls: Mutex::new(Rank::Recalls, Vec::new()),
+            hook: RwLock::new(Rank::SealHook, None),
             epoch: Instant::now(),
         }
     }
@@ -111,12 +111,14 @@ impl Filesystem {
     /// Called (from any thread) whenever recalls are pending or seals were released or
     /// revoked: the FUSE adapter sends poll notifications and retries parked requests.
     pub fn set_seal_hook(&self, f: impl Fn() + Send + Sync + 'static) {
-        *self.seals.hook.write() = Some(Box::new(f));
+        *self.seals.hook.write() = Some(std::sync::Arc::new(f));
     }
 
     pub(crate) fn seals_changed(&self) {
         self.seals.changed.notify_all();
-        if let Some(h) = self.seals.hook.read().as_ref() {
+        // Called with no lock held: the transport calls back into the core.
+        let hook = self.seals.hook.read().clone();
+        if let Some(h) = hook {
             h();
         }
     }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
-use parking_lot::Mutex;
+use crate::sync::{Mutex, Rank};
 use sealfs_alloc::{Allocator, Extent};
 use sealfs_seal::{Access, ByteRange, SealId, SealKind};
 
@@ -63,10 +63,18 @@ struct Hold {
 }
 
 /// Window state of a mounted filesystem.
-#[derive(Default)]
 pub(crate) struct Windows {
     maps: Mutex<HashMap<(u64, u64), Mapping>>,
     holds: Mutex<Vec<Hold>>,
+}
+
+impl Default for Windows {
+    fn default() -> Windows {
+        Windows {
+            maps: Mutex::new(Rank::WindowMaps, HashMap::new()),
+            holds: Mutex::new(Rank::WindowHolds, Vec::new()),
+        }
+    }
 }
 
 /// Frees blocks, keeping back the ones under quarantine.

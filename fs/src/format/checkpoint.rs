@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use crate::sync::{Rank, RwLock};
 
 use super::codec::{le64, Reader, Writer};
 use super::record::{valid_xattr_name, Ts};
@@ -185,7 +185,8 @@ pub fn decode(
             ))
             .into());
         }
-        t.inodes.insert(inode.ino, Arc::new(RwLock::new(inode)));
+        t.inodes
+            .insert(inode.ino, Arc::new(RwLock::new(Rank::Inode, inode)));
     }
     let norphans = r.u64()?;
     if norphans > (r.remaining() / 8) as u64 {

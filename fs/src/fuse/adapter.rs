@@ -125,15 +125,7 @@ impl SealFuse {
 
     /// Drops page-cache pages of `ino` a window wrote under.
     fn invalidate_data(&self, ino: u64, off: u64, len: u64) {
-        if let Some(n) = self.notifier.get() {
-            let (o, l) = (
-                i64::try_from(off).unwrap_or(i64::MAX),
-                i64::try_from(len).unwrap_or(i64::MAX),
-            );
-            if let Err(e) = n.inval_inode(INodeNo(ino), o, l) {
-                tracing::debug!(ino, error = %e, "page-cache invalidation failed");
-            }
-        }
+        invalidate_data(&self.notifier, ino, off, len);
     }
 }
 
@@ -162,6 +154,19 @@ fn errno(e: Error) -> Errno {
         _ => tracing::debug!(error = %e, "request failed"),
     }
     Errno::from_i32(e.errno())
+}
+
+/// Drops page-cache pages of `ino` through the session's notifier.
+fn invalidate_data(notifier: &OnceLock<Notifier>, ino: u64, off: u64, len: u64) {
+    if let Some(n) = notifier.get() {
+        let (o, l) = (
+            i64::try_from(off).unwrap_or(i64::MAX),
+            i64::try_from(len).unwrap_or(i64::MAX),
+        );
+        if let Err(e) = n.inval_inode(INodeNo(ino), o, l) {
+            tracing::debug!(ino, error = %e, "page-cache invalidation failed");
+        }
+    }
 }
 
 /// Drops the kernel's cached attributes of `ino` through the session's notifier.
@@ -797,6 +802,7 @@ impl fuser::Filesystem for SealFuse {
             Err(crate::Error::WouldWait { .. }) => {
                 let input = in_data.to_vec();
                 let notifier = self.notifier.clone();
+                let retry_notifier = self.notifier.clone();
                 let c = r.ctx;
                 self.parked(
                     move |fs| {
@@ -808,9 +814,15 @@ impl fuser::Filesystem for SealFuse {
                             out_size,
                             ctx: c,
                         };
-                        let mut ignored = Vec::new();
-                        seal_ioctl::dispatch(fs, &r, &mut ignored)
-                            .unwrap_or(Err(crate::Error::Errno(libc::ENOTTY)))
+                        // A retry applies the invalidations it asks for, as the first
+                        // attempt does.
+                        let mut inval = Vec::new();
+                        let res = seal_ioctl::dispatch(fs, &r, &mut inval)
+                            .unwrap_or(Err(crate::Error::Errno(libc::ENOTTY)));
+                        for (i, o, l) in inval {
+                            invalidate_data(&retry_notifier, i, o, l);
+                        }
+                        res
                     },
                     move |res| match res {
                         Ok(out) => {
@@ -910,10 +922,12 @@ impl fuser::Filesystem for SealFuse {
     ) {
         // POLLPRI tells a seal holder or window host that it is being recalled.
         let _s = request!("poll", ino.0, fh.0);
-        let recalled = self.fs.recall_pending(fh.0) || !self.fs.recalled_mappings(fh.0).is_empty();
-        if !recalled && flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY) {
-            self.parker.register_poll(fh.0, ph);
-        }
+        let notify = flags
+            .contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY)
+            .then(|| Box::new(move || ph.notify()) as super::park::Notify);
+        let recalled = self.parker.poll(fh.0, notify, || {
+            self.fs.recall_pending(fh.0) || !self.fs.recalled_mappings(fh.0).is_empty()
+        });
         let mut ev = PollEvents::POLLIN | PollEvents::POLLOUT | PollEvents::POLLRDNORM;
         if recalled {
             ev |= PollEvents::POLLPRI;

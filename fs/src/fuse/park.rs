@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use fuser::PollNotifier;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
@@ -21,11 +20,14 @@ use crate::filesystem::Filesystem;
 
 type Retry = Box<dyn FnMut() -> bool + Send>;
 
+/// Wakes one poller (the kernel's poll handle, `fuser::PollNotifier::notify`).
+pub type Notify = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
+
 /// The parked requests and poll registrations of one mount.
 pub struct Parker {
     fs: Arc<Filesystem>,
     parked: Mutex<Vec<Retry>>,
-    polls: Mutex<HashMap<u64, PollNotifier>>,
+    polls: Mutex<HashMap<u64, Notify>>,
     kicked: Mutex<bool>,
     wake: Condvar,
 }
@@ -95,11 +97,7 @@ impl Parker {
         self.fs.expire_seals();
         self.fs.reap_quarantine();
         for r in self.fs.take_recalls() {
-            if let Some(n) = self.polls.lock().remove(&r.holder) {
-                if let Err(e) = n.notify() {
-                    tracing::debug!(error = %e, holder = r.holder, "poll notification not delivered");
-                }
-            }
+            self.notify(r.holder);
         }
         let mut work = std::mem::take(&mut *self.parked.lock());
         work.retain_mut(|retry| !retry());
@@ -134,13 +132,89 @@ impl Parker {
         }
     }
 
-    /// Remembers how to wake a poller of `fh` (the kernel asked for a notification).
-    pub fn register_poll(&self, fh: u64, n: PollNotifier) {
-        self.polls.lock().insert(fh, n);
+    /// Wakes the poller of `holder`, if one is registered (once: the kernel polls again).
+    fn notify(&self, holder: u64) {
+        let n = self.polls.lock().remove(&holder);
+        if let Some(n) = n {
+            if let Err(e) = n() {
+                tracing::debug!(error = %e, holder, "poll notification not delivered");
+            }
+        }
+    }
+
+    /// Answers a POLL of `fh`: whether a recall is pending (`recalled` asks the core). When
+    /// the kernel wants a notification, `notify` is registered *before* the question: a
+    /// recall that lands after the answer "no" finds the registration and wakes the poller;
+    /// asking first would let a recall slip in between and find none, leaving the holder
+    /// asleep until `break_timeout` revokes its seal.
+    pub fn poll(&self, fh: u64, notify: Option<Notify>, recalled: impl FnOnce() -> bool) -> bool {
+        if let Some(n) = notify {
+            self.polls.lock().insert(fh, n);
+        }
+        recalled()
     }
 
     /// Forgets `fh` (its last close).
     pub fn forget(&self, fh: u64) {
         self.polls.lock().remove(&fh);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::sim::SimDevice;
+    use crate::filesystem::{mkfs, MkfsOptions, MountOptions};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn parker() -> Arc<Parker> {
+        let dev = SimDevice::new(16 << 20, true);
+        mkfs(&dev, MkfsOptions::default()).unwrap();
+        let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
+        Parker::start(Arc::new(fs))
+    }
+
+    fn counter() -> (Arc<AtomicU32>, Notify) {
+        let n = Arc::new(AtomicU32::new(0));
+        let m = n.clone();
+        let f: Notify = Box::new(move || {
+            m.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        (n, f)
+    }
+
+    /// The interleaving that lost wakeups: the core answers "no recall", and before the
+    /// POLL returns, a recall lands and the recall thread delivers it. The registration
+    /// must already be there to receive it.
+    #[test]
+    fn a_recall_between_the_check_and_the_reply_is_notified() {
+        let p = parker();
+        let (woken, n) = counter();
+        let recalled = p.poll(7, Some(n), || {
+            p.notify(7);
+            false
+        });
+        assert!(!recalled);
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "the poller was woken");
+    }
+
+    #[test]
+    fn a_pending_recall_is_answered_and_a_later_one_notified_once() {
+        let p = parker();
+        let (woken, n) = counter();
+        assert!(p.poll(3, Some(n), || true));
+        p.notify(3);
+        p.notify(3);
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        let (other, n) = counter();
+        assert!(!p.poll(4, Some(n), || false));
+        p.forget(4);
+        p.notify(4);
+        assert_eq!(
+            other.load(Ordering::SeqCst),
+            0,
+            "a closed file is not notified"
+        );
     }
 }

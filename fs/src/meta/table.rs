@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use crate::sync::{Rank, RwLock};
 
 use super::inode::{mode, Attr, Inode};
 use crate::format::record::{valid, Op, Ts};
@@ -73,7 +73,10 @@ impl Table {
         let mut inodes = HashMap::new();
         inodes.insert(
             ROOT_INO,
-            Arc::new(RwLock::new(Inode::new(ROOT_INO, attr, ROOT_INO, b""))),
+            Arc::new(RwLock::new(
+                Rank::Inode,
+                Inode::new(ROOT_INO, attr, ROOT_INO, b""),
+            )),
         );
         Table {
             inodes,
@@ -235,7 +238,8 @@ impl Table {
             pg.attr.mtime = time;
             pg.attr.ctime = time;
         }
-        self.inodes.insert(ino, Arc::new(RwLock::new(inode)));
+        self.inodes
+            .insert(ino, Arc::new(RwLock::new(Rank::Inode, inode)));
         self.next_ino = self.next_ino.max(ino + 1);
         Ok(())
     }

@@ -1,0 +1,388 @@
+//! Ranked locks: the core's mutexes and read-write locks, each with a place in one global
+//! acquisition order, checked on every acquisition.
+//!
+//! # The lock order
+//!
+//! A thread may take a lock only while every lock it already holds has a lower [`Rank`]
+//! (inode locks, the one rank held several times at once, excepted among themselves: a
+//! rename locks up to four inodes, always after the table's write lock, which serialises
+//! those who lock more than one inode). The order, first to last:
+//!
+//! | rank | lock | held for |
+//! |---|---|---|
+//! | 1 `Gate` | `Filesystem::gate` | shared by every mutation, exclusive by a checkpoint |
+//! | 2 `Table` | `Filesystem::table` | shared to find an inode, exclusive for namespace changes |
+//! | 3 `Inode` | each inode's lock | data I/O on different files proceeds in parallel |
+//! | 4 `SealTable` | the seal state machine | a gate decision, a seal, a release |
+//! | 5 `Recalls` | recalls waiting to be sent | a push or a drain |
+//! | 6 `WindowMaps` | live window mappings | a SETUPMAPPING / REMOVEMAPPING |
+//! | 7 `WindowHolds` | quarantine holds | freeing blocks, a holder's exit |
+//! | 8 `Alloc` | the block allocator | an allocation or a free |
+//! | 9 `Log` | the log's append position | one append (durable before it unlocks) |
+//! | 10 `Superblock` | the superblock in use | a checkpoint's publish, a read of counters |
+//! | 11 `Handles` | open file descriptions | an insert, a lookup, a removal |
+//! | 12 `SealHook` | the transport's notifier | a copy of it (it is called unlocked) |
+//!
+//! The transport's own locks (FUSE adapter, parked requests) are outside this order: the
+//! core calls the transport (the seal hook) with no ranked lock held, and the transport
+//! calls the core with none of its own held.
+//!
+//! # Checking
+//!
+//! Every thread keeps a count of the ranks it holds (a thread-local array; a few
+//! nanoseconds per acquisition). Taking a lock out of order is a bug that can deadlock
+//! under the right interleaving even when a test never hits it; the check reports it the
+//! first time the *order* occurs, whatever the interleaving. With debug assertions, in unit
+//! tests and with the `strict-locks` feature (the integration tests and the stress tool
+//! build with it) it panics, naming both locks; otherwise it logs an error once per pair
+//! and goes on.
+
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// A lock's place in the acquisition order (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Rank {
+    /// `Filesystem::gate`.
+    Gate = 1,
+    /// `Filesystem::table`.
+    Table = 2,
+    /// One inode's lock (several may be held, in table-lock-protected order).
+    Inode = 3,
+    /// The seal state machine.
+    SealTable = 4,
+    /// Recalls waiting to be delivered.
+    Recalls = 5,
+    /// Live window mappings.
+    WindowMaps = 6,
+    /// Quarantine holds.
+    WindowHolds = 7,
+    /// The block allocator.
+    Alloc = 8,
+    /// The log writer.
+    Log = 9,
+    /// The superblock in use.
+    Superblock = 10,
+    /// Open file descriptions.
+    Handles = 11,
+    /// The transport's seal notifier.
+    SealHook = 12,
+}
+
+const RANKS: usize = 13;
+
+impl Rank {
+    fn from_index(i: usize) -> Option<Rank> {
+        use Rank::*;
+        [
+            Gate,
+            Table,
+            Inode,
+            SealTable,
+            Recalls,
+            WindowMaps,
+            WindowHolds,
+            Alloc,
+            Log,
+            Superblock,
+            Handles,
+            SealHook,
+        ]
+        .into_iter()
+        .find(|r| *r as usize == i)
+    }
+}
+
+thread_local! {
+    static HELD: Cell<[u8; RANKS]> = const { Cell::new([0; RANKS]) };
+}
+
+/// Whether an out-of-order acquisition panics (tests, debug builds, `strict-locks`, or
+/// after [`panic_on_violation`]) or is logged.
+static STRICT: AtomicBool =
+    AtomicBool::new(cfg!(any(debug_assertions, test, feature = "strict-locks")));
+
+/// Makes an out-of-order acquisition panic (`true`) or log an error (`false`) from now on,
+/// whatever the build (tests of the core turn it on).
+pub fn panic_on_violation(on: bool) {
+    STRICT.store(on, Ordering::Relaxed);
+}
+
+/// Checks that `rank` may be taken now and records it as held.
+fn acquire(rank: Rank) {
+    let r = rank as usize;
+    let held = HELD.with(|h| h.get());
+    let first = r + usize::from(rank == Rank::Inode);
+    if let Some(above) = (first..RANKS).rev().find(|&i| held[i] > 0) {
+        violation(rank, Rank::from_index(above).unwrap_or(rank));
+    }
+    HELD.with(|h| {
+        let mut v = h.get();
+        v[r] = v[r].saturating_add(1);
+        h.set(v);
+    });
+}
+
+fn release(rank: Rank) {
+    HELD.with(|h| {
+        let mut v = h.get();
+        v[rank as usize] = v[rank as usize].saturating_sub(1);
+        h.set(v);
+    });
+}
+
+#[cold]
+fn violation(taking: Rank, holding: Rank) {
+    let msg = format!("lock order violated: taking {taking:?} while holding {holding:?}");
+    if STRICT.load(Ordering::Relaxed) {
+        panic!("{msg}");
+    }
+    static REPORTED: std::sync::Mutex<Vec<(Rank, Rank)>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = REPORTED.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.contains(&(taking, holding)) {
+        seen.push((taking, holding));
+        tracing::error!("{msg} (a deadlock is possible; please report)");
+    }
+}
+
+/// The ranks the calling thread holds now, lowest first (for tests and messages).
+pub fn held_ranks() -> Vec<Rank> {
+    let held = HELD.with(|h| h.get());
+    (0..RANKS)
+        .filter(|&i| held[i] > 0)
+        .filter_map(Rank::from_index)
+        .collect()
+}
+
+/// A mutex with a rank.
+pub struct Mutex<T> {
+    rank: Rank,
+    inner: parking_lot::Mutex<T>,
+}
+
+/// A held [`Mutex`].
+pub struct MutexGuard<'a, T> {
+    rank: Rank,
+    inner: parking_lot::MutexGuard<'a, T>,
+}
+
+impl<T> Mutex<T> {
+    /// A mutex at `rank` holding `value`.
+    pub const fn new(rank: Rank, value: T) -> Mutex<T> {
+        Mutex {
+            rank,
+            inner: parking_lot::Mutex::new(value),
+        }
+    }
+
+    /// Locks, checking the order first.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        acquire(self.rank);
+        MutexGuard {
+            rank: self.rank,
+            inner: self.inner.lock(),
+        }
+    }
+
+    /// The value, without locking (exclusive access proves nobody holds it).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mutex")
+            .field("rank", &self.rank)
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RwLock")
+            .field("rank", &self.rank)
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<T> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        release(self.rank);
+    }
+}
+
+/// A read-write lock with a rank. Taking it shared twice on one thread counts as an
+/// inversion too: a writer queued between the two would deadlock them.
+pub struct RwLock<T> {
+    rank: Rank,
+    inner: parking_lot::RwLock<T>,
+}
+
+/// A [`RwLock`] held shared.
+pub struct RwLockReadGuard<'a, T> {
+    rank: Rank,
+    inner: parking_lot::RwLockReadGuard<'a, T>,
+}
+
+/// A [`RwLock`] held exclusively.
+pub struct RwLockWriteGuard<'a, T> {
+    rank: Rank,
+    inner: parking_lot::RwLockWriteGuard<'a, T>,
+}
+
+impl<T> RwLock<T> {
+    /// A lock at `rank` holding `value`.
+    pub const fn new(rank: Rank, value: T) -> RwLock<T> {
+        RwLock {
+            rank,
+            inner: parking_lot::RwLock::new(value),
+        }
+    }
+
+    /// Locks shared, checking the order first.
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        acquire(self.rank);
+        RwLockReadGuard {
+            rank: self.rank,
+            inner: self.inner.read(),
+        }
+    }
+
+    /// Locks exclusively, checking the order first.
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        acquire(self.rank);
+        RwLockWriteGuard {
+            rank: self.rank,
+            inner: self.inner.write(),
+        }
+    }
+
+    /// The value, without locking.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+
+    /// The value, consuming the lock.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+impl<T> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        release(self.rank);
+    }
+}
+
+impl<T> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        release(self.rank);
+    }
+}
+
+/// A condition variable for ranked mutexes. The mutex counts as held while waiting (the
+/// thread takes nothing else meanwhile).
+#[derive(Default)]
+pub struct Condvar(parking_lot::Condvar);
+
+impl Condvar {
+    /// A condition variable.
+    pub const fn new() -> Condvar {
+        Condvar(parking_lot::Condvar::new())
+    }
+
+    /// Waits at most `timeout` for a notification, unlocking `guard` meanwhile.
+    pub fn wait_for<T>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) {
+        self.0.wait_for(&mut guard.inner, timeout);
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_order_is_accepted_and_counted() {
+        let gate = RwLock::new(Rank::Gate, ());
+        let a = RwLock::new(Rank::Inode, 1);
+        let b = RwLock::new(Rank::Inode, 2);
+        let log = Mutex::new(Rank::Log, 0u64);
+        {
+            let _g = gate.read();
+            let _a = a.write();
+            let _b = b.read();
+            *log.lock() += 1;
+            assert_eq!(held_ranks(), vec![Rank::Gate, Rank::Inode]);
+        }
+        assert!(held_ranks().is_empty());
+    }
+
+    #[test]
+    fn inversion_panics_naming_both_locks() {
+        let log = Mutex::new(Rank::Log, ());
+        let sb = Mutex::new(Rank::Superblock, ());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _s = sb.lock();
+            let _l = log.lock();
+        }));
+        let msg = *r.unwrap_err().downcast::<String>().unwrap();
+        assert_eq!(
+            msg,
+            "lock order violated: taking Log while holding Superblock"
+        );
+    }
+
+    #[test]
+    fn shared_twice_is_an_inversion() {
+        let gate = RwLock::new(Rank::Gate, ());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _a = gate.read();
+            let _b = gate.read();
+        }));
+        assert!(r.is_err());
+    }
+}
