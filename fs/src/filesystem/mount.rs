@@ -137,6 +137,29 @@ pub struct LoadReport {
     pub replay_end: String,
     /// Log bytes in use.
     pub log_tail: u64,
+    /// What the cross-checks of the loaded table found (`fsck::check_table`); mount refuses
+    /// a table with any.
+    pub problems: Vec<String>,
+    /// Data blocks owned by files.
+    pub used_blocks: u64,
+}
+
+/// The invariants of the inodes one applied record touched that its operations cannot
+/// check one at a time: a mode and its access ACL change in the same record (a `Group`),
+/// so they must agree once the whole record has applied.
+fn after_record(table: &Table, op: &crate::format::record::Op) -> std::result::Result<(), String> {
+    let mut inos = Vec::new();
+    crate::meta::validate::touched(op, &mut inos);
+    let mut problems = Vec::new();
+    for ino in inos {
+        if let Some(n) = table.get(ino) {
+            crate::meta::validate::acl_problems(&n.read(), &mut problems);
+        }
+    }
+    match problems.into_iter().next() {
+        Some(p) => Err(p),
+        None => Ok(()),
+    }
 }
 
 /// Loads the metadata state: superblock, checkpoint, log replay.
@@ -152,6 +175,12 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
     let mut blob = vec![0u8; sb.ckpt_used as usize];
     dev.read(l.ckpt_off[sb.active_ckpt as usize], &mut blob)?;
     let hdr = checkpoint::verify(&blob, sb.ckpt_crc)?;
+    if hdr.generation > sb.generation {
+        return Err(Error::Corrupt(format!(
+            "checkpoint generation {} is newer than the superblock's {}",
+            hdr.generation, sb.generation
+        )));
+    }
     if hdr.log_seq != sb.log_seq {
         return Err(Error::Corrupt(format!(
             "checkpoint starts the log at {} but the superblock says {}",
@@ -162,6 +191,32 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
     let mut table =
         checkpoint::decode(&blob, l.block_size, &mut ReplayBlocks { alloc: &mut alloc })?;
     drop(blob);
+    // A checkpoint with a valid checksum can still hold nonsense (a size past the largest
+    // file, a link count no name accounts for): the same cross-checks fsck runs.
+    let ckpt_check = crate::fsck::check_table(&table, &alloc, &l);
+    if !ckpt_check.problems.is_empty() {
+        let report = LoadReport {
+            sb,
+            other_slot: slots.other_problem,
+            replayed: 0,
+            replay_end: "not replayed: the checkpoint is inconsistent".into(),
+            log_tail: 0,
+            problems: ckpt_check
+                .problems
+                .into_iter()
+                .map(|p| format!("checkpoint: {p}"))
+                .collect(),
+            used_blocks: ckpt_check.used_blocks,
+        };
+        let log = Log {
+            off: l.log_off,
+            len: l.log_len,
+            tail: 0,
+            next_seq: sb.log_seq,
+            appended: 0,
+        };
+        return Ok((table, alloc, log, report));
+    }
     let mut region = LogView::new(dev, l.log_off, l.log_len as usize);
     let mut pos = 0usize;
     let mut seq = sb.log_seq;
@@ -173,6 +228,8 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
                 Ok((_, op)) => {
                     table
                         .apply(&op, &mut ReplayBlocks { alloc: &mut alloc })
+                        .map_err(|e| Error::Corrupt(format!("log record {seq}: {e}")))?;
+                    after_record(&table, &op)
                         .map_err(|e| Error::Corrupt(format!("log record {seq}: {e}")))?;
                     pos += h.len;
                     seq += 1;
@@ -207,12 +264,24 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
         next_seq: seq,
         appended: 0,
     };
+    let replayed = seq - sb.log_seq;
+    let check = if replayed == 0 {
+        ckpt_check
+    } else {
+        let mut c = crate::fsck::check_table(&table, &alloc, &l);
+        for p in &mut c.problems {
+            *p = format!("after log records {}..={}: {p}", sb.log_seq, seq - 1);
+        }
+        c
+    };
     let report = LoadReport {
         sb,
         other_slot: slots.other_problem,
-        replayed: seq - sb.log_seq,
+        replayed,
         replay_end,
         log_tail: pos as u64,
+        problems: check.problems,
+        used_blocks: check.used_blocks,
     };
     Ok((table, alloc, log, report))
 }
@@ -292,6 +361,13 @@ impl Filesystem {
     /// Mounts the filesystem on `dev`.
     pub fn mount(dev: Box<dyn Device>, opts: MountOptions) -> Result<Filesystem> {
         let (table, alloc, log, report) = load(&*dev)?;
+        if let Some(first) = report.problems.first() {
+            let more = match report.problems.len() - 1 {
+                0 => String::new(),
+                n => format!(" (and {n} more; sealfs fsck lists them)"),
+            };
+            return Err(Error::Corrupt(format!("{first}{more}")));
+        }
         let layout = report.sb.layout;
         let orphans: Vec<u64> = table.orphans.iter().copied().collect();
         let fs = Filesystem {
