@@ -1,6 +1,7 @@
-//! `sealfs fsck`: the same load mount does (superblocks, checkpoint, log replay), then
-//! cross-checks of everything mount relies on: block ownership, link counts, directory
-//! tree reachability and parent pointers, sizes against extents and types.
+//! `sealfs fsck`: the same load mount does (superblocks, checkpoint, log header, log replay
+//! through the validator), including the cross-checks of everything mount relies on
+//! (`check_table`: block ownership, link counts, directory tree reachability and parent
+//! pointers, sizes against extents and types), which mount refuses on too.
 //!
 //! Read-only: fsck never writes to the device.
 

@@ -122,7 +122,10 @@ fn refused(img: &[u8], want: &str, case: &str) {
             Ok(_) => panic!("{case}: mounted (read_only {read_only})"),
             Err(e) => {
                 let msg = e.to_string();
-                assert!(msg.contains(want), "{case}: mount error {msg:?} lacks {want:?}");
+                assert!(
+                    msg.contains(want),
+                    "{case}: mount error {msg:?} lacks {want:?}"
+                );
             }
         }
     }
@@ -778,11 +781,11 @@ fn a_checkpoint_with_a_valid_checksum_and_an_invalid_field_is_refused() {
         (
             "an entry naming a missing inode",
             Box::new(move |t| {
-                inode(t, i.a)
-                    .write()
-                    .dir_mut()
-                    .unwrap()
-                    .insert(b"ghost", 999, (mode::S_IFREG >> 12) as u8);
+                inode(t, i.a).write().dir_mut().unwrap().insert(
+                    b"ghost",
+                    999,
+                    (mode::S_IFREG >> 12) as u8,
+                );
             }),
             none_p(),
             "names missing or mismatched inode 999".into(),
@@ -810,4 +813,74 @@ fn a_checkpoint_with_a_valid_checksum_and_an_invalid_field_is_refused() {
     // A checkpoint rewritten without change is still clean (the helper is sound).
     let same = with_checkpoint(&img, |_| {}, |_| {});
     assert!(sealfs::fsck::check(&SimDevice::from_image(same, true)).clean());
+}
+
+/// Erasing the log region does not roll the filesystem back to its checkpoint: the log
+/// header of the current generation is gone, fsck exits 2 and mount refuses. Erasing only
+/// its first 4 KiB (both header slots) is caught the same way.
+#[test]
+fn an_erased_log_is_refused_not_rolled_back() {
+    let (img, i) = base();
+    // Records after the checkpoint that an erased log would lose.
+    let dev = Arc::new(SimDevice::from_image(img, true));
+    let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
+    fs.rename(1, b"f", i.a, b"moved", 0).unwrap();
+    fs.mkdir(1, b"later", 0o700, Ctx::root()).unwrap();
+    let gen = fs.superblock().generation;
+    drop(fs);
+    let img = dev.snapshot();
+    let l = read_superblocks(&SimDevice::from_image(img.clone(), true))
+        .unwrap()
+        .current
+        .layout;
+    let log = l.log_off as usize..(l.log_off + l.log_len) as usize;
+    let cases = [
+        ("the whole log region", log.clone()),
+        ("its first 4 KiB", log.start..log.start + 4096),
+    ];
+    for (case, range) in cases {
+        let mut bad = img.clone();
+        bad[range].fill(0);
+        let want = format!("log header of generation {gen}");
+        refused(&bad, &want, case);
+        let rep = sealfs::fsck::check(&SimDevice::from_image(bad.clone(), true));
+        assert!(rep.unloadable, "{case}");
+        // The command exits 2.
+        let path = std::env::temp_dir().join(format!(
+            "sealfs-erased-log-{}-{}",
+            std::process::id(),
+            case.len()
+        ));
+        std::fs::write(&path, &bad).unwrap();
+        let code = sealfs::fsck::run(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(code, 2, "{case}: fsck exit status");
+    }
+    // The intact image is clean and has the records.
+    let dev = Arc::new(SimDevice::from_image(img, true));
+    assert!(sealfs::fsck::check(&*dev).clean());
+    let fs = Filesystem::mount(Box::new(dev), MountOptions { read_only: true }).unwrap();
+    assert!(fs.lookup(1, b"later").is_ok());
+}
+
+/// The header of the generation before stays valid while the next checkpoint is written
+/// (it goes to the other slot), so the header check never refuses a state a crash leaves;
+/// a header of the wrong generation is refused.
+#[test]
+fn a_log_header_of_another_generation_is_refused() {
+    let (img, _) = base();
+    let sb = read_superblocks(&SimDevice::from_image(img.clone(), true))
+        .unwrap()
+        .current;
+    let l = sb.layout;
+    let mut bad = img.clone();
+    // Copy the other slot's header (generation - 1 or older) over the current one.
+    let cur =
+        (l.log_off + sealfs::format::log_header::LogHeader::slot_offset(sb.generation)) as usize;
+    let other = (l.log_off + sealfs::format::log_header::LogHeader::slot_offset(sb.generation + 1))
+        as usize;
+    let n = sealfs::format::log_header::LOG_HEADER_LEN;
+    let copy = bad[other..other + n].to_vec();
+    bad[cur..cur + n].copy_from_slice(&copy);
+    refused(&bad, "log header", "header of another generation");
 }

@@ -344,7 +344,7 @@ impl Filesystem {
         let limit = self.layout.ckpt_len / 10 * 9;
         // A create's checkpoint entry (inode + directory entry) is larger than its log
         // record, but less than twice as large: count log bytes double.
-        let projected = || self.sb.lock().current.ckpt_used + 2 * self.log.lock().tail;
+        let projected = || self.sb.lock().current.ckpt_used + 2 * self.log.lock().used();
         if projected() <= limit {
             return Ok(());
         }

@@ -11,6 +11,7 @@ use super::{Filesystem, SbState};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::format::layout::{LayoutOptions, SB_SLOT_SIZE};
+use crate::format::log_header::{records_start, LogHeader, LOG_HEADER_LEN, LOG_HEADER_VERSION};
 use crate::format::record::{decode_header, decode_record, Ts};
 use crate::format::superblock::{pick, SlotPick, FORMAT_VERSION, SB_LEN};
 use crate::format::{checkpoint, crc, FormatError, Layout, Superblock};
@@ -89,9 +90,23 @@ pub fn mkfs(dev: &dyn Device, opts: MkfsOptions) -> Result<Superblock> {
     }
     persist::persist(dev, layout.log_off, layout.log_len)?;
     persist::publish(dev, layout.ckpt_off[0], &blob)?;
+    let uuid = random_uuid();
+    // Generations 0 and 1 both follow this checkpoint: each gets its log header.
+    for generation in [0, 1] {
+        let h = LogHeader {
+            generation,
+            log_seq,
+            uuid,
+        };
+        persist::publish(
+            dev,
+            layout.log_off + LogHeader::slot_offset(generation),
+            &h.encode(),
+        )?;
+    }
     let mut sb = Superblock {
         version: FORMAT_VERSION,
-        uuid: random_uuid(),
+        uuid,
         generation: 0,
         layout,
         active_ckpt: 0,
@@ -211,14 +226,16 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
         let log = Log {
             off: l.log_off,
             len: l.log_len,
-            tail: 0,
+            start: records_start(sb.version),
+            tail: records_start(sb.version),
             next_seq: sb.log_seq,
             appended: 0,
         };
         return Ok((table, alloc, log, report));
     }
+    check_log_header(dev, &sb)?;
     let mut region = LogView::new(dev, l.log_off, l.log_len as usize);
-    let mut pos = 0usize;
+    let mut pos = records_start(sb.version) as usize;
     let mut seq = sb.log_seq;
     let replay_end;
     loop {
@@ -260,6 +277,7 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
     let log = Log {
         off: l.log_off,
         len: l.log_len,
+        start: records_start(sb.version),
         tail: pos as u64,
         next_seq: seq,
         appended: 0,
@@ -284,6 +302,37 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
         used_blocks: check.used_blocks,
     };
     Ok((table, alloc, log, report))
+}
+
+/// From format version 3 on, the log region must hold the header of the current
+/// generation: without it an erased log region would look like an empty log, and mount
+/// would silently roll the filesystem back to its checkpoint.
+fn check_log_header(dev: &dyn Device, sb: &Superblock) -> Result<()> {
+    if sb.version < LOG_HEADER_VERSION {
+        return Ok(());
+    }
+    let mut b = [0u8; LOG_HEADER_LEN];
+    dev.read(
+        sb.layout.log_off + LogHeader::slot_offset(sb.generation),
+        &mut b,
+    )?;
+    let found = LogHeader::decode(&b);
+    let why = match found {
+        Ok(h) if h.generation == sb.generation && h.log_seq == sb.log_seq && h.uuid == sb.uuid => {
+            return Ok(())
+        }
+        Ok(h) if h.uuid != sb.uuid => "it belongs to another filesystem".to_string(),
+        Ok(h) => format!(
+            "it names generation {} and log record {}",
+            h.generation, h.log_seq
+        ),
+        Err(e) => format!("{e}"),
+    };
+    Err(Error::Corrupt(format!(
+        "the log header of generation {} (log from record {}) is missing: {why}; the log \
+         region was erased or overwritten, and replaying it could silently lose logged changes",
+        sb.generation, sb.log_seq
+    )))
 }
 
 /// Looks past the point where replay stopped for a valid record that should have come
@@ -408,33 +457,31 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Rewrites the superblock of an older format version as the current one (same
-    /// checkpoint, same log, next generation in the other slot), before anything of the
-    /// newer format can be logged. A crash leaves one of the two slots, either of which
-    /// mounts.
+    /// Brings a filesystem of an older format version to the current one before anything
+    /// of the newer format can be logged: a checkpoint in the old version first (the log's
+    /// records are then all in the checkpoint, so the version 3 log header may overwrite
+    /// the start of the region), then one in the current version. A crash leaves one of
+    /// the superblocks written so far, each of which mounts to the same state.
     fn upgrade_format(&self) -> Result<()> {
-        let mut sb = self.sb.lock();
-        if sb.current.version == FORMAT_VERSION {
+        let from = self.sb.lock().current.version;
+        if from == FORMAT_VERSION {
             return Ok(());
         }
-        let new = Superblock {
-            version: FORMAT_VERSION,
-            generation: sb.current.generation + 1,
-            ..sb.current
-        };
-        self.publish_superblock(&new)?;
-        tracing::info!(
-            from = sb.current.version,
-            to = FORMAT_VERSION,
-            "format version upgraded"
-        );
-        sb.current = new;
+        self.checkpoint_as(from)?;
+        self.checkpoint_as(FORMAT_VERSION)?;
+        tracing::info!(from, to = FORMAT_VERSION, "format version upgraded");
         Ok(())
     }
 
     /// Writes the whole metadata state to the inactive checkpoint area and publishes it;
     /// the log starts over.
     pub fn checkpoint(&self) -> Result<()> {
+        self.checkpoint_as(FORMAT_VERSION)
+    }
+
+    /// A checkpoint whose superblock says format `version` (older versions only while
+    /// upgrading: they have no log header).
+    fn checkpoint_as(&self, version: u32) -> Result<()> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
@@ -454,7 +501,21 @@ impl Filesystem {
         }
         let area = 1 - sb.current.active_ckpt;
         persist::publish(&*self.dev, self.layout.ckpt_off[area as usize], &blob)?;
+        if version >= LOG_HEADER_VERSION {
+            // Before the superblock: this slot is not the one the current generation needs.
+            let h = LogHeader {
+                generation,
+                log_seq: log.next_seq,
+                uuid: sb.current.uuid,
+            };
+            persist::publish(
+                &*self.dev,
+                self.layout.log_off + LogHeader::slot_offset(generation),
+                &h.encode(),
+            )?;
+        }
         let new = Superblock {
+            version,
             generation,
             active_ckpt: area,
             ckpt_used: blob.len() as u64,
@@ -463,7 +524,8 @@ impl Filesystem {
             ..sb.current
         };
         self.publish_superblock(&new)?;
-        log.tail = 0;
+        log.start = records_start(version);
+        log.tail = log.start;
         sb.current = new;
         sb.checkpoints += 1;
         tracing::debug!(generation, bytes = blob.len(), "checkpoint written");

@@ -110,10 +110,7 @@ pub fn validate(op: &Op, t: &Table) -> Result<(), ApplyError> {
             }
             if kind == mode::S_IFLNK {
                 if target.is_empty() || target.len() >= SYMLINK_MAX {
-                    return bad(format!(
-                        "create: symlink target of {} bytes",
-                        target.len()
-                    ));
+                    return bad(format!("create: symlink target of {} bytes", target.len()));
                 }
             } else if !target.is_empty() {
                 return bad(format!("create: a target for a non-symlink {ino}"));
@@ -375,7 +372,11 @@ pub fn validate_inode(g: &Inode, op: &Op, bs: u64) -> Result<(), ApplyError> {
     };
     let max_blocks = max_file_blocks(bs);
     match op {
-        Op::SetAttr { valid: v, flags: fl, .. } => {
+        Op::SetAttr {
+            valid: v,
+            flags: fl,
+            ..
+        } => {
             if v & !VALID_ALL != 0 {
                 return bad(format!("setattr: inode {ino}: unknown fields {v:#x}"));
             }
@@ -424,7 +425,9 @@ pub fn validate_inode(g: &Inode, op: &Op, bs: u64) -> Result<(), ApplyError> {
             }
             runs.sort_unstable();
             if runs.windows(2).any(|w| w[0].1 > w[1].0) {
-                return bad(format!("map: inode {ino}: overlapping extents in one record"));
+                return bad(format!(
+                    "map: inode {ino}: overlapping extents in one record"
+                ));
             }
         }
         Op::Punch { fblock, count, .. } => {
@@ -469,7 +472,9 @@ pub fn validate_inode(g: &Inode, op: &Op, bs: u64) -> Result<(), ApplyError> {
                 ));
             }
             if name == acl::DEFAULT && !g.attr.is_dir() {
-                return bad(format!("setxattr: inode {ino}: default ACL on a non-directory"));
+                return bad(format!(
+                    "setxattr: inode {ino}: default ACL on a non-directory"
+                ));
             }
         }
         Op::RemoveXattr { name, .. } => {
