@@ -219,6 +219,11 @@ fn a_record_with_a_valid_checksum_and_an_invalid_meaning_is_refused() {
             "already exists",
         ),
         (
+            "create of the root's inode number",
+            vec![create(1, b"x", 1, mode::S_IFDIR | 0o755, b"")],
+            "inode number 1 is reserved",
+        ),
+        (
             "create below the next inode number",
             vec![
                 create(1, b"x", i.next + 5, mode::S_IFREG | 0o644, b""),

@@ -79,7 +79,10 @@ pub fn validate(op: &Op, t: &Table) -> Result<(), ApplyError> {
             ..
         } => {
             check_name(name)?;
-            if *ino <= ROOT_INO || t.inodes.contains_key(ino) {
+            if *ino <= ROOT_INO {
+                return bad(format!("create: inode number {ino} is reserved"));
+            }
+            if t.inodes.contains_key(ino) {
                 return bad(format!("create: inode {ino} already exists"));
             }
             if *ino < t.next_ino {
