@@ -118,7 +118,7 @@ impl From<ApplyError> for Error {
 impl From<CheckpointError> for Error {
     fn from(e: CheckpointError) -> Self {
         match e {
-            CheckpointError::Format(f) => Error::Format(f),
+            CheckpointError::Format(f) => Error::Corrupt(format!("checkpoint: {f}")),
             CheckpointError::Apply(a) => Error::Corrupt(format!("checkpoint: {}", a.0)),
         }
     }

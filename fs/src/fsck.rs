@@ -1,6 +1,7 @@
-//! `sealfs fsck`: the same load mount does (superblocks, checkpoint, log replay), then
-//! cross-checks of everything mount relies on: block ownership, link counts, directory
-//! tree reachability and parent pointers, sizes against extents and types.
+//! `sealfs fsck`: the same load mount does (superblocks, checkpoint, log header, log replay
+//! through the validator), including the cross-checks of everything mount relies on
+//! (`check_table`: block ownership, link counts, directory tree reachability and parent
+//! pointers, sizes against extents and types), which mount refuses on too.
 //!
 //! Read-only: fsck never writes to the device.
 
@@ -8,12 +9,15 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::time::Duration;
 
+use sealfs_alloc::Allocator;
+
 use crate::device::Device;
-use crate::filesystem::acl::{self, Acl};
 use crate::filesystem::mount::load;
-use crate::filesystem::MAX_FILE_SIZE;
+use crate::filesystem::{MAX_FILE_SIZE, MAX_LINKS};
+use crate::format::Layout;
 use crate::meta::inode::mode;
-use crate::meta::{Body, ROOT_INO};
+use crate::meta::validate::{acl_problems, KNOWN_FLAGS, SYMLINK_MAX};
+use crate::meta::{Body, Table, ROOT_INO};
 
 /// What fsck found.
 #[derive(Debug, Default, Clone)]
@@ -28,6 +32,8 @@ pub struct Report {
     pub used_blocks: u64,
     /// Log records replayed.
     pub replayed: u64,
+    /// The image could not be loaded at all (mount refuses it before any cross-check).
+    pub unloadable: bool,
 }
 
 impl Report {
@@ -40,10 +46,11 @@ impl Report {
 /// Checks the filesystem on `dev`.
 pub fn check(dev: &dyn Device) -> Report {
     let mut r = Report::default();
-    let (table, alloc, _log, load) = match load(dev) {
+    let (table, _alloc, _log, load) = match load(dev) {
         Ok(x) => x,
         Err(e) => {
             r.problems.push(format!("{e}"));
+            r.unloadable = true;
             return r;
         }
     };
@@ -60,9 +67,34 @@ pub fn check(dev: &dyn Device) -> Report {
         "replayed {} log records; replay ended at {}",
         load.replayed, load.replay_end
     ));
-    let layout = load.sb.layout;
     r.inodes = table.inodes.len() as u64;
+    r.used_blocks = load.used_blocks;
+    r.problems = load.problems;
+    if !table.orphans.is_empty() {
+        r.notes.push(format!(
+            "{} unlinked inodes still allocated (freed at the next mount)",
+            table.orphans.len()
+        ));
+    }
+    r
+}
 
+/// What [`check_table`] found.
+#[derive(Debug, Default, Clone)]
+pub struct TableCheck {
+    /// Problems, each one line.
+    pub problems: Vec<String>,
+    /// Data blocks owned by files.
+    pub used_blocks: u64,
+}
+
+/// Cross-checks of a loaded table (block ownership, link counts, directory tree
+/// reachability and parent pointers, sizes against extents and types, ACLs). Mount runs
+/// them on the checkpoint and again after replay and refuses a table that fails any; fsck
+/// lists them all.
+pub fn check_table(table: &Table, alloc: &Allocator, layout: &Layout) -> TableCheck {
+    let mut problems = Vec::new();
+    let r = &mut problems;
     // Link counts and parent pointers, from the directory entries.
     let mut names: HashMap<u64, u32> = HashMap::new();
     let mut subdirs: HashMap<u64, u32> = HashMap::new();
@@ -77,7 +109,7 @@ pub fn check(dev: &dyn Device) -> Report {
                     if kind as u32 == mode::S_IFDIR >> 12 {
                         *subdirs.entry(ino).or_default() += 1;
                         if let Some(prev) = dir_parent.insert(child, ino) {
-                            r.problems.push(format!(
+                            r.push(format!(
                                 "directory {child} has two names (in {prev} and in {ino}, {:?})",
                                 String::from_utf8_lossy(name)
                             ));
@@ -87,7 +119,7 @@ pub fn check(dev: &dyn Device) -> Report {
             }
             Body::File(m) => {
                 if !g.attr.is_file() {
-                    r.problems.push(format!(
+                    r.push(format!(
                         "inode {ino}: file body on a non-file mode {:o}",
                         g.attr.mode
                     ));
@@ -95,19 +127,18 @@ pub fn check(dev: &dyn Device) -> Report {
                 for (f, d, l) in m.iter() {
                     used += l;
                     if d.checked_add(l).is_none_or(|e| e > layout.data_blocks) {
-                        r.problems
-                            .push(format!("inode {ino}: extent {d}+{l} outside the data area"));
+                        r.push(format!("inode {ino}: extent {d}+{l} outside the data area"));
                     }
                     if f.checked_add(l)
                         .is_none_or(|e| e.saturating_mul(layout.block_size) > MAX_FILE_SIZE)
                     {
-                        r.problems.push(format!(
+                        r.push(format!(
                             "inode {ino}: extent at file block {f} beyond the largest file size"
                         ));
                     }
                 }
                 if g.attr.size > MAX_FILE_SIZE {
-                    r.problems.push(format!(
+                    r.push(format!(
                         "inode {ino}: size {} beyond the largest file size",
                         g.attr.size
                     ));
@@ -115,19 +146,30 @@ pub fn check(dev: &dyn Device) -> Report {
             }
             Body::Symlink(t) => {
                 if g.attr.size != t.len() as u64 {
-                    r.problems.push(format!(
+                    r.push(format!(
                         "symlink {ino}: size {} but target is {} bytes",
                         g.attr.size,
                         t.len()
                     ));
                 }
+                if t.is_empty() || t.len() >= SYMLINK_MAX {
+                    r.push(format!("symlink {ino}: target of {} bytes", t.len()));
+                }
             }
             Body::Special => {}
         }
+        if g.attr.nlink > MAX_LINKS {
+            r.push(format!(
+                "inode {ino}: link count {} beyond the limit {MAX_LINKS}",
+                g.attr.nlink
+            ));
+        }
+        if g.attr.flags & !KNOWN_FLAGS != 0 {
+            r.push(format!("inode {ino}: unknown flags {:#x}", g.attr.flags));
+        }
     }
-    r.used_blocks = used;
     if alloc.free_blocks() + used != alloc.total_blocks() {
-        r.problems.push(format!(
+        r.push(format!(
             "free space accounting: {} free + {} used != {} blocks",
             alloc.free_blocks(),
             used,
@@ -140,38 +182,36 @@ pub fn check(dev: &dyn Device) -> Report {
         if g.attr.is_dir() {
             if ino == ROOT_INO {
                 if linked != 0 {
-                    r.problems.push("root directory has a name".into());
+                    r.push("root directory has a name".into());
                 }
             } else if linked != 1 && g.attr.nlink != 0 {
-                r.problems
-                    .push(format!("directory {ino} has {linked} names"));
+                r.push(format!("directory {ino} has {linked} names"));
             }
             let want = 2 + subdirs.get(&ino).copied().unwrap_or(0);
             if g.attr.nlink != 0 && g.attr.nlink != want {
-                r.problems.push(format!(
+                r.push(format!(
                     "directory {ino}: link count {} but {} expected",
                     g.attr.nlink, want
                 ));
             }
             if let (Some(d), Some(&p)) = (g.dir(), dir_parent.get(&ino)) {
                 if d.parent != p {
-                    r.problems.push(format!(
+                    r.push(format!(
                         "directory {ino}: parent pointer {} but it is named in {p}",
                         d.parent
                     ));
                 }
             }
         } else if g.attr.nlink != linked {
-            r.problems.push(format!(
+            r.push(format!(
                 "inode {ino}: link count {} but {} names",
                 g.attr.nlink, linked
             ));
         }
         if g.attr.nlink == 0 && !table.orphans.contains(&ino) {
-            r.problems
-                .push(format!("inode {ino}: no links and not an orphan"));
+            r.push(format!("inode {ino}: no links and not an orphan"));
         }
-        check_acls(ino, &g, &mut r.problems);
+        acl_problems(&g, r);
     }
     // Reachability from the root.
     let mut seen = std::collections::HashSet::new();
@@ -190,21 +230,19 @@ pub fn check(dev: &dyn Device) -> Report {
     }
     for &ino in table.inodes.keys() {
         if !seen.contains(&ino) && !table.orphans.contains(&ino) {
-            r.problems
-                .push(format!("inode {ino} is not reachable from the root"));
+            r.push(format!("inode {ino} is not reachable from the root"));
         }
     }
-    if !table.orphans.is_empty() {
-        r.notes.push(format!(
-            "{} unlinked inodes still allocated (freed at the next mount)",
-            table.orphans.len()
-        ));
+    TableCheck {
+        problems,
+        used_blocks: used,
     }
-    r
 }
 
 /// The `sealfs fsck DEVICE` command: prints findings, returns the exit code (0 clean, 1
-/// problems, 2 usage or I/O error).
+/// problems, 2 the image cannot be loaded at all — no valid superblock, a damaged
+/// checkpoint or log, a log record that cannot apply, a missing log — or a usage or I/O
+/// error).
 pub fn run(path: &Path) -> i32 {
     let dev = match crate::device::open(path, Duration::from_secs(10)) {
         Ok(d) => d,
@@ -232,33 +270,10 @@ pub fn run(path: &Path) -> i32 {
         0
     } else {
         println!("{}: {} problems found", path.display(), r.problems.len());
-        1
-    }
-}
-
-/// A stored access ACL must parse and agree with the mode's permission bits (every path
-/// that changes one changes the other in the same record); a default ACL must parse and
-/// sit on a directory.
-fn check_acls(ino: u64, g: &crate::meta::Inode, problems: &mut Vec<String>) {
-    if let Some(v) = g.xattr(acl::ACCESS) {
-        match Acl::decode(v) {
-            Ok(Some(a)) => {
-                let (bits, _) = a.mode_bits();
-                if g.attr.mode & 0o777 != bits {
-                    problems.push(format!(
-                        "inode {ino}: mode {:o} disagrees with its access ACL ({bits:o})",
-                        g.attr.mode & 0o777
-                    ));
-                }
-            }
-            _ => problems.push(format!("inode {ino}: stored access ACL does not parse")),
-        }
-    }
-    if let Some(v) = g.xattr(acl::DEFAULT) {
-        if !matches!(Acl::decode(v), Ok(Some(_))) {
-            problems.push(format!("inode {ino}: stored default ACL does not parse"));
-        } else if !g.attr.is_dir() {
-            problems.push(format!("inode {ino}: default ACL on a non-directory"));
+        if r.unloadable {
+            2
+        } else {
+            1
         }
     }
 }

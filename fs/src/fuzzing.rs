@@ -34,10 +34,11 @@ use crate::filesystem::xattr::XattrReply;
 use crate::format::checkpoint::{self, CKPT_HEADER, CKPT_MAGIC};
 use crate::format::codec::{le32, le64, put32, put64};
 use crate::format::layout::{LayoutOptions, SB_SLOT_SIZE};
+use crate::format::log_header::{records_start, LogHeader, LOG_HEADER_LEN};
 use crate::format::record::{
     decode_header, decode_record, MapExtent, Op, Ts, REC_ALIGN, REC_HEADER, REC_MAGIC, REC_MAX,
 };
-use crate::format::superblock::{self, Superblock, SB_CRC_AT, SB_LEN, SB_MAGIC};
+use crate::format::superblock::{self, Superblock, FORMAT_VERSION, SB_CRC_AT, SB_LEN, SB_MAGIC};
 use crate::format::{crc, Layout};
 use crate::fsck;
 use crate::meta::inode::mode;
@@ -648,7 +649,15 @@ fn canonicalize(img: &mut [u8], l: &Layout) {
         img[s..s + SB_LEN].copy_from_slice(&sb.encode());
     }
     let log = &mut img[l.log_off as usize..(l.log_off + l.log_len) as usize];
-    let mut pos = 0;
+    // The log headers name the UUID too.
+    for slot in [0, 1] {
+        let at = LogHeader::slot_offset(slot) as usize;
+        if let Ok(mut h) = LogHeader::decode(&log[at..]) {
+            h.uuid = *b"sealfs-fuzz-base";
+            log[at..at + LOG_HEADER_LEN].copy_from_slice(&h.encode());
+        }
+    }
+    let mut pos = records_start(FORMAT_VERSION) as usize;
     while pos + REC_HEADER <= log.len() {
         let Ok((h, mut op)) = decode_record(&log[pos..]) else {
             // Past the live records: torn remains of older ones (times included) go.
@@ -748,7 +757,7 @@ fn patch_meta(data: &[u8]) -> Vec<u8> {
     }
     if flags & 1 != 0 {
         let log = &mut img[l.log_off as usize..(l.log_off + l.log_len) as usize];
-        let mut pos = 0;
+        let mut pos = records_start(FORMAT_VERSION) as usize;
         while pos + REC_HEADER <= log.len() && le32(log, pos) == REC_MAGIC {
             if !fix_record_crc(&mut log[pos..]) {
                 break;
@@ -1364,7 +1373,11 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
             out.push(("unchanged".into(), vec![0]));
             out.push(("sb-generation-bump".into(), vec![4, 0, 32, 0, 1, 0x7f]));
             // Overwrite the first record's sequence number, repairing its checksum.
-            out.push(("log-seq-repaired".into(), vec![1, 2, 8, 0, 2, 0xff, 0xff]));
+            let seq_at = (records_start(FORMAT_VERSION) as u16 + 8).to_le_bytes();
+            out.push((
+                "log-seq-repaired".into(),
+                vec![1, 2, seq_at[0], seq_at[1], 2, 0xff, 0xff],
+            ));
             // Damage the active checkpoint and repair its checksum in the superblocks.
             out.push((
                 "ckpt-inode-count".into(),

@@ -13,7 +13,9 @@ pub struct Log {
     pub off: u64,
     /// Region length.
     pub len: u64,
-    /// Bytes used since the last checkpoint.
+    /// Where records start in the region (after the log header, format version 3 on).
+    pub start: u64,
+    /// End of the records since the last checkpoint (region offset, from `start` on).
     pub tail: u64,
     /// Sequence number of the next record.
     pub next_seq: u64,
@@ -40,8 +42,13 @@ impl Log {
         Ok(seq)
     }
 
+    /// Record bytes since the last checkpoint.
+    pub fn used(&self) -> u64 {
+        self.tail - self.start
+    }
+
     /// Fraction of the log in use, 0..=1.
     pub fn fill(&self) -> f64 {
-        self.tail as f64 / self.len as f64
+        self.used() as f64 / (self.len - self.start) as f64
     }
 }

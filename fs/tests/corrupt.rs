@@ -185,12 +185,12 @@ fn a_torn_superblock_slot_beside_a_valid_one_is_a_note_not_a_problem() {
 fn damage_in_the_middle_of_the_log_is_reported() {
     let (img, _) = build();
     let probe = SimDevice::from_image(img.clone(), true);
-    let l = sealfs::filesystem::mount::read_superblocks(&probe)
+    let sb = sealfs::filesystem::mount::read_superblocks(&probe)
         .unwrap()
-        .current
-        .layout;
+        .current;
+    let first = sb.layout.log_off + sealfs::format::log_header::records_start(sb.version);
     // The first record after the checkpoint: flip one payload bit.
-    let bad = apply(&img, &Damage::Flip(l.log_off + 30, 3));
+    let bad = apply(&img, &Damage::Flip(first + 30, 3));
     let rep = sealfs::fsck::check(&SimDevice::from_image(bad, true));
     assert!(!rep.clean());
     assert!(

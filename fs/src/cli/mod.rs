@@ -143,7 +143,9 @@ const HELP_FSCK: &str = "\
 usage: sealfs fsck DEVICE
 
 Checks superblocks, log, checkpoint, block ownership, link counts, reachability and sizes
-of an unmounted sealfs. Exit status: 0 clean, 1 problems found, 2 usage or I/O error.
+of an unmounted sealfs. Exit status: 0 clean, 1 problems found, 2 the filesystem cannot be
+loaded (no valid superblock, damaged checkpoint, erased or damaged log, a log record that
+cannot apply), usage or I/O error.
 ";
 
 const HELP_SEAL: &str = "\

@@ -270,7 +270,7 @@ impl Filesystem {
                 touch: true,
                 extents: new.clone(),
             };
-            if let Err(e) = self.commit(&op) {
+            if let Err(e) = self.commit_inode(&g, &op) {
                 self.unreserve(&new);
                 return Err(e);
             }
@@ -323,7 +323,7 @@ impl Filesystem {
                 size,
                 time: self.now(),
             };
-            self.commit(&op)?;
+            self.commit_inode(&g, &op)?;
             self.apply_inode(&mut g, &op)
         })
     }
@@ -441,7 +441,7 @@ impl Filesystem {
             touch: grow || zero,
             extents: new.clone(),
         };
-        if let Err(e) = self.commit(&op) {
+        if let Err(e) = self.commit_inode(&g, &op) {
             self.unreserve(&new);
             return Err(e);
         }
@@ -491,7 +491,7 @@ impl Filesystem {
                     count: last_full - first_full,
                     time: now,
                 };
-                self.commit(&op)?;
+                self.commit_inode(&g, &op)?;
                 self.apply_inode(&mut g, &op)?;
             } else {
                 g.attr.mtime = now;
@@ -593,7 +593,7 @@ impl Filesystem {
                 ctime: self.now(),
                 flags: (a.flags & !flags::USER_SETTABLE) | new,
             };
-            self.commit(&op)?;
+            self.commit_inode(&g, &op)?;
             self.apply_inode(&mut g, &op)
         })
     }

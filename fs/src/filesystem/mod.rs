@@ -198,6 +198,12 @@ impl Blocks for LiveBlocks<'_> {
     }
 }
 
+/// An operation the validator refused before it was logged.
+fn refused(e: ApplyError) -> Error {
+    tracing::error!(error = %e, "operation refused by the validator before logging");
+    Error::Corrupt(e.0)
+}
+
 /// Converts a mode's type bits to a name for messages.
 pub fn kind_name(m: u32) -> &'static str {
     match m & mode::S_IFMT {
@@ -339,9 +345,9 @@ impl Filesystem {
         // statement, and holding the superblock while taking the log inverts the order a
         // checkpoint takes them in (crate::sync).
         let projected = || {
-            let log_tail = self.log.lock().tail;
+            let log_used = self.log.lock().used();
             let ckpt_used = self.sb.lock().current.ckpt_used;
-            ckpt_used + 2 * log_tail
+            ckpt_used + 2 * log_used
         };
         if projected() <= limit {
             return Ok(());
@@ -357,6 +363,21 @@ impl Filesystem {
     /// Appends `op` to the log (durable on return).
     fn commit(&self, op: &Op) -> Result<()> {
         self.log.lock().append(&*self.dev, op).map(|_| ())
+    }
+
+    /// Checks a namespace op against the table it will apply to (the validator replay and
+    /// fsck use), then logs it. An op the validator refuses is a bug of the path that built
+    /// it: it is refused here, before the log holds a record every later mount would
+    /// refuse.
+    fn commit_ns(&self, table: &Table, op: &Op) -> Result<()> {
+        crate::meta::validate::validate(op, table).map_err(refused)?;
+        self.commit(op)
+    }
+
+    /// Checks an inode op against the (locked) inode, then logs it; see `commit_ns`.
+    fn commit_inode(&self, inode: &crate::meta::Inode, op: &Op) -> Result<()> {
+        crate::meta::validate::validate_inode(inode, op, self.bs).map_err(refused)?;
+        self.commit(op)
     }
 
     /// Applies a committed inode-level op to a locked inode. A failure here means memory
@@ -528,7 +549,7 @@ impl Filesystem {
                 ctime: a.ctime,
                 flags: 0,
             };
-            self.commit(&op)?;
+            self.commit_inode(&g, &op)?;
             self.apply_inode(&mut g, &op)
         })
     }
@@ -548,7 +569,7 @@ impl Filesystem {
                 }
             }
             let op = Op::Evict { ino };
-            self.commit(&op)?;
+            self.commit_ns(&t, &op)?;
             self.apply_ns(&mut t, &op)
         })
     }

@@ -11,6 +11,7 @@ use super::{Filesystem, SbState};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::format::layout::{LayoutOptions, SB_SLOT_SIZE};
+use crate::format::log_header::{records_start, LogHeader, LOG_HEADER_LEN, LOG_HEADER_VERSION};
 use crate::format::record::{decode_header, decode_record, Ts};
 use crate::format::superblock::{pick, SlotPick, FORMAT_VERSION, SB_LEN};
 use crate::format::{checkpoint, crc, FormatError, Layout, Superblock};
@@ -89,9 +90,23 @@ pub fn mkfs(dev: &dyn Device, opts: MkfsOptions) -> Result<Superblock> {
     }
     persist::persist(dev, layout.log_off, layout.log_len)?;
     persist::publish(dev, layout.ckpt_off[0], &blob)?;
+    let uuid = random_uuid();
+    // Generations 0 and 1 both follow this checkpoint: each gets its log header.
+    for generation in [0, 1] {
+        let h = LogHeader {
+            generation,
+            log_seq,
+            uuid,
+        };
+        persist::publish(
+            dev,
+            layout.log_off + LogHeader::slot_offset(generation),
+            &h.encode(),
+        )?;
+    }
     let mut sb = Superblock {
         version: FORMAT_VERSION,
-        uuid: random_uuid(),
+        uuid,
         generation: 0,
         layout,
         active_ckpt: 0,
@@ -137,6 +152,29 @@ pub struct LoadReport {
     pub replay_end: String,
     /// Log bytes in use.
     pub log_tail: u64,
+    /// What the cross-checks of the loaded table found (`fsck::check_table`); mount refuses
+    /// a table with any.
+    pub problems: Vec<String>,
+    /// Data blocks owned by files.
+    pub used_blocks: u64,
+}
+
+/// The invariants of the inodes one applied record touched that its operations cannot
+/// check one at a time: a mode and its access ACL change in the same record (a `Group`),
+/// so they must agree once the whole record has applied.
+fn after_record(table: &Table, op: &crate::format::record::Op) -> std::result::Result<(), String> {
+    let mut inos = Vec::new();
+    crate::meta::validate::touched(op, &mut inos);
+    let mut problems = Vec::new();
+    for ino in inos {
+        if let Some(n) = table.get(ino) {
+            crate::meta::validate::acl_problems(&n.read(), &mut problems);
+        }
+    }
+    match problems.into_iter().next() {
+        Some(p) => Err(p),
+        None => Ok(()),
+    }
 }
 
 /// Loads the metadata state: superblock, checkpoint, log replay.
@@ -152,6 +190,12 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
     let mut blob = vec![0u8; sb.ckpt_used as usize];
     dev.read(l.ckpt_off[sb.active_ckpt as usize], &mut blob)?;
     let hdr = checkpoint::verify(&blob, sb.ckpt_crc)?;
+    if hdr.generation > sb.generation {
+        return Err(Error::Corrupt(format!(
+            "checkpoint generation {} is newer than the superblock's {}",
+            hdr.generation, sb.generation
+        )));
+    }
     if hdr.log_seq != sb.log_seq {
         return Err(Error::Corrupt(format!(
             "checkpoint starts the log at {} but the superblock says {}",
@@ -162,8 +206,36 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
     let mut table =
         checkpoint::decode(&blob, l.block_size, &mut ReplayBlocks { alloc: &mut alloc })?;
     drop(blob);
+    // A checkpoint with a valid checksum can still hold nonsense (a size past the largest
+    // file, a link count no name accounts for): the same cross-checks fsck runs.
+    let ckpt_check = crate::fsck::check_table(&table, &alloc, &l);
+    if !ckpt_check.problems.is_empty() {
+        let report = LoadReport {
+            sb,
+            other_slot: slots.other_problem,
+            replayed: 0,
+            replay_end: "not replayed: the checkpoint is inconsistent".into(),
+            log_tail: 0,
+            problems: ckpt_check
+                .problems
+                .into_iter()
+                .map(|p| format!("checkpoint: {p}"))
+                .collect(),
+            used_blocks: ckpt_check.used_blocks,
+        };
+        let log = Log {
+            off: l.log_off,
+            len: l.log_len,
+            start: records_start(sb.version),
+            tail: records_start(sb.version),
+            next_seq: sb.log_seq,
+            appended: 0,
+        };
+        return Ok((table, alloc, log, report));
+    }
+    check_log_header(dev, &sb)?;
     let mut region = LogView::new(dev, l.log_off, l.log_len as usize);
-    let mut pos = 0usize;
+    let mut pos = records_start(sb.version) as usize;
     let mut seq = sb.log_seq;
     let replay_end;
     loop {
@@ -173,6 +245,8 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
                 Ok((_, op)) => {
                     table
                         .apply(&op, &mut ReplayBlocks { alloc: &mut alloc })
+                        .map_err(|e| Error::Corrupt(format!("log record {seq}: {e}")))?;
+                    after_record(&table, &op)
                         .map_err(|e| Error::Corrupt(format!("log record {seq}: {e}")))?;
                     pos += h.len;
                     seq += 1;
@@ -203,18 +277,62 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
     let log = Log {
         off: l.log_off,
         len: l.log_len,
+        start: records_start(sb.version),
         tail: pos as u64,
         next_seq: seq,
         appended: 0,
     };
+    let replayed = seq - sb.log_seq;
+    let check = if replayed == 0 {
+        ckpt_check
+    } else {
+        let mut c = crate::fsck::check_table(&table, &alloc, &l);
+        for p in &mut c.problems {
+            *p = format!("after log records {}..={}: {p}", sb.log_seq, seq - 1);
+        }
+        c
+    };
     let report = LoadReport {
         sb,
         other_slot: slots.other_problem,
-        replayed: seq - sb.log_seq,
+        replayed,
         replay_end,
         log_tail: pos as u64,
+        problems: check.problems,
+        used_blocks: check.used_blocks,
     };
     Ok((table, alloc, log, report))
+}
+
+/// From format version 3 on, the log region must hold the header of the current
+/// generation: without it an erased log region would look like an empty log, and mount
+/// would silently roll the filesystem back to its checkpoint.
+fn check_log_header(dev: &dyn Device, sb: &Superblock) -> Result<()> {
+    if sb.version < LOG_HEADER_VERSION {
+        return Ok(());
+    }
+    let mut b = [0u8; LOG_HEADER_LEN];
+    dev.read(
+        sb.layout.log_off + LogHeader::slot_offset(sb.generation),
+        &mut b,
+    )?;
+    let found = LogHeader::decode(&b);
+    let why = match found {
+        Ok(h) if h.generation == sb.generation && h.log_seq == sb.log_seq && h.uuid == sb.uuid => {
+            return Ok(())
+        }
+        Ok(h) if h.uuid != sb.uuid => "it belongs to another filesystem".to_string(),
+        Ok(h) => format!(
+            "it names generation {} and log record {}",
+            h.generation, h.log_seq
+        ),
+        Err(e) => format!("{e}"),
+    };
+    Err(Error::Corrupt(format!(
+        "the log header of generation {} (log from record {}) is missing: {why}; the log \
+         region was erased or overwritten, and replaying it could silently lose logged changes",
+        sb.generation, sb.log_seq
+    )))
 }
 
 /// Looks past the point where replay stopped for a valid record that should have come
@@ -292,6 +410,13 @@ impl Filesystem {
     /// Mounts the filesystem on `dev`.
     pub fn mount(dev: Box<dyn Device>, opts: MountOptions) -> Result<Filesystem> {
         let (table, alloc, log, report) = load(&*dev)?;
+        if let Some(first) = report.problems.first() {
+            let more = match report.problems.len() - 1 {
+                0 => String::new(),
+                n => format!(" (and {n} more; sealfs fsck lists them)"),
+            };
+            return Err(Error::Corrupt(format!("{first}{more}")));
+        }
         let layout = report.sb.layout;
         let orphans: Vec<u64> = table.orphans.iter().copied().collect();
         let fs = Filesystem {
@@ -335,33 +460,31 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Rewrites the superblock of an older format version as the current one (same
-    /// checkpoint, same log, next generation in the other slot), before anything of the
-    /// newer format can be logged. A crash leaves one of the two slots, either of which
-    /// mounts.
+    /// Brings a filesystem of an older format version to the current one before anything
+    /// of the newer format can be logged: a checkpoint in the old version first (the log's
+    /// records are then all in the checkpoint, so the version 3 log header may overwrite
+    /// the start of the region), then one in the current version. A crash leaves one of
+    /// the superblocks written so far, each of which mounts to the same state.
     fn upgrade_format(&self) -> Result<()> {
-        let mut sb = self.sb.lock();
-        if sb.current.version == FORMAT_VERSION {
+        let from = self.sb.lock().current.version;
+        if from == FORMAT_VERSION {
             return Ok(());
         }
-        let new = Superblock {
-            version: FORMAT_VERSION,
-            generation: sb.current.generation + 1,
-            ..sb.current
-        };
-        self.publish_superblock(&new)?;
-        tracing::info!(
-            from = sb.current.version,
-            to = FORMAT_VERSION,
-            "format version upgraded"
-        );
-        sb.current = new;
+        self.checkpoint_as(from)?;
+        self.checkpoint_as(FORMAT_VERSION)?;
+        tracing::info!(from, to = FORMAT_VERSION, "format version upgraded");
         Ok(())
     }
 
     /// Writes the whole metadata state to the inactive checkpoint area and publishes it;
     /// the log starts over.
     pub fn checkpoint(&self) -> Result<()> {
+        self.checkpoint_as(FORMAT_VERSION)
+    }
+
+    /// A checkpoint whose superblock says format `version` (older versions only while
+    /// upgrading: they have no log header).
+    fn checkpoint_as(&self, version: u32) -> Result<()> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
@@ -390,7 +513,21 @@ impl Filesystem {
         }
         let area = 1 - sb.current.active_ckpt;
         persist::publish(&*self.dev, self.layout.ckpt_off[area as usize], &blob)?;
+        if version >= LOG_HEADER_VERSION {
+            // Before the superblock: this slot is not the one the current generation needs.
+            let h = LogHeader {
+                generation,
+                log_seq: log.next_seq,
+                uuid: sb.current.uuid,
+            };
+            persist::publish(
+                &*self.dev,
+                self.layout.log_off + LogHeader::slot_offset(generation),
+                &h.encode(),
+            )?;
+        }
         let new = Superblock {
+            version,
             generation,
             active_ckpt: area,
             ckpt_used: blob.len() as u64,
@@ -399,7 +536,8 @@ impl Filesystem {
             ..sb.current
         };
         self.publish_superblock(&new)?;
-        log.tail = 0;
+        log.start = records_start(version);
+        log.tail = log.start;
         sb.current = new;
         sb.checkpoints += 1;
         tracing::debug!(generation, bytes = blob.len(), "checkpoint written");

@@ -241,7 +241,7 @@ impl Filesystem {
             } else {
                 Op::Group(ops)
             };
-            self.commit(&op)?;
+            self.commit_ns(&t, &op)?;
             self.apply_ns(&mut t, &op)?;
             let n = t.get(ino).cloned().ok_or(Error::NotFound)?;
             let g = n.read();
@@ -303,7 +303,7 @@ impl Filesystem {
                 name: newname.to_vec(),
                 time: self.now(),
             };
-            self.commit(&op)?;
+            self.commit_ns(&t, &op)?;
             self.apply_ns(&mut t, &op)?;
             let g = n.read();
             Ok(self.stat_of(&g))
@@ -367,7 +367,7 @@ impl Filesystem {
                 name: name.to_vec(),
                 time: self.now(),
             };
-            self.commit(&op)?;
+            self.commit_ns(&t, &op)?;
             self.apply_ns(&mut t, &op)?;
             let cg = c.read();
             Ok((cg.attr.nlink == 0 && cg.open == 0).then_some(child))
@@ -449,10 +449,10 @@ impl Filesystem {
                     target: Vec::new(),
                 };
                 let group = Op::Group(vec![op, wo]);
-                self.commit(&group)?;
+                self.commit_ns(&t, &group)?;
                 self.apply_ns(&mut t, &group)?;
             } else {
-                self.commit(&op)?;
+                self.commit_ns(&t, &op)?;
                 self.apply_ns(&mut t, &op)?;
             }
             match evict {
@@ -722,7 +722,7 @@ impl Filesystem {
                     }
                     _ => op,
                 };
-                self.commit(&op)?;
+                self.commit_inode(&g, &op)?;
                 self.apply_inode(&mut g, &op)
             })?;
         }

@@ -128,7 +128,7 @@ impl Filesystem {
                 dblock: dst,
                 len: l,
             };
-            if let Err(e) = self.commit(&op) {
+            if let Err(e) = self.commit_inode(g, &op) {
                 let mut a = self.alloc.lock();
                 for (r, &d) in runs[i..].iter().zip(&dsts[i..]) {
                     let _ = a.free(Extent { start: d, len: r.2 });

@@ -413,7 +413,7 @@ impl Filesystem {
                 ctime: self.now(),
                 flags: new,
             };
-            self.commit(&op)?;
+            self.commit_inode(&g, &op)?;
             self.apply_inode(&mut g, &op)
         })
     }

@@ -119,7 +119,7 @@ impl Filesystem {
                 value: value.to_vec(),
                 time: self.now(),
             };
-            self.commit(&op)?;
+            self.commit_inode(g, &op)?;
             self.apply_inode(g, &op)
         })
     }
@@ -166,7 +166,7 @@ impl Filesystem {
                 name: name.to_vec(),
                 time: self.now(),
             };
-            self.commit(&op)?;
+            self.commit_inode(g, &op)?;
             self.apply_inode(g, &op)
         })
     }

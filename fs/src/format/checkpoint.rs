@@ -27,6 +27,7 @@ const OFF_NEXT_INO: usize = 24;
 const OFF_COUNT: usize = 32;
 const OFF_BLOCK_SIZE: usize = 40;
 const OFF_BODY_LEN: usize = 48;
+const OFF_RESERVED: usize = 56;
 
 /// Why a checkpoint could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +142,13 @@ pub fn verify(b: &[u8], expect_crc: u32) -> Result<Header, FormatError> {
             value: body_len,
         });
     }
+    let reserved = le64(b, OFF_RESERVED);
+    if reserved != 0 {
+        return Err(FormatError::Invalid {
+            what: "checkpoint reserved header word",
+            value: reserved,
+        });
+    }
     Ok(Header {
         generation: le64(b, OFF_GENERATION),
         log_seq: le64(b, OFF_LOG_SEQ),
@@ -178,7 +186,7 @@ pub fn decode(
     t.inodes.reserve(count as usize);
     for _ in 0..count {
         let inode = decode_inode(&mut r, blocks)?;
-        if inode.ino >= t.next_ino || t.inodes.contains_key(&inode.ino) {
+        if inode.ino < ROOT_INO || inode.ino >= t.next_ino || t.inodes.contains_key(&inode.ino) {
             return Err(ApplyError(format!(
                 "inode {} duplicated or beyond next inode number",
                 inode.ino
@@ -281,6 +289,13 @@ fn decode_inode(r: &mut Reader<'_>, blocks: &mut dyn Blocks) -> Result<Inode, Ch
         ctime: Ts::get(r)?,
         crtime: Ts::get(r)?,
     };
+    if attr.mode & !(mode::S_IFMT | 0o7777) != 0 {
+        return Err(FormatError::Invalid {
+            what: "inode mode",
+            value: attr.mode as u64,
+        }
+        .into());
+    }
     let nx = r.u32()?;
     let mut inode = Inode::new(ino, attr, 0, b"");
     for _ in 0..nx {

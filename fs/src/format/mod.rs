@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod codec;
 pub mod layout;
+pub mod log_header;
 pub mod record;
 pub mod superblock;
 

@@ -12,10 +12,11 @@ use super::{crc, FormatError};
 /// Magic at offset 0 of each slot.
 pub const SB_MAGIC: &[u8; 8] = b"SEALFS\0\x01";
 /// Current format version.
-pub const FORMAT_VERSION: u32 = 2;
-/// The oldest version this build mounts. Version 2 added the `Group` log record; a
-/// read-write mount of a version 1 filesystem rewrites its superblock as version 2
-/// before it logs anything, so a build that knows only version 1 refuses it.
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest version this build mounts. Version 2 added the `Group` log record, version 3
+/// the log header (`log_header`); a read-write mount of an older filesystem checkpoints it
+/// as the current version before it logs anything, so a build that knows only the older
+/// version refuses it.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Bytes covered by the slot checksum; the checksum sits right after them.
 pub const SB_CRC_AT: usize = 252;

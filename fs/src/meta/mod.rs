@@ -5,6 +5,7 @@ pub mod dir;
 pub mod extents;
 pub mod inode;
 pub mod table;
+pub mod validate;
 
 pub use inode::{Attr, Body, Inode};
 pub use table::{Blocks, Node, Table, ROOT_INO};

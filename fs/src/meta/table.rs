@@ -116,8 +116,10 @@ impl Table {
         Ok(())
     }
 
-    /// Applies one operation.
+    /// Applies one operation, after [`validate`](super::validate::validate) accepts it (an
+    /// operation it refuses changes nothing).
     pub fn apply(&mut self, op: &Op, blocks: &mut dyn Blocks) -> Result<(), ApplyError> {
+        super::validate::validate(op, self)?;
         match op {
             Op::Create {
                 parent,
@@ -477,13 +479,15 @@ fn check_name(name: &[u8]) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// Applies an operation that concerns one inode only.
+/// Applies an operation that concerns one inode only, after
+/// [`validate_inode`](super::validate::validate_inode) accepts it.
 pub fn apply_inode(
     g: &mut Inode,
     op: &Op,
     bs: u64,
     blocks: &mut dyn Blocks,
 ) -> Result<(), ApplyError> {
+    super::validate::validate_inode(g, op, bs)?;
     let ino = g.ino;
     match op {
         Op::SetAttr {
