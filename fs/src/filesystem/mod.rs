@@ -599,3 +599,54 @@ impl Filesystem {
         Ts::now()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::sim::SimDevice;
+
+    /// The live path runs the validator before it logs: an operation it refuses leaves the
+    /// log and the table as they were and does not stop the filesystem.
+    #[test]
+    fn an_operation_the_validator_refuses_is_never_logged() {
+        let dev = std::sync::Arc::new(SimDevice::new(4 << 20, true));
+        mkfs(&*dev, MkfsOptions::default()).unwrap();
+        let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
+        let c = Ctx::root();
+        let a = fs.mkdir(1, b"a", 0o755, c).unwrap().ino;
+        let b = fs.mkdir(a, b"b", 0o755, c).unwrap().ino;
+        let (f, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, c).unwrap();
+        fs.release(fh).unwrap();
+        let tail = fs.log.lock().tail;
+        {
+            let t = fs.table.read();
+            let op = Op::Rename {
+                parent: 1,
+                name: b"a".to_vec(),
+                new_parent: b,
+                new_name: b"x".to_vec(),
+                flags: 0,
+                time: Ts::now(),
+            };
+            match fs.commit_ns(&t, &op) {
+                Err(Error::Corrupt(m)) => assert!(m.contains("into its own subtree"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+            let n = t.get(f.ino).unwrap().clone();
+            let g = n.read();
+            let op = Op::Truncate {
+                ino: f.ino,
+                size: u64::MAX,
+                time: Ts::now(),
+            };
+            match fs.commit_inode(&g, &op) {
+                Err(Error::Corrupt(m)) => assert!(m.contains("beyond the largest file"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(fs.log.lock().tail, tail, "nothing was logged");
+        assert!(!fs.failed.load(Ordering::Relaxed));
+        fs.rename(1, b"f", a, b"g", 0).unwrap();
+        assert_eq!(fs.lookup(a, b"g").unwrap().ino, f.ino);
+    }
+}
