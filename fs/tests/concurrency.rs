@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{snapshot, Rng};
+use common::{mkfs_layout, snapshot, Rng};
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::seals::SealOptions;
 use sealfs::filesystem::windows::{MAP_READ, MAP_WRITE};
-use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
+use sealfs::filesystem::MountOptions;
 use sealfs::format::layout::LayoutOptions;
 use sealfs::{Ctx, Error, Filesystem};
 
@@ -182,14 +182,7 @@ fn operations_race_checkpoints_without_deadlock_and_remount_identically() {
         log_len: 256 << 10,
         ..Default::default()
     };
-    mkfs(
-        &*dev,
-        MkfsOptions {
-            layout,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    mkfs_layout(&*dev, layout);
     let fs = Arc::new(Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap());
     fs.configure_seals(SealOptions {
         max_seals: 1 << 16,

@@ -1,6 +1,10 @@
 //! The core API driven directly (no FUSE): create, write, read, rename, remount.
 
+mod common;
+
 use std::sync::Arc;
+
+use common::mkfs_layout;
 
 use sealfs::device::sim::SimDevice;
 use sealfs::device::Device;
@@ -146,14 +150,7 @@ fn metadata_area_full_refuses_growth_but_not_deletion() {
         log_len: 64 << 10,
         ckpt_len: 64 << 10,
     };
-    mkfs(
-        &*dev,
-        MkfsOptions {
-            layout,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    mkfs_layout(&*dev, layout);
     let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     let c = Ctx::root();
     let mut n = 0;

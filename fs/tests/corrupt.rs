@@ -9,9 +9,9 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use common::{snapshot, Rng, Tree};
+use common::{mkfs_layout, snapshot, Rng, Tree};
 use sealfs::device::sim::SimDevice;
-use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
+use sealfs::filesystem::MountOptions;
 use sealfs::format::layout::LayoutOptions;
 use sealfs::{Ctx, Filesystem};
 
@@ -26,14 +26,7 @@ fn build() -> (Vec<u8>, Vec<Tree>) {
         log_len: 64 << 10,
         ckpt_len: 256 << 10,
     };
-    mkfs(
-        &*dev,
-        MkfsOptions {
-            layout,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    mkfs_layout(&*dev, layout);
     let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     let c = Ctx::root();
     let mut states = vec![snapshot(&fs)];

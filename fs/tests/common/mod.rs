@@ -6,9 +6,25 @@
 
 use std::collections::BTreeMap;
 
+use sealfs::device::Device;
 use sealfs::filesystem::xattr::XattrReply;
+use sealfs::filesystem::{mkfs, MkfsOptions};
+use sealfs::format::layout::LayoutOptions;
 use sealfs::meta::inode::mode;
 use sealfs::Filesystem;
+
+/// Makes a filesystem on `dev` with region sizes `layout` (a small log or checkpoint area
+/// makes checkpoints and a full metadata area easy to reach).
+pub fn mkfs_layout(dev: &dyn Device, layout: LayoutOptions) {
+    mkfs(
+        dev,
+        MkfsOptions {
+            layout,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+}
 
 /// splitmix64: small, seedable, good enough for workloads.
 #[derive(Clone)]
