@@ -645,6 +645,63 @@ fn access_rules_limits_and_bad_arguments() {
     assert_eq!(seals_of(&p).len(), 3);
 }
 
+/// Free blocks of the mount and the file's `st_blocks` as `stat` sees them (through the
+/// kernel's attribute cache).
+fn usage(m: &Mount, p: &Path) -> (u64, i64) {
+    (statfs(m.mnt()).f_bfree, lstat(p).unwrap().st_blocks)
+}
+
+#[test]
+fn populate_by_a_reader_or_beyond_free_space_allocates_nothing() {
+    let Some(m) = Mount::new("") else { return };
+    const M: u64 = 1 << 20;
+    let p = m.path("sparse");
+    // Root's sparse file, larger than the free space, readable by everyone.
+    File::create(&p).unwrap().set_len(400 * M).unwrap();
+    chmod(&p, 0o644).unwrap();
+    let before = usage(&m, &p);
+    assert_eq!(before.1, 0);
+    // A reader may take a breakable seal, but POPULATE through its read-only descriptor
+    // would allocate the owner's blocks: EBADF, as a write through it would get.
+    let pc = p.clone();
+    assert_eq!(
+        as_nobody(move || {
+            let f = match File::open(&pc) {
+                Ok(f) => f,
+                Err(_) => return 100,
+            };
+            let r = code(seal(&f, 0, 0, abi::SEAL_BREAKABLE | abi::SEAL_POPULATE));
+            if r != libc::EBADF {
+                return r;
+            }
+            code(seal(&f, 0, 0, abi::SEAL_BREAKABLE))
+        }),
+        0,
+        "EBADF with POPULATE, then the breakable seal alone"
+    );
+    assert_eq!(usage(&m, &p), before, "the reader allocated nothing");
+    assert_errno!(
+        lseek(&File::open(&p).unwrap(), 0, libc::SEEK_DATA),
+        libc::ENXIO
+    );
+    // More holes than free blocks: ENOSPC, and every block goes back.
+    let f = rw(&p);
+    assert_errno!(seal(&f, 0, 0, abi::SEAL_POPULATE), libc::ENOSPC);
+    assert_errno!(
+        seal(&f, 0, 0, abi::SEAL_BREAKABLE | abi::SEAL_POPULATE),
+        libc::ENOSPC
+    );
+    assert_eq!(usage(&m, &p), before, "a failed POPULATE changes nothing");
+    assert_eq!(seals_of(&p), vec![]);
+    // One that fits: `stat` shows the new blocks at once (the cached attributes were
+    // dropped), and the free space went down by as much.
+    seal(&f, 0, 8 * M, abi::SEAL_POPULATE).expect("populate 8 MiB");
+    let (free, blocks) = usage(&m, &p);
+    assert_eq!(blocks, (8 * M / 512) as i64);
+    assert_eq!(free, before.0 - 8 * M / statfs(m.mnt()).f_bsize as u64);
+    unseal(&f, 0, 8 * M).unwrap();
+}
+
 // ---------------------------------------------------------------------------------------
 // 3. fork: the seal belongs to the open file description.
 

@@ -116,8 +116,9 @@ pub fn seal(rest: Vec<OsString>) -> Outcome {
     if hold != command.is_empty() {
         return Err(Failure::Usage("give either --hold or -- COMMAND".into()));
     }
-    // An unbreakable seal needs write access, a breakable one read access.
-    let f = open(&path, !breakable)?;
+    // An unbreakable seal needs write access, a breakable one read access; filling holes
+    // (--populate) needs write access too.
+    let f = open(&path, !breakable || populate)?;
     let arg = abi::SealArg {
         offset: range.0,
         length: range.1,

@@ -190,9 +190,6 @@ impl Filesystem {
         if (!breakable && !h.writable()) || (breakable && !h.readable()) {
             return Err(Error::BadFd);
         }
-        if populate {
-            self.populate(h.ino, r)?;
-        }
         let kind = if breakable {
             SealKind::Breakable
         } else {
@@ -202,23 +199,37 @@ impl Filesystem {
             read: h.readable(),
             write: h.writable(),
         };
-        let now = self.clock_ns();
         let pid = super::windows::tgid_of(ctx.pid);
-        self.seals
-            .table
-            .lock()
-            .seal(h.ino, fh, pid, kind, r, access, now)?;
+        let take = || -> Result<sealfs_seal::SealId> {
+            let now = self.clock_ns();
+            Ok(self
+                .seals
+                .table
+                .lock()
+                .seal(h.ino, fh, pid, kind, r, access, now)?)
+        };
+        if populate {
+            // Filling holes is an allocation, which needs what a write needs: a read-only
+            // mount refuses it (EROFS), a descriptor not open for writing too (EBADF),
+            // whatever the seal kind.
+            self.check_writable()?;
+            if !h.writable() {
+                return Err(Error::BadFd);
+            }
+            // Population and the seal are one step under the inode lock: a refused seal
+            // (ENOLCK, EBUSY, ...) allocates nothing, and no hole can be punched between.
+            self.populate_then(h.ino, r.start, r.end, take, |id| {
+                self.seals.table.lock().remove_acknowledged(fh, id);
+            })?;
+        } else {
+            take()?;
+        }
         Ok(())
     }
 
-    /// Allocates (zeroed) every hole of `r` below the file size.
+    /// Allocates (zeroed) every hole of `r` below the file size; all or nothing.
     fn populate(&self, ino: u64, r: ByteRange) -> Result<()> {
-        let size = self.getattr(ino)?.attr.size;
-        let end = r.end.min(size);
-        if r.start < end {
-            self.fallocate(ino, r.start, end - r.start, super::data::falloc::KEEP_SIZE)?;
-        }
-        Ok(())
+        self.populate_then(ino, r.start, r.end, || Ok(()), |()| {})
     }
 
     /// Drops the seals of `fh` on exactly this range.
