@@ -144,14 +144,15 @@ struct sealfs_stat {
 	__u64 mount_flags;  /* SEALFS_STAT_MOUNT_* */
 	__u64 threads;
 	__u64 break_timeout_ms;
-	__u64 max_seals;
+	__u64 max_seals;    /* per open file description */
 	__u64 seals;        /* temporary and breakable seals held now */
 	__u64 pins;         /* mapping pins held now */
 	__u64 recalls;      /* since mount */
 	__u64 revocations;  /* since mount */
 	__u64 quarantined_blocks;
 	__u64 timeout_ms;   /* name and attribute cache lifetime (timeout=) */
-	__u64 reserved[8];
+	__u64 max_seals_per_user;
+	__u64 reserved[7];
 };
 
 /* Remount support (root only): the daemon stops or resumes writing. */

@@ -17,6 +17,7 @@ fn setup(timeout_ms: u64) -> (Arc<SimDevice>, Filesystem, u64) {
     let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     fs.configure_seals(SealOptions {
         max_seals: 4,
+        max_seals_per_user: 6,
         break_timeout: Duration::from_millis(timeout_ms),
     });
     let (st, fh) = fs
@@ -347,4 +348,70 @@ fn a_refused_populate_leaves_no_block_allocated() {
     assert_eq!(usage(&fs, ino), before, "ENOSPC");
     assert!(fs.seals_of(ino).is_empty());
     fs.release(fh).unwrap();
+}
+
+fn user(pid: u32, uid: u32) -> Ctx {
+    Ctx {
+        uid,
+        gid: uid,
+        pid,
+        umask: 0,
+    }
+}
+
+#[test]
+fn limits_count_the_holder_and_the_user_never_the_pid() {
+    let (_d, fs, ino) = setup(5000); // max_seals 4 per holder, 6 per user
+    let shared = fs.open(ino, libc::O_RDONLY, user(20, 1000)).unwrap();
+    // Forked children sealing through one inherited description: each has its own pid,
+    // but the description holds the seals and is full after 4.
+    for child in 0..4 {
+        fs.seal(
+            shared,
+            child,
+            1,
+            true,
+            false,
+            user(100 + child as u32, 1000),
+        )
+        .unwrap();
+    }
+    for child in 4..8 {
+        assert_eq!(
+            fs.seal(
+                shared,
+                child,
+                1,
+                true,
+                false,
+                user(100 + child as u32, 1000)
+            )
+            .unwrap_err()
+            .errno(),
+            libc::ENOLCK,
+            "child {child}"
+        );
+    }
+    // The same user through other descriptions: 2 more, then the user's limit.
+    let a = fs.open(ino, libc::O_RDONLY, user(21, 1000)).unwrap();
+    let b = fs.open(ino, libc::O_RDONLY, user(21, 1000)).unwrap();
+    fs.seal(a, 0, 1, true, false, user(21, 1000)).unwrap();
+    fs.seal(b, 0, 1, true, false, user(21, 1000)).unwrap();
+    assert_eq!(
+        fs.seal(b, 1, 1, true, false, user(21, 1000))
+            .unwrap_err()
+            .errno(),
+        libc::ENOLCK,
+        "user 1000 holds 6"
+    );
+    // Another user, even with a pid that held seals before (reused): its own limits.
+    let c = fs.open(ino, libc::O_RDONLY, user(100, 1001)).unwrap();
+    fs.seal(c, 0, 1, true, false, user(100, 1001)).unwrap();
+    // The last close of the shared description gives its 4 back to user 1000.
+    fs.release(shared).unwrap();
+    fs.seal(b, 1, 1, true, false, user(22, 1000)).unwrap();
+    for fh in [a, b, c] {
+        fs.release(fh).unwrap();
+    }
+    assert_eq!(fs.seal_stats().seals, 0);
 }

@@ -560,10 +560,11 @@ fn range_seal_over_a_hole_and_populate() {
 
 #[test]
 fn access_rules_limits_and_bad_arguments() {
-    let Some(m) = Mount::new("max_seals=3") else {
+    let Some(m) = Mount::new("max_seals=3,max_seals_per_user=5") else {
         return;
     };
     assert_eq!(stat_of(&m).max_seals, 3);
+    assert_eq!(stat_of(&m).max_seals_per_user, 5);
     let p = m.path("f");
     fs::write(&p, vec![9u8; 8192]).unwrap();
     let ro = File::open(&p).unwrap();
@@ -575,39 +576,52 @@ fn access_rules_limits_and_bad_arguments() {
     assert_eq!(seals_of(&p), vec![], "refused seals leave nothing");
     seal(&ro, 0, 0, abi::SEAL_BREAKABLE).expect("breakable seal on O_RDONLY");
     seal(&wo, 0, 4096, 0).expect("temporary seal on O_WRONLY");
-    seal(&both, 4096, 4096, 0).expect("third seal");
-    assert_errno!(seal(&both, 0, 100, 0), libc::ENOLCK);
+    // max_seals counts per open file description: `both` may hold three of its own.
+    seal(&both, 4096, 4096, 0).expect("first seal of both");
+    seal(&both, 0, 100, 0).expect("second seal of both");
+    seal(&both, 100, 100, 0).expect("third seal of both");
+    assert_errno!(seal(&both, 200, 100, 0), libc::ENOLCK);
+    // Forked children sharing `both` share its count (they are not new holders).
+    for _ in 0..3 {
+        assert_eq!(
+            in_child(ChildCreds::default(), || code(seal(&both, 300, 1, 0))),
+            libc::ENOLCK,
+            "a child sealing through the inherited description"
+        );
+    }
+    // max_seals_per_user: this user holds 5 over all its descriptions.
     assert_errno!(seal(&ro, 100, 100, abi::SEAL_BREAKABLE), libc::ENOLCK);
     let mut kinds: Vec<(u32, u64, u64, u32)> = seals_of(&p)
         .iter()
         .map(|s| (s.kind, s.offset, s.length, s.pid))
         .collect();
     kinds.sort();
-    assert_eq!(
-        kinds,
-        vec![
-            (abi::KIND_TEMPORARY, 0, 4096, my_pid()),
-            (abi::KIND_TEMPORARY, 4096, 4096, my_pid()),
-            (abi::KIND_BREAKABLE, 0, 0, my_pid()),
-        ]
-    );
-    assert_eq!(stat_of(&m).seals, 3);
-    // The limit is per process: another one may seal.
+    let mut want = vec![
+        (abi::KIND_TEMPORARY, 0, 4096, my_pid()),
+        (abi::KIND_TEMPORARY, 4096, 4096, my_pid()),
+        (abi::KIND_TEMPORARY, 0, 100, my_pid()),
+        (abi::KIND_TEMPORARY, 100, 100, my_pid()),
+        (abi::KIND_BREAKABLE, 0, 0, my_pid()),
+    ];
+    want.sort();
+    assert_eq!(kinds, want);
+    assert_eq!(stat_of(&m).seals, 5);
+    // Another user, with a description of its own, is under its own limits.
     let pc = p.clone();
     assert_eq!(
-        in_child(ChildCreds::default(), move || {
-            let f = match OpenOptions::new().read(true).write(true).open(&pc) {
+        as_nobody(move || {
+            let f = match File::open(&pc) {
                 Ok(f) => f,
                 Err(_) => return 100,
             };
-            code(seal(&f, 0, 0, 0))
+            code(seal(&f, 0, 0, abi::SEAL_BREAKABLE))
         }),
         0,
-        "another process under its own limit"
+        "another user under its own limit"
     );
-    // Under the limit again after an unseal.
+    // Under the limits again after an unseal.
     unseal(&both, 4096, 4096).unwrap();
-    seal(&both, 0, 100, 0).expect("seal after an unseal");
+    seal(&both, 4096, 4096, 0).expect("seal after an unseal");
 
     // Malformed arguments: EINVAL, even at the limit.
     let mut b = seal_arg(0, 0, 0);
@@ -642,7 +656,11 @@ fn access_rules_limits_and_bad_arguments() {
     fs::create_dir(&d).unwrap();
     let df = File::open(&d).unwrap();
     assert_errno!(seal(&df, 0, 0, abi::SEAL_BREAKABLE), libc::EINVAL);
-    assert_eq!(seals_of(&p).len(), 3);
+    assert_eq!(
+        after_release(5, || seals_of(&p).len()),
+        5,
+        "the other user's seal went with its last close"
+    );
 }
 
 /// Free blocks of the mount and the file's `st_blocks` as `stat` sees them (through the

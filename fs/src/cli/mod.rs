@@ -117,7 +117,8 @@ options (comma-separated, -o may repeat):
   threads=N             FUSE worker threads (default: number of CPUs)
   cache=direct|page     direct I/O (default; shared mmap works) or the page cache
   break_timeout=MS      time a recalled seal holder has to unseal (default 5000)
-  max_seals=N           seals one process may hold (default 1024)
+  max_seals=N           seals one open file description may hold (default 1024)
+  max_seals_per_user=N  seals one user may hold in all (default 16384)
   acl, noacl            POSIX ACLs (default acl): the kernel checks them, sealfs keeps
                         them in step with the mode and inherits default ACLs
   timeout=SECONDS       how long the kernel caches names and attributes (default 60)

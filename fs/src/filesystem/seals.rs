@@ -27,8 +27,10 @@ use crate::meta::Inode;
 /// Seal options from the mount command line.
 #[derive(Clone, Copy, Debug)]
 pub struct SealOptions {
-    /// Seals one process may hold (`max_seals`).
+    /// Seals one open file description may hold (`max_seals`).
     pub max_seals: usize,
+    /// Seals one user may hold over all descriptions (`max_seals_per_user`).
+    pub max_seals_per_user: usize,
     /// How long a recalled holder has to unseal (`break_timeout`).
     pub break_timeout: Duration,
 }
@@ -36,7 +38,8 @@ pub struct SealOptions {
 impl Default for SealOptions {
     fn default() -> Self {
         SealOptions {
-            max_seals: 1024,
+            max_seals: Config::DEFAULT_MAX_SEALS_PER_HOLDER,
+            max_seals_per_user: Config::DEFAULT_MAX_SEALS_PER_USER,
             break_timeout: Duration::from_millis(5000),
         }
     }
@@ -80,7 +83,8 @@ impl SealCtl {
 
 fn config(o: SealOptions) -> Config {
     Config {
-        max_seals_per_pid: o.max_seals,
+        max_seals_per_holder: o.max_seals,
+        max_seals_per_user: o.max_seals_per_user,
         break_timeout_ns: o.break_timeout.as_nanos().min(u64::MAX as u128) as u64,
     }
 }
@@ -206,7 +210,7 @@ impl Filesystem {
                 .seals
                 .table
                 .lock()
-                .seal(h.ino, fh, pid, kind, r, access, now)?)
+                .seal(h.ino, fh, pid, ctx.uid, kind, r, access, now)?)
         };
         if populate {
             // Filling holes is an allocation, which needs what a write needs: a read-only
