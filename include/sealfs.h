@@ -61,6 +61,9 @@ struct sealfs_immutable {
 #define SEALFS_IOC_GET_SEALS       _IOR(SEALFS_IOC_TYPE, 3, struct sealfs_seal_list)
 #define SEALFS_IOC_SET_IMMUTABLE   _IOW(SEALFS_IOC_TYPE, 4, struct sealfs_immutable)
 #define SEALFS_IOC_CLEAR_IMMUTABLE _IOW(SEALFS_IOC_TYPE, 5, struct sealfs_immutable)
+/* Root only: revoke every seal and mapping pin overlapping the range, whoever holds it
+ * (flags 0); the holders are fenced (ENOLINK) as after a recall timed out. */
+#define SEALFS_IOC_REVOKE          _IOW(SEALFS_IOC_TYPE, 8, struct sealfs_seal)
 
 /* DAX windows (virtio-fs style). */
 #define SEALFS_MAP_READ     0x1ull

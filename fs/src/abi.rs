@@ -27,6 +27,9 @@ pub const SEAL_ARG_SIZE: usize = 24;
 pub const IOC_SEAL: u32 = ioc(IOC_WRITE, IOC_TYPE, 1, SEAL_ARG_SIZE);
 /// `SEALFS_IOC_UNSEAL`.
 pub const IOC_UNSEAL: u32 = ioc(IOC_WRITE, IOC_TYPE, 2, SEAL_ARG_SIZE);
+/// `SEALFS_IOC_REVOKE` (root): revokes every seal and pin overlapping the range, of any
+/// holder; `struct sealfs_seal` with `flags` 0.
+pub const IOC_REVOKE: u32 = ioc(IOC_WRITE, IOC_TYPE, 8, SEAL_ARG_SIZE);
 /// Seal flag: breakable (recalled on conflict instead of refusing it).
 pub const SEAL_BREAKABLE: u32 = 1;
 /// Seal flag: allocate and zero the holes of the range first.

@@ -281,7 +281,8 @@ impl SealTable {
     ///    recalled with deadline `now + break_timeout` and returned in
     ///    `recall`; ones already recalled keep their deadline and are not
     ///    returned again. `deadline` is the earliest deadline among all of
-    ///    them.
+    ///    them. For [`ChangeKind::RemoveLast`] the same recalls are made but
+    ///    the answer is `Notify`: the change proceeds without waiting.
     /// 7. Otherwise `Proceed`.
     ///
     /// The seal's holder gets no exemption: its own truncate conflicts with
@@ -337,6 +338,7 @@ impl SealTable {
             earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
         }
         match earliest {
+            Some(_) if all => Decision::Notify { recall },
             Some(deadline) => Decision::Wait { deadline, recall },
             None => Decision::Proceed,
         }
@@ -369,6 +371,28 @@ impl SealTable {
             }
         }
         out
+    }
+
+    /// Revokes at once every seal and pin on `ino` whose range overlaps
+    /// `range`, of any kind and state, as [`expire`](Self::expire) does at a
+    /// deadline: each holder is fenced. The administrator's override (root's
+    /// `sealfs unseal --force`). Returns the revoked seals, oldest first.
+    pub fn revoke(&mut self, ino: Ino, range: ByteRange) -> Vec<Revoked> {
+        let gone = self.take_where(ino, |s| s.range.overlaps(&range));
+        gone.into_iter()
+            .map(|s| {
+                self.holders.entry(s.holder).or_default().revoked = true;
+                self.revocations = self.revocations.saturating_add(1);
+                Revoked {
+                    id: s.id,
+                    ino: s.ino,
+                    holder: s.holder,
+                    pid: s.pid,
+                    kind: s.kind,
+                    range: s.range,
+                }
+            })
+            .collect()
     }
 
     /// The earliest deadline of any recalled seal, if any: when the core

@@ -63,8 +63,10 @@ pub enum ChangeKind {
     ZeroRange,
     /// Allocation into a hole (write or fallocate into a hole) in the range.
     AllocateHole,
-    /// Unlink or rename-over of the last link (frees every block): conflicts
-    /// with every seal on the inode whatever the range.
+    /// Unlink or rename-over of the last link (frees every block at the last
+    /// close): conflicts with every seal on the inode whatever the range.
+    /// Temporary seals refuse it; breakable seals and pins are recalled but
+    /// do not hold it up ([`Decision::Notify`]).
     RemoveLast,
     /// Defragmentation or 2 MiB relocation of the range. A background
     /// optimisation must never break a seal, so *any* overlapping seal or pin
@@ -217,6 +219,17 @@ pub enum Decision {
         /// It may already be `<= now` if `expire` has not been called.
         deadline: u64,
         /// Seals newly recalled by this call (each reported exactly once).
+        recall: Vec<Recall>,
+    },
+    /// Perform the change now, and notify the holders of these newly recalled
+    /// breakable seals and pins (each reported exactly once; empty when all
+    /// were recalled before). The answer for [`ChangeKind::RemoveLast`]: a
+    /// holder keeps its file open, so removing the last name leaves the extent
+    /// map as it is until the last close, and nothing waits (the kernel holds
+    /// the directory locked while an unlink or rename is outstanding). The
+    /// recalled seals are revoked at their deadline unless released before.
+    Notify {
+        /// Seals newly recalled by this call.
         recall: Vec<Recall>,
     },
 }

@@ -46,6 +46,10 @@ enum Op {
     Expire,
     ReleaseHolder(u64),
     RemoveInode(u64),
+    Revoke {
+        ino: u64,
+        range: ByteRange,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -232,6 +236,9 @@ impl Model {
             }
             deadline = deadline.min(s.recalled.unwrap());
         }
+        if change.kind == ChangeKind::RemoveLast {
+            return Decision::Notify { recall };
+        }
         Decision::Wait { deadline, recall }
     }
 
@@ -247,6 +254,28 @@ impl Model {
         due.iter()
             .map(|s| Revoked {
                 id: SealId(s.id),
+                ino: s.ino,
+                holder: s.holder,
+                pid: s.pid,
+                kind: s.kind,
+                range: s.range,
+            })
+            .collect()
+    }
+
+    fn revoke(&mut self, ino: u64, range: ByteRange) -> Vec<Revoked> {
+        let hit = Change {
+            kind: ChangeKind::Punch,
+            range,
+        };
+        let gone = self.remove(|s| s.ino == ino && touches(s.range, &hit));
+        for s in &gone {
+            self.revoked.insert(s.holder);
+            self.revocations += 1;
+        }
+        gone.iter()
+            .map(|s| Revoked {
+                id: s.id,
                 ino: s.ino,
                 holder: s.holder,
                 pid: s.pid,
@@ -313,6 +342,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Expire),
         1 => (0..HOLDERS).prop_map(Op::ReleaseHolder),
         1 => (0..INOS).prop_map(Op::RemoveInode),
+        1 => (0..INOS, range()).prop_map(|(ino, range)| Op::Revoke { ino, range }),
     ]
 }
 
@@ -377,6 +407,9 @@ proptest! {
                     let want = m.remove(|s| s.holder == h);
                     m.revoked.remove(&h);
                     prop_assert_eq!(got, want);
+                }
+                Op::Revoke { ino, range } => {
+                    prop_assert_eq!(t.revoke(ino, range), m.revoke(ino, range));
                 }
                 Op::RemoveInode(ino) => {
                     t.remove_inode(ino);

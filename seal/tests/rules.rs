@@ -170,8 +170,23 @@ fn remove_last_conflicts_with_every_seal() {
 
     let a = seal(&mut t, 1, 1, SealKind::Breakable, r(1000, 2000));
     let b = seal(&mut t, 1, 2, SealKind::MappingPin, r(0, 1));
+    // Breakable seals and pins are recalled, but the removal does not wait for them.
     let d = t.check(1, &rm, false, 0);
-    assert_eq!(recalled_ids(&d), vec![a, b]);
+    match &d {
+        Decision::Notify { recall } => {
+            assert_eq!(recall.iter().map(|r| r.id).collect::<Vec<_>>(), vec![a, b]);
+            assert!(recall.iter().all(|r| r.deadline == T));
+        }
+        other => panic!("expected Notify, got {other:?}"),
+    }
+    assert_eq!(states(&t, 1), vec![SealState::Recalled { deadline: T }; 2]);
+    // Each is reported once; they are revoked at their deadline like any recall.
+    assert_eq!(
+        t.check(1, &rm, false, 1),
+        Decision::Notify { recall: vec![] }
+    );
+    assert_eq!(t.expire(T).len(), 2);
+    assert!(t.is_revoked(1) && t.is_revoked(2));
 }
 
 #[test]
@@ -695,4 +710,32 @@ fn huge_times_saturate_without_panic() {
         }
     ));
     assert_eq!(t.expire(u64::MAX).len(), 1);
+}
+
+#[test]
+fn revoke_removes_every_overlapping_seal_and_fences_its_holders() {
+    let mut t = table();
+    let a = seal(&mut t, 1, 1, SealKind::Temporary, r(0, 10));
+    let b = seal(&mut t, 1, 2, SealKind::Breakable, r(5, 20));
+    let c = seal(&mut t, 1, 3, SealKind::MappingPin, r(30, 40));
+    let other = seal(&mut t, 2, 4, SealKind::Temporary, ByteRange::WHOLE);
+    t.check(1, &ch(ChangeKind::Punch, 6, 7), false, 0); // refused by a: nothing recalled
+    let gone = t.revoke(1, r(0, 21));
+    assert_eq!(gone.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a, b]);
+    assert_eq!(gone[0].kind, SealKind::Temporary);
+    assert!(t.is_revoked(1) && t.is_revoked(2));
+    assert!(!t.is_revoked(3) && !t.is_revoked(4));
+    assert_eq!(t.list(1).iter().map(|s| s.id).collect::<Vec<_>>(), vec![c]);
+    assert_eq!(
+        t.seal(1, 1, 100, 1000, SealKind::Temporary, r(0, 1), RW, 0),
+        Err(SealError::Revoked)
+    );
+    assert_eq!(t.revoke(1, ByteRange::WHOLE).len(), 1);
+    assert!(!t.has_seals(1));
+    assert_eq!(
+        t.list(2).iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![other]
+    );
+    assert_eq!(t.stats().revocations, 3);
+    assert!(t.revoke(9, ByteRange::WHOLE).is_empty());
 }

@@ -1050,6 +1050,140 @@ fn breakable_recall_ignored_is_revoked_and_fenced() {
     eprintln!("figure: recall ignored, revoked after {took:?} (break_timeout=300)");
 }
 
+#[test]
+fn rm_rf_over_ignored_breakable_seals_does_not_wait_per_file() {
+    // 10 files, each with a breakable seal its holder ignores: removing them all must not
+    // take 10 x break_timeout with the directory locked, nor wait at all.
+    let Some(m) = Mount::new("break_timeout=2000") else {
+        return;
+    };
+    let d = m.path("d");
+    fs::create_dir(&d).unwrap();
+    let holders: Vec<File> = (0..10)
+        .map(|i| {
+            let p = d.join(format!("f{i}"));
+            fs::write(&p, pattern(i, 0, 8192)).unwrap();
+            let h = File::open(&p).unwrap();
+            seal(&h, 0, 0, abi::SEAL_BREAKABLE).unwrap();
+            h
+        })
+        .collect();
+    let t = Instant::now();
+    let out = Command::new("rm").arg("-rf").arg(&d).output().unwrap();
+    let took = t.elapsed();
+    assert!(out.status.success(), "rm -rf: {}", describe(&out));
+    assert!(!d.exists());
+    assert!(
+        took < Duration::from_millis(1000),
+        "rm -rf of 10 sealed files took {took:?} (break_timeout=2000)"
+    );
+    // Every holder was recalled at once, and still reads its file's bytes: the blocks
+    // stay the file's while it is open.
+    for (i, h) in holders.iter().enumerate() {
+        assert!(
+            wait_pollpri(h, Duration::from_secs(1)),
+            "holder {i} recalled"
+        );
+        assert_eq!(pread_vec(h, 0, 8192).unwrap(), pattern(i as u64, 0, 8192));
+        let (list, _) = get_seals(h);
+        assert_eq!(
+            (list.len(), list[0].state),
+            (1, abi::STATE_RECALLED),
+            "holder {i}"
+        );
+    }
+    assert_eq!(stat_of(&m).recalls, 10);
+    // One deadline for all: all revoked together, about break_timeout after the rm.
+    wait_until("all ten revoked", Duration::from_secs(5), || {
+        stat_of(&m).revocations == 10
+    });
+    let revoked = t.elapsed();
+    assert!(
+        revoked < Duration::from_millis(3500),
+        "revoked after {revoked:?}"
+    );
+    for h in &holders {
+        assert_errno!(seal(h, 0, 0, abi::SEAL_BREAKABLE), libc::ENOLINK);
+    }
+    let free = statfs(m.mnt()).f_bfree;
+    drop(holders);
+    // The last closes free the ten files' blocks.
+    assert_eq!(
+        after_release(free + 20, || statfs(m.mnt()).f_bfree),
+        free + 20
+    );
+    eprintln!("figure: rm -rf of 10 files under ignored breakable seals: {took:?}");
+}
+
+#[test]
+fn root_revokes_any_seal_with_unseal_force() {
+    let Some(m) = Mount::new("break_timeout=60000") else {
+        return;
+    };
+    let p = m.path("f");
+    fs::write(&p, vec![5u8; 65536]).unwrap();
+    chmod(&p, 0o666).unwrap();
+    let os = p.as_os_str();
+    // A breakable seal whose holder ignores the recall: a truncate would wait 60 s.
+    let h = File::open(&p).unwrap();
+    seal(&h, 0, 0, abi::SEAL_BREAKABLE).unwrap();
+    let pc = p.clone();
+    let t = Instant::now();
+    let worker = std::thread::spawn(move || truncate(&pc, 100).map_err(|e| e.raw_os_error()));
+    assert!(wait_pollpri(&h, Duration::from_secs(2)), "recalled");
+    assert!(!worker.is_finished());
+    // Only root may revoke.
+    let pc = p.clone();
+    assert_eq!(
+        as_nobody(move || {
+            let f = match File::open(&pc) {
+                Ok(f) => f,
+                Err(_) => return 100,
+            };
+            code(ioctl_buf(&f, abi::IOC_REVOKE, &mut seal_arg(0, 0, 0)))
+        }),
+        libc::EPERM
+    );
+    let said = sealfs_ok(&[OsStr::new("unseal"), OsStr::new("--force"), os]);
+    assert!(said.contains("revoked"), "{said}");
+    assert_eq!(worker.join().unwrap(), Ok(()));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(size_of(&p), 100);
+    assert_errno!(seal(&h, 0, 0, abi::SEAL_BREAKABLE), libc::ENOLINK);
+    assert_errno!(unseal(&h, 0, 0), libc::ENOLINK);
+    // A temporary seal too, and only the range asked for.
+    let a = rw(&p);
+    let b = rw(&p);
+    seal(&a, 0, 10, 0).unwrap();
+    seal(&b, 50, 10, 0).unwrap();
+    assert_errno!(truncate(&p, 0), libc::ETXTBSY);
+    let mut arg = seal_arg(0, 20, 0);
+    ioctl_buf(&File::open(&p).unwrap(), abi::IOC_REVOKE, &mut arg).expect("revoke [0, 20)");
+    assert_errno!(seal(&a, 0, 10, 0), libc::ENOLINK);
+    let left = seals_of(&p);
+    assert_eq!((left.len(), left[0].offset), (1, 50));
+    assert_errno!(truncate(&p, 0), libc::ETXTBSY);
+    // Flags are refused.
+    assert_errno!(
+        ioctl_buf(
+            &a,
+            abi::IOC_REVOKE,
+            &mut seal_arg(0, 0, abi::SEAL_BREAKABLE)
+        ),
+        libc::EINVAL
+    );
+    sealfs_ok(&[
+        OsStr::new("unseal"),
+        OsStr::new("--force"),
+        OsStr::new("--range"),
+        OsStr::new("0:0"),
+        os,
+    ]);
+    truncate(&p, 0).expect("nothing left in the way");
+    assert_errno!(unseal(&b, 50, 10), libc::ENOLINK);
+    assert_eq!(stat_of(&m).revocations, 3);
+}
+
 // ---------------------------------------------------------------------------------------
 // 6. The permanent seal and chattr +i.
 

@@ -150,20 +150,33 @@ impl Filesystem {
         match decision {
             Decision::Proceed => Ok(()),
             Decision::Refuse(e) => Err(e.into()),
+            // Unlink or rename over the last link: the holders are told, and the name goes
+            // now (the kernel holds the directory locked until the reply; the blocks stay
+            // the file's while a holder keeps it open).
+            Decision::Notify { recall } => {
+                self.send_recalls(recall);
+                Ok(())
+            }
             Decision::Wait { deadline, recall } => {
-                if !recall.is_empty() {
-                    for r in &recall {
-                        tracing::debug!(ino = r.ino, holder = r.holder, "recalling seal");
-                    }
-                    self.seals.recalls.lock().extend(recall);
-                    self.seals_changed();
-                }
+                self.send_recalls(recall);
                 Err(Error::WouldWait {
                     ino: g.ino,
                     deadline_ns: deadline,
                 })
             }
         }
+    }
+
+    /// Queues newly recalled seals for their holders' POLLPRI.
+    fn send_recalls(&self, recall: Vec<Recall>) {
+        if recall.is_empty() {
+            return;
+        }
+        for r in &recall {
+            tracing::debug!(ino = r.ino, holder = r.holder, "recalling seal");
+        }
+        self.seals.recalls.lock().extend(recall);
+        self.seals_changed();
     }
 
     /// Takes a temporary (or, with `breakable`, breakable) seal on the open file `fh`.
@@ -262,6 +275,33 @@ impl Filesystem {
         Ok(())
     }
 
+    /// Revokes at once every seal and mapping pin on `ino` overlapping `[off, off+len)`
+    /// (`len` 0: to the end), whoever holds it: their holders are fenced (ENOLINK) and
+    /// operations waiting for them go on, as when a recall times out. Root only (`sealfs
+    /// unseal --force`). Returns how many were revoked.
+    pub fn revoke_seals(&self, ino: u64, off: u64, len: u64, ctx: Ctx) -> Result<usize> {
+        if ctx.uid != 0 {
+            return Err(Error::Perm("only root revokes seals"));
+        }
+        {
+            let n = self.node(ino)?;
+            let g = n.read();
+            if !g.attr.is_file() {
+                return Err(Error::Invalid("seals apply to regular files"));
+            }
+        }
+        let r = range(off, len)?;
+        if r.is_empty() {
+            return Err(Error::Invalid("empty range"));
+        }
+        let revoked = self.seals.table.lock().revoke(ino, r);
+        for s in &revoked {
+            tracing::info!(ino, holder = s.holder, pid = s.pid, kind = ?s.kind, "revoked by root");
+        }
+        self.fence(&revoked);
+        Ok(revoked.len())
+    }
+
     /// Seals of `ino`.
     pub fn seals_of(&self, ino: u64) -> Vec<SealInfo> {
         self.seals.table.lock().list(ino)
@@ -296,6 +336,13 @@ impl Filesystem {
     fn on_revoked(&self, revoked: &[sealfs_seal::Revoked]) {
         for r in revoked {
             tracing::info!(ino = r.ino, holder = r.holder, pid = r.pid, kind = ?r.kind, "revoked after break_timeout");
+        }
+        self.fence(revoked);
+    }
+
+    /// Quarantines what revoked pins may still map and wakes what waited for the seals.
+    fn fence(&self, revoked: &[sealfs_seal::Revoked]) {
+        for r in revoked {
             if r.kind == SealKind::MappingPin {
                 self.pin_revoked(r.holder, r.id);
             }
