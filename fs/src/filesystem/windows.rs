@@ -254,12 +254,8 @@ impl Filesystem {
         }
         let fill_end = end.min(size);
         if foffset < fill_end {
-            self.fallocate(
-                h.ino,
-                foffset,
-                fill_end - foffset,
-                super::data::falloc::KEEP_SIZE,
-            )?;
+            // All or nothing, as SEAL with POPULATE: a refused mapping keeps no new block.
+            self.populate_then(h.ino, foffset, fill_end, || Ok(()), |()| {})?;
         }
         if unit > self.bs {
             self.align_for_window(h.ino, foffset, end, unit)?;
