@@ -246,3 +246,36 @@ fn the_quarantine_watches_the_host_not_a_process_that_reuses_its_pid() {
     );
     fs.release(fh).unwrap();
 }
+
+#[test]
+fn root_revokes_a_pin_at_once_and_its_blocks_are_quarantined() {
+    let (fs, ino, fh) = setup();
+    let me = std::process::id();
+    fs.setup_mapping(fh, 0, 64 << 10, MAP_READ | MAP_WRITE, 0, host(me))
+        .unwrap();
+    let user = Ctx {
+        uid: 1000,
+        gid: 1000,
+        pid: me,
+        umask: 0,
+    };
+    assert_eq!(
+        fs.revoke_seals(ino, 0, 0, user).unwrap_err().errno(),
+        libc::EPERM
+    );
+    assert_eq!(fs.revoke_seals(ino, 0, 0, Ctx::root()).unwrap(), 1);
+    assert!(fs.seals_of(ino).is_empty());
+    assert_eq!(fs.recalled_mappings(fh), vec![(0, 64 << 10)]);
+    assert_eq!(
+        fs.setup_mapping(fh, 0, 4096, MAP_READ, 1, host(me))
+            .unwrap_err()
+            .errno(),
+        libc::ENOLINK
+    );
+    // Nothing waits now; the freed blocks stay out of the allocator until acknowledged.
+    fs.truncate(ino, 0, Ctx::root()).unwrap();
+    assert_eq!(fs.quarantined_blocks(), 16);
+    fs.remove_mapping(fh, 0).unwrap();
+    assert_eq!(fs.quarantined_blocks(), 0);
+    fs.release(fh).unwrap();
+}
