@@ -61,6 +61,9 @@ struct sealfs_immutable {
 #define SEALFS_IOC_GET_SEALS       _IOR(SEALFS_IOC_TYPE, 3, struct sealfs_seal_list)
 #define SEALFS_IOC_SET_IMMUTABLE   _IOW(SEALFS_IOC_TYPE, 4, struct sealfs_immutable)
 #define SEALFS_IOC_CLEAR_IMMUTABLE _IOW(SEALFS_IOC_TYPE, 5, struct sealfs_immutable)
+/* Root only: revoke every seal and mapping pin overlapping the range, whoever holds it
+ * (flags 0); the holders are fenced (ENOLINK) as after a recall timed out. */
+#define SEALFS_IOC_REVOKE          _IOW(SEALFS_IOC_TYPE, 8, struct sealfs_seal)
 
 /* DAX windows (virtio-fs style). */
 #define SEALFS_MAP_READ     0x1ull
@@ -144,14 +147,15 @@ struct sealfs_stat {
 	__u64 mount_flags;  /* SEALFS_STAT_MOUNT_* */
 	__u64 threads;
 	__u64 break_timeout_ms;
-	__u64 max_seals;
+	__u64 max_seals;    /* per open file description */
 	__u64 seals;        /* temporary and breakable seals held now */
 	__u64 pins;         /* mapping pins held now */
 	__u64 recalls;      /* since mount */
 	__u64 revocations;  /* since mount */
 	__u64 quarantined_blocks;
 	__u64 timeout_ms;   /* name and attribute cache lifetime (timeout=) */
-	__u64 reserved[8];
+	__u64 max_seals_per_user;
+	__u64 reserved[7];
 };
 
 /* Remount support (root only): the daemon stops or resumes writing. */

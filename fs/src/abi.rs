@@ -27,6 +27,9 @@ pub const SEAL_ARG_SIZE: usize = 24;
 pub const IOC_SEAL: u32 = ioc(IOC_WRITE, IOC_TYPE, 1, SEAL_ARG_SIZE);
 /// `SEALFS_IOC_UNSEAL`.
 pub const IOC_UNSEAL: u32 = ioc(IOC_WRITE, IOC_TYPE, 2, SEAL_ARG_SIZE);
+/// `SEALFS_IOC_REVOKE` (root): revokes every seal and pin overlapping the range, of any
+/// holder; `struct sealfs_seal` with `flags` 0.
+pub const IOC_REVOKE: u32 = ioc(IOC_WRITE, IOC_TYPE, 8, SEAL_ARG_SIZE);
 /// Seal flag: breakable (recalled on conflict instead of refusing it).
 pub const SEAL_BREAKABLE: u32 = 1;
 /// Seal flag: allocate and zero the holes of the range first.
@@ -488,7 +491,7 @@ pub struct StatArg {
     pub threads: u64,
     /// `break_timeout` in milliseconds.
     pub break_timeout_ms: u64,
-    /// `max_seals` per process.
+    /// `max_seals`: per open file description.
     pub max_seals: u64,
     /// Temporary and breakable seals held now.
     pub seals: u64,
@@ -502,10 +505,12 @@ pub struct StatArg {
     pub quarantined_blocks: u64,
     /// How long the kernel caches names and attributes (`timeout=`), milliseconds.
     pub timeout_ms: u64,
+    /// `max_seals_per_user`: seals one user may hold in all.
+    pub max_seals_per_user: u64,
 }
 
 impl StatArg {
-    fn fields(&self) -> [u64; 24] {
+    fn fields(&self) -> [u64; 25] {
         [
             STAT_VERSION,
             self.block_size,
@@ -531,6 +536,7 @@ impl StatArg {
             self.revocations,
             self.quarantined_blocks,
             self.timeout_ms,
+            self.max_seals_per_user,
         ]
     }
 
@@ -574,6 +580,7 @@ impl StatArg {
             revocations: f(21),
             quarantined_blocks: f(22),
             timeout_ms: f(23),
+            max_seals_per_user: f(24),
         })
     }
 
@@ -624,6 +631,7 @@ mod stat_abi_tests {
             flush_method: flush_method_code("clwb"),
             quarantined_blocks: 3,
             timeout_ms: 60_000,
+            max_seals_per_user: 16384,
             ..Default::default()
         };
         assert_eq!(StatArg::decode(&s.encode()).unwrap(), s);

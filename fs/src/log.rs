@@ -47,6 +47,38 @@ impl Log {
         self.tail - self.start
     }
 
+    /// Appends `ops` in order, each its own record, after checking that all of them fit:
+    /// `LogFull` (nothing written) when they do not (`TooBig` when they never could).
+    /// Returns how many were written and the error that stopped it: a device error after
+    /// the first record leaves a durable prefix, which the caller must apply.
+    pub fn append_all(&mut self, dev: &dyn Device, ops: &[Op]) -> (usize, Result<()>) {
+        let mut recs = Vec::with_capacity(ops.len());
+        let mut total = 0u64;
+        for (i, op) in ops.iter().enumerate() {
+            let rec = op.encode_record(self.next_seq + i as u64);
+            if rec.len() > REC_MAX {
+                return (0, Err(Error::TooBig));
+            }
+            total += rec.len() as u64;
+            recs.push(rec);
+        }
+        if total > self.len - self.start {
+            return (0, Err(Error::TooBig));
+        }
+        if self.tail + total > self.len {
+            return (0, Err(Error::LogFull));
+        }
+        for (i, rec) in recs.iter().enumerate() {
+            if let Err(e) = persist::publish(dev, self.off + self.tail, rec) {
+                return (i, Err(e));
+            }
+            self.tail += rec.len() as u64;
+            self.next_seq += 1;
+            self.appended += 1;
+        }
+        (recs.len(), Ok(()))
+    }
+
     /// Fraction of the log in use, 0..=1.
     pub fn fill(&self) -> f64 {
         self.used() as f64 / (self.len - self.start) as f64

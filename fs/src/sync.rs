@@ -17,11 +17,12 @@
 //! | 5 `Recalls` | recalls waiting to be sent | a push or a drain |
 //! | 6 `WindowMaps` | live window mappings | a SETUPMAPPING / REMOVEMAPPING |
 //! | 7 `WindowHolds` | quarantine holds | freeing blocks, a holder's exit |
-//! | 8 `Alloc` | the block allocator | an allocation or a free |
-//! | 9 `Log` | the log's append position | one append (durable before it unlocks) |
-//! | 10 `Superblock` | the superblock in use | a checkpoint's publish, a read of counters |
-//! | 11 `Handles` | open file descriptions | an insert, a lookup, a removal |
-//! | 12 `SealHook` | the transport's notifier | a copy of it (it is called unlocked) |
+//! | 8 `WindowHosts` | one pidfd per window host process | a lookup or an insert |
+//! | 9 `Alloc` | the block allocator | an allocation or a free |
+//! | 10 `Log` | the log's append position | one append (durable before it unlocks) |
+//! | 11 `Superblock` | the superblock in use | a checkpoint's publish, a read of counters |
+//! | 12 `Handles` | open file descriptions | an insert, a lookup, a removal |
+//! | 13 `SealHook` | the transport's notifier | a copy of it (it is called unlocked) |
 //!
 //! The transport's own locks (FUSE adapter, parked requests) are outside this order: the
 //! core calls the transport (the seal hook) with no ranked lock held, and the transport
@@ -60,19 +61,21 @@ pub enum Rank {
     WindowMaps = 6,
     /// Quarantine holds.
     WindowHolds = 7,
+    /// The pidfds of window host processes.
+    WindowHosts = 8,
     /// The block allocator.
-    Alloc = 8,
+    Alloc = 9,
     /// The log writer.
-    Log = 9,
+    Log = 10,
     /// The superblock in use.
-    Superblock = 10,
+    Superblock = 11,
     /// Open file descriptions.
-    Handles = 11,
+    Handles = 12,
     /// The transport's seal notifier.
-    SealHook = 12,
+    SealHook = 13,
 }
 
-const RANKS: usize = 13;
+const RANKS: usize = 14;
 
 impl Rank {
     fn from_index(i: usize) -> Option<Rank> {
@@ -85,6 +88,7 @@ impl Rank {
             Recalls,
             WindowMaps,
             WindowHolds,
+            WindowHosts,
             Alloc,
             Log,
             Superblock,

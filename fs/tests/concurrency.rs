@@ -186,6 +186,7 @@ fn operations_race_checkpoints_without_deadlock_and_remount_identically() {
     let fs = Arc::new(Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap());
     fs.configure_seals(SealOptions {
         max_seals: 1 << 16,
+        max_seals_per_user: 1 << 16,
         break_timeout: Duration::from_millis(200),
     });
     fs.mkdir(1, b"shared", 0o755, ctx()).unwrap();

@@ -17,6 +17,7 @@ fn setup(timeout_ms: u64) -> (Arc<SimDevice>, Filesystem, u64) {
     let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     fs.configure_seals(SealOptions {
         max_seals: 4,
+        max_seals_per_user: 6,
         break_timeout: Duration::from_millis(timeout_ms),
     });
     let (st, fh) = fs
@@ -263,4 +264,154 @@ fn defrag_moves_fragmented_files_but_never_a_sealed_one() {
     assert_eq!(fs.defrag().unwrap().moved, 1, "unsealed now");
     assert_eq!(fs.extents(a.ino).unwrap().len(), 1);
     assert_eq!(fs.read(a.ino, 0, 1 << 20).unwrap(), da);
+}
+
+/// Free data blocks and the file's allocated 512-byte blocks.
+fn usage(fs: &Filesystem, ino: u64) -> (u64, u64) {
+    (fs.stats().free_blocks, fs.getattr(ino).unwrap().blocks)
+}
+
+#[test]
+fn populate_needs_write_access_whatever_the_seal_kind() {
+    let (_d, fs, ino) = setup(5000);
+    fs.truncate(ino, 1 << 20, Ctx::root()).unwrap(); // holes from 16 KiB to 1 MiB
+    let before = usage(&fs, ino);
+    let ro = fs.open(ino, libc::O_RDONLY, ctx(13)).unwrap();
+    // A reader may take a breakable seal, but not fill the file's holes through it.
+    assert_eq!(
+        fs.seal(ro, 0, 0, true, true, ctx(13)).unwrap_err().errno(),
+        libc::EBADF
+    );
+    assert_eq!(
+        usage(&fs, ino),
+        before,
+        "a refused POPULATE allocates nothing"
+    );
+    assert!(fs.seals_of(ino).is_empty());
+    fs.seal(ro, 0, 0, true, false, ctx(13))
+        .expect("the same seal without POPULATE");
+    fs.release(ro).unwrap();
+    // Through a descriptor open for writing, a breakable seal may populate.
+    let rw = fs.open(ino, libc::O_RDWR, ctx(13)).unwrap();
+    fs.seal(rw, 0, 0, true, true, ctx(13)).unwrap();
+    let (free, blocks) = usage(&fs, ino);
+    assert_eq!(blocks, (1 << 20) / 512, "every hole below EOF filled");
+    assert_eq!(free, before.0 - ((1 << 20) - 4 * 4096) / 4096);
+    fs.release(rw).unwrap();
+}
+
+#[test]
+fn a_refused_populate_leaves_no_block_allocated() {
+    let (_d, fs, ino) = setup(5000);
+    fs.truncate(ino, 1 << 20, Ctx::root()).unwrap();
+    let before = usage(&fs, ino);
+    // max_seals is 4: the fifth seal is refused with ENOLCK after the holes were counted;
+    // the blocks reserved for them must go back.
+    let fh = fs.open(ino, libc::O_RDWR, ctx(14)).unwrap();
+    for i in 0..4 {
+        fs.seal(fh, i, 1, false, false, ctx(14)).unwrap();
+    }
+    assert_eq!(
+        fs.seal(fh, 8192, 0, true, true, ctx(14))
+            .unwrap_err()
+            .errno(),
+        libc::ENOLCK
+    );
+    assert_eq!(usage(&fs, ino), before, "ENOLCK after population");
+    fs.release(fh).unwrap();
+    // A recall in progress refuses the new seal with EBUSY: nothing allocated either.
+    let holder = fs.open(ino, libc::O_RDONLY, ctx(15)).unwrap();
+    fs.seal(holder, 0, 4096, true, false, ctx(15)).unwrap();
+    assert!(matches!(
+        fs.truncate(ino, 0, Ctx::root()),
+        Err(Error::WouldWait { .. })
+    ));
+    let fh = fs.open(ino, libc::O_RDWR, ctx(16)).unwrap();
+    assert_eq!(
+        fs.seal(fh, 8192, 0, false, true, ctx(16))
+            .unwrap_err()
+            .errno(),
+        libc::EBUSY
+    );
+    assert_eq!(usage(&fs, ino), before, "EBUSY after population");
+    fs.release(fh).unwrap();
+    fs.release(holder).unwrap();
+    // More holes than free blocks: ENOSPC at once, nothing allocated.
+    let big = 64 << 20;
+    fs.truncate(ino, big, Ctx::root()).unwrap();
+    let before = usage(&fs, ino);
+    let fh = fs.open(ino, libc::O_RDWR, ctx(17)).unwrap();
+    assert_eq!(
+        fs.seal(fh, 0, 0, false, true, ctx(17)).unwrap_err().errno(),
+        libc::ENOSPC
+    );
+    assert_eq!(usage(&fs, ino), before, "ENOSPC");
+    assert!(fs.seals_of(ino).is_empty());
+    fs.release(fh).unwrap();
+}
+
+fn user(pid: u32, uid: u32) -> Ctx {
+    Ctx {
+        uid,
+        gid: uid,
+        pid,
+        umask: 0,
+    }
+}
+
+#[test]
+fn limits_count_the_holder_and_the_user_never_the_pid() {
+    let (_d, fs, ino) = setup(5000); // max_seals 4 per holder, 6 per user
+    let shared = fs.open(ino, libc::O_RDONLY, user(20, 1000)).unwrap();
+    // Forked children sealing through one inherited description: each has its own pid,
+    // but the description holds the seals and is full after 4.
+    for child in 0..4 {
+        fs.seal(
+            shared,
+            child,
+            1,
+            true,
+            false,
+            user(100 + child as u32, 1000),
+        )
+        .unwrap();
+    }
+    for child in 4..8 {
+        assert_eq!(
+            fs.seal(
+                shared,
+                child,
+                1,
+                true,
+                false,
+                user(100 + child as u32, 1000)
+            )
+            .unwrap_err()
+            .errno(),
+            libc::ENOLCK,
+            "child {child}"
+        );
+    }
+    // The same user through other descriptions: 2 more, then the user's limit.
+    let a = fs.open(ino, libc::O_RDONLY, user(21, 1000)).unwrap();
+    let b = fs.open(ino, libc::O_RDONLY, user(21, 1000)).unwrap();
+    fs.seal(a, 0, 1, true, false, user(21, 1000)).unwrap();
+    fs.seal(b, 0, 1, true, false, user(21, 1000)).unwrap();
+    assert_eq!(
+        fs.seal(b, 1, 1, true, false, user(21, 1000))
+            .unwrap_err()
+            .errno(),
+        libc::ENOLCK,
+        "user 1000 holds 6"
+    );
+    // Another user, even with a pid that held seals before (reused): its own limits.
+    let c = fs.open(ino, libc::O_RDONLY, user(100, 1001)).unwrap();
+    fs.seal(c, 0, 1, true, false, user(100, 1001)).unwrap();
+    // The last close of the shared description gives its 4 back to user 1000.
+    fs.release(shared).unwrap();
+    fs.seal(b, 1, 1, true, false, user(22, 1000)).unwrap();
+    for fh in [a, b, c] {
+        fs.release(fh).unwrap();
+    }
+    assert_eq!(fs.seal_stats().seals, 0);
 }

@@ -17,6 +17,7 @@ fn setup() -> (Filesystem, u64, u64) {
     let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
     fs.configure_seals(SealOptions {
         max_seals: 64,
+        max_seals_per_user: 64,
         break_timeout: Duration::from_millis(100),
     });
     let (st, fh) = fs
@@ -176,4 +177,105 @@ fn closing_the_fd_does_not_end_the_quarantine_but_removemapping_would_have() {
     fs.reap_quarantine();
     assert_eq!(fs.quarantined_blocks(), 0);
     fs.release(fh2).unwrap();
+}
+
+/// Forks a child that waits to be killed; returns its pid.
+fn idle_child() -> libc::pid_t {
+    // SAFETY: the child only calls pause and _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        loop {
+            // SAFETY: plain system calls in the child.
+            unsafe { libc::pause() };
+        }
+    }
+    pid
+}
+
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+/// A new process that gets `want` as its pid (through `ns_last_pid`), or `None`.
+fn child_with_pid(want: libc::pid_t) -> Option<libc::pid_t> {
+    for _ in 0..50 {
+        if std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 1).to_string()).is_err() {
+            return None;
+        }
+        let pid = idle_child();
+        if pid == want {
+            return Some(pid);
+        }
+        kill_and_reap(pid);
+    }
+    None
+}
+
+#[test]
+fn the_quarantine_watches_the_host_not_a_process_that_reuses_its_pid() {
+    let (fs, ino, fh) = setup();
+    let host_pid = idle_child();
+    fs.setup_mapping(
+        fh,
+        0,
+        64 << 10,
+        MAP_READ | MAP_WRITE,
+        0,
+        host(host_pid as u32),
+    )
+    .unwrap();
+    // The host exits; an unrelated process gets its pid before the pin is revoked.
+    kill_and_reap(host_pid);
+    let Some(other) = child_with_pid(host_pid) else {
+        eprintln!("skipping: cannot make a process reuse pid {host_pid} (needs root)");
+        fs.release(fh).unwrap();
+        return;
+    };
+    fs.blocking(|| fs.truncate(ino, 0, Ctx::root())).unwrap();
+    fs.reap_quarantine();
+    let held = fs.quarantined_blocks();
+    kill_and_reap(other);
+    assert_eq!(
+        held, 0,
+        "the host exited: nothing stays quarantined for the new process with its pid"
+    );
+    fs.release(fh).unwrap();
+}
+
+#[test]
+fn root_revokes_a_pin_at_once_and_its_blocks_are_quarantined() {
+    let (fs, ino, fh) = setup();
+    let me = std::process::id();
+    fs.setup_mapping(fh, 0, 64 << 10, MAP_READ | MAP_WRITE, 0, host(me))
+        .unwrap();
+    let user = Ctx {
+        uid: 1000,
+        gid: 1000,
+        pid: me,
+        umask: 0,
+    };
+    assert_eq!(
+        fs.revoke_seals(ino, 0, 0, user).unwrap_err().errno(),
+        libc::EPERM
+    );
+    assert_eq!(fs.revoke_seals(ino, 0, 0, Ctx::root()).unwrap(), 1);
+    assert!(fs.seals_of(ino).is_empty());
+    assert_eq!(fs.recalled_mappings(fh), vec![(0, 64 << 10)]);
+    assert_eq!(
+        fs.setup_mapping(fh, 0, 4096, MAP_READ, 1, host(me))
+            .unwrap_err()
+            .errno(),
+        libc::ENOLINK
+    );
+    // Nothing waits now; the freed blocks stay out of the allocator until acknowledged.
+    fs.truncate(ino, 0, Ctx::root()).unwrap();
+    assert_eq!(fs.quarantined_blocks(), 16);
+    fs.remove_mapping(fh, 0).unwrap();
+    assert_eq!(fs.quarantined_blocks(), 0);
+    fs.release(fh).unwrap();
 }

@@ -25,8 +25,9 @@ pub enum SealError {
     /// The inode's extent map is persistently immutable (`EPERM`).
     #[error("extent map is immutable")]
     NotPermitted,
-    /// The process already holds `max_seals_per_pid` seals (`ENOLCK`).
-    #[error("too many seals held by this process")]
+    /// The holder already holds `max_seals_per_holder` seals, or the user
+    /// `max_seals_per_user` (`ENOLCK`).
+    #[error("too many seals held by this file handle or user")]
     TooMany,
     /// One of this holder's seals was revoked after a recall timed out; the
     /// holder stays fenced until it is released (`ENOLINK`).

@@ -19,7 +19,7 @@
 //!
 //! let mut t = SealTable::new(Config::default());
 //! let rw = Access { read: true, write: true };
-//! t.seal(7, 1, 100, SealKind::Temporary, ByteRange::WHOLE, rw, 0).unwrap();
+//! t.seal(7, 1, 100, 1000, SealKind::Temporary, ByteRange::WHOLE, rw, 0).unwrap();
 //! let punch = Change { kind: ChangeKind::Punch, range: ByteRange::new(0, 4096) };
 //! assert_eq!(t.check(7, &punch, false, 1), Decision::Refuse(SealError::Busy));
 //! assert_eq!(SealError::Busy.errno(), 26); // ETXTBSY
@@ -48,5 +48,5 @@ pub use range::ByteRange;
 pub use table::SealTable;
 pub use types::{
     Access, Change, ChangeKind, Config, Decision, HolderId, Ino, Pid, Recall, Revoked, SealId,
-    SealInfo, SealKind, SealState, Stats,
+    SealInfo, SealKind, SealState, Stats, Uid,
 };

@@ -3,16 +3,17 @@
 //!
 //! Seals are kept per inode (`HashMap<Ino, Vec<Seal>>`, an inode without
 //! seals has no entry, so the write path pays one hash lookup), with indexes
-//! per holder and per pid so that `release` on every close and the per-pid
-//! limit cost nothing for handles that hold no seal, and an ordered set of
-//! recall deadlines. It must not do I/O, read a clock or notify anyone:
+//! per holder and per user so that `release` on every close and the limits
+//! cost nothing for handles that hold no seal, and an ordered set of recall
+//! deadlines. Nothing is keyed by process id: a seal belongs to its holder
+//! (an open file description), which outlives the process that took it. It must not do I/O, read a clock or notify anyone:
 //! recalls, revocations and releases are returned to the caller.
 
 use std::collections::{BTreeSet, HashMap};
 
 use crate::{
     Access, ByteRange, Change, ChangeKind, Config, Decision, HolderId, Ino, Pid, Recall, Revoked,
-    SealError, SealId, SealInfo, SealKind, SealState, Stats,
+    SealError, SealId, SealInfo, SealKind, SealState, Stats, Uid,
 };
 
 /// One held seal (the inode is the key it is stored under).
@@ -21,6 +22,7 @@ struct Seal {
     id: SealId,
     holder: HolderId,
     pid: Pid,
+    uid: Uid,
     kind: SealKind,
     range: ByteRange,
     since: u64,
@@ -36,6 +38,7 @@ impl Seal {
             range: self.range,
             holder: self.holder,
             pid: self.pid,
+            uid: self.uid,
             since: self.since,
             state: self.state,
         }
@@ -47,17 +50,10 @@ impl Seal {
 struct HolderEntry {
     /// Number of this holder's seals per inode.
     inos: HashMap<Ino, usize>,
+    /// Sum of `inos` values, for the `max_seals_per_holder` check.
+    total: usize,
     /// A seal of this holder was revoked; sticky until `release_holder`.
     revoked: bool,
-}
-
-/// Per-pid index. Present while the pid holds seals.
-#[derive(Debug, Default)]
-struct PidEntry {
-    /// Number of this pid's seals per inode.
-    inos: HashMap<Ino, usize>,
-    /// Sum of `inos` values, for the `max_seals_per_pid` check.
-    total: usize,
 }
 
 fn inc(map: &mut HashMap<Ino, usize>, ino: Ino) {
@@ -90,7 +86,9 @@ pub struct SealTable {
     next_id: u64,
     by_ino: HashMap<Ino, Vec<Seal>>,
     holders: HashMap<HolderId, HolderEntry>,
-    pids: HashMap<Pid, PidEntry>,
+    /// Seals per user, for the `max_seals_per_user` check. Present while the
+    /// user holds seals.
+    users: HashMap<Uid, usize>,
     /// Recalled seals ordered by deadline: `(deadline, id, ino)`.
     deadlines: BTreeSet<(u64, SealId, Ino)>,
     seals: u64,
@@ -107,7 +105,7 @@ impl SealTable {
             next_id: 1,
             by_ino: HashMap::new(),
             holders: HashMap::new(),
-            pids: HashMap::new(),
+            users: HashMap::new(),
             deadlines: BTreeSet::new(),
             seals: 0,
             pins: 0,
@@ -122,7 +120,7 @@ impl SealTable {
     }
 
     /// Takes a seal of `kind` over `range` of `ino` for `holder`, on behalf of
-    /// `pid`, at time `now`.
+    /// process `pid` of user `uid`, at time `now`.
     ///
     /// Errors, checked in this order:
     /// - [`SealError::Revoked`] (`ENOLINK`): the holder has been fenced.
@@ -131,8 +129,10 @@ impl SealTable {
     /// - [`SealError::Invalid`] (`EINVAL`): `range.start >= range.end`.
     /// - [`SealError::RecallPending`] (`EBUSY`): some seal on `ino` is being
     ///   recalled; a new seal would let the waiting change starve.
-    /// - [`SealError::TooMany`] (`ENOLCK`): `pid` already holds
-    ///   `max_seals_per_pid` seals (all kinds count).
+    /// - [`SealError::TooMany`] (`ENOLCK`): `holder` already holds
+    ///   `max_seals_per_holder` seals, or `uid` `max_seals_per_user` (all
+    ///   kinds count). The pid is not counted: it may exit while the holder
+    ///   lives on (a forked child), and be reused by another process.
     ///
     /// Seals never conflict with each other. A failed call changes nothing.
     #[allow(clippy::too_many_arguments)]
@@ -141,6 +141,7 @@ impl SealTable {
         ino: Ino,
         holder: HolderId,
         pid: Pid,
+        uid: Uid,
         kind: SealKind,
         range: ByteRange,
         access: Access,
@@ -166,8 +167,9 @@ impl SealTable {
                 return Err(SealError::RecallPending);
             }
         }
-        let held = self.pids.get(&pid).map_or(0, |p| p.total);
-        if held >= self.cfg.max_seals_per_pid {
+        let by_holder = self.holders.get(&holder).map_or(0, |h| h.total);
+        let by_user = self.users.get(&uid).copied().unwrap_or(0);
+        if by_holder >= self.cfg.max_seals_per_holder || by_user >= self.cfg.max_seals_per_user {
             return Err(SealError::TooMany);
         }
 
@@ -177,15 +179,17 @@ impl SealTable {
             id,
             holder,
             pid,
+            uid,
             kind,
             range,
             since: now,
             state: SealState::Active,
         });
-        inc(&mut self.holders.entry(holder).or_default().inos, ino);
-        let p = self.pids.entry(pid).or_default();
-        inc(&mut p.inos, ino);
-        p.total = p.total.saturating_add(1);
+        let h = self.holders.entry(holder).or_default();
+        inc(&mut h.inos, ino);
+        h.total = h.total.saturating_add(1);
+        let u = self.users.entry(uid).or_insert(0);
+        *u = u.saturating_add(1);
         if kind == SealKind::MappingPin {
             self.pins = self.pins.saturating_add(1);
         } else {
@@ -277,7 +281,8 @@ impl SealTable {
     ///    recalled with deadline `now + break_timeout` and returned in
     ///    `recall`; ones already recalled keep their deadline and are not
     ///    returned again. `deadline` is the earliest deadline among all of
-    ///    them.
+    ///    them. For [`ChangeKind::RemoveLast`] the same recalls are made but
+    ///    the answer is `Notify`: the change proceeds without waiting.
     /// 7. Otherwise `Proceed`.
     ///
     /// The seal's holder gets no exemption: its own truncate conflicts with
@@ -333,6 +338,7 @@ impl SealTable {
             earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
         }
         match earliest {
+            Some(_) if all => Decision::Notify { recall },
             Some(deadline) => Decision::Wait { deadline, recall },
             None => Decision::Proceed,
         }
@@ -367,6 +373,28 @@ impl SealTable {
         out
     }
 
+    /// Revokes at once every seal and pin on `ino` whose range overlaps
+    /// `range`, of any kind and state, as [`expire`](Self::expire) does at a
+    /// deadline: each holder is fenced. The administrator's override (root's
+    /// `sealfs unseal --force`). Returns the revoked seals, oldest first.
+    pub fn revoke(&mut self, ino: Ino, range: ByteRange) -> Vec<Revoked> {
+        let gone = self.take_where(ino, |s| s.range.overlaps(&range));
+        gone.into_iter()
+            .map(|s| {
+                self.holders.entry(s.holder).or_default().revoked = true;
+                self.revocations = self.revocations.saturating_add(1);
+                Revoked {
+                    id: s.id,
+                    ino: s.ino,
+                    holder: s.holder,
+                    pid: s.pid,
+                    kind: s.kind,
+                    range: s.range,
+                }
+            })
+            .collect()
+    }
+
     /// The earliest deadline of any recalled seal, if any: when the core
     /// should next call [`expire`](Self::expire).
     pub fn next_deadline(&self) -> Option<u64> {
@@ -383,26 +411,6 @@ impl SealTable {
         let mut out = Vec::new();
         for ino in entry.inos.into_keys() {
             out.extend(self.take_where(ino, |s| s.holder == holder));
-        }
-        out.sort_by_key(|s| s.id);
-        out
-    }
-
-    /// Removes every seal taken by `pid` (its exit), whichever holder owns
-    /// them, and returns them. Holders' fenced state is kept.
-    ///
-    /// Seals belong to file handles, which survive `fork`: the core should
-    /// call this only where per-process lifetime is wanted (e.g. a window
-    /// host watched through a pidfd), and rely on
-    /// [`release_holder`](Self::release_holder) otherwise.
-    pub fn release_pid(&mut self, pid: Pid) -> Vec<SealInfo> {
-        let Some(entry) = self.pids.get(&pid) else {
-            return Vec::new();
-        };
-        let inos: Vec<Ino> = entry.inos.keys().copied().collect();
-        let mut out = Vec::new();
-        for ino in inos {
-            out.extend(self.take_where(ino, |s| s.pid == pid));
         }
         out.sort_by_key(|s| s.id);
         out
@@ -462,15 +470,15 @@ impl SealTable {
     fn detach(&mut self, ino: Ino, s: &Seal) -> SealInfo {
         if let Some(h) = self.holders.get_mut(&s.holder) {
             dec(&mut h.inos, ino);
+            h.total = h.total.saturating_sub(1);
             if h.inos.is_empty() && !h.revoked {
                 self.holders.remove(&s.holder);
             }
         }
-        if let Some(p) = self.pids.get_mut(&s.pid) {
-            dec(&mut p.inos, ino);
-            p.total = p.total.saturating_sub(1);
-            if p.inos.is_empty() {
-                self.pids.remove(&s.pid);
+        if let Some(u) = self.users.get_mut(&s.uid) {
+            *u = u.saturating_sub(1);
+            if *u == 0 {
+                self.users.remove(&s.uid);
             }
         }
         if let SealState::Recalled { deadline } = s.state {

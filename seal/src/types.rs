@@ -13,8 +13,12 @@ pub type Ino = u64;
 /// Seal holder: an open file description, identified by its FUSE file handle.
 pub type HolderId = u64;
 
-/// Process id of the process that took a seal.
+/// Process id of the process that took a seal: shown and logged, never a key (a process
+/// id is reused after the process exits, and a seal outlives it in forked children).
 pub type Pid = u32;
+
+/// User id of the caller that took a seal: what the per-user limit counts.
+pub type Uid = u32;
 
 /// Identity of one seal, unique for the life of a [`SealTable`](crate::SealTable)
 /// (assigned in increasing order).
@@ -59,8 +63,10 @@ pub enum ChangeKind {
     ZeroRange,
     /// Allocation into a hole (write or fallocate into a hole) in the range.
     AllocateHole,
-    /// Unlink or rename-over of the last link (frees every block): conflicts
-    /// with every seal on the inode whatever the range.
+    /// Unlink or rename-over of the last link (frees every block at the last
+    /// close): conflicts with every seal on the inode whatever the range.
+    /// Temporary seals refuse it; breakable seals and pins are recalled but
+    /// do not hold it up ([`Decision::Notify`]).
     RemoveLast,
     /// Defragmentation or 2 MiB relocation of the range. A background
     /// optimisation must never break a seal, so *any* overlapping seal or pin
@@ -90,17 +96,24 @@ pub struct Access {
 /// Tunables of a [`SealTable`](crate::SealTable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Config {
-    /// Seals (of every kind, pins included) one pid may hold at once; taking
-    /// one more fails with `ENOLCK`. `0` forbids every seal.
-    pub max_seals_per_pid: usize,
+    /// Seals (of every kind, pins included) one holder (open file description)
+    /// may hold at once; taking one more fails with `ENOLCK`. `0` forbids
+    /// every seal.
+    pub max_seals_per_holder: usize,
+    /// Seals (of every kind, pins included) one user may hold at once, over
+    /// all holders; taking one more fails with `ENOLCK`. Bounds the table's
+    /// memory whatever the number of descriptors a user opens or shares.
+    pub max_seals_per_user: usize,
     /// Time a recalled holder has to unseal before its seal is revoked, in
     /// nanoseconds.
     pub break_timeout_ns: u64,
 }
 
 impl Config {
-    /// Default `max_seals` mount option value.
-    pub const DEFAULT_MAX_SEALS_PER_PID: usize = 1024;
+    /// Default `max_seals` mount option value (per holder).
+    pub const DEFAULT_MAX_SEALS_PER_HOLDER: usize = 1024;
+    /// Default `max_seals_per_user` mount option value.
+    pub const DEFAULT_MAX_SEALS_PER_USER: usize = 16384;
     /// Default `break_timeout` mount option value: 5 s.
     pub const DEFAULT_BREAK_TIMEOUT_NS: u64 = 5_000_000_000;
 }
@@ -108,7 +121,8 @@ impl Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_seals_per_pid: Self::DEFAULT_MAX_SEALS_PER_PID,
+            max_seals_per_holder: Self::DEFAULT_MAX_SEALS_PER_HOLDER,
+            max_seals_per_user: Self::DEFAULT_MAX_SEALS_PER_USER,
             break_timeout_ns: Self::DEFAULT_BREAK_TIMEOUT_NS,
         }
     }
@@ -143,6 +157,8 @@ pub struct SealInfo {
     pub holder: HolderId,
     /// Process that took the seal.
     pub pid: Pid,
+    /// User that took the seal.
+    pub uid: Uid,
     /// The `now` passed when the seal was taken.
     pub since: u64,
     /// Active or recalled.
@@ -203,6 +219,17 @@ pub enum Decision {
         /// It may already be `<= now` if `expire` has not been called.
         deadline: u64,
         /// Seals newly recalled by this call (each reported exactly once).
+        recall: Vec<Recall>,
+    },
+    /// Perform the change now, and notify the holders of these newly recalled
+    /// breakable seals and pins (each reported exactly once; empty when all
+    /// were recalled before). The answer for [`ChangeKind::RemoveLast`]: a
+    /// holder keeps its file open, so removing the last name leaves the extent
+    /// map as it is until the last close, and nothing waits (the kernel holds
+    /// the directory locked while an unlink or rename is outstanding). The
+    /// recalled seals are revoked at their deadline unless released before.
+    Notify {
+        /// Seals newly recalled by this call.
         recall: Vec<Recall>,
     },
 }

@@ -10,11 +10,13 @@ use sealfs_seal::{
     SealInfo, SealKind, SealState, SealTable, Stats,
 };
 
-const MAX_SEALS: usize = 3;
+const MAX_PER_HOLDER: usize = 3;
+const MAX_PER_USER: usize = 5;
 const TIMEOUT: u64 = 5;
 const INOS: u64 = 3;
 const HOLDERS: u64 = 4;
 const PIDS: u32 = 3;
+const UIDS: u32 = 2;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -22,6 +24,7 @@ enum Op {
         ino: u64,
         holder: u64,
         pid: u32,
+        uid: u32,
         kind: SealKind,
         range: ByteRange,
         access: Access,
@@ -42,8 +45,11 @@ enum Op {
     },
     Expire,
     ReleaseHolder(u64),
-    ReleasePid(u32),
     RemoveInode(u64),
+    Revoke {
+        ino: u64,
+        range: ByteRange,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -52,6 +58,7 @@ struct MSeal {
     ino: u64,
     holder: u64,
     pid: u32,
+    uid: u32,
     kind: SealKind,
     range: ByteRange,
     since: u64,
@@ -67,6 +74,7 @@ impl MSeal {
             range: self.range,
             holder: self.holder,
             pid: self.pid,
+            uid: self.uid,
             since: self.since,
             state: match self.recalled {
                 None => SealState::Active,
@@ -105,6 +113,7 @@ impl Model {
         ino: u64,
         holder: u64,
         pid: u32,
+        uid: u32,
         kind: SealKind,
         range: ByteRange,
         access: Access,
@@ -131,7 +140,9 @@ impl Model {
         {
             return Err(SealError::RecallPending);
         }
-        if self.seals.iter().filter(|s| s.pid == pid).count() >= MAX_SEALS {
+        if self.seals.iter().filter(|s| s.holder == holder).count() >= MAX_PER_HOLDER
+            || self.seals.iter().filter(|s| s.uid == uid).count() >= MAX_PER_USER
+        {
             return Err(SealError::TooMany);
         }
         self.next_id += 1;
@@ -140,6 +151,7 @@ impl Model {
             ino,
             holder,
             pid,
+            uid,
             kind,
             range,
             since: now,
@@ -224,6 +236,9 @@ impl Model {
             }
             deadline = deadline.min(s.recalled.unwrap());
         }
+        if change.kind == ChangeKind::RemoveLast {
+            return Decision::Notify { recall };
+        }
         Decision::Wait { deadline, recall }
     }
 
@@ -239,6 +254,28 @@ impl Model {
         due.iter()
             .map(|s| Revoked {
                 id: SealId(s.id),
+                ino: s.ino,
+                holder: s.holder,
+                pid: s.pid,
+                kind: s.kind,
+                range: s.range,
+            })
+            .collect()
+    }
+
+    fn revoke(&mut self, ino: u64, range: ByteRange) -> Vec<Revoked> {
+        let hit = Change {
+            kind: ChangeKind::Punch,
+            range,
+        };
+        let gone = self.remove(|s| s.ino == ino && touches(s.range, &hit));
+        for s in &gone {
+            self.revoked.insert(s.holder);
+            self.revocations += 1;
+        }
+        gone.iter()
+            .map(|s| Revoked {
+                id: s.id,
                 ino: s.ino,
                 holder: s.holder,
                 pid: s.pid,
@@ -289,9 +326,9 @@ fn change_kind() -> impl Strategy<Value = ChangeKind> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0..INOS, 0..HOLDERS, 0..PIDS, kind(), range(), any::<(bool, bool)>())
-            .prop_map(|(ino, holder, pid, kind, range, (r, w))| Op::Seal {
-                ino, holder, pid, kind, range,
+        6 => (0..INOS, 0..HOLDERS, (0..PIDS, 0..UIDS), kind(), range(), any::<(bool, bool)>())
+            .prop_map(|(ino, holder, (pid, uid), kind, range, (r, w))| Op::Seal {
+                ino, holder, pid, uid, kind, range,
                 // Mostly read-write so that seals get taken.
                 access: Access { read: r || w, write: w || !r },
             }),
@@ -304,8 +341,8 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         2 => Just(Op::Expire),
         1 => (0..HOLDERS).prop_map(Op::ReleaseHolder),
-        1 => (0..PIDS).prop_map(Op::ReleasePid),
         1 => (0..INOS).prop_map(Op::RemoveInode),
+        1 => (0..INOS, range()).prop_map(|(ino, range)| Op::Revoke { ino, range }),
     ]
 }
 
@@ -336,16 +373,20 @@ proptest! {
 
     #[test]
     fn table_matches_model(steps in prop::collection::vec((0u64..4, op()), 1..80)) {
-        let mut t = SealTable::new(Config { max_seals_per_pid: MAX_SEALS, break_timeout_ns: TIMEOUT });
+        let mut t = SealTable::new(Config {
+            max_seals_per_holder: MAX_PER_HOLDER,
+            max_seals_per_user: MAX_PER_USER,
+            break_timeout_ns: TIMEOUT,
+        });
         let mut m = Model::default();
         let mut now = 0u64;
         for (dt, op) in steps {
             now += dt;
             match op {
-                Op::Seal { ino, holder, pid, kind, range, access } => {
+                Op::Seal { ino, holder, pid, uid, kind, range, access } => {
                     prop_assert_eq!(
-                        t.seal(ino, holder, pid, kind, range, access, now),
-                        m.seal(ino, holder, pid, kind, range, access, now)
+                        t.seal(ino, holder, pid, uid, kind, range, access, now),
+                        m.seal(ino, holder, pid, uid, kind, range, access, now)
                     );
                 }
                 Op::Unseal { holder, ino, range } => {
@@ -367,8 +408,8 @@ proptest! {
                     m.revoked.remove(&h);
                     prop_assert_eq!(got, want);
                 }
-                Op::ReleasePid(p) => {
-                    prop_assert_eq!(t.release_pid(p), m.remove(|s| s.pid == p));
+                Op::Revoke { ino, range } => {
+                    prop_assert_eq!(t.revoke(ino, range), m.revoke(ino, range));
                 }
                 Op::RemoveInode(ino) => {
                     t.remove_inode(ino);
@@ -387,7 +428,11 @@ proptest! {
             1..40,
         )
     ) {
-        let mut t = SealTable::new(Config { max_seals_per_pid: 8, break_timeout_ns: u64::MAX / 2 });
+        let mut t = SealTable::new(Config {
+            max_seals_per_holder: 8,
+            max_seals_per_user: 8,
+            break_timeout_ns: u64::MAX / 2,
+        });
         for (a, b, c, now, kind, ck, sel) in ops {
             let range = ByteRange::new(a, b);
             let other = ByteRange::new(b, c);
@@ -395,7 +440,7 @@ proptest! {
             let ino = a % 2;
             let holder = c % 3;
             match sel % 6 {
-                0 | 1 => { let _ = t.seal(ino, holder, (c % 2) as u32, kind, range,
+                0 | 1 => { let _ = t.seal(ino, holder, (c % 2) as u32, (b % 2) as u32, kind, range,
                                           Access { read: true, write: true }, now); }
                 2 => { let _ = t.check(ino, &Change { kind: ck, range }, false, now); }
                 3 => { let _ = t.expire(now); }

@@ -21,7 +21,8 @@ const WO: Access = Access {
 
 fn table() -> SealTable {
     SealTable::new(Config {
-        max_seals_per_pid: 3,
+        max_seals_per_holder: 3,
+        max_seals_per_user: 5,
         break_timeout_ns: T,
     })
 }
@@ -38,7 +39,7 @@ fn ch(kind: ChangeKind, start: u64, end: u64) -> Change {
 }
 
 fn seal(t: &mut SealTable, ino: u64, holder: u64, kind: SealKind, range: ByteRange) -> SealId {
-    t.seal(ino, holder, 100, kind, range, RW, 0).unwrap()
+    t.seal(ino, holder, 100, 1000, kind, range, RW, 0).unwrap()
 }
 
 fn recalled_ids(d: &Decision) -> Vec<SealId> {
@@ -55,7 +56,8 @@ fn states(t: &SealTable, ino: u64) -> Vec<SealState> {
 #[test]
 fn default_config_matches_mount_defaults() {
     let c = Config::default();
-    assert_eq!(c.max_seals_per_pid, 1024);
+    assert_eq!(c.max_seals_per_holder, 1024);
+    assert_eq!(c.max_seals_per_user, 16384);
     assert_eq!(c.break_timeout_ns, 5_000_000_000);
 }
 
@@ -168,8 +170,23 @@ fn remove_last_conflicts_with_every_seal() {
 
     let a = seal(&mut t, 1, 1, SealKind::Breakable, r(1000, 2000));
     let b = seal(&mut t, 1, 2, SealKind::MappingPin, r(0, 1));
+    // Breakable seals and pins are recalled, but the removal does not wait for them.
     let d = t.check(1, &rm, false, 0);
-    assert_eq!(recalled_ids(&d), vec![a, b]);
+    match &d {
+        Decision::Notify { recall } => {
+            assert_eq!(recall.iter().map(|r| r.id).collect::<Vec<_>>(), vec![a, b]);
+            assert!(recall.iter().all(|r| r.deadline == T));
+        }
+        other => panic!("expected Notify, got {other:?}"),
+    }
+    assert_eq!(states(&t, 1), vec![SealState::Recalled { deadline: T }; 2]);
+    // Each is reported once; they are revoked at their deadline like any recall.
+    assert_eq!(
+        t.check(1, &rm, false, 1),
+        Decision::Notify { recall: vec![] }
+    );
+    assert_eq!(t.expire(T).len(), 2);
+    assert!(t.is_revoked(1) && t.is_revoked(2));
 }
 
 #[test]
@@ -212,7 +229,7 @@ fn end_max_means_to_end_of_file_including_growth() {
 fn recall_is_returned_once_and_deadline_not_extended() {
     let mut t = table();
     let a = t
-        .seal(1, 7, 42, SealKind::Breakable, r(0, 100), RO, 0)
+        .seal(1, 7, 42, 1000, SealKind::Breakable, r(0, 100), RO, 0)
         .unwrap();
     let punch = ch(ChangeKind::Punch, 10, 20);
     let d = t.check(1, &punch, false, 10);
@@ -334,7 +351,7 @@ fn revoked_holder_gets_enolink_until_released() {
     assert_eq!(SealError::Revoked.errno(), 67);
 
     assert_eq!(
-        t.seal(3, 9, 100, SealKind::Breakable, r(0, 1), RW, T),
+        t.seal(3, 9, 100, 1000, SealKind::Breakable, r(0, 1), RW, T),
         Err(SealError::Revoked)
     );
     // Stays fenced: reported on every call, and a failed call changes nothing.
@@ -345,7 +362,7 @@ fn revoked_holder_gets_enolink_until_released() {
     assert_eq!(t.list(2).len(), 1);
     // Other holders are unaffected.
     assert!(t
-        .seal(3, 8, 100, SealKind::Breakable, r(0, 1), RW, T)
+        .seal(3, 8, 100, 1000, SealKind::Breakable, r(0, 1), RW, T)
         .is_ok());
 
     let released = t.release_holder(9);
@@ -355,37 +372,69 @@ fn revoked_holder_gets_enolink_until_released() {
     );
     assert!(!t.is_revoked(9));
     assert!(t
-        .seal(3, 9, 100, SealKind::Breakable, r(0, 1), RW, T)
+        .seal(3, 9, 100, 1000, SealKind::Breakable, r(0, 1), RW, T)
         .is_ok());
 }
 
 #[test]
-fn too_many_seals_per_pid_enolck() {
-    let mut t = table(); // max 3
+fn too_many_seals_per_holder_or_user_enolck() {
+    let mut t = table(); // 3 per holder, 5 per user
     let ro = RO;
-    t.seal(1, 1, 7, SealKind::Breakable, r(0, 1), ro, 0)
+    t.seal(1, 1, 7, 1000, SealKind::Breakable, r(0, 1), ro, 0)
         .unwrap();
-    t.seal(2, 2, 7, SealKind::MappingPin, r(0, 1), ro, 0)
+    t.seal(2, 1, 7, 1000, SealKind::MappingPin, r(0, 1), ro, 0)
         .unwrap();
-    t.seal(1, 1, 7, SealKind::Breakable, r(0, 1), ro, 0)
+    t.seal(1, 1, 8, 1000, SealKind::Breakable, r(0, 1), ro, 0)
+        .unwrap();
+    // The holder is full, whichever process (a forked child, a new pid) asks.
+    for pid in [7, 8, 9] {
+        assert_eq!(
+            t.seal(3, 1, pid, 1000, SealKind::Temporary, r(0, 1), RW, 0),
+            Err(SealError::TooMany)
+        );
+    }
+    assert_eq!(SealError::TooMany.errno(), 37);
+    // Another holder of the same user and process: under its own limit, until the user's.
+    t.seal(3, 2, 7, 1000, SealKind::Breakable, r(0, 1), ro, 0)
+        .unwrap();
+    t.seal(3, 2, 7, 1000, SealKind::Breakable, r(0, 1), ro, 0)
         .unwrap();
     assert_eq!(
-        t.seal(3, 3, 7, SealKind::Temporary, r(0, 1), RW, 0),
-        Err(SealError::TooMany)
+        t.seal(3, 3, 7, 1000, SealKind::Breakable, r(0, 1), ro, 0),
+        Err(SealError::TooMany),
+        "user 1000 holds 5"
     );
-    assert_eq!(SealError::TooMany.errno(), 37);
-    // Another pid, even on the same holder, is counted separately.
-    assert!(t.seal(3, 1, 8, SealKind::Breakable, r(0, 1), ro, 0).is_ok());
+    // Another user is counted separately, and a pid reused by it inherits nothing.
+    assert!(t
+        .seal(3, 3, 7, 1001, SealKind::Breakable, r(0, 1), ro, 0)
+        .is_ok());
     // Releasing one makes room again.
-    assert_eq!(t.unseal(2, 2, r(0, 1)).unwrap().len(), 1);
-    assert!(t.seal(3, 3, 7, SealKind::Temporary, r(0, 1), RW, 0).is_ok());
+    assert_eq!(t.unseal(1, 2, r(0, 1)).unwrap().len(), 1);
+    assert!(t
+        .seal(3, 1, 7, 1000, SealKind::Temporary, r(0, 1), RW, 0)
+        .is_ok());
+    // The last close of a holder gives its seals back to the user.
+    assert_eq!(t.release_holder(1).len(), 3);
+    assert!(t
+        .seal(3, 4, 7, 1000, SealKind::Breakable, r(0, 1), ro, 0)
+        .is_ok());
 
     let mut none = SealTable::new(Config {
-        max_seals_per_pid: 0,
+        max_seals_per_holder: 0,
+        max_seals_per_user: 5,
         break_timeout_ns: T,
     });
     assert_eq!(
-        none.seal(1, 1, 1, SealKind::Breakable, r(0, 1), RW, 0),
+        none.seal(1, 1, 1, 1000, SealKind::Breakable, r(0, 1), RW, 0),
+        Err(SealError::TooMany)
+    );
+    let mut none = SealTable::new(Config {
+        max_seals_per_holder: 5,
+        max_seals_per_user: 0,
+        break_timeout_ns: T,
+    });
+    assert_eq!(
+        none.seal(1, 1, 1, 1000, SealKind::Breakable, r(0, 1), RW, 0),
         Err(SealError::TooMany)
     );
 }
@@ -394,26 +443,30 @@ fn too_many_seals_per_pid_enolck() {
 fn access_rules_ebadf() {
     let mut t = table();
     assert_eq!(
-        t.seal(1, 1, 1, SealKind::Temporary, r(0, 1), RO, 0),
+        t.seal(1, 1, 1, 1000, SealKind::Temporary, r(0, 1), RO, 0),
         Err(SealError::BadAccess)
     );
     assert_eq!(
-        t.seal(1, 1, 1, SealKind::Breakable, r(0, 1), WO, 0),
+        t.seal(1, 1, 1, 1000, SealKind::Breakable, r(0, 1), WO, 0),
         Err(SealError::BadAccess)
     );
     assert_eq!(
-        t.seal(1, 1, 1, SealKind::MappingPin, r(0, 1), WO, 0),
+        t.seal(1, 1, 1, 1000, SealKind::MappingPin, r(0, 1), WO, 0),
         Err(SealError::BadAccess)
     );
     assert_eq!(SealError::BadAccess.errno(), 9);
-    assert!(t.seal(1, 1, 1, SealKind::Temporary, r(0, 1), WO, 0).is_ok());
-    assert!(t.seal(1, 1, 1, SealKind::Breakable, r(0, 1), RO, 0).is_ok());
     assert!(t
-        .seal(1, 1, 1, SealKind::MappingPin, r(0, 1), RO, 0)
+        .seal(1, 1, 1, 1000, SealKind::Temporary, r(0, 1), WO, 0)
+        .is_ok());
+    assert!(t
+        .seal(1, 1, 1, 1000, SealKind::Breakable, r(0, 1), RO, 0)
+        .is_ok());
+    assert!(t
+        .seal(1, 1, 1, 1000, SealKind::MappingPin, r(0, 1), RO, 0)
         .is_ok());
     // EBADF is checked before EINVAL.
     assert_eq!(
-        t.seal(1, 1, 1, SealKind::Temporary, r(5, 5), RO, 0),
+        t.seal(1, 1, 1, 1000, SealKind::Temporary, r(5, 5), RO, 0),
         Err(SealError::BadAccess)
     );
 }
@@ -422,11 +475,11 @@ fn access_rules_ebadf() {
 fn invalid_ranges_and_unknown_unseal_einval() {
     let mut t = table();
     assert_eq!(
-        t.seal(1, 1, 1, SealKind::Temporary, r(5, 5), RW, 0),
+        t.seal(1, 1, 1, 1000, SealKind::Temporary, r(5, 5), RW, 0),
         Err(SealError::Invalid)
     );
     assert_eq!(
-        t.seal(1, 1, 1, SealKind::Temporary, r(6, 5), RW, 0),
+        t.seal(1, 1, 1, 1000, SealKind::Temporary, r(6, 5), RW, 0),
         Err(SealError::Invalid)
     );
     assert_eq!(SealError::Invalid.errno(), 22);
@@ -462,10 +515,10 @@ fn unseal_removes_all_exact_matches_of_that_holder() {
 fn unseal_id_removes_one_of_two_identical_pins() {
     let mut t = table();
     let a = t
-        .seal(1, 1, 5, SealKind::MappingPin, r(0, 4096), RO, 0)
+        .seal(1, 1, 5, 1000, SealKind::MappingPin, r(0, 4096), RO, 0)
         .unwrap();
     let b = t
-        .seal(1, 1, 5, SealKind::MappingPin, r(0, 4096), RO, 0)
+        .seal(1, 1, 5, 1000, SealKind::MappingPin, r(0, 4096), RO, 0)
         .unwrap();
     assert_ne!(a, b);
     assert_eq!(t.unseal_id(2, a), Err(SealError::NotFound));
@@ -505,18 +558,18 @@ fn new_seal_during_recall_is_ebusy() {
         SealKind::MappingPin,
     ] {
         assert_eq!(
-            t.seal(1, 2, 100, kind, r(100, 200), RW, 1),
+            t.seal(1, 2, 100, 1000, kind, r(100, 200), RW, 1),
             Err(SealError::RecallPending)
         );
     }
     assert_eq!(SealError::RecallPending.errno(), 16);
     // Other inodes are not affected.
     assert!(t
-        .seal(2, 2, 100, SealKind::Breakable, r(0, 10), RW, 1)
+        .seal(2, 2, 100, 1000, SealKind::Breakable, r(0, 10), RW, 1)
         .is_ok());
     t.release_holder(1);
     assert!(t
-        .seal(1, 2, 100, SealKind::Breakable, r(0, 10), RW, 1)
+        .seal(1, 2, 100, 1000, SealKind::Breakable, r(0, 10), RW, 1)
         .is_ok());
 }
 
@@ -540,24 +593,26 @@ fn relocate_never_recalls() {
 }
 
 #[test]
-fn release_holder_and_pid() {
+fn release_holder() {
     let mut t = table();
     let a = t
-        .seal(1, 10, 1, SealKind::Temporary, r(0, 10), RW, 3)
+        .seal(1, 10, 1, 1000, SealKind::Temporary, r(0, 10), RW, 3)
         .unwrap();
     let b = t
-        .seal(2, 10, 2, SealKind::Breakable, r(0, 10), RW, 4)
+        .seal(2, 10, 2, 1000, SealKind::Breakable, r(0, 10), RW, 4)
         .unwrap();
     let c = t
-        .seal(2, 11, 1, SealKind::MappingPin, r(0, 10), RW, 5)
+        .seal(2, 11, 1, 1001, SealKind::MappingPin, r(0, 10), RW, 5)
         .unwrap();
     assert!(t.release_holder(99).is_empty());
-    assert!(t.release_pid(99).is_empty());
 
-    let by_pid = t.release_pid(1);
-    assert_eq!(by_pid.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a, c]);
+    let by_holder = t.release_holder(10);
     assert_eq!(
-        by_pid[0],
+        by_holder.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![a, b]
+    );
+    assert_eq!(
+        by_holder[0],
         SealInfo {
             id: a,
             ino: 1,
@@ -565,6 +620,7 @@ fn release_holder_and_pid() {
             range: r(0, 10),
             holder: 10,
             pid: 1,
+            uid: 1000,
             since: 3,
             state: SealState::Active,
         }
@@ -572,8 +628,8 @@ fn release_holder_and_pid() {
     assert!(!t.has_seals(1));
     assert!(t.has_seals(2));
 
-    let by_holder = t.release_holder(10);
-    assert_eq!(by_holder.iter().map(|s| s.id).collect::<Vec<_>>(), vec![b]);
+    let by_holder = t.release_holder(11);
+    assert_eq!(by_holder.iter().map(|s| s.id).collect::<Vec<_>>(), vec![c]);
     assert!(!t.has_seals(2));
     assert_eq!(t.stats(), Stats::default());
 }
@@ -600,12 +656,12 @@ fn remove_inode_drops_everything_on_it() {
             revocations: 0
         }
     );
-    // Per-pid counts were released too (pid 100 held 3 = the maximum).
+    // Holder and user counts were released too (holder 1 is under its 3 again).
     assert!(t
-        .seal(3, 1, 100, SealKind::Breakable, r(0, 1), RW, 0)
+        .seal(3, 1, 100, 1000, SealKind::Breakable, r(0, 1), RW, 0)
         .is_ok());
     assert!(t
-        .seal(3, 1, 100, SealKind::Breakable, r(0, 1), RW, 0)
+        .seal(3, 1, 100, 1000, SealKind::Breakable, r(0, 1), RW, 0)
         .is_ok());
 }
 
@@ -614,7 +670,7 @@ fn stats_count_pins_separately() {
     let mut t = table();
     seal(&mut t, 1, 1, SealKind::Temporary, r(0, 10));
     seal(&mut t, 1, 1, SealKind::Breakable, r(0, 10));
-    t.seal(1, 1, 101, SealKind::MappingPin, r(0, 10), RO, 0)
+    t.seal(1, 1, 101, 1000, SealKind::MappingPin, r(0, 10), RO, 0)
         .unwrap();
     assert_eq!(
         t.stats(),
@@ -630,11 +686,21 @@ fn stats_count_pins_separately() {
 #[test]
 fn huge_times_saturate_without_panic() {
     let mut t = SealTable::new(Config {
-        max_seals_per_pid: usize::MAX,
+        max_seals_per_holder: usize::MAX,
+        max_seals_per_user: usize::MAX,
         break_timeout_ns: u64::MAX,
     });
-    t.seal(1, 1, 1, SealKind::Breakable, ByteRange::WHOLE, RO, u64::MAX)
-        .unwrap();
+    t.seal(
+        1,
+        1,
+        1,
+        1000,
+        SealKind::Breakable,
+        ByteRange::WHOLE,
+        RO,
+        u64::MAX,
+    )
+    .unwrap();
     let d = t.check(1, &ch(ChangeKind::Punch, 0, u64::MAX), false, u64::MAX - 1);
     assert!(matches!(
         d,
@@ -644,4 +710,32 @@ fn huge_times_saturate_without_panic() {
         }
     ));
     assert_eq!(t.expire(u64::MAX).len(), 1);
+}
+
+#[test]
+fn revoke_removes_every_overlapping_seal_and_fences_its_holders() {
+    let mut t = table();
+    let a = seal(&mut t, 1, 1, SealKind::Temporary, r(0, 10));
+    let b = seal(&mut t, 1, 2, SealKind::Breakable, r(5, 20));
+    let c = seal(&mut t, 1, 3, SealKind::MappingPin, r(30, 40));
+    let other = seal(&mut t, 2, 4, SealKind::Temporary, ByteRange::WHOLE);
+    t.check(1, &ch(ChangeKind::Punch, 6, 7), false, 0); // refused by a: nothing recalled
+    let gone = t.revoke(1, r(0, 21));
+    assert_eq!(gone.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a, b]);
+    assert_eq!(gone[0].kind, SealKind::Temporary);
+    assert!(t.is_revoked(1) && t.is_revoked(2));
+    assert!(!t.is_revoked(3) && !t.is_revoked(4));
+    assert_eq!(t.list(1).iter().map(|s| s.id).collect::<Vec<_>>(), vec![c]);
+    assert_eq!(
+        t.seal(1, 1, 100, 1000, SealKind::Temporary, r(0, 1), RW, 0),
+        Err(SealError::Revoked)
+    );
+    assert_eq!(t.revoke(1, ByteRange::WHOLE).len(), 1);
+    assert!(!t.has_seals(1));
+    assert_eq!(
+        t.list(2).iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![other]
+    );
+    assert_eq!(t.stats().revocations, 3);
+    assert!(t.revoke(9, ByteRange::WHOLE).is_empty());
 }

@@ -560,10 +560,11 @@ fn range_seal_over_a_hole_and_populate() {
 
 #[test]
 fn access_rules_limits_and_bad_arguments() {
-    let Some(m) = Mount::new("max_seals=3") else {
+    let Some(m) = Mount::new("max_seals=3,max_seals_per_user=5") else {
         return;
     };
     assert_eq!(stat_of(&m).max_seals, 3);
+    assert_eq!(stat_of(&m).max_seals_per_user, 5);
     let p = m.path("f");
     fs::write(&p, vec![9u8; 8192]).unwrap();
     let ro = File::open(&p).unwrap();
@@ -575,39 +576,52 @@ fn access_rules_limits_and_bad_arguments() {
     assert_eq!(seals_of(&p), vec![], "refused seals leave nothing");
     seal(&ro, 0, 0, abi::SEAL_BREAKABLE).expect("breakable seal on O_RDONLY");
     seal(&wo, 0, 4096, 0).expect("temporary seal on O_WRONLY");
-    seal(&both, 4096, 4096, 0).expect("third seal");
-    assert_errno!(seal(&both, 0, 100, 0), libc::ENOLCK);
+    // max_seals counts per open file description: `both` may hold three of its own.
+    seal(&both, 4096, 4096, 0).expect("first seal of both");
+    seal(&both, 0, 100, 0).expect("second seal of both");
+    seal(&both, 100, 100, 0).expect("third seal of both");
+    assert_errno!(seal(&both, 200, 100, 0), libc::ENOLCK);
+    // Forked children sharing `both` share its count (they are not new holders).
+    for _ in 0..3 {
+        assert_eq!(
+            in_child(ChildCreds::default(), || code(seal(&both, 300, 1, 0))),
+            libc::ENOLCK,
+            "a child sealing through the inherited description"
+        );
+    }
+    // max_seals_per_user: this user holds 5 over all its descriptions.
     assert_errno!(seal(&ro, 100, 100, abi::SEAL_BREAKABLE), libc::ENOLCK);
     let mut kinds: Vec<(u32, u64, u64, u32)> = seals_of(&p)
         .iter()
         .map(|s| (s.kind, s.offset, s.length, s.pid))
         .collect();
     kinds.sort();
-    assert_eq!(
-        kinds,
-        vec![
-            (abi::KIND_TEMPORARY, 0, 4096, my_pid()),
-            (abi::KIND_TEMPORARY, 4096, 4096, my_pid()),
-            (abi::KIND_BREAKABLE, 0, 0, my_pid()),
-        ]
-    );
-    assert_eq!(stat_of(&m).seals, 3);
-    // The limit is per process: another one may seal.
+    let mut want = vec![
+        (abi::KIND_TEMPORARY, 0, 4096, my_pid()),
+        (abi::KIND_TEMPORARY, 4096, 4096, my_pid()),
+        (abi::KIND_TEMPORARY, 0, 100, my_pid()),
+        (abi::KIND_TEMPORARY, 100, 100, my_pid()),
+        (abi::KIND_BREAKABLE, 0, 0, my_pid()),
+    ];
+    want.sort();
+    assert_eq!(kinds, want);
+    assert_eq!(stat_of(&m).seals, 5);
+    // Another user, with a description of its own, is under its own limits.
     let pc = p.clone();
     assert_eq!(
-        in_child(ChildCreds::default(), move || {
-            let f = match OpenOptions::new().read(true).write(true).open(&pc) {
+        as_nobody(move || {
+            let f = match File::open(&pc) {
                 Ok(f) => f,
                 Err(_) => return 100,
             };
-            code(seal(&f, 0, 0, 0))
+            code(seal(&f, 0, 0, abi::SEAL_BREAKABLE))
         }),
         0,
-        "another process under its own limit"
+        "another user under its own limit"
     );
-    // Under the limit again after an unseal.
+    // Under the limits again after an unseal.
     unseal(&both, 4096, 4096).unwrap();
-    seal(&both, 0, 100, 0).expect("seal after an unseal");
+    seal(&both, 4096, 4096, 0).expect("seal after an unseal");
 
     // Malformed arguments: EINVAL, even at the limit.
     let mut b = seal_arg(0, 0, 0);
@@ -642,7 +656,68 @@ fn access_rules_limits_and_bad_arguments() {
     fs::create_dir(&d).unwrap();
     let df = File::open(&d).unwrap();
     assert_errno!(seal(&df, 0, 0, abi::SEAL_BREAKABLE), libc::EINVAL);
-    assert_eq!(seals_of(&p).len(), 3);
+    assert_eq!(
+        after_release(5, || seals_of(&p).len()),
+        5,
+        "the other user's seal went with its last close"
+    );
+}
+
+/// Free blocks of the mount and the file's `st_blocks` as `stat` sees them (through the
+/// kernel's attribute cache).
+fn usage(m: &Mount, p: &Path) -> (u64, i64) {
+    (statfs(m.mnt()).f_bfree, lstat(p).unwrap().st_blocks)
+}
+
+#[test]
+fn populate_by_a_reader_or_beyond_free_space_allocates_nothing() {
+    let Some(m) = Mount::new("") else { return };
+    const M: u64 = 1 << 20;
+    let p = m.path("sparse");
+    // Root's sparse file, larger than the free space, readable by everyone.
+    File::create(&p).unwrap().set_len(400 * M).unwrap();
+    chmod(&p, 0o644).unwrap();
+    let before = usage(&m, &p);
+    assert_eq!(before.1, 0);
+    // A reader may take a breakable seal, but POPULATE through its read-only descriptor
+    // would allocate the owner's blocks: EBADF, as a write through it would get.
+    let pc = p.clone();
+    assert_eq!(
+        as_nobody(move || {
+            let f = match File::open(&pc) {
+                Ok(f) => f,
+                Err(_) => return 100,
+            };
+            let r = code(seal(&f, 0, 0, abi::SEAL_BREAKABLE | abi::SEAL_POPULATE));
+            if r != libc::EBADF {
+                return r;
+            }
+            code(seal(&f, 0, 0, abi::SEAL_BREAKABLE))
+        }),
+        0,
+        "EBADF with POPULATE, then the breakable seal alone"
+    );
+    assert_eq!(usage(&m, &p), before, "the reader allocated nothing");
+    assert_errno!(
+        lseek(&File::open(&p).unwrap(), 0, libc::SEEK_DATA),
+        libc::ENXIO
+    );
+    // More holes than free blocks: ENOSPC, and every block goes back.
+    let f = rw(&p);
+    assert_errno!(seal(&f, 0, 0, abi::SEAL_POPULATE), libc::ENOSPC);
+    assert_errno!(
+        seal(&f, 0, 0, abi::SEAL_BREAKABLE | abi::SEAL_POPULATE),
+        libc::ENOSPC
+    );
+    assert_eq!(usage(&m, &p), before, "a failed POPULATE changes nothing");
+    assert_eq!(seals_of(&p), vec![]);
+    // One that fits: `stat` shows the new blocks at once (the cached attributes were
+    // dropped), and the free space went down by as much.
+    seal(&f, 0, 8 * M, abi::SEAL_POPULATE).expect("populate 8 MiB");
+    let (free, blocks) = usage(&m, &p);
+    assert_eq!(blocks, (8 * M / 512) as i64);
+    assert_eq!(free, before.0 - 8 * M / statfs(m.mnt()).f_bsize as u64);
+    unseal(&f, 0, 8 * M).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -973,6 +1048,140 @@ fn breakable_recall_ignored_is_revoked_and_fenced() {
     seal(&o, 0, 0, abi::SEAL_BREAKABLE).expect("another descriptor is not fenced");
     unseal(&o, 0, 0).unwrap();
     eprintln!("figure: recall ignored, revoked after {took:?} (break_timeout=300)");
+}
+
+#[test]
+fn rm_rf_over_ignored_breakable_seals_does_not_wait_per_file() {
+    // 10 files, each with a breakable seal its holder ignores: removing them all must not
+    // take 10 x break_timeout with the directory locked, nor wait at all.
+    let Some(m) = Mount::new("break_timeout=2000") else {
+        return;
+    };
+    let d = m.path("d");
+    fs::create_dir(&d).unwrap();
+    let holders: Vec<File> = (0..10)
+        .map(|i| {
+            let p = d.join(format!("f{i}"));
+            fs::write(&p, pattern(i, 0, 8192)).unwrap();
+            let h = File::open(&p).unwrap();
+            seal(&h, 0, 0, abi::SEAL_BREAKABLE).unwrap();
+            h
+        })
+        .collect();
+    let t = Instant::now();
+    let out = Command::new("rm").arg("-rf").arg(&d).output().unwrap();
+    let took = t.elapsed();
+    assert!(out.status.success(), "rm -rf: {}", describe(&out));
+    assert!(!d.exists());
+    assert!(
+        took < Duration::from_millis(1000),
+        "rm -rf of 10 sealed files took {took:?} (break_timeout=2000)"
+    );
+    // Every holder was recalled at once, and still reads its file's bytes: the blocks
+    // stay the file's while it is open.
+    for (i, h) in holders.iter().enumerate() {
+        assert!(
+            wait_pollpri(h, Duration::from_secs(1)),
+            "holder {i} recalled"
+        );
+        assert_eq!(pread_vec(h, 0, 8192).unwrap(), pattern(i as u64, 0, 8192));
+        let (list, _) = get_seals(h);
+        assert_eq!(
+            (list.len(), list[0].state),
+            (1, abi::STATE_RECALLED),
+            "holder {i}"
+        );
+    }
+    assert_eq!(stat_of(&m).recalls, 10);
+    // One deadline for all: all revoked together, about break_timeout after the rm.
+    wait_until("all ten revoked", Duration::from_secs(5), || {
+        stat_of(&m).revocations == 10
+    });
+    let revoked = t.elapsed();
+    assert!(
+        revoked < Duration::from_millis(3500),
+        "revoked after {revoked:?}"
+    );
+    for h in &holders {
+        assert_errno!(seal(h, 0, 0, abi::SEAL_BREAKABLE), libc::ENOLINK);
+    }
+    let free = statfs(m.mnt()).f_bfree;
+    drop(holders);
+    // The last closes free the ten files' blocks.
+    assert_eq!(
+        after_release(free + 20, || statfs(m.mnt()).f_bfree),
+        free + 20
+    );
+    eprintln!("figure: rm -rf of 10 files under ignored breakable seals: {took:?}");
+}
+
+#[test]
+fn root_revokes_any_seal_with_unseal_force() {
+    let Some(m) = Mount::new("break_timeout=60000") else {
+        return;
+    };
+    let p = m.path("f");
+    fs::write(&p, vec![5u8; 65536]).unwrap();
+    chmod(&p, 0o666).unwrap();
+    let os = p.as_os_str();
+    // A breakable seal whose holder ignores the recall: a truncate would wait 60 s.
+    let h = File::open(&p).unwrap();
+    seal(&h, 0, 0, abi::SEAL_BREAKABLE).unwrap();
+    let pc = p.clone();
+    let t = Instant::now();
+    let worker = std::thread::spawn(move || truncate(&pc, 100).map_err(|e| e.raw_os_error()));
+    assert!(wait_pollpri(&h, Duration::from_secs(2)), "recalled");
+    assert!(!worker.is_finished());
+    // Only root may revoke.
+    let pc = p.clone();
+    assert_eq!(
+        as_nobody(move || {
+            let f = match File::open(&pc) {
+                Ok(f) => f,
+                Err(_) => return 100,
+            };
+            code(ioctl_buf(&f, abi::IOC_REVOKE, &mut seal_arg(0, 0, 0)))
+        }),
+        libc::EPERM
+    );
+    let said = sealfs_ok(&[OsStr::new("unseal"), OsStr::new("--force"), os]);
+    assert!(said.contains("revoked"), "{said}");
+    assert_eq!(worker.join().unwrap(), Ok(()));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(size_of(&p), 100);
+    assert_errno!(seal(&h, 0, 0, abi::SEAL_BREAKABLE), libc::ENOLINK);
+    assert_errno!(unseal(&h, 0, 0), libc::ENOLINK);
+    // A temporary seal too, and only the range asked for.
+    let a = rw(&p);
+    let b = rw(&p);
+    seal(&a, 0, 10, 0).unwrap();
+    seal(&b, 50, 10, 0).unwrap();
+    assert_errno!(truncate(&p, 0), libc::ETXTBSY);
+    let mut arg = seal_arg(0, 20, 0);
+    ioctl_buf(&File::open(&p).unwrap(), abi::IOC_REVOKE, &mut arg).expect("revoke [0, 20)");
+    assert_errno!(seal(&a, 0, 10, 0), libc::ENOLINK);
+    let left = seals_of(&p);
+    assert_eq!((left.len(), left[0].offset), (1, 50));
+    assert_errno!(truncate(&p, 0), libc::ETXTBSY);
+    // Flags are refused.
+    assert_errno!(
+        ioctl_buf(
+            &a,
+            abi::IOC_REVOKE,
+            &mut seal_arg(0, 0, abi::SEAL_BREAKABLE)
+        ),
+        libc::EINVAL
+    );
+    sealfs_ok(&[
+        OsStr::new("unseal"),
+        OsStr::new("--force"),
+        OsStr::new("--range"),
+        OsStr::new("0:0"),
+        os,
+    ]);
+    truncate(&p, 0).expect("nothing left in the way");
+    assert_errno!(unseal(&b, 50, 10), libc::ENOLINK);
+    assert_eq!(stat_of(&m).revocations, 3);
 }
 
 // ---------------------------------------------------------------------------------------

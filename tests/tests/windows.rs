@@ -1112,3 +1112,18 @@ fn map_command_and_bench() {
     }
     assert_eq!(stat_of(&m).pins, 0);
 }
+
+#[test]
+fn a_mapping_refused_for_space_allocates_nothing() {
+    let Some(m) = Mount::new("") else { return };
+    let p = m.path("sparse");
+    let f = create(&p);
+    f.set_len(400 * MIB).unwrap();
+    let free = statfs(m.mnt()).f_bfree;
+    // More holes than free space (flags: READ | WRITE): ENOSPC, and not one block of the
+    // range stays allocated.
+    assert_errno!(setup(&f, 0, 384 * MIB, 3, 0), libc::ENOSPC);
+    assert_eq!(statfs(m.mnt()).f_bfree, free);
+    assert_eq!(lstat(&p).unwrap().st_blocks, 0);
+    assert_eq!(seals_of(&p), vec![]);
+}

@@ -69,6 +69,8 @@ commands:
                         hold it until killed (breakable: until recalled)
   seal --immutable [--populate] FILE | unseal --immutable FILE
                         set or clear the permanent seal (immutable extent map)
+  unseal --force [--range OFF:LEN] FILE
+                        revoke every seal and mapping pin on FILE (root)
   seals FILE            list the seals on FILE (kind, range, holder pid, recall state)
   extents FILE          FILE's device extents (root only)
   defrag MOUNTPOINT     make fragmented files contiguous; never moves sealed ranges
@@ -117,7 +119,8 @@ options (comma-separated, -o may repeat):
   threads=N             FUSE worker threads (default: number of CPUs)
   cache=direct|page     direct I/O (default; shared mmap works) or the page cache
   break_timeout=MS      time a recalled seal holder has to unseal (default 5000)
-  max_seals=N           seals one process may hold (default 1024)
+  max_seals=N           seals one open file description may hold (default 1024)
+  max_seals_per_user=N  seals one user may hold in all (default 16384)
   acl, noacl            POSIX ACLs (default acl): the kernel checks them, sealfs keeps
                         them in step with the mode and inherits default ACLs
   timeout=SECONDS       how long the kernel caches names and attributes (default 60)
@@ -153,6 +156,7 @@ usage: sealfs seal [--breakable] [--range OFF:LEN] [--populate] FILE -- COMMAND.
        sealfs seal [--breakable] [--range OFF:LEN] [--populate] --hold FILE
        sealfs seal --immutable [--populate] FILE
        sealfs unseal --immutable FILE
+       sealfs unseal --force [--range OFF:LEN] FILE
 
 Seals the extent map of FILE (or of [OFF, OFF+LEN); LEN 0 = to the end of the file):
 while the seal is held, the file offset -> device offset mapping cannot change.
@@ -165,7 +169,10 @@ conflicting operation waits while the holder is notified; --hold then releases a
 says so, -- COMMAND releases it and lets COMMAND run on. --populate allocates and
 zeroes holes in the range first. --immutable sets the permanent seal (persisted;
 conflicting operations get EPERM) on a file without holes (--populate fills them);
-unseal --immutable clears it. Owner or root.
+unseal --immutable clears it. Owner or root. unseal --force (root) revokes every
+temporary and breakable seal and mapping pin on FILE (or overlapping the range) at once,
+whoever holds it: operations waiting for them go on, and each holder's descriptor gets
+ENOLINK from then on.
 ";
 
 const HELP_STAT: &str = "\

@@ -116,8 +116,9 @@ pub fn seal(rest: Vec<OsString>) -> Outcome {
     if hold != command.is_empty() {
         return Err(Failure::Usage("give either --hold or -- COMMAND".into()));
     }
-    // An unbreakable seal needs write access, a breakable one read access.
-    let f = open(&path, !breakable)?;
+    // An unbreakable seal needs write access, a breakable one read access; filling holes
+    // (--populate) needs write access too.
+    let f = open(&path, !breakable || populate)?;
     let arg = abi::SealArg {
         offset: range.0,
         length: range.1,
@@ -183,23 +184,56 @@ pub fn seal(rest: Vec<OsString>) -> Outcome {
     Ok(())
 }
 
-/// `sealfs unseal --immutable FILE`
+/// `sealfs unseal --immutable FILE` and `sealfs unseal --force [--range OFF:LEN] FILE`
 pub fn unseal(rest: Vec<OsString>) -> Outcome {
     let mut a = Args::new(rest);
-    let mut immutable = false;
+    let (mut immutable, mut force, mut range) = (false, false, None);
     let mut file = None;
     while let Some(arg) = a.next_arg() {
         match arg {
-            Arg::Flag(f, _) if f == "--immutable" => immutable = true,
-            Arg::Flag(f, _) => return Err(Failure::Usage(format!("unknown option {f}"))),
+            Arg::Flag(f, v) => match f.as_str() {
+                "--immutable" => immutable = true,
+                "--force" => force = true,
+                "--range" => range = Some(parse_range(&a.value("--range", v)?)?),
+                other => return Err(Failure::Usage(format!("unknown option {other}"))),
+            },
             Arg::Pos(p) => the_file(&mut file, p)?,
         }
     }
     let path = file.ok_or_else(|| Failure::Usage("FILE is missing".into()))?;
+    if force {
+        if immutable {
+            return Err(Failure::Usage(
+                "--force revokes held seals; the permanent seal goes with --immutable".into(),
+            ));
+        }
+        let (offset, length) = range.unwrap_or((0, 0));
+        let f = open(&path, false)?;
+        let mut b = abi::SealArg {
+            offset,
+            length,
+            flags: 0,
+        }
+        .encode();
+        ioctl(&f, &path, abi::IOC_REVOKE, &mut b).map_err(|e| {
+            if e.ends_with("Operation not permitted") {
+                at(&path, "only root may revoke seals")
+            } else {
+                e
+            }
+        })?;
+        println!(
+            "{}: seals and mapping pins revoked; their holders get ENOLINK",
+            path.display()
+        );
+        return Ok(());
+    }
+    if range.is_some() {
+        return Err(Failure::Usage("--range goes with --force".into()));
+    }
     if !immutable {
         return Err(Failure::Usage(
-            "only --immutable seals outlive their holder; temporary seals end with their command"
-                .into(),
+            "give --immutable (the permanent seal) or --force (revoke held seals, root)".into(),
         ));
     }
     let f = open(&path, false)?;

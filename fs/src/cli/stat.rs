@@ -119,6 +119,7 @@ fn print(path: &Path, mount: Option<&mounts::MountInfo>, s: &StatArg) {
     opts.push(format!("break_timeout={}", s.break_timeout_ms));
     opts.push(format!("timeout={}", s.timeout_ms as f64 / 1000.0));
     opts.push(format!("max_seals={}", s.max_seals));
+    opts.push(format!("max_seals_per_user={}", s.max_seals_per_user));
     println!("  options       {}", opts.join(","));
     println!("  seals         {} held, {} mapping pins", s.seals, s.pins);
     println!(

@@ -448,6 +448,114 @@ impl Filesystem {
         self.apply_inode(&mut g, &op)
     }
 
+    /// `SEALFS_SEAL_POPULATE`: allocates and zeroes every hole of `[off, end)` below the
+    /// file size, then runs `take` (taking the seal) with the inode still locked. All or
+    /// nothing: the holes are counted, checked against the free space and the seals, and
+    /// reserved in one step; when `take` or the log refuses, the reservation is returned
+    /// (and `undo` gets back what `take` gave), so a failed call leaves no block allocated.
+    /// The new blocks are mapped by consecutive `Map` records appended together.
+    pub(crate) fn populate_then<T>(
+        &self,
+        ino: u64,
+        off: u64,
+        end: u64,
+        mut take: impl FnMut() -> Result<T>,
+        mut undo: impl FnMut(T),
+    ) -> Result<T> {
+        self.check_writable()?;
+        self.with_log_room(|| self.populate_once(ino, off, end, &mut take, &mut undo))
+            .map_err(|e| match e {
+                // Mapping records that could never fit in the log: too much to populate.
+                Error::TooBig => Error::NoSpace,
+                other => other,
+            })
+    }
+
+    fn populate_once<T>(
+        &self,
+        ino: u64,
+        off: u64,
+        end: u64,
+        take: &mut impl FnMut() -> Result<T>,
+        undo: &mut impl FnMut(T),
+    ) -> Result<T> {
+        /// Extents per `Map` record (24 bytes each: well under `REC_MAX`).
+        const PER_RECORD: usize = 4096;
+        let _gate = self.gate.read();
+        let n = self.node(ino)?;
+        let mut g = n.write();
+        let bs = self.bs;
+        let m = file_map(&g)?;
+        if g.attr.flags & flags::IMMUTABLE != 0 {
+            return Err(Error::Perm("immutable file"));
+        }
+        let end = end.min(g.attr.size);
+        let (fstart, fend) = (off / bs, end.div_ceil(bs));
+        let holes: u64 = if off < end {
+            m.segments(fstart, fend)
+                .iter()
+                .filter(|s| s.dblock.is_none())
+                .map(|s| s.len)
+                .sum()
+        } else {
+            0
+        };
+        if holes == 0 {
+            return take();
+        }
+        if holes > self.alloc.lock().free_blocks() {
+            return Err(Error::NoSpace);
+        }
+        self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
+        let new = self.allocate_holes(m, fstart, fend)?;
+        let zeroed = (|| -> Result<()> {
+            for x in &new {
+                let doff = self.layout.block_offset(x.dblock);
+                self.dev.zero(doff, x.len * bs)?;
+                self.dev.flush(doff, x.len * bs)?;
+            }
+            self.dev.fence();
+            Ok(())
+        })();
+        if let Err(e) = zeroed {
+            self.unreserve(&new);
+            return Err(e);
+        }
+        let taken = match take() {
+            Ok(t) => t,
+            Err(e) => {
+                self.unreserve(&new);
+                return Err(e);
+            }
+        };
+        let time = self.now();
+        let ops: Vec<Op> = new
+            .chunks(PER_RECORD)
+            .map(|c| Op::Map {
+                ino,
+                size: 0,
+                time,
+                touch: false,
+                extents: c.to_vec(),
+            })
+            .collect();
+        if let Err(e) = ops.iter().try_for_each(|op| self.check_inode_op(&g, op)) {
+            self.unreserve(&new);
+            undo(taken);
+            return Err(e);
+        }
+        let (written, res) = self.log.lock().append_all(&*self.dev, &ops);
+        for op in &ops[..written] {
+            self.apply_inode(&mut g, op)?;
+        }
+        if let Err(e) = res {
+            self.unreserve(&new[(written * PER_RECORD).min(new.len())..]);
+            undo(taken);
+            return Err(e);
+        }
+        Ok(taken)
+    }
+
     fn punch(&self, ino: u64, off: u64, end: u64) -> Result<()> {
         self.with_log_room(|| {
             let _gate = self.gate.read();

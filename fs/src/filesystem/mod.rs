@@ -376,8 +376,13 @@ impl Filesystem {
 
     /// Checks an inode op against the (locked) inode, then logs it; see `commit_ns`.
     fn commit_inode(&self, inode: &crate::meta::Inode, op: &Op) -> Result<()> {
-        crate::meta::validate::validate_inode(inode, op, self.bs).map_err(refused)?;
+        self.check_inode_op(inode, op)?;
         self.commit(op)
+    }
+
+    /// What `commit_inode` checks, for callers that log several records at once.
+    fn check_inode_op(&self, inode: &crate::meta::Inode, op: &Op) -> Result<()> {
+        crate::meta::validate::validate_inode(inode, op, self.bs).map_err(refused)
     }
 
     /// Applies a committed inode-level op to a locked inode. A failure here means memory

@@ -492,7 +492,7 @@ impl Filesystem {
         let table = self.table.read();
         // The exclusive gate keeps every appender out, so the log's next sequence number and
         // the generation cannot move while the table (and each inode, rank 3) is encoded
-        // before the log and superblock locks (ranks 9, 10) are taken.
+        // before the log and superblock locks (ranks 10, 11) are taken.
         let next_seq = self.log.lock().next_seq;
         let generation = self.sb.lock().current.generation + 1;
         let blob = checkpoint::encode(&table, generation, next_seq);

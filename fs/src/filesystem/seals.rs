@@ -27,8 +27,10 @@ use crate::meta::Inode;
 /// Seal options from the mount command line.
 #[derive(Clone, Copy, Debug)]
 pub struct SealOptions {
-    /// Seals one process may hold (`max_seals`).
+    /// Seals one open file description may hold (`max_seals`).
     pub max_seals: usize,
+    /// Seals one user may hold over all descriptions (`max_seals_per_user`).
+    pub max_seals_per_user: usize,
     /// How long a recalled holder has to unseal (`break_timeout`).
     pub break_timeout: Duration,
 }
@@ -36,7 +38,8 @@ pub struct SealOptions {
 impl Default for SealOptions {
     fn default() -> Self {
         SealOptions {
-            max_seals: 1024,
+            max_seals: Config::DEFAULT_MAX_SEALS_PER_HOLDER,
+            max_seals_per_user: Config::DEFAULT_MAX_SEALS_PER_USER,
             break_timeout: Duration::from_millis(5000),
         }
     }
@@ -80,7 +83,8 @@ impl SealCtl {
 
 fn config(o: SealOptions) -> Config {
     Config {
-        max_seals_per_pid: o.max_seals,
+        max_seals_per_holder: o.max_seals,
+        max_seals_per_user: o.max_seals_per_user,
         break_timeout_ns: o.break_timeout.as_nanos().min(u64::MAX as u128) as u64,
     }
 }
@@ -148,20 +152,33 @@ impl Filesystem {
         match decision {
             Decision::Proceed => Ok(()),
             Decision::Refuse(e) => Err(e.into()),
+            // Unlink or rename over the last link: the holders are told, and the name goes
+            // now (the kernel holds the directory locked until the reply; the blocks stay
+            // the file's while a holder keeps it open).
+            Decision::Notify { recall } => {
+                self.send_recalls(recall);
+                Ok(())
+            }
             Decision::Wait { deadline, recall } => {
-                if !recall.is_empty() {
-                    for r in &recall {
-                        tracing::debug!(ino = r.ino, holder = r.holder, "recalling seal");
-                    }
-                    self.seals.recalls.lock().extend(recall);
-                    self.seals_changed();
-                }
+                self.send_recalls(recall);
                 Err(Error::WouldWait {
                     ino: g.ino,
                     deadline_ns: deadline,
                 })
             }
         }
+    }
+
+    /// Queues newly recalled seals for their holders' POLLPRI.
+    fn send_recalls(&self, recall: Vec<Recall>) {
+        if recall.is_empty() {
+            return;
+        }
+        for r in &recall {
+            tracing::debug!(ino = r.ino, holder = r.holder, "recalling seal");
+        }
+        self.seals.recalls.lock().extend(recall);
+        self.seals_changed();
     }
 
     /// Takes a temporary (or, with `breakable`, breakable) seal on the open file `fh`.
@@ -192,9 +209,6 @@ impl Filesystem {
         if (!breakable && !h.writable()) || (breakable && !h.readable()) {
             return Err(Error::BadFd);
         }
-        if populate {
-            self.populate(h.ino, r)?;
-        }
         let kind = if breakable {
             SealKind::Breakable
         } else {
@@ -204,23 +218,37 @@ impl Filesystem {
             read: h.readable(),
             write: h.writable(),
         };
-        let now = self.clock_ns();
         let pid = super::windows::tgid_of(ctx.pid);
-        self.seals
-            .table
-            .lock()
-            .seal(h.ino, fh, pid, kind, r, access, now)?;
+        let take = || -> Result<sealfs_seal::SealId> {
+            let now = self.clock_ns();
+            Ok(self
+                .seals
+                .table
+                .lock()
+                .seal(h.ino, fh, pid, ctx.uid, kind, r, access, now)?)
+        };
+        if populate {
+            // Filling holes is an allocation, which needs what a write needs: a read-only
+            // mount refuses it (EROFS), a descriptor not open for writing too (EBADF),
+            // whatever the seal kind.
+            self.check_writable()?;
+            if !h.writable() {
+                return Err(Error::BadFd);
+            }
+            // Population and the seal are one step under the inode lock: a refused seal
+            // (ENOLCK, EBUSY, ...) allocates nothing, and no hole can be punched between.
+            self.populate_then(h.ino, r.start, r.end, take, |id| {
+                self.seals.table.lock().remove_acknowledged(fh, id);
+            })?;
+        } else {
+            take()?;
+        }
         Ok(())
     }
 
-    /// Allocates (zeroed) every hole of `r` below the file size.
+    /// Allocates (zeroed) every hole of `r` below the file size; all or nothing.
     fn populate(&self, ino: u64, r: ByteRange) -> Result<()> {
-        let size = self.getattr(ino)?.attr.size;
-        let end = r.end.min(size);
-        if r.start < end {
-            self.fallocate(ino, r.start, end - r.start, super::data::falloc::KEEP_SIZE)?;
-        }
-        Ok(())
+        self.populate_then(ino, r.start, r.end, || Ok(()), |()| {})
     }
 
     /// Drops the seals of `fh` on exactly this range.
@@ -247,6 +275,33 @@ impl Filesystem {
         drop(t);
         self.seals_changed();
         Ok(())
+    }
+
+    /// Revokes at once every seal and mapping pin on `ino` overlapping `[off, off+len)`
+    /// (`len` 0: to the end), whoever holds it: their holders are fenced (ENOLINK) and
+    /// operations waiting for them go on, as when a recall times out. Root only (`sealfs
+    /// unseal --force`). Returns how many were revoked.
+    pub fn revoke_seals(&self, ino: u64, off: u64, len: u64, ctx: Ctx) -> Result<usize> {
+        if ctx.uid != 0 {
+            return Err(Error::Perm("only root revokes seals"));
+        }
+        {
+            let n = self.node(ino)?;
+            let g = n.read();
+            if !g.attr.is_file() {
+                return Err(Error::Invalid("seals apply to regular files"));
+            }
+        }
+        let r = range(off, len)?;
+        if r.is_empty() {
+            return Err(Error::Invalid("empty range"));
+        }
+        let revoked = self.seals.table.lock().revoke(ino, r);
+        for s in &revoked {
+            tracing::info!(ino, holder = s.holder, pid = s.pid, kind = ?s.kind, "revoked by root");
+        }
+        self.fence(&revoked);
+        Ok(revoked.len())
     }
 
     /// Seals of `ino`.
@@ -283,6 +338,13 @@ impl Filesystem {
     fn on_revoked(&self, revoked: &[sealfs_seal::Revoked]) {
         for r in revoked {
             tracing::info!(ino = r.ino, holder = r.holder, pid = r.pid, kind = ?r.kind, "revoked after break_timeout");
+        }
+        self.fence(revoked);
+    }
+
+    /// Quarantines what revoked pins may still map and wakes what waited for the seals.
+    fn fence(&self, revoked: &[sealfs_seal::Revoked]) {
+        for r in revoked {
             if r.kind == SealKind::MappingPin {
                 self.pin_revoked(r.holder, r.id);
             }

@@ -7,12 +7,14 @@
 //! still; a conflicting change recalls it (POLLPRI on the host's fd). If the host does not
 //! answer within `break_timeout`, the pin is revoked, and any block of its range that is
 //! freed afterwards is quarantined until the host acknowledges (REMOVEMAPPING) or its
-//! process exits (watched through a pidfd). Closing the fd does not unmap the device, so it
-//! quarantines the same way.
+//! process exits (watched through a pidfd opened at SETUPMAPPING, while the host is
+//! certainly alive: its process id may be reused by the time the pin is revoked). Closing
+//! the fd does not unmap the device, so it quarantines the same way.
 
 use std::collections::HashMap;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Weak};
 
 use crate::sync::{Mutex, Rank};
 use sealfs_alloc::{Allocator, Extent};
@@ -48,7 +50,8 @@ struct Mapping {
     len: u64,
     write: bool,
     seal: SealId,
-    pid: u32,
+    /// The host process, opened while it called SETUPMAPPING.
+    host: Option<Arc<OwnedFd>>,
     blocks: Vec<Extent>,
     revoked: bool,
 }
@@ -57,7 +60,7 @@ struct Mapping {
 struct Hold {
     holder: u64,
     moffset: u64,
-    pidfd: Option<OwnedFd>,
+    pidfd: Option<Arc<OwnedFd>>,
     at_risk: Vec<Extent>,
     held: Vec<Extent>,
 }
@@ -66,6 +69,26 @@ struct Hold {
 pub(crate) struct Windows {
     maps: Mutex<HashMap<(u64, u64), Mapping>>,
     holds: Mutex<Vec<Hold>>,
+    /// One pidfd per live host process, shared by its mappings (one descriptor per
+    /// process, not per mapping). Looked up by process id only to share it: an entry is
+    /// used only while its process has not exited, and then that id is still its own.
+    hosts: Mutex<HashMap<u32, Weak<OwnedFd>>>,
+}
+
+impl Windows {
+    /// A pidfd for host process `pid`, which is calling now (so alive, and `pid` is its).
+    fn host_pidfd(&self, pid: u32) -> Option<Arc<OwnedFd>> {
+        let mut hosts = self.hosts.lock();
+        if let Some(fd) = hosts.get(&pid).and_then(Weak::upgrade) {
+            if !exited(&Some(fd.clone())) {
+                return Some(fd);
+            }
+        }
+        hosts.retain(|_, w| w.strong_count() > 0);
+        let fd = Arc::new(pidfd_open(pid)?);
+        hosts.insert(pid, Arc::downgrade(&fd));
+        Some(fd)
+    }
 }
 
 impl Default for Windows {
@@ -73,6 +96,7 @@ impl Default for Windows {
         Windows {
             maps: Mutex::new(Rank::WindowMaps, HashMap::new()),
             holds: Mutex::new(Rank::WindowHolds, Vec::new()),
+            hosts: Mutex::new(Rank::WindowHosts, HashMap::new()),
         }
     }
 }
@@ -157,7 +181,7 @@ pub fn tgid_of(tid: u32) -> u32 {
         .unwrap_or(tid)
 }
 
-fn exited(fd: &Option<OwnedFd>) -> bool {
+fn exited(fd: &Option<Arc<OwnedFd>>) -> bool {
     use std::os::fd::AsRawFd;
     let Some(fd) = fd else { return false };
     let mut p = libc::pollfd {
@@ -239,12 +263,8 @@ impl Filesystem {
         }
         let fill_end = end.min(size);
         if foffset < fill_end {
-            self.fallocate(
-                h.ino,
-                foffset,
-                fill_end - foffset,
-                super::data::falloc::KEEP_SIZE,
-            )?;
+            // All or nothing, as SEAL with POPULATE: a refused mapping keeps no new block.
+            self.populate_then(h.ino, foffset, fill_end, || Ok(()), |()| {})?;
         }
         if unit > self.bs {
             self.align_for_window(h.ino, foffset, end, unit)?;
@@ -266,10 +286,12 @@ impl Filesystem {
         };
         let now = self.clock_ns();
         let pid = tgid_of(ctx.pid);
+        let host = self.windows.host_pidfd(pid);
         let seal = self.seals.table.lock().seal(
             h.ino,
             fh,
             pid,
+            ctx.uid,
             SealKind::MappingPin,
             ByteRange::new(foffset, end),
             access,
@@ -297,7 +319,7 @@ impl Filesystem {
                 len,
                 write,
                 seal,
-                pid,
+                host,
                 blocks,
                 revoked: false,
             },
@@ -388,7 +410,7 @@ impl Filesystem {
             self.windows.holds.lock().push(Hold {
                 holder,
                 moffset: k.1,
-                pidfd: pidfd_open(m.pid),
+                pidfd: m.host.clone(),
                 at_risk: m.blocks.clone(),
                 held: Vec::new(),
             });
@@ -409,7 +431,7 @@ impl Filesystem {
                 self.windows.holds.lock().push(Hold {
                     holder: fh,
                     moffset: k.1,
-                    pidfd: pidfd_open(m.pid),
+                    pidfd: m.host,
                     at_risk: m.blocks,
                     held: Vec::new(),
                 });

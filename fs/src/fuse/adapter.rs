@@ -794,7 +794,9 @@ impl fuser::Filesystem for SealFuse {
                 | crate::abi::IOC_SEAL
                 | crate::abi::IOC_SETUPMAPPING
         );
-        if first.is_ok() && changes_attrs {
+        // Whatever the outcome: a failed call should have changed nothing, but the kernel
+        // must never keep attributes the daemon may have changed.
+        if changes_attrs && !matches!(first, Err(crate::Error::WouldWait { .. })) {
             self.invalidate_attr(ino.0);
         }
         match first {
@@ -824,14 +826,14 @@ impl fuser::Filesystem for SealFuse {
                         }
                         res
                     },
-                    move |res| match res {
-                        Ok(out) => {
-                            if changes_attrs {
-                                invalidate_attr(&notifier, ino.0);
-                            }
-                            reply.ioctl(0, &out)
+                    move |res| {
+                        if changes_attrs {
+                            invalidate_attr(&notifier, ino.0);
                         }
-                        Err(e) => reply.error(errno(e)),
+                        match res {
+                            Ok(out) => reply.ioctl(0, &out),
+                            Err(e) => reply.error(errno(e)),
+                        }
                     },
                 );
             }

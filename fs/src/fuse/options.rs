@@ -39,8 +39,10 @@ pub struct MountConfig {
     pub cache: CacheMode,
     /// `break_timeout=MS`: how long a recalled seal holder has to give the seal back.
     pub break_timeout: Duration,
-    /// `max_seals=N`: seals one process may hold.
+    /// `max_seals=N`: seals one open file description may hold.
     pub max_seals: usize,
+    /// `max_seals_per_user=N`: seals one user may hold over all descriptions.
+    pub max_seals_per_user: usize,
     /// `subtype=NAME` (default `sealfs`, so the type is `fuse.sealfs`); an empty value
     /// leaves the subtype out (type `fuse`).
     pub subtype: String,
@@ -84,6 +86,7 @@ impl Default for MountConfig {
             cache: CacheMode::Direct,
             break_timeout: Duration::from_millis(5000),
             max_seals: 1024,
+            max_seals_per_user: 16384,
             subtype: "sealfs".into(),
             remount: false,
             acl: true,
@@ -184,6 +187,13 @@ impl MountConfig {
                 }
                 self.max_seals = n;
             }
+            ("max_seals_per_user", v) => {
+                let n: usize = number(key, need(key, v)?)?;
+                if n == 0 {
+                    return Err("mount option max_seals_per_user: must be at least 1".into());
+                }
+                self.max_seals_per_user = n;
+            }
             ("subtype", v) => self.subtype = need(key, v)?.to_string(),
             // The mount's source is always the device path as given.
             ("fsname", Some(_)) => {}
@@ -259,7 +269,7 @@ mod tests {
     fn sealfs_options() {
         let c = MountConfig::parse(&[
             "ro,allow_other,threads=3,cache=page,break_timeout=250,max_seals=9,subtype=",
-            "noacl,timeout=0.25",
+            "noacl,timeout=0.25,max_seals_per_user=40",
         ])
         .unwrap();
         assert!(!c.acl);
@@ -276,6 +286,8 @@ mod tests {
         assert_eq!(c.cache, CacheMode::Page);
         assert_eq!(c.break_timeout, Duration::from_millis(250));
         assert_eq!(c.max_seals, 9);
+        assert_eq!(c.max_seals_per_user, 40);
+        assert_eq!(d.max_seals_per_user, 16384);
         assert_eq!(c.subtype, "");
         assert!(MountConfig::parse(&["remount,ro"]).unwrap().remount);
         assert!(!MountConfig::parse(&["ro,rw"]).unwrap().read_only());
@@ -302,6 +314,7 @@ mod tests {
             "threads",
             "cache=none",
             "max_seals=0",
+            "max_seals_per_user=0",
             "frobnicate",
             "ro=1",
             "timeout=-1",

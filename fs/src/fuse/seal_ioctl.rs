@@ -52,6 +52,14 @@ pub fn dispatch(
             fs.unseal(need_fh(r)?, a.offset, a.length)?;
             Ok(Vec::new())
         })(),
+        abi::IOC_REVOKE => (|| {
+            let a = abi::SealArg::decode(r.input)?;
+            if a.flags != 0 {
+                return Err(Error::Invalid("revoke takes no flags"));
+            }
+            fs.revoke_seals(r.ino, a.offset, a.length, r.ctx)?;
+            Ok(Vec::new())
+        })(),
         abi::IOC_GET_SEALS => (|| {
             need_out(r, abi::SEAL_LIST_SIZE)?;
             let now = fs.clock_ns();

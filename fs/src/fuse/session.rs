@@ -72,6 +72,7 @@ pub fn mount(
 ) -> io::Result<Session<SealFuse>> {
     fs.configure_seals(SealOptions {
         max_seals: cfg.max_seals,
+        max_seals_per_user: cfg.max_seals_per_user,
         break_timeout: cfg.break_timeout,
     });
     let config = fuser_config(device, cfg);
