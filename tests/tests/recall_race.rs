@@ -98,3 +98,48 @@ fn every_recall_reaches_a_holder_waiting_in_poll() {
         describe(&s)
     );
 }
+
+#[test]
+fn a_holder_revoked_by_root_is_woken_in_poll() {
+    let Some(m) = Mount::new("") else {
+        return;
+    };
+    let p = m.path("f");
+    fs::write(&p, vec![1u8; 4096]).unwrap();
+    let holder_path = p.clone();
+    let (sealed_tx, sealed_rx) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&holder_path)
+            .unwrap();
+        let fd = f.as_raw_fd();
+        assert_eq!(seal_ioctl(fd, abi::IOC_SEAL, 0), 0, "temporary seal");
+        sealed_tx.send(()).unwrap();
+        let mut pf = libc::pollfd {
+            fd,
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        let t = Instant::now();
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pf, 1, 10_000) };
+        let woke = (n, pf.revents & libc::POLLPRI != 0, t.elapsed());
+        (woke, seal_ioctl(fd, abi::IOC_UNSEAL, 0))
+    });
+    sealed_rx.recv().unwrap();
+    assert_eq!(errno_of(|| truncate(&p, 0)), libc::ETXTBSY);
+    std::thread::sleep(Duration::from_millis(100));
+    let f = fs::File::open(&p).unwrap();
+    assert_eq!(
+        seal_ioctl(f.as_raw_fd(), abi::IOC_REVOKE, 0),
+        0,
+        "root revokes"
+    );
+    let ((n, pri, waited), unseal) = holder.join().unwrap();
+    assert_eq!((n, pri), (1, true), "POLLPRI after {waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    assert_eq!(unseal, libc::ENOLINK);
+    truncate(&p, 0).unwrap();
+}

@@ -300,6 +300,21 @@ impl Filesystem {
         for s in &revoked {
             tracing::info!(ino, holder = s.holder, pid = s.pid, kind = ?s.kind, "revoked by root");
         }
+        // No recall came first: wake the holders that wait in poll() (POLLPRI; their
+        // next seal call says ENOLINK).
+        let now = self.clock_ns();
+        self.seals
+            .recalls
+            .lock()
+            .extend(revoked.iter().map(|s| Recall {
+                id: s.id,
+                ino: s.ino,
+                holder: s.holder,
+                pid: s.pid,
+                kind: s.kind,
+                range: s.range,
+                deadline: now,
+            }));
         self.fence(&revoked);
         Ok(revoked.len())
     }
@@ -307,6 +322,12 @@ impl Filesystem {
     /// Seals of `ino`.
     pub fn seals_of(&self, ino: u64) -> Vec<SealInfo> {
         self.seals.table.lock().list(ino)
+    }
+
+    /// True when seals held through `fh` were revoked (its seal calls answer ENOLINK until
+    /// it is closed); its holder sees POLLPRI too.
+    pub fn seals_revoked(&self, fh: u64) -> bool {
+        self.seals.table.lock().is_revoked(fh)
     }
 
     /// True when a seal held through `fh` is being recalled (its holder should see POLLPRI).

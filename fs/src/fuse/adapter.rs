@@ -922,13 +922,16 @@ impl fuser::Filesystem for SealFuse {
         flags: PollFlags,
         reply: ReplyPoll,
     ) {
-        // POLLPRI tells a seal holder or window host that it is being recalled.
+        // POLLPRI tells a seal holder or window host that it is being recalled, or that its
+        // seals were revoked (by a timeout or by root).
         let _s = request!("poll", ino.0, fh.0);
         let notify = flags
             .contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY)
             .then(|| Box::new(move || ph.notify()) as super::park::Notify);
         let recalled = self.parker.poll(fh.0, notify, || {
-            self.fs.recall_pending(fh.0) || !self.fs.recalled_mappings(fh.0).is_empty()
+            self.fs.recall_pending(fh.0)
+                || self.fs.seals_revoked(fh.0)
+                || !self.fs.recalled_mappings(fh.0).is_empty()
         });
         let mut ev = PollEvents::POLLIN | PollEvents::POLLOUT | PollEvents::POLLRDNORM;
         if recalled {
