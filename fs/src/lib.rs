@@ -7,6 +7,13 @@
 //! transport-free core); `fsck`; `fuse` (the thin adapter); `mounts` (the mount table);
 //! `cli`.
 
+#![warn(missing_docs)]
+// Input from users, disks and other processes must never panic the daemon.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod abi;
 pub mod cli;
 pub mod device;
@@ -15,7 +22,9 @@ pub mod filesystem;
 pub mod format;
 pub mod fsck;
 pub mod fuse;
+// The fuzz harness asserts its oracles by panicking, as a fuzz target must.
 #[doc(hidden)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod fuzzing;
 pub mod log;
 pub mod meta;

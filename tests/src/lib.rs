@@ -838,6 +838,7 @@ pub fn statfs(p: &Path) -> libc::statfs {
     let c = cpath(p);
     // SAFETY: zeroed is a valid statfs; a valid C string and out-pointer.
     let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let r = unsafe { libc::statfs(c.as_ptr(), &mut s) };
     assert_eq!(
         r,
@@ -854,6 +855,7 @@ pub fn lstat(p: &Path) -> io::Result<libc::stat> {
     let c = cpath(p);
     // SAFETY: zeroed is a valid stat; a valid C string and out-pointer.
     let mut s: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     cvt(unsafe { libc::lstat(c.as_ptr(), &mut s) })?;
     Ok(s)
 }
@@ -864,6 +866,7 @@ pub fn fstat_sync(f: &File) -> io::Result<libc::statx> {
     let empty = cstr(b"");
     // SAFETY: zeroed is a valid statx; a valid fd, C string and out-pointer.
     let mut s: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     cvt(unsafe {
         libc::statx(
             f.as_raw_fd(),
