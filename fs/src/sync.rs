@@ -5,8 +5,9 @@
 //!
 //! A thread may take a lock only while every lock it already holds has a lower [`Rank`]
 //! (inode locks, the one rank held several times at once, excepted among themselves: a
-//! rename locks up to four inodes, always after the table's write lock, which serialises
-//! those who lock more than one inode). The order, first to last:
+//! rename's checks lock the moved inode and the one it replaces, and only under the table
+//! lock, which serialises those who lock more than one inode; a second inode lock without
+//! the table lock counts as an inversion). The order, first to last:
 //!
 //! | rank | lock | held for |
 //! |---|---|---|
@@ -122,6 +123,11 @@ fn acquire(rank: Rank) {
     let first = r + usize::from(rank == Rank::Inode);
     if let Some(above) = (first..RANKS).rev().find(|&i| held[i] > 0) {
         violation(rank, Rank::from_index(above).unwrap_or(rank));
+    }
+    // A second inode lock only under the table lock, which serialises whoever locks more
+    // than one inode (rename).
+    if rank == Rank::Inode && held[r] > 0 && held[Rank::Table as usize] == 0 {
+        violation(rank, rank);
     }
     HELD.with(|h| {
         let mut v = h.get();
@@ -357,15 +363,17 @@ mod tests {
     #[test]
     fn in_order_is_accepted_and_counted() {
         let gate = RwLock::new(Rank::Gate, ());
+        let table = RwLock::new(Rank::Table, ());
         let a = RwLock::new(Rank::Inode, 1);
         let b = RwLock::new(Rank::Inode, 2);
         let log = Mutex::new(Rank::Log, 0u64);
         {
             let _g = gate.read();
+            let _t = table.write();
             let _a = a.write();
             let _b = b.read();
             *log.lock() += 1;
-            assert_eq!(held_ranks(), vec![Rank::Gate, Rank::Inode]);
+            assert_eq!(held_ranks(), vec![Rank::Gate, Rank::Table, Rank::Inode]);
         }
         assert!(held_ranks().is_empty());
     }
@@ -383,6 +391,24 @@ mod tests {
             msg,
             "lock order violated: taking Log while holding Superblock"
         );
+    }
+
+    #[test]
+    fn two_inodes_only_under_the_table() {
+        let table = RwLock::new(Rank::Table, ());
+        let a = RwLock::new(Rank::Inode, 1);
+        let b = RwLock::new(Rank::Inode, 2);
+        {
+            let _t = table.write();
+            let _a = a.write();
+            let _b = b.read();
+        }
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _a = a.write();
+            let _b = b.read();
+        }));
+        assert!(r.is_err());
+        assert!(held_ranks().is_empty());
     }
 
     #[test]

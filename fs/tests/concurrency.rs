@@ -261,3 +261,37 @@ fn operations_race_checkpoints_without_deadlock_and_remount_identically() {
     let again = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
     assert_eq!(snapshot(&again), live, "the remounted tree differs");
 }
+
+/// Many threads map the same window slot of one descriptor at once: exactly one mapping
+/// (and one pin) results, the others get EEXIST, and removing it leaves no pin behind.
+#[test]
+fn racing_setupmappings_of_one_slot_leave_one_pin() {
+    sealfs::sync::panic_on_violation(true);
+    let dev = Arc::new(SimDevice::new(64 << 20, true));
+    mkfs_layout(&*dev, LayoutOptions::default());
+    let fs = Arc::new(Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap());
+    let (st, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, ctx()).unwrap();
+    fs.truncate(st.ino, 4 << 20, ctx()).unwrap();
+    for round in 0..200u64 {
+        let slot = round << 21;
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (fs, barrier) = (fs.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    fs.setup_mapping(fh, 0, 1 << 20, MAP_READ | MAP_WRITE, slot, ctx())
+                        .map(|_| ())
+                        .map_err(|e| e.errno())
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "round {round}: {results:?}");
+        assert!(results.iter().all(|r| r.is_ok() || *r == Err(libc::EEXIST)));
+        assert_eq!(fs.seal_stats().pins, 1, "round {round}: one pin");
+        fs.remove_mapping(fh, slot).unwrap();
+        assert_eq!(fs.seal_stats().pins, 0, "round {round}: no pin left");
+    }
+}

@@ -241,6 +241,13 @@ impl Filesystem {
                 self.seals.table.lock().remove_acknowledged(fh, id);
             })?;
         } else {
+            // Under the inode lock, as every extent-map change asks `seal_gate` and applies
+            // under it: a change that passed the gate before this seal existed is applied
+            // before the seal is granted, never after. (Without it the change still
+            // linearises before the seal, since every reader of the map waits for the inode
+            // lock; with it the seal table never lists a seal over a map still changing.)
+            let n = self.node(h.ino)?;
+            let _g = n.read();
             take()?;
         }
         Ok(())

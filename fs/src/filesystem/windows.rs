@@ -311,19 +311,24 @@ impl Filesystem {
                 len: s.len,
             });
         }
-        self.windows.maps.lock().insert(
-            (fh, moffset),
-            Mapping {
-                ino: h.ino,
-                foffset,
-                len,
-                write,
-                seal,
-                host,
-                blocks,
-                revoked: false,
-            },
-        );
+        // The slot is checked again where it is taken: two SETUPMAPPINGs of one slot may
+        // both have passed the early check, and the loser must not leave an orphaned pin.
+        let mut maps = self.windows.maps.lock();
+        let std::collections::hash_map::Entry::Vacant(slot) = maps.entry((fh, moffset)) else {
+            drop(maps);
+            self.seals.table.lock().remove_acknowledged(fh, seal);
+            return Err(Error::Exists);
+        };
+        slot.insert(Mapping {
+            ino: h.ino,
+            foffset,
+            len,
+            write,
+            seal,
+            host,
+            blocks,
+            revoked: false,
+        });
         Ok(out)
     }
 

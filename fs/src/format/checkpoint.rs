@@ -234,21 +234,27 @@ fn validate_refs(t: &Table) -> Result<(), ApplyError> {
         return Err(ApplyError("root is not a directory".into()));
     }
     for n in t.inodes.values() {
-        let g = n.read();
-        if let Some(d) = g.dir() {
-            for (name, ino, kind) in d.iter() {
-                let ok = t.inodes.get(&ino).is_some_and(|c| {
-                    // A directory's own entry can name itself only if corrupt; avoid locking
-                    // the same lock twice.
-                    ino != g.ino && c.read().dirent_kind() == kind
-                });
-                if !ok {
-                    return Err(ApplyError(format!(
-                        "entry {:?} in directory {} names missing or mismatched inode {ino}",
-                        String::from_utf8_lossy(name),
-                        g.ino
-                    )));
-                }
+        // One inode lock at a time (crate::sync): the entries are copied out first.
+        let (dir_ino, entries) = {
+            let g = n.read();
+            let Some(d) = g.dir() else { continue };
+            let entries: Vec<(Vec<u8>, u64, u8)> = d
+                .iter()
+                .map(|(name, ino, kind)| (name.to_vec(), ino, kind))
+                .collect();
+            (g.ino, entries)
+        };
+        for (name, ino, kind) in entries {
+            // A directory's own entry can name itself only if corrupt.
+            let ok = ino != dir_ino
+                && t.inodes
+                    .get(&ino)
+                    .is_some_and(|c| c.read().dirent_kind() == kind);
+            if !ok {
+                return Err(ApplyError(format!(
+                    "entry {:?} in directory {dir_ino} names missing or mismatched inode {ino}",
+                    String::from_utf8_lossy(&name),
+                )));
             }
         }
     }

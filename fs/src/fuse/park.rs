@@ -80,27 +80,35 @@ impl Parker {
     /// Sleeps until kicked, the next recall deadline, or a short poll interval (for the
     /// quarantine's exit watch).
     fn sleep(&self) {
+        // The deadline is read before `kicked` is locked: the core is never called with a
+        // transport lock held (a kick could come from inside the core meanwhile: it sets
+        // `kicked`, and the wait below returns at once).
+        let now = self.fs.clock_ns();
+        let mut wait = Duration::from_millis(200);
+        if let Some(d) = self.fs.next_seal_deadline() {
+            wait = wait.min(Duration::from_nanos(d.saturating_sub(now)) + Duration::from_millis(1));
+        }
         let mut k = self.kicked.lock();
         if !*k {
-            let now = self.fs.clock_ns();
-            let mut wait = Duration::from_millis(200);
-            if let Some(d) = self.fs.next_seal_deadline() {
-                wait = wait
-                    .min(Duration::from_nanos(d.saturating_sub(now)) + Duration::from_millis(1));
-            }
             self.wake.wait_for(&mut k, wait);
         }
         *k = false;
     }
 
     fn tick(&self) {
+        // Recalls are delivered before anything that can take long (a revocation pass, a
+        // retried copy of up to 1 GiB) and again after each retry: a holder must hear of
+        // its recall well before the deadline, not after it.
+        self.deliver_recalls();
         self.fs.expire_seals();
         self.fs.reap_quarantine();
-        for r in self.fs.take_recalls() {
-            self.notify(r.holder);
-        }
+        self.deliver_recalls();
         let mut work = std::mem::take(&mut *self.parked.lock());
-        work.retain_mut(|retry| !retry());
+        work.retain_mut(|retry| {
+            let done = retry();
+            self.deliver_recalls();
+            !done
+        });
         if !work.is_empty() {
             self.parked.lock().extend(work);
         }
@@ -129,6 +137,12 @@ impl Parker {
                 self.kick();
             }
             r => reply(r),
+        }
+    }
+
+    fn deliver_recalls(&self) {
+        for r in self.fs.take_recalls() {
+            self.notify(r.holder);
         }
     }
 
