@@ -187,9 +187,10 @@ fn operations_race_checkpoints_without_deadlock_and_remount_identically() {
     fs.configure_seals(SealOptions {
         max_seals: 1 << 16,
         max_seals_per_user: 1 << 16,
-        break_timeout: Duration::from_millis(200),
+        // Long enough that a starved holder is not revoked on a loaded machine.
+        break_timeout: Duration::from_secs(10),
     });
-    fs.mkdir(1, b"shared", 0o755, ctx()).unwrap();
+    let shared = fs.mkdir(1, b"shared", 0o755, ctx()).unwrap().ino;
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let checkpoints = Arc::new(AtomicU64::new(0));
@@ -205,6 +206,50 @@ fn operations_race_checkpoints_without_deadlock_and_remount_identically() {
                 fs.checkpoint().unwrap();
                 n.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(1));
+            }
+            Kinds::default()
+        }));
+    }
+    // A breakable holder and a truncater share one file: every truncate recalls the seal
+    // (the recall, wait and release paths), the holder answers and seals again.
+    let hot = fs
+        .create(shared, b"hot", 0o644, libc::O_RDWR, ctx())
+        .map(|(st, fh)| {
+            fs.release(fh).unwrap();
+            st.ino
+        })
+        .unwrap();
+    let recalls_answered = Arc::new(AtomicU64::new(0));
+    {
+        let (fs, stop, done, n) = (
+            fs.clone(),
+            stop.clone(),
+            done.clone(),
+            recalls_answered.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            let fh = fs.open(hot, libc::O_RDWR, ctx()).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                fs.seal(fh, 0, 0, true, false, ctx()).unwrap();
+                while !stop.load(Ordering::Relaxed) && !fs.recall_pending(fh) {
+                    std::thread::yield_now();
+                }
+                fs.unseal(fh, 0, 0).unwrap();
+                n.fetch_add(1, Ordering::Relaxed);
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            fs.release(fh).unwrap();
+            Kinds::default()
+        }));
+    }
+    {
+        let (fs, stop, done) = (fs.clone(), stop.clone(), done.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut size = 0;
+            while !stop.load(Ordering::Relaxed) {
+                size = (size + 4096) % (256 << 10);
+                fs.blocking(|| fs.truncate(hot, size, ctx())).unwrap();
+                done.fetch_add(1, Ordering::Relaxed);
             }
             Kinds::default()
         }));
@@ -246,6 +291,17 @@ fn operations_race_checkpoints_without_deadlock_and_remount_identically() {
     println!(
         "{ops} operations by {WORKERS} threads and {ckpts} checkpoints by {CHECKPOINTERS} in {:.1} s",
         start.elapsed().as_secs_f64()
+    );
+    let answered = recalls_answered.load(Ordering::Relaxed);
+    let stats = fs.seal_stats();
+    println!(
+        "breakable holder: {answered} recalls answered; {} recalls, {} revocations in all",
+        stats.recalls, stats.revocations
+    );
+    assert!(answered > 0, "no recall was answered");
+    assert_eq!(
+        stats.revocations, 0,
+        "a recall went unanswered until its deadline"
     );
     println!("successful operations by kind (create, unlink, rename, xattr, truncate, link, seal, mapping, read, mkdir/rmdir): {kinds:?}");
     assert!(ckpts > 0, "no checkpoint ran");
