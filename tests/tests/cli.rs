@@ -488,3 +488,220 @@ fn mkfs_region_sizes() {
         describe(&out)
     );
 }
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode_of(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap()
+}
+
+/// The image holds every file's bytes whatever their modes: mkfs leaves it to its owner,
+/// and a mount shared with other users (`allow_other`) refuses a device they could read or
+/// write.
+#[test]
+fn image_is_private_and_allow_other_refuses_an_exposed_device() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+
+    // Created by mkfs: 0600 whatever the umask; nobody cannot open it.
+    let img = dir.path().join("img");
+    let out = {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new(sealfs_bin());
+        c.args([OsStr::new("mkfs"), OsStr::new("--size"), OsStr::new("64M")])
+            .arg(&img);
+        // SAFETY: umask only, between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                libc::umask(0);
+                Ok(())
+            })
+        };
+        run(&mut c)
+    };
+    assert!(
+        out.status.success(),
+        "mkfs under umask 0: {}",
+        describe(&out)
+    );
+    assert_eq!(mode_of(&img), 0o600, "a created image is private");
+    let i2 = img.clone();
+    assert_eq!(
+        as_nobody(move || code(fs::File::open(&i2))),
+        libc::EACCES,
+        "another user cannot read the image"
+    );
+
+    // An existing image file loses group and other access.
+    let old = dir.path().join("old");
+    fs::File::create(&old).unwrap().set_len(64 << 20).unwrap();
+    set_mode_of(&old, 0o664);
+    let out = sealfs(&[OsStr::new("mkfs"), old.as_os_str()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("access       owner only (mode 0664 -> 0600)"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(mode_of(&old), 0o600);
+
+    // allow_other (the default as root) over an image others may read or write, or that
+    // another user owns: refused with the reason, nothing mounted.
+    for (mode, owner, why) in [
+        (0o644, 0, "its mode 0644 lets other users read or write it"),
+        (0o660, 0, "its mode 0660 lets other users read or write it"),
+        (0o602, 0, "its mode 0602 lets other users read or write it"),
+        (0o600, NOBODY, "it belongs to uid 65534"),
+    ] {
+        set_mode_of(&img, mode);
+        chown(&img, owner, 0).unwrap();
+        for opts in ["allow_other", "rw"] {
+            let out = sealfs_mount(&img, &mnt, opts);
+            let msg = one_line_failure(&out, &format!("mount -o {opts} of a {mode:04o} image"));
+            assert!(
+                msg.contains("refusing to mount with allow_other") && msg.contains(why),
+                "mode {mode:04o} owner {owner}: {msg}"
+            );
+            assert!(!is_mounted(&mnt));
+        }
+    }
+    // Private and root's: mounts.
+    chown(&img, 0, 0).unwrap();
+    set_mode_of(&img, 0o600);
+    let out = sealfs_mount(&img, &mnt, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    fs::write(mnt.join("f"), b"x").unwrap();
+    unmount_path(&mnt);
+    let out = fsck(&img);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// A reader of the image can take a `flock` on it; mount, fsck and mkfs then fail at once
+/// naming that process, not after a wait blaming a sealfs process. A mounted image is
+/// named as mounted, at once.
+#[test]
+fn a_lock_on_the_image_names_its_holder_at_once() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // An unprivileged reader locks the image.
+    set_mode_of(&img, 0o644);
+    // setpriv execs flock, which keeps its pid; -o: only flock holds the lock, not the
+    // command it runs.
+    let mut holder = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "flock",
+            "-x",
+            "-o",
+        ])
+        .arg(&img)
+        .args(["sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn setpriv flock");
+    let probe = fs::File::open(&img).unwrap();
+    wait_until("the reader holds the lock", Duration::from_secs(10), || {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&probe);
+        // SAFETY: flock on an fd we own; a probe that got the lock gives it back at once.
+        unsafe {
+            if libc::flock(fd, libc::LOCK_SH | libc::LOCK_NB) == 0 {
+                libc::flock(fd, libc::LOCK_UN);
+                return false;
+            }
+        }
+        true
+    });
+    set_mode_of(&img, 0o600);
+    let want = format!(
+        "locked by process {} (flock), which is not a sealfs process",
+        holder.id()
+    );
+    for (what, args) in [
+        ("fsck", vec![OsStr::new("fsck"), img.as_os_str()]),
+        (
+            "mkfs",
+            vec![OsStr::new("mkfs"), OsStr::new("--force"), img.as_os_str()],
+        ),
+        (
+            "mount",
+            vec![OsStr::new("mount"), img.as_os_str(), mnt.as_os_str()],
+        ),
+    ] {
+        let t = Instant::now();
+        let out = sealfs(&args);
+        let msg = one_line_failure(&out, what);
+        assert!(msg.contains(&want), "{what}: {msg}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{what} failed only after {:?}",
+            t.elapsed()
+        );
+        assert!(!is_mounted(&mnt));
+    }
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let out = fsck(&img);
+    assert!(out.status.success(), "lock gone: {}", describe(&out));
+
+    // Mounted: fsck, mkfs and a second mount say so at once.
+    let out = sealfs_mount(&img, &mnt, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    let want = format!("mounted on {}", mnt.display());
+    let mnt2 = dir.path().join("mnt2");
+    fs::create_dir(&mnt2).unwrap();
+    let _g2 = UnmountGuard(mnt2.clone());
+    for (what, args) in [
+        ("fsck", vec![OsStr::new("fsck"), img.as_os_str()]),
+        (
+            "mkfs",
+            vec![OsStr::new("mkfs"), OsStr::new("--force"), img.as_os_str()],
+        ),
+        (
+            "mount",
+            vec![OsStr::new("mount"), img.as_os_str(), mnt2.as_os_str()],
+        ),
+    ] {
+        let t = Instant::now();
+        let out = sealfs(&args);
+        let msg = one_line_failure(&out, what);
+        assert!(msg.contains(&want), "{what}: {msg}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{what} failed only after {:?}",
+            t.elapsed()
+        );
+    }
+    assert!(!is_mounted(&mnt2));
+    unmount_path(&mnt);
+    let out = fsck(&img);
+    assert!(out.status.success(), "{}", describe(&out));
+}

@@ -107,7 +107,8 @@ fn prepare(o: &Opts) -> Result<bool, String> {
             let f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode(0o644)
+                // Private: the image holds every file's bytes, whatever their modes.
+                .mode(0o600)
                 .open(&o.dev)
                 .map_err(|e| at(&o.dev, describe_io(&e)))?;
             if let Err(e) = f.set_len(size) {
@@ -169,6 +170,11 @@ pub fn run(rest: Vec<OsString>) -> Outcome {
             .into());
         }
     };
+    let narrowed = if kind == DeviceKind::Image {
+        make_private(&o.dev)
+    } else {
+        None
+    };
     let l = sb.layout;
     let kind = match kind {
         DeviceKind::Image => "image file",
@@ -189,5 +195,32 @@ pub fn run(rest: Vec<OsString>) -> Outcome {
     );
     println!("  log          {}", human(l.log_len));
     println!("  checkpoints  2 x {}", human(l.ckpt_len));
+    if let Some((from, to)) = narrowed {
+        println!("  access       owner only (mode {from:04o} -> {to:04o})");
+    }
     Ok(())
+}
+
+/// Takes group and other access away from an image file (which holds every file's bytes,
+/// whatever their modes): `Some((old, new))` mode when it changed. A failure is a warning,
+/// not an error: the filesystem is made; a mount with `allow_other` will refuse the image.
+fn make_private(dev: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let md = std::fs::metadata(dev).ok()?;
+    let from = md.permissions().mode() & 0o7777;
+    let to = from & !0o077;
+    if !md.is_file() || from == to {
+        return None;
+    }
+    match std::fs::set_permissions(dev, std::fs::Permissions::from_mode(to)) {
+        Ok(()) => Some((from, to)),
+        Err(e) => {
+            eprintln!(
+                "sealfs: warning: {}: could not take group and other access away: {}",
+                dev.display(),
+                describe_io(&e)
+            );
+            None
+        }
+    }
 }

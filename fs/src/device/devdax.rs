@@ -109,6 +109,9 @@ impl Device for DevDax {
     fn path(&self) -> Option<&Path> {
         Some(&self.path)
     }
+    fn metadata(&self) -> Option<std::io::Result<std::fs::Metadata>> {
+        Some(self.map.file.metadata())
+    }
     fn flush_method(&self) -> &'static str {
         self.how.name()
     }

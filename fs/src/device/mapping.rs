@@ -96,6 +96,12 @@ impl Drop for Mapping {
 
 /// Takes an exclusive `flock` on `file`, waiting up to `wait` for a previous holder (a
 /// daemon that is still exiting after `umount`).
+///
+/// Anyone who may read the device can take a `flock` on it, and no other lock is safe from
+/// that either (a reader's shared `fcntl` lock blocks a writer's exclusive one), so a
+/// refusal names the holder as the kernel reports it (`/proc/locks`): a mounted device
+/// ("mounted on …") and a holder that is not a sealfs process fail at once; a sealfs
+/// process (a daemon still exiting) is waited for.
 pub fn lock_exclusive(file: &File, path: &Path, wait: Duration) -> Result<()> {
     let deadline = Instant::now() + wait;
     loop {
@@ -108,10 +114,90 @@ pub fn lock_exclusive(file: &File, path: &Path, wait: Duration) -> Result<()> {
         if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(Error::Io(e));
         }
-        if Instant::now() >= deadline {
-            tracing::error!(path = %path.display(), "device is in use by another sealfs process");
-            return Err(Error::Busy);
+        let holder = Holder::of(file);
+        let why = match &holder {
+            Holder::Mounted(mnt) => Some(format!("mounted on {}", mnt.display())),
+            Holder::Other(pid, comm) => Some(format!(
+                "locked by process {pid} ({comm}), which is not a sealfs process"
+            )),
+            Holder::Sealfs(..) | Holder::Unknown => None,
+        };
+        let why = why.or_else(|| {
+            (Instant::now() >= deadline).then(|| match &holder {
+                Holder::Sealfs(pid) => format!(
+                    "in use by sealfs process {pid} (still locked after {} s)",
+                    wait.as_secs()
+                ),
+                _ => format!(
+                    "locked by another process (still after {} s)",
+                    wait.as_secs()
+                ),
+            })
+        });
+        if let Some(why) = why {
+            tracing::error!(path = %path.display(), "device is busy: {why}");
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ResourceBusy,
+                why,
+            )));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Who holds the lock on a device, as far as can be told.
+enum Holder {
+    /// A sealfs mount has it as its source.
+    Mounted(std::path::PathBuf),
+    /// A sealfs process (by its command name) holds the lock.
+    Sealfs(u32),
+    /// Another program holds it: pid and command name.
+    Other(u32, String),
+    /// The lock's holder is not known (gone, or not visible here).
+    Unknown,
+}
+
+impl Holder {
+    fn of(file: &File) -> Holder {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(md) = file.metadata() else {
+            return Holder::Unknown;
+        };
+        let same = |p: &Path| {
+            std::fs::metadata(p).is_ok_and(|m| m.dev() == md.dev() && m.ino() == md.ino())
+        };
+        if let Ok(all) = crate::mounts::all() {
+            if let Some(m) = all.iter().find(|m| {
+                (m.fstype == "fuse" || m.fstype.starts_with("fuse."))
+                    && Path::new(&m.source).is_absolute()
+                    && same(Path::new(&m.source))
+            }) {
+                return Holder::Mounted(m.mount_point.clone());
+            }
+        }
+        let (maj, min) = (libc::major(md.dev()), libc::minor(md.dev()));
+        let want = format!("{maj:02x}:{min:02x}:{}", md.ino());
+        let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+        // `1: FLOCK  ADVISORY  WRITE 1234 00:19:5678 0 EOF`; waiters have `->` after the id.
+        let pid = locks.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 6 && f[1] == "FLOCK" && f[5] == want)
+                .then(|| f[4].parse::<u32>().ok())
+                .flatten()
+        });
+        let Some(pid) = pid else {
+            return Holder::Unknown;
+        };
+        match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+            Ok(c) => {
+                let c = c.trim_end().to_string();
+                if c == "sealfs" || c.starts_with("mount.fuse.seal") {
+                    Holder::Sealfs(pid)
+                } else {
+                    Holder::Other(pid, c)
+                }
+            }
+            Err(_) => Holder::Unknown,
+        }
     }
 }

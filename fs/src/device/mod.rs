@@ -56,6 +56,11 @@ pub trait Device: Send + Sync {
     }
     /// Name of the write-back method in use.
     fn flush_method(&self) -> &'static str;
+    /// `fstat` of the open device file or image, if there is one: its owner and mode
+    /// decide who may map it, whatever its path names by now.
+    fn metadata(&self) -> Option<std::io::Result<std::fs::Metadata>> {
+        None
+    }
 }
 
 /// A shared device is a device: a test (or a tool) keeps an `Arc` while the filesystem owns
@@ -93,6 +98,9 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     }
     fn flush_method(&self) -> &'static str {
         (**self).flush_method()
+    }
+    fn metadata(&self) -> Option<std::io::Result<std::fs::Metadata>> {
+        (**self).metadata()
     }
 }
 

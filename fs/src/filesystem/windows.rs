@@ -167,10 +167,11 @@ impl Filesystem {
         if ctx.uid == 0 {
             return Ok(());
         }
-        let Some(path) = self.dev.path() else {
+        // The open device's own owner and mode: its path may name another file by now.
+        let Some(md) = self.dev.metadata() else {
             return Err(Error::Perm("no device to map"));
         };
-        let md = std::fs::metadata(path)?;
+        let md = md?;
         let m = md.mode();
         let bits = if md.uid() == ctx.uid {
             m >> 6
