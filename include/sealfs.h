@@ -151,7 +151,8 @@ struct sealfs_stat {
 	__u64 revocations;  /* since mount */
 	__u64 quarantined_blocks;
 	__u64 timeout_ms;   /* name and attribute cache lifetime (timeout=) */
-	__u64 reserved[8];
+	__u8  uuid[16];     /* the filesystem's UUID, as in its superblock */
+	__u64 reserved[6];
 };
 
 /* Remount support (root only): the daemon stops or resumes writing. */

@@ -428,6 +428,8 @@ mod window_abi_tests {
 pub const STAT_SIZE: usize = 256;
 /// `SEALFS_IOC_STAT`.
 pub const IOC_STAT: u32 = ioc(IOC_READ, IOC_TYPE, 0x10, STAT_SIZE);
+/// Byte offset of `uuid[16]` in `struct sealfs_stat` (after the 24 u64 fields).
+const STAT_UUID_AT: usize = 192;
 /// Value of the first field of `struct sealfs_stat`.
 pub const STAT_VERSION: u64 = 1;
 /// `mount_flags` bit: mounted read-only.
@@ -502,6 +504,9 @@ pub struct StatArg {
     pub quarantined_blocks: u64,
     /// How long the kernel caches names and attributes (`timeout=`), milliseconds.
     pub timeout_ms: u64,
+    /// The filesystem's UUID (as in its superblock): a window host that opens the device
+    /// by the mount's source checks it found this filesystem there.
+    pub uuid: [u8; 16],
 }
 
 impl StatArg {
@@ -540,6 +545,7 @@ impl StatArg {
         for (i, v) in self.fields().iter().enumerate() {
             put64(&mut b, i * 8, *v);
         }
+        b[STAT_UUID_AT..STAT_UUID_AT + 16].copy_from_slice(&self.uuid);
         b
     }
 
@@ -574,6 +580,9 @@ impl StatArg {
             revocations: f(21),
             quarantined_blocks: f(22),
             timeout_ms: f(23),
+            uuid: b[STAT_UUID_AT..STAT_UUID_AT + 16]
+                .try_into()
+                .map_err(|_| Error::Invalid("sealfs_stat size"))?,
         })
     }
 
@@ -624,6 +633,7 @@ mod stat_abi_tests {
             flush_method: flush_method_code("clwb"),
             quarantined_blocks: 3,
             timeout_ms: 60_000,
+            uuid: [9; 16],
             ..Default::default()
         };
         assert_eq!(StatArg::decode(&s.encode()).unwrap(), s);

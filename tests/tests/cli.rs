@@ -705,3 +705,90 @@ fn a_lock_on_the_image_names_its_holder_at_once() {
     let out = fsck(&img);
     assert!(out.status.success(), "{}", describe(&out));
 }
+
+/// A mount by a relative path records the canonical one, so a window host elsewhere
+/// reopens the right device; and a window host checks the superblock UUID of what it
+/// opened before it maps anything.
+#[test]
+fn relative_image_path_and_device_identity() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = run(Command::new(sealfs_bin())
+        .args(["mount", "img", "mnt"])
+        .current_dir(dir.path()));
+    assert!(out.status.success(), "{}", describe(&out));
+    let (src, _, _) = mount_entry(&mnt).expect("mounted");
+    assert_eq!(
+        Path::new(&src),
+        fs::canonicalize(&img).unwrap(),
+        "the canonical path is recorded"
+    );
+
+    // A window host in another directory, beside an unrelated file of the same name.
+    let elsewhere = temp_dir();
+    let decoy = elsewhere.path().join("img");
+    let decoy_bytes = pattern(7, 0, 4 << 20);
+    fs::write(&decoy, &decoy_bytes).unwrap();
+    let out = run(Command::new(sealfs_bin())
+        .args([
+            OsStr::new("map"),
+            OsStr::new("--verify"),
+            OsStr::new("--size"),
+            OsStr::new("2M"),
+        ])
+        .arg(mnt.join("f"))
+        .current_dir(elsewhere.path()));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_bytes(
+        &fs::read(&decoy).unwrap(),
+        &decoy_bytes,
+        "the unrelated file",
+    );
+
+    // The image is replaced under the mount by another filesystem: the window host finds
+    // another UUID at the recorded path and maps nothing.
+    fs::rename(&img, dir.path().join("img.moved")).unwrap();
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let before = fs::read(&img).unwrap();
+    let out = sealfs(&[
+        OsStr::new("map"),
+        OsStr::new("--verify"),
+        OsStr::new("--size"),
+        OsStr::new("2M"),
+        mnt.join("f").as_os_str(),
+    ]);
+    let msg = one_line_failure(&out, "map through a replaced device");
+    assert!(
+        msg.contains("does not hold the mounted filesystem (UUID differs)"),
+        "{msg}"
+    );
+    assert!(
+        fs::read(&img).unwrap() == before,
+        "the other filesystem is unchanged"
+    );
+    unmount_path(&mnt);
+    for i in [img.clone(), dir.path().join("img.moved")] {
+        let out = fsck(&i);
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+}

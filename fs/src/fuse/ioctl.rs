@@ -176,6 +176,7 @@ fn stat(fs: &Filesystem, cfg: &MountConfig) -> abi::StatArg {
         revocations: seals.revocations,
         quarantined_blocks: fs.quarantined_blocks(),
         timeout_ms: cfg.timeout.as_millis().min(u64::MAX as u128) as u64,
+        uuid: fs.superblock().uuid,
     }
 }
 
