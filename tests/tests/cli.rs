@@ -792,3 +792,121 @@ fn relative_image_path_and_device_identity() {
         assert!(out.status.success(), "{}", describe(&out));
     }
 }
+
+/// mkfs size errors name the problem; nothing is left behind.
+#[test]
+fn mkfs_size_errors_say_what_is_wrong() {
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    for (args, want) in [
+        (
+            vec!["--size", "512K"],
+            "size 512 KiB (524288 bytes) is below the minimum of 1 MiB",
+        ),
+        (
+            vec!["--block-size", "2M", "--size", "3M"],
+            "size 3 MiB is too small: no room for a single 2 MiB data block after the metadata",
+        ),
+        (
+            vec![
+                "--size",
+                "2M",
+                "--log-size",
+                "1M",
+                "--checkpoint-size",
+                "1M",
+            ],
+            "size 2 MiB is too small for the metadata (log and two checkpoint areas)",
+        ),
+    ] {
+        let mut a: Vec<&OsStr> = vec![OsStr::new("mkfs")];
+        a.extend(args.iter().map(OsStr::new));
+        a.push(img.as_os_str());
+        let out = sealfs(&a);
+        let msg = one_line_failure(&out, &format!("mkfs {args:?}"));
+        assert!(msg.contains(want), "mkfs {args:?}: {msg}");
+        assert!(!msg.contains("corrupt"), "mkfs {args:?}: {msg}");
+        assert!(!img.exists(), "mkfs {args:?} left the image it created");
+    }
+}
+
+/// fsck's note on where log replay stopped reads as the normal end of the log.
+#[test]
+fn fsck_notes_the_normal_end_of_the_log() {
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("8M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = fsck(&img);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "note: replayed 0 log records; replay ended at the end of the log, offset 0 (no record starts there)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("bad magic"), "{text}");
+}
+
+/// A user other than root is told why a mount fails, and `sealfs extents` prints its
+/// refusal without a table header before it.
+#[test]
+fn unprivileged_mount_and_extents_say_why() {
+    let Some(m) = Mount::new("") else { return };
+    fs::write(m.path("f"), b"data").unwrap();
+    let as_nobody_run = |args: &[&OsStr], cwd: &Path| {
+        run(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(sealfs_bin())
+            .args(args)
+            .current_dir(cwd))
+    };
+    let out = as_nobody_run(&[OsStr::new("extents"), m.path("f").as_os_str()], m.dir());
+    let msg = one_line_failure(&out, "extents as nobody");
+    assert!(
+        msg.contains("device addresses are shown to root only"),
+        "{msg}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "no table header");
+
+    // nobody's own image and mountpoint.
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+    chown(dir.path(), NOBODY, NOGROUP).unwrap();
+    chown(&mnt, NOBODY, NOGROUP).unwrap();
+    let out = as_nobody_run(
+        &[
+            OsStr::new("mkfs"),
+            OsStr::new("--size"),
+            OsStr::new("8M"),
+            img.as_os_str(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = as_nobody_run(
+        &[OsStr::new("mount"), img.as_os_str(), mnt.as_os_str()],
+        dir.path(),
+    );
+    if out.status.success() {
+        // A user mount that works (fusermount3 and an open /dev/fuse): nothing to explain.
+        unmount_path(&mnt);
+        return;
+    }
+    let msg = one_line_failure(&out, "mount as nobody");
+    assert!(
+        msg.contains("mount failed: ")
+            && msg.contains("(not root")
+            && msg.contains("mount as root)"),
+        "{msg}"
+    );
+}

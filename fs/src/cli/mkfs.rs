@@ -14,7 +14,8 @@ use crate::device::{self, DeviceKind};
 use crate::error::Error;
 use crate::filesystem::mount::read_superblocks;
 use crate::filesystem::{mkfs, MkfsOptions};
-use crate::format::layout::{LayoutOptions, HUGE, MIN_LOG};
+use crate::format::layout::{LayoutOptions, HUGE, MIN_DEVICE, MIN_LOG};
+use crate::format::FormatError;
 
 /// How long mkfs waits for a daemon that still holds the device.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -165,6 +166,11 @@ pub fn run(rest: Vec<OsString>) -> Outcome {
             }
             return Err(match e {
                 Error::Exists => exists_msg(&o.dev),
+                Error::Format(FormatError::Invalid { what, value })
+                    if what.starts_with("device size") =>
+                {
+                    at(&o.dev, size_problem(what, value, o.block_size))
+                }
                 e => at(&o.dev, describe(&e)),
             }
             .into());
@@ -199,6 +205,31 @@ pub fn run(rest: Vec<OsString>) -> Outcome {
         println!("  access       owner only (mode {from:04o} -> {to:04o})");
     }
     Ok(())
+}
+
+/// What is wrong with a device size the layout refused, in words (it is not a corrupt
+/// filesystem: nothing was written).
+fn size_problem(what: &str, size: u64, block_size: u64) -> String {
+    let bs = if block_size == 0 { 4096 } else { block_size };
+    if size < MIN_DEVICE {
+        format!(
+            "size {} ({size} bytes) is below the minimum of {}",
+            human(size),
+            human(MIN_DEVICE)
+        )
+    } else if what.contains("no data blocks") {
+        format!(
+            "size {} is too small: no room for a single {} data block after the metadata",
+            human(size),
+            human(bs)
+        )
+    } else {
+        format!(
+            "size {} is too small for the metadata (log and two checkpoint areas); give a \
+             bigger --size or a smaller --log-size/--checkpoint-size",
+            human(size)
+        )
+    }
 }
 
 /// Takes group and other access away from an image file (which holds every file's bytes,

@@ -296,8 +296,12 @@ fn serve(
     signals
         .thread_block()
         .map_err(|e| format!("blocking signals: {}", e.desc()))?;
-    let mut session = crate::fuse::session::mount(Arc::new(fs), device, mnt, cfg)
-        .map_err(|e| at(mnt, format!("mount failed: {}", describe_io(&e))))?;
+    let mut session = crate::fuse::session::mount(Arc::new(fs), device, mnt, cfg).map_err(|e| {
+        at(
+            mnt,
+            format!("mount failed: {}{}", describe_io(&e), unprivileged(&e)),
+        )
+    })?;
     if cfg.strictatime == Some(true) || cfg.nodiratime == Some(true) {
         mount_atime_flags(mnt, cfg).map_err(|e| at(mnt, e))?;
     }
@@ -320,6 +324,25 @@ fn serve(
         .map_err(|e| at(mnt, format!("FUSE session failed: {}", describe_io(&e))))?;
     tracing::info!(mountpoint = %mnt.display(), "unmounted");
     Ok(())
+}
+
+/// Why a mount by a user other than root was refused, when that is the likely reason.
+fn unprivileged(e: &std::io::Error) -> String {
+    use nix::unistd::AccessFlags;
+    if nix::unistd::geteuid().is_root()
+        || !matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
+    {
+        return String::new();
+    }
+    let fuse_rw = nix::unistd::access("/dev/fuse", AccessFlags::R_OK | AccessFlags::W_OK);
+    if fuse_rw.is_err() {
+        " (not root, and this user may not open /dev/fuse for reading and writing: mount as \
+         root)"
+            .into()
+    } else {
+        " (not root: a user's mount goes through fusermount3, which refused it; mount as root)"
+            .into()
+    }
 }
 
 /// fuser mounts with `noatime` or the kernel's default `relatime` only: `strictatime`
