@@ -206,7 +206,8 @@ pub fn check(dev: &dyn Device) -> Report {
 /// The `sealfs fsck DEVICE` command: prints findings, returns the exit code (0 clean, 1
 /// problems, 2 usage or I/O error).
 pub fn run(path: &Path) -> i32 {
-    let dev = match crate::device::open(path, Duration::from_secs(10)) {
+    // Read-only: fsck only looks (and so works on an image on a read-only filesystem).
+    let dev = match crate::device::open_with(path, Duration::from_secs(10), false) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("sealfs fsck: {}: {e}", path.display());

@@ -910,3 +910,65 @@ fn unprivileged_mount_and_extents_say_why() {
         "{msg}"
     );
 }
+
+/// An image on a read-only filesystem: fsck checks it, `-o ro` mounts it (stores fail with
+/// EROFS, nothing touches the image), a read-write mount and a remount rw say why not.
+#[test]
+fn image_on_a_read_only_filesystem() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let ro = dir.path().join("ro");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&ro).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    let out = run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=96m", "sealfs-test-ro"])
+        .arg(&ro));
+    assert!(out.status.success(), "mount tmpfs: {}", describe(&out));
+    let _gro = UnmountGuard(ro.clone());
+    let _g = UnmountGuard(mnt.clone());
+    let img = ro.join("img");
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = sealfs_mount(&img, &mnt, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    fs::write(mnt.join("f"), b"kept").unwrap();
+    unmount_path(&mnt);
+    let out = run(Command::new("mount").args(["-o", "remount,ro"]).arg(&ro));
+    assert!(out.status.success(), "remount tmpfs ro: {}", describe(&out));
+    let before = fs::read(&img).unwrap();
+
+    let out = fsck(&img);
+    assert!(out.status.success(), "fsck: {}", describe(&out));
+    let out = sealfs_mount(&img, &mnt, "ro,allow_other");
+    assert!(out.status.success(), "mount -o ro: {}", describe(&out));
+    assert_eq!(fs::read(mnt.join("f")).unwrap(), b"kept");
+    assert_errno!(fs::write(mnt.join("g"), b"x"), libc::EROFS);
+    let out = run(Command::new(sealfs_bin())
+        .args(["mount", "-o", "remount,rw"])
+        .arg(&img)
+        .arg(&mnt));
+    let msg = one_line_failure(&out, "remount rw of a read-only device");
+    assert!(msg.contains("Read-only file system"), "{msg}");
+    assert!(
+        mount_entry(&mnt).is_some_and(|(_, _, o)| o.split(',').any(|x| x == "ro")),
+        "still mounted read-only"
+    );
+    assert_eq!(fs::read(mnt.join("f")).unwrap(), b"kept");
+    unmount_path(&mnt);
+    let out = sealfs_mount(&img, &mnt, "allow_other");
+    let msg = one_line_failure(
+        &out,
+        "read-write mount of an image on a read-only filesystem",
+    );
+    assert!(msg.contains("Read-only file system"), "{msg}");
+    assert!(fs::read(&img).unwrap() == before, "the image is unchanged");
+}

@@ -255,7 +255,21 @@ fn serve(
     background: bool,
     live: impl FnOnce(),
 ) -> Result<(), String> {
-    let dev = crate::device::open(device, LOCK_WAIT).map_err(|e| at(device, describe(&e)))?;
+    let dev = match crate::device::open(device, LOCK_WAIT) {
+        // A read-only mount of a device this process may not write (an image on a
+        // read-only filesystem) opens it read-only; it then cannot be remounted rw.
+        Err(crate::error::Error::Io(e))
+            if cfg.read_only()
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM)
+                ) =>
+        {
+            crate::device::open_with(device, LOCK_WAIT, false)
+        }
+        r => r,
+    }
+    .map_err(|e| at(device, describe(&e)))?;
     let fs = Filesystem::mount(
         dev,
         MountOptions {

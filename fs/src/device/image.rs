@@ -21,7 +21,12 @@ pub struct Image {
 impl Image {
     /// Opens and maps an image, taking its exclusive lock (waiting up to `wait`).
     pub fn open(path: &Path, wait: Duration) -> Result<Image> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Self::open_with(path, wait, true)
+    }
+
+    /// As [`Image::open`]; read-only (stores fail with EROFS) unless `write`.
+    pub fn open_with(path: &Path, wait: Duration, write: bool) -> Result<Image> {
+        let file = OpenOptions::new().read(true).write(write).open(path)?;
         lock_exclusive(&file, path, wait)?;
         let len = file.metadata()?.len();
         let map = Mapping::new(file, len, 4096)?;
@@ -55,6 +60,7 @@ impl Device for Image {
         // have yet is filled by the copy instead of being zeroed at a fault first. On a
         // sparse image in tmpfs that halves the cost of first writes.
         super::check_range(self.map.len, off, data.len() as u64)?;
+        self.map.check_writable()?;
         use std::os::unix::fs::FileExt;
         self.map.file.write_all_at(data, off)?;
         Ok(())
@@ -79,6 +85,9 @@ impl Device for Image {
     }
     fn flush_method(&self) -> &'static str {
         "msync"
+    }
+    fn writable(&self) -> bool {
+        self.map.writable
     }
 }
 

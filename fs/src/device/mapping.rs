@@ -14,6 +14,9 @@ pub struct Mapping {
     pub(crate) base: *mut u8,
     pub(crate) len: u64,
     pub(crate) file: File,
+    /// False when `file` is open read-only: the mapping is `PROT_READ` and every store
+    /// is refused with EROFS before it touches memory.
+    pub(crate) writable: bool,
 }
 
 // SAFETY: the mapping is plain shared memory; all access goes through explicit copies
@@ -24,19 +27,31 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Maps `len` bytes of `file` shared, read-write, with the start aligned to `align`
-    /// (the kernel aligns device-DAX mappings itself; `align` is checked afterwards).
+    /// Maps `len` bytes of `file` shared, with the start aligned to `align` (the kernel
+    /// aligns device-DAX mappings itself; `align` is checked afterwards): read-write, or
+    /// read-only when `file` is open read-only.
     pub fn new(file: File, len: u64, align: u64) -> Result<Mapping> {
         if len == 0 || len > isize::MAX as u64 {
             return Err(Error::Invalid("device size"));
         }
+        // SAFETY: F_GETFL on an fd we own.
+        let fl = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        if fl < 0 {
+            return Err(Error::Io(std::io::Error::last_os_error()));
+        }
+        let writable = fl & libc::O_ACCMODE != libc::O_RDONLY;
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
         // SAFETY: a fresh shared mapping of a file we hold open; the kernel picks the
         // address. MAP_SHARED_VALIDATE is not needed: no flags beyond MAP_SHARED.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
+                prot,
                 libc::MAP_SHARED,
                 file.as_raw_fd(),
                 0,
@@ -52,7 +67,17 @@ impl Mapping {
             base: p as *mut u8,
             len,
             file,
+            writable,
         })
+    }
+
+    /// EROFS for a read-only mapping (a store into it would fault).
+    pub fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Error::ReadOnly)
+        }
     }
 
     /// Copies out.
@@ -69,6 +94,7 @@ impl Mapping {
     /// Copies in.
     pub fn write(&self, off: u64, data: &[u8]) -> Result<()> {
         check_range(self.len, off, data.len() as u64)?;
+        self.check_writable()?;
         // SAFETY: bounds checked above; `data` is not part of this mapping's range as seen by
         // Rust (callers pass their own buffers).
         unsafe {
@@ -80,6 +106,7 @@ impl Mapping {
     /// Zeroes a range.
     pub fn zero(&self, off: u64, len: u64) -> Result<()> {
         check_range(self.len, off, len)?;
+        self.check_writable()?;
         // SAFETY: bounds checked above.
         unsafe { std::ptr::write_bytes(self.base.add(off as usize), 0, len as usize) };
         Ok(())
@@ -116,32 +143,29 @@ pub fn lock_exclusive(file: &File, path: &Path, wait: Duration) -> Result<()> {
         }
         let holder = Holder::of(file);
         let why = match &holder {
-            Holder::Mounted(mnt) => Some(format!("mounted on {}", mnt.display())),
-            Holder::Other(pid, comm) => Some(format!(
-                "locked by process {pid} ({comm}), which is not a sealfs process"
-            )),
-            Holder::Sealfs(..) | Holder::Unknown => None,
+            Holder::Mounted(mnt) => format!("mounted on {}", mnt.display()),
+            Holder::Other(pid, comm) => {
+                format!("locked by process {pid} ({comm}), which is not a sealfs process")
+            }
+            _ if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            // A sealfs process held it all along: EBUSY, "in use by another sealfs process".
+            Holder::Sealfs(pid) => {
+                tracing::error!(path = %path.display(), pid, "device is in use by another sealfs process");
+                return Err(Error::Busy);
+            }
+            Holder::Unknown => format!(
+                "locked by another process (still after {} s)",
+                wait.as_secs()
+            ),
         };
-        let why = why.or_else(|| {
-            (Instant::now() >= deadline).then(|| match &holder {
-                Holder::Sealfs(pid) => format!(
-                    "in use by sealfs process {pid} (still locked after {} s)",
-                    wait.as_secs()
-                ),
-                _ => format!(
-                    "locked by another process (still after {} s)",
-                    wait.as_secs()
-                ),
-            })
-        });
-        if let Some(why) = why {
-            tracing::error!(path = %path.display(), "device is busy: {why}");
-            return Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::ResourceBusy,
-                why,
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        tracing::error!(path = %path.display(), "device is busy: {why}");
+        return Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::ResourceBusy,
+            why,
+        )));
     }
 }
 
@@ -149,7 +173,7 @@ pub fn lock_exclusive(file: &File, path: &Path, wait: Duration) -> Result<()> {
 enum Holder {
     /// A sealfs mount has it as its source.
     Mounted(std::path::PathBuf),
-    /// A sealfs process (by its command name) holds the lock.
+    /// A sealfs process (by its command name, or this very process) holds the lock.
     Sealfs(u32),
     /// Another program holds it: pid and command name.
     Other(u32, String),
@@ -188,6 +212,9 @@ impl Holder {
         let Some(pid) = pid else {
             return Holder::Unknown;
         };
+        if pid == std::process::id() {
+            return Holder::Sealfs(pid);
+        }
         match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
             Ok(c) => {
                 let c = c.trim_end().to_string();

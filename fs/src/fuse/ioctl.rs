@@ -116,7 +116,12 @@ pub fn dispatch(fs: &Filesystem, cfg: &MountConfig, r: Request<'_>) -> Result<Ve
             if r.ctx.uid != 0 {
                 return Err(Error::Perm("remount needs root"));
             }
-            fs.set_read_only(abi::decode_readonly(r.input)?)?;
+            let ro = abi::decode_readonly(r.input)?;
+            if !ro && !fs.device().writable() {
+                // Opened read-only (e.g. an image on a read-only filesystem).
+                return Err(Error::ReadOnly);
+            }
+            fs.set_read_only(ro)?;
             Ok(Vec::new())
         }
         _ => Err(Error::Errno(libc::ENOTTY)),
