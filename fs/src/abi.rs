@@ -273,6 +273,9 @@ impl SetupMapping {
     /// Decodes the request half of `struct sealfs_setupmapping`.
     pub fn decode(b: &[u8]) -> Result<SetupMapping> {
         exact(b, SETUPMAPPING_SIZE)?;
+        if le32(b, 44) != 0 {
+            return Err(Error::Invalid("reserved field not zero"));
+        }
         Ok(SetupMapping {
             foffset: le64(b, 8),
             len: le64(b, 16),
@@ -643,4 +646,29 @@ mod stat_abi_tests {
         assert!(decode_readonly(&encode_readonly(true)).unwrap());
         assert!(decode_readonly(&[2, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }
+}
+
+/// Every sealfs ioctl number.
+pub const IOC_ALL: [u32; 13] = [
+    IOC_SEAL,
+    IOC_UNSEAL,
+    IOC_GET_SEALS,
+    IOC_SET_IMMUTABLE,
+    IOC_CLEAR_IMMUTABLE,
+    IOC_EXTENTS,
+    IOC_DEFRAG,
+    IOC_SETUPMAPPING,
+    IOC_REMOVEMAPPING,
+    IOC_FLUSHMAPPING,
+    IOC_GET_RECALLS,
+    IOC_STAT,
+    IOC_SET_READONLY,
+];
+
+/// True when `cmd` has the type and number of a sealfs ioctl but another argument size or
+/// direction: a wrong argument size (EINVAL), not an unknown ioctl (ENOTTY).
+pub fn wrong_size(cmd: u32) -> bool {
+    IOC_ALL
+        .iter()
+        .any(|&c| c & 0xffff == cmd & 0xffff && c != cmd)
 }

@@ -124,6 +124,7 @@ pub fn dispatch(fs: &Filesystem, cfg: &MountConfig, r: Request<'_>) -> Result<Ve
             fs.set_read_only(ro)?;
             Ok(Vec::new())
         }
+        cmd if abi::wrong_size(cmd) => Err(Error::Invalid("ioctl argument size")),
         _ => Err(Error::Errno(libc::ENOTTY)),
     }
 }
