@@ -941,7 +941,12 @@ fn image_on_a_read_only_filesystem() {
     let out = sealfs_mount(&img, &mnt, "allow_other");
     assert!(out.status.success(), "{}", describe(&out));
     fs::write(mnt.join("f"), b"kept").unwrap();
+    let daemon = find_daemon(&mnt);
     unmount_path(&mnt);
+    // The daemon holds the image open for writing until it has exited.
+    if let Some(pid) = daemon {
+        wait_pid_gone(pid, Duration::from_secs(30));
+    }
     let out = run(Command::new("mount").args(["-o", "remount,ro"]).arg(&ro));
     assert!(out.status.success(), "remount tmpfs ro: {}", describe(&out));
     let before = fs::read(&img).unwrap();
@@ -971,4 +976,72 @@ fn image_on_a_read_only_filesystem() {
     );
     assert!(msg.contains("Read-only file system"), "{msg}");
     assert!(fs::read(&img).unwrap() == before, "the image is unchanged");
+}
+
+/// The image shrinks under a live mount: accesses past its new end answer EIO, the
+/// daemon keeps serving (and says why in its log), and unmounts normally.
+#[test]
+fn truncated_image_answers_eio_and_the_daemon_survives() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mnt = dir.path().join("mnt");
+    let log = dir.path().join("log");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = run(Command::new(sealfs_bin())
+        .args(["mount", "-o", "allow_other"])
+        .arg(&img)
+        .arg(&mnt)
+        .env("SEALFS_LOG", &log)
+        .env("RUST_LOG", "sealfs=error"));
+    assert!(out.status.success(), "{}", describe(&out));
+    let daemon = find_daemon(&mnt).expect("daemon");
+    let small = pattern(1, 0, 4096);
+    let big = pattern(2, 0, 8 << 20);
+    fs::write(mnt.join("small"), &small).unwrap();
+    fs::write(mnt.join("big"), &big).unwrap();
+
+    // Data starts at 6 MiB on a 64 MiB image: keep the metadata, drop every data block.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .unwrap()
+        .set_len(6 << 20)
+        .unwrap();
+    assert_errno!(fs::read(mnt.join("big")), libc::EIO);
+    assert_errno!(fs::read(mnt.join("small")), libc::EIO);
+    assert_errno!(
+        fs::write(mnt.join("new"), pattern(3, 0, 1 << 20)),
+        libc::EIO
+    );
+    // Still serving.
+    assert!(
+        !pid_gone_within(daemon, Duration::from_millis(200)),
+        "the daemon died"
+    );
+    assert!(is_mounted(&mnt));
+    let names: Vec<String> = fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"big".to_string()), "{names:?}");
+    assert_eq!(fs::metadata(mnt.join("big")).unwrap().len(), 8 << 20);
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("the device shrank under the mount"),
+        "the log says why: {text}"
+    );
+    unmount_path(&mnt);
+    wait_pid_gone(daemon, Duration::from_secs(30));
 }

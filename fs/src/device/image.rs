@@ -61,6 +61,7 @@ impl Device for Image {
         // sparse image in tmpfs that halves the cost of first writes.
         super::check_range(self.map.len, off, data.len() as u64)?;
         self.map.check_writable()?;
+        self.map.check_size()?;
         use std::os::unix::fs::FileExt;
         self.map.file.write_all_at(data, off)?;
         Ok(())
@@ -70,6 +71,7 @@ impl Device for Image {
     }
     fn flush(&self, off: u64, len: u64) -> Result<()> {
         super::check_range(self.map.len, off, len)?;
+        self.map.check_failed()?;
         // SAFETY: `base` is our live mapping and the range was checked against its length.
         unsafe { persist::msync_range(self.map.base, off, len)? };
         Ok(())

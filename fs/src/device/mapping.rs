@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::check_range;
+use super::sigbus;
 use crate::error::{Error, Result};
 
 /// A `MAP_SHARED` mapping of a whole file or device.
@@ -17,6 +18,10 @@ pub struct Mapping {
     /// False when `file` is open read-only: the mapping is `PROT_READ` and every store
     /// is refused with EROFS before it touches memory.
     pub(crate) writable: bool,
+    /// The SIGBUS guard of this mapping (see `sigbus`): set when the device shrank under it.
+    guard: Option<&'static sigbus::Slot>,
+    /// The failure has been logged.
+    logged: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: the mapping is plain shared memory; all access goes through explicit copies
@@ -68,6 +73,8 @@ impl Mapping {
             len,
             file,
             writable,
+            guard: sigbus::register(p as usize, len as usize),
+            logged: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -80,41 +87,76 @@ impl Mapping {
         }
     }
 
+    /// Fails the mapping when its file is now shorter than the mapping (a write(2) past
+    /// the new end would grow the file again instead of faulting).
+    pub fn check_size(&self) -> Result<()> {
+        if self.file.metadata()?.len() < self.len {
+            if let Some(g) = self.guard {
+                g.fail();
+            }
+        }
+        self.check_failed()
+    }
+
+    /// EIO once an access has faulted (the device shrank under the mapping): logged once,
+    /// with the sizes.
+    pub fn check_failed(&self) -> Result<()> {
+        if !self.guard.is_some_and(|g| g.failed()) {
+            return Ok(());
+        }
+        if !self.logged.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let now = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+            tracing::error!(
+                mapped = self.len,
+                now,
+                "the device shrank under the mount (an access past its end raised SIGBUS): \
+                 every device access now fails with EIO; unmount, restore the device, fsck"
+            );
+        }
+        Err(Error::Errno(libc::EIO))
+    }
+
     /// Copies out.
     pub fn read(&self, off: u64, buf: &mut [u8]) -> Result<()> {
         check_range(self.len, off, buf.len() as u64)?;
+        self.check_failed()?;
         // SAFETY: bounds checked above; `buf` is a distinct Rust allocation, so the ranges
         // cannot overlap.
         unsafe {
             std::ptr::copy_nonoverlapping(self.base.add(off as usize), buf.as_mut_ptr(), buf.len())
         };
-        Ok(())
+        self.check_failed()
     }
 
     /// Copies in.
     pub fn write(&self, off: u64, data: &[u8]) -> Result<()> {
         check_range(self.len, off, data.len() as u64)?;
         self.check_writable()?;
+        self.check_failed()?;
         // SAFETY: bounds checked above; `data` is not part of this mapping's range as seen by
         // Rust (callers pass their own buffers).
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(off as usize), data.len())
         };
-        Ok(())
+        self.check_failed()
     }
 
     /// Zeroes a range.
     pub fn zero(&self, off: u64, len: u64) -> Result<()> {
         check_range(self.len, off, len)?;
         self.check_writable()?;
+        self.check_failed()?;
         // SAFETY: bounds checked above.
         unsafe { std::ptr::write_bytes(self.base.add(off as usize), 0, len as usize) };
-        Ok(())
+        self.check_failed()
     }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        if let Some(g) = self.guard {
+            sigbus::unregister(g);
+        }
         // SAFETY: unmapping exactly what `new` mapped; nothing refers into it any more
         // (no references into the mapping are ever handed out).
         unsafe { libc::munmap(self.base as *mut libc::c_void, self.len as usize) };

@@ -9,6 +9,7 @@
 pub mod devdax;
 pub mod image;
 mod mapping;
+mod sigbus;
 pub mod sim;
 
 use std::path::Path;
