@@ -260,7 +260,7 @@ impl Holder {
         match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
             Ok(c) => {
                 let c = c.trim_end().to_string();
-                if c == "sealfs" || c.starts_with("mount.fuse.seal") {
+                if c.starts_with("sealfs") || c.starts_with("mount.fuse.seal") {
                     Holder::Sealfs(pid)
                 } else {
                     Holder::Other(pid, c)
