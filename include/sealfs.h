@@ -155,7 +155,8 @@ struct sealfs_stat {
 	__u64 quarantined_blocks;
 	__u64 timeout_ms;   /* name and attribute cache lifetime (timeout=) */
 	__u64 max_seals_per_user;
-	__u64 reserved[7];
+	__u8  uuid[16];     /* the filesystem's UUID, as in its superblock */
+	__u64 reserved[5];
 };
 
 /* Remount support (root only): the daemon stops or resumes writing. */

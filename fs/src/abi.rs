@@ -276,6 +276,9 @@ impl SetupMapping {
     /// Decodes the request half of `struct sealfs_setupmapping`.
     pub fn decode(b: &[u8]) -> Result<SetupMapping> {
         exact(b, SETUPMAPPING_SIZE)?;
+        if le32(b, 44) != 0 {
+            return Err(Error::Invalid("reserved field not zero"));
+        }
         Ok(SetupMapping {
             foffset: le64(b, 8),
             len: le64(b, 16),
@@ -431,6 +434,8 @@ mod window_abi_tests {
 pub const STAT_SIZE: usize = 256;
 /// `SEALFS_IOC_STAT`.
 pub const IOC_STAT: u32 = ioc(IOC_READ, IOC_TYPE, 0x10, STAT_SIZE);
+/// Byte offset of `uuid[16]` in `struct sealfs_stat` (after the 24 u64 fields).
+const STAT_UUID_AT: usize = 200;
 /// Value of the first field of `struct sealfs_stat`.
 pub const STAT_VERSION: u64 = 1;
 /// `mount_flags` bit: mounted read-only.
@@ -507,6 +512,9 @@ pub struct StatArg {
     pub timeout_ms: u64,
     /// `max_seals_per_user`: seals one user may hold in all.
     pub max_seals_per_user: u64,
+    /// The filesystem's UUID (as in its superblock): a window host that opens the device
+    /// by the mount's source checks it found this filesystem there.
+    pub uuid: [u8; 16],
 }
 
 impl StatArg {
@@ -546,6 +554,7 @@ impl StatArg {
         for (i, v) in self.fields().iter().enumerate() {
             put64(&mut b, i * 8, *v);
         }
+        b[STAT_UUID_AT..STAT_UUID_AT + 16].copy_from_slice(&self.uuid);
         b
     }
 
@@ -581,6 +590,9 @@ impl StatArg {
             quarantined_blocks: f(22),
             timeout_ms: f(23),
             max_seals_per_user: f(24),
+            uuid: b[STAT_UUID_AT..STAT_UUID_AT + 16]
+                .try_into()
+                .map_err(|_| Error::Invalid("sealfs_stat size"))?,
         })
     }
 
@@ -632,6 +644,7 @@ mod stat_abi_tests {
             quarantined_blocks: 3,
             timeout_ms: 60_000,
             max_seals_per_user: 16384,
+            uuid: [9; 16],
             ..Default::default()
         };
         assert_eq!(StatArg::decode(&s.encode()).unwrap(), s);
@@ -641,4 +654,29 @@ mod stat_abi_tests {
         assert!(decode_readonly(&encode_readonly(true)).unwrap());
         assert!(decode_readonly(&[2, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }
+}
+
+/// Every sealfs ioctl number.
+pub const IOC_ALL: [u32; 13] = [
+    IOC_SEAL,
+    IOC_UNSEAL,
+    IOC_GET_SEALS,
+    IOC_SET_IMMUTABLE,
+    IOC_CLEAR_IMMUTABLE,
+    IOC_EXTENTS,
+    IOC_DEFRAG,
+    IOC_SETUPMAPPING,
+    IOC_REMOVEMAPPING,
+    IOC_FLUSHMAPPING,
+    IOC_GET_RECALLS,
+    IOC_STAT,
+    IOC_SET_READONLY,
+];
+
+/// True when `cmd` has the type and number of a sealfs ioctl but another argument size or
+/// direction: a wrong argument size (EINVAL), not an unknown ioctl (ENOTTY).
+pub fn wrong_size(cmd: u32) -> bool {
+    IOC_ALL
+        .iter()
+        .any(|&c| c & 0xffff == cmd & 0xffff && c != cmd)
 }

@@ -244,7 +244,8 @@ pub fn check_table(table: &Table, alloc: &Allocator, layout: &Layout) -> TableCh
 /// checkpoint or log, a log record that cannot apply, a missing log — or a usage or I/O
 /// error).
 pub fn run(path: &Path) -> i32 {
-    let dev = match crate::device::open(path, Duration::from_secs(10)) {
+    // Read-only: fsck only looks (and so works on an image on a read-only filesystem).
+    let dev = match crate::device::open_with(path, Duration::from_secs(10), false) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("sealfs fsck: {}: {e}", path.display());

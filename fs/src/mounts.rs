@@ -12,7 +12,7 @@ pub struct MountInfo {
     pub mount_point: PathBuf,
     /// Filesystem type (`fuse.sealfs`).
     pub fstype: String,
-    /// Source (for sealfs: the device path as given).
+    /// Source (for sealfs: the device's canonical path).
     pub source: OsString,
     /// The per-mount options (`rw,nosuid,nodev,relatime`): read-only, device, set-id,
     /// exec and access-time flags.

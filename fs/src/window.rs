@@ -94,6 +94,65 @@ pub fn mount_of(path: &Path) -> Result<(PathBuf, PathBuf)> {
         .ok_or(Error::Invalid("not on a sealfs mount"))
 }
 
+/// Checks that `dev` (opened by the path the mount records) holds the filesystem mounted
+/// there: its superblock UUID must be the one the daemon reports. Nothing is mapped
+/// before this passes, so a path that names another file by now (the device was renamed
+/// or replaced) is never written through.
+fn check_device(file: &File, dev: &File, devpath: &Path, devdax: bool) -> Result<()> {
+    use crate::format::layout::SB_SLOT_SIZE;
+    use crate::format::superblock::{pick, SB_LEN};
+    let mut st = vec![0u8; abi::STAT_SIZE];
+    ioctl(file, abi::IOC_STAT, &mut st)?;
+    let want = abi::StatArg::decode(&st)?.uuid;
+    let (size, head_len) = if devdax {
+        let (size, align) = crate::device::devdax::geometry(devpath)?;
+        (size, align.max(2 * SB_SLOT_SIZE))
+    } else {
+        (dev.metadata()?.len(), 2 * SB_SLOT_SIZE)
+    };
+    if size < 2 * SB_SLOT_SIZE {
+        return Err(Error::Invalid("the mount's device holds no sealfs"));
+    }
+    let mut head = vec![0u8; 2 * SB_SLOT_SIZE as usize];
+    if devdax {
+        // read(2) does not work on device DAX: look through a read-only mapping of the
+        // first alignment unit (the only length such a device maps).
+        // SAFETY: a fresh shared read-only mapping of an fd we hold; unmapped below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                head_len as usize,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                dev.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::Io(std::io::Error::last_os_error()));
+        }
+        // SAFETY: the mapping is head_len >= head.len() bytes long.
+        unsafe {
+            std::ptr::copy_nonoverlapping(p as *const u8, head.as_mut_ptr(), head.len());
+            libc::munmap(p, head_len as usize);
+        }
+    } else {
+        use std::os::unix::fs::FileExt;
+        dev.read_exact_at(&mut head, 0)?;
+    }
+    let slot = SB_SLOT_SIZE as usize;
+    let found = pick(&head[..SB_LEN], &head[slot..slot + SB_LEN], size)
+        .map(|p| p.current.uuid)
+        .ok();
+    if found != Some(want) {
+        tracing::error!(device = %devpath.display(), "the mount's device path holds another filesystem");
+        return Err(Error::Invalid(
+            "the mount's device path does not hold the mounted filesystem (UUID differs)",
+        ));
+    }
+    Ok(())
+}
+
 impl Window {
     /// Opens `path` (a file on a sealfs mount) and reserves a window of `size` bytes
     /// (rounded up to whole slots). `write` asks for writable mappings.
@@ -105,6 +164,7 @@ impl Window {
             use std::os::unix::fs::FileTypeExt;
             dev.metadata()?.file_type().is_char_device()
         };
+        check_device(&file, &dev, &devpath, devdax)?;
         let nslots = size.div_ceil(SLOT).max(1) as usize;
         let len = nslots as u64 * SLOT;
         // Reserve the address range, aligned to a slot so device-DAX mappings can use huge

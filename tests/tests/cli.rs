@@ -488,3 +488,560 @@ fn mkfs_region_sizes() {
         describe(&out)
     );
 }
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode_of(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap()
+}
+
+/// The image holds every file's bytes whatever their modes: mkfs leaves it to its owner,
+/// and a mount shared with other users (`allow_other`) refuses a device they could read or
+/// write.
+#[test]
+fn image_is_private_and_allow_other_refuses_an_exposed_device() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+
+    // Created by mkfs: 0600 whatever the umask; nobody cannot open it.
+    let img = dir.path().join("img");
+    let out = {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new(sealfs_bin());
+        c.args([OsStr::new("mkfs"), OsStr::new("--size"), OsStr::new("64M")])
+            .arg(&img);
+        // SAFETY: umask only, between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                libc::umask(0);
+                Ok(())
+            })
+        };
+        run(&mut c)
+    };
+    assert!(
+        out.status.success(),
+        "mkfs under umask 0: {}",
+        describe(&out)
+    );
+    assert_eq!(mode_of(&img), 0o600, "a created image is private");
+    let i2 = img.clone();
+    assert_eq!(
+        as_nobody(move || code(fs::File::open(&i2))),
+        libc::EACCES,
+        "another user cannot read the image"
+    );
+
+    // An existing image file loses group and other access.
+    let old = dir.path().join("old");
+    fs::File::create(&old).unwrap().set_len(64 << 20).unwrap();
+    set_mode_of(&old, 0o664);
+    let out = sealfs(&[OsStr::new("mkfs"), old.as_os_str()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("access       owner only (mode 0664 -> 0600)"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(mode_of(&old), 0o600);
+
+    // allow_other (the default as root) over an image others may read or write, or that
+    // another user owns: refused with the reason, nothing mounted.
+    for (mode, owner, why) in [
+        (0o644, 0, "its mode 0644 lets other users read or write it"),
+        (0o660, 0, "its mode 0660 lets other users read or write it"),
+        (0o602, 0, "its mode 0602 lets other users read or write it"),
+        (0o600, NOBODY, "it belongs to uid 65534"),
+    ] {
+        set_mode_of(&img, mode);
+        chown(&img, owner, 0).unwrap();
+        for opts in ["allow_other", "rw"] {
+            let out = sealfs_mount(&img, &mnt, opts);
+            let msg = one_line_failure(&out, &format!("mount -o {opts} of a {mode:04o} image"));
+            assert!(
+                msg.contains("refusing to mount with allow_other") && msg.contains(why),
+                "mode {mode:04o} owner {owner}: {msg}"
+            );
+            assert!(!is_mounted(&mnt));
+        }
+    }
+    // Private and root's: mounts.
+    chown(&img, 0, 0).unwrap();
+    set_mode_of(&img, 0o600);
+    let out = sealfs_mount(&img, &mnt, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    fs::write(mnt.join("f"), b"x").unwrap();
+    unmount_path(&mnt);
+    let out = fsck(&img);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// A reader of the image can take a `flock` on it; mount, fsck and mkfs then fail at once
+/// naming that process, not after a wait blaming a sealfs process. A mounted image is
+/// named as mounted, at once.
+#[test]
+fn a_lock_on_the_image_names_its_holder_at_once() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // An unprivileged reader locks the image.
+    set_mode_of(&img, 0o644);
+    // setpriv execs flock, which keeps its pid; -o: only flock holds the lock, not the
+    // command it runs.
+    let mut holder = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "flock",
+            "-x",
+            "-o",
+        ])
+        .arg(&img)
+        .args(["sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn setpriv flock");
+    let probe = fs::File::open(&img).unwrap();
+    wait_until("the reader holds the lock", Duration::from_secs(10), || {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&probe);
+        // SAFETY: flock on an fd we own; a probe that got the lock gives it back at once.
+        unsafe {
+            if libc::flock(fd, libc::LOCK_SH | libc::LOCK_NB) == 0 {
+                libc::flock(fd, libc::LOCK_UN);
+                return false;
+            }
+        }
+        true
+    });
+    set_mode_of(&img, 0o600);
+    let want = format!(
+        "locked by process {} (flock), which is not a sealfs process",
+        holder.id()
+    );
+    for (what, args) in [
+        ("fsck", vec![OsStr::new("fsck"), img.as_os_str()]),
+        (
+            "mkfs",
+            vec![OsStr::new("mkfs"), OsStr::new("--force"), img.as_os_str()],
+        ),
+        (
+            "mount",
+            vec![OsStr::new("mount"), img.as_os_str(), mnt.as_os_str()],
+        ),
+    ] {
+        let t = Instant::now();
+        let out = sealfs(&args);
+        let msg = one_line_failure(&out, what);
+        assert!(msg.contains(&want), "{what}: {msg}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{what} failed only after {:?}",
+            t.elapsed()
+        );
+        assert!(!is_mounted(&mnt));
+    }
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let out = fsck(&img);
+    assert!(out.status.success(), "lock gone: {}", describe(&out));
+
+    // Mounted: fsck, mkfs and a second mount say so at once.
+    let out = sealfs_mount(&img, &mnt, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    let want = format!("mounted on {}", mnt.display());
+    let mnt2 = dir.path().join("mnt2");
+    fs::create_dir(&mnt2).unwrap();
+    let _g2 = UnmountGuard(mnt2.clone());
+    for (what, args) in [
+        ("fsck", vec![OsStr::new("fsck"), img.as_os_str()]),
+        (
+            "mkfs",
+            vec![OsStr::new("mkfs"), OsStr::new("--force"), img.as_os_str()],
+        ),
+        (
+            "mount",
+            vec![OsStr::new("mount"), img.as_os_str(), mnt2.as_os_str()],
+        ),
+    ] {
+        let t = Instant::now();
+        let out = sealfs(&args);
+        let msg = one_line_failure(&out, what);
+        assert!(msg.contains(&want), "{what}: {msg}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{what} failed only after {:?}",
+            t.elapsed()
+        );
+    }
+    assert!(!is_mounted(&mnt2));
+    unmount_path(&mnt);
+    let out = fsck(&img);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// A mount by a relative path records the canonical one, so a window host elsewhere
+/// reopens the right device; and a window host checks the superblock UUID of what it
+/// opened before it maps anything.
+#[test]
+fn relative_image_path_and_device_identity() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = run(Command::new(sealfs_bin())
+        .args(["mount", "img", "mnt"])
+        .current_dir(dir.path()));
+    assert!(out.status.success(), "{}", describe(&out));
+    let (src, _, _) = mount_entry(&mnt).expect("mounted");
+    assert_eq!(
+        Path::new(&src),
+        fs::canonicalize(&img).unwrap(),
+        "the canonical path is recorded"
+    );
+
+    // A window host in another directory, beside an unrelated file of the same name.
+    let elsewhere = temp_dir();
+    let decoy = elsewhere.path().join("img");
+    let decoy_bytes = pattern(7, 0, 4 << 20);
+    fs::write(&decoy, &decoy_bytes).unwrap();
+    let out = run(Command::new(sealfs_bin())
+        .args([
+            OsStr::new("map"),
+            OsStr::new("--verify"),
+            OsStr::new("--size"),
+            OsStr::new("2M"),
+        ])
+        .arg(mnt.join("f"))
+        .current_dir(elsewhere.path()));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_bytes(
+        &fs::read(&decoy).unwrap(),
+        &decoy_bytes,
+        "the unrelated file",
+    );
+
+    // The image is replaced under the mount by another filesystem: the window host finds
+    // another UUID at the recorded path and maps nothing.
+    fs::rename(&img, dir.path().join("img.moved")).unwrap();
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let before = fs::read(&img).unwrap();
+    let out = sealfs(&[
+        OsStr::new("map"),
+        OsStr::new("--verify"),
+        OsStr::new("--size"),
+        OsStr::new("2M"),
+        mnt.join("f").as_os_str(),
+    ]);
+    let msg = one_line_failure(&out, "map through a replaced device");
+    assert!(
+        msg.contains("does not hold the mounted filesystem (UUID differs)"),
+        "{msg}"
+    );
+    assert!(
+        fs::read(&img).unwrap() == before,
+        "the other filesystem is unchanged"
+    );
+    unmount_path(&mnt);
+    for i in [img.clone(), dir.path().join("img.moved")] {
+        let out = fsck(&i);
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+}
+
+/// mkfs size errors name the problem; nothing is left behind.
+#[test]
+fn mkfs_size_errors_say_what_is_wrong() {
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    for (args, want) in [
+        (
+            vec!["--size", "512K"],
+            "size 512 KiB (524288 bytes) is below the minimum of 1 MiB",
+        ),
+        (
+            vec!["--block-size", "2M", "--size", "3M"],
+            "size 3 MiB is too small: no room for a single 2 MiB data block after the metadata",
+        ),
+        (
+            vec![
+                "--size",
+                "2M",
+                "--log-size",
+                "1M",
+                "--checkpoint-size",
+                "1M",
+            ],
+            "size 2 MiB is too small for the metadata (log and two checkpoint areas)",
+        ),
+    ] {
+        let mut a: Vec<&OsStr> = vec![OsStr::new("mkfs")];
+        a.extend(args.iter().map(OsStr::new));
+        a.push(img.as_os_str());
+        let out = sealfs(&a);
+        let msg = one_line_failure(&out, &format!("mkfs {args:?}"));
+        assert!(msg.contains(want), "mkfs {args:?}: {msg}");
+        assert!(!msg.contains("corrupt"), "mkfs {args:?}: {msg}");
+        assert!(!img.exists(), "mkfs {args:?} left the image it created");
+    }
+}
+
+/// fsck's note on where log replay stopped reads as the normal end of the log.
+#[test]
+fn fsck_notes_the_normal_end_of_the_log() {
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("8M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = fsck(&img);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "note: replayed 0 log records; replay ended at the end of the log, offset 4096 (no record starts there)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("bad magic"), "{text}");
+}
+
+/// A user other than root is told why a mount fails, and `sealfs extents` prints its
+/// refusal without a table header before it.
+#[test]
+fn unprivileged_mount_and_extents_say_why() {
+    let Some(m) = Mount::new("") else { return };
+    fs::write(m.path("f"), b"data").unwrap();
+    let as_nobody_run = |args: &[&OsStr], cwd: &Path| {
+        run(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(sealfs_bin())
+            .args(args)
+            .current_dir(cwd))
+    };
+    let out = as_nobody_run(&[OsStr::new("extents"), m.path("f").as_os_str()], m.dir());
+    let msg = one_line_failure(&out, "extents as nobody");
+    assert!(
+        msg.contains("device addresses are shown to root only"),
+        "{msg}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "no table header");
+
+    // nobody's own image and mountpoint.
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+    chown(dir.path(), NOBODY, NOGROUP).unwrap();
+    chown(&mnt, NOBODY, NOGROUP).unwrap();
+    let out = as_nobody_run(
+        &[
+            OsStr::new("mkfs"),
+            OsStr::new("--size"),
+            OsStr::new("8M"),
+            img.as_os_str(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = as_nobody_run(
+        &[OsStr::new("mount"), img.as_os_str(), mnt.as_os_str()],
+        dir.path(),
+    );
+    if out.status.success() {
+        // A user mount that works (fusermount3 and an open /dev/fuse): nothing to explain.
+        unmount_path(&mnt);
+        return;
+    }
+    let msg = one_line_failure(&out, "mount as nobody");
+    assert!(
+        msg.contains("mount failed: ")
+            && msg.contains("(not root")
+            && msg.contains("mount as root)"),
+        "{msg}"
+    );
+}
+
+/// An image on a read-only filesystem: fsck checks it, `-o ro` mounts it (stores fail with
+/// EROFS, nothing touches the image), a read-write mount and a remount rw say why not.
+#[test]
+fn image_on_a_read_only_filesystem() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let ro = dir.path().join("ro");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&ro).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    let out = run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=96m", "sealfs-test-ro"])
+        .arg(&ro));
+    assert!(out.status.success(), "mount tmpfs: {}", describe(&out));
+    let _gro = UnmountGuard(ro.clone());
+    let _g = UnmountGuard(mnt.clone());
+    let img = ro.join("img");
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = sealfs_mount(&img, &mnt, "allow_other");
+    assert!(out.status.success(), "{}", describe(&out));
+    fs::write(mnt.join("f"), b"kept").unwrap();
+    let daemon = find_daemon(&mnt);
+    unmount_path(&mnt);
+    // The daemon holds the image open for writing until it has exited.
+    if let Some(pid) = daemon {
+        wait_pid_gone(pid, Duration::from_secs(30));
+    }
+    let out = run(Command::new("mount").args(["-o", "remount,ro"]).arg(&ro));
+    assert!(out.status.success(), "remount tmpfs ro: {}", describe(&out));
+    let before = fs::read(&img).unwrap();
+
+    let out = fsck(&img);
+    assert!(out.status.success(), "fsck: {}", describe(&out));
+    let out = sealfs_mount(&img, &mnt, "ro,allow_other");
+    assert!(out.status.success(), "mount -o ro: {}", describe(&out));
+    assert_eq!(fs::read(mnt.join("f")).unwrap(), b"kept");
+    assert_errno!(fs::write(mnt.join("g"), b"x"), libc::EROFS);
+    let out = run(Command::new(sealfs_bin())
+        .args(["mount", "-o", "remount,rw"])
+        .arg(&img)
+        .arg(&mnt));
+    let msg = one_line_failure(&out, "remount rw of a read-only device");
+    assert!(msg.contains("Read-only file system"), "{msg}");
+    assert!(
+        mount_entry(&mnt).is_some_and(|(_, _, o)| o.split(',').any(|x| x == "ro")),
+        "still mounted read-only"
+    );
+    assert_eq!(fs::read(mnt.join("f")).unwrap(), b"kept");
+    unmount_path(&mnt);
+    let out = sealfs_mount(&img, &mnt, "allow_other");
+    let msg = one_line_failure(
+        &out,
+        "read-write mount of an image on a read-only filesystem",
+    );
+    assert!(msg.contains("Read-only file system"), "{msg}");
+    assert!(fs::read(&img).unwrap() == before, "the image is unchanged");
+}
+
+/// The image shrinks under a live mount: accesses past its new end answer EIO, the
+/// daemon keeps serving (and says why in its log), and unmounts normally.
+#[test]
+fn truncated_image_answers_eio_and_the_daemon_survives() {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return;
+    }
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mnt = dir.path().join("mnt");
+    let log = dir.path().join("log");
+    fs::create_dir(&mnt).unwrap();
+    let _g = UnmountGuard(mnt.clone());
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = run(Command::new(sealfs_bin())
+        .args(["mount", "-o", "allow_other"])
+        .arg(&img)
+        .arg(&mnt)
+        .env("SEALFS_LOG", &log)
+        .env("RUST_LOG", "sealfs=error"));
+    assert!(out.status.success(), "{}", describe(&out));
+    let daemon = find_daemon(&mnt).expect("daemon");
+    let small = pattern(1, 0, 4096);
+    let big = pattern(2, 0, 8 << 20);
+    fs::write(mnt.join("small"), &small).unwrap();
+    fs::write(mnt.join("big"), &big).unwrap();
+
+    // Data starts at 6 MiB on a 64 MiB image: keep the metadata, drop every data block.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .unwrap()
+        .set_len(6 << 20)
+        .unwrap();
+    assert_errno!(fs::read(mnt.join("big")), libc::EIO);
+    assert_errno!(fs::read(mnt.join("small")), libc::EIO);
+    assert_errno!(
+        fs::write(mnt.join("new"), pattern(3, 0, 1 << 20)),
+        libc::EIO
+    );
+    // Still serving.
+    assert!(
+        !pid_gone_within(daemon, Duration::from_millis(200)),
+        "the daemon died"
+    );
+    assert!(is_mounted(&mnt));
+    let names: Vec<String> = fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"big".to_string()), "{names:?}");
+    assert_eq!(fs::metadata(mnt.join("big")).unwrap().len(), 8 << 20);
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("the device shrank under the mount"),
+        "the log says why: {text}"
+    );
+    unmount_path(&mnt);
+    wait_pid_gone(daemon, Duration::from_secs(30));
+}

@@ -1127,3 +1127,57 @@ fn a_mapping_refused_for_space_allocates_nothing() {
     assert_eq!(lstat(&p).unwrap().st_blocks, 0);
     assert_eq!(seals_of(&p), vec![]);
 }
+
+/// Argument checks as docs/ioctl.md states them, on every sealfs ioctl: a known ioctl
+/// with another argument size is EINVAL (not ENOTTY); a non-zero reserved field is EINVAL
+/// and changes nothing; a REMOVEMAPPING with one bad entry removes nothing.
+#[test]
+fn ioctl_argument_checks_and_removemapping_all_or_nothing() {
+    let Some(m) = Mount::new("") else { return };
+    let p = m.path("f");
+    fs::write(&p, pattern(3, 0, 4 * MIB as usize)).unwrap();
+    let f = rw(&p);
+    let rd = sealfs::filesystem::windows::MAP_READ;
+
+    for cmd in abi::IOC_ALL {
+        let size = ((cmd >> 16) & 0x3fff) as usize;
+        let other = (cmd & !(0x3fff << 16)) | (((size as u32) + 8) << 16);
+        let mut b = vec![0u8; size + 8];
+        let got = ioctl_buf(&f, other, &mut b).map_err(|e| e.raw_os_error());
+        assert_eq!(
+            got,
+            Err(Some(libc::EINVAL)),
+            "ioctl {cmd:#x} with an argument of {} bytes",
+            size + 8
+        );
+    }
+    // An unknown number of the sealfs type stays ENOTTY.
+    let mut b = vec![0u8; 8];
+    assert_errno!(
+        ioctl_buf(&f, (1 << 30) | (8 << 16) | (0x53 << 8) | 0x7f, &mut b),
+        libc::ENOTTY
+    );
+
+    // SETUPMAPPING's reserved word.
+    let mut b = abi::SetupMapping {
+        foffset: 0,
+        len: 4096,
+        flags: rd,
+        moffset: 0,
+    }
+    .encode();
+    b[44] = 1;
+    assert_errno!(ioctl_buf(&f, abi::IOC_SETUPMAPPING, &mut b), libc::EINVAL);
+    assert_eq!(stat_of(&m).pins, 0, "nothing pinned");
+
+    // REMOVEMAPPING: all or nothing.
+    setup(&f, 0, 4096, rd, 0).unwrap();
+    setup(&f, 4096, 4096, rd, SLOT).unwrap();
+    assert_eq!(stat_of(&m).pins, 2);
+    assert_errno!(remove(&f, &[(0, 4096), (5 * SLOT, 4096)]), libc::EINVAL);
+    assert_eq!(stat_of(&m).pins, 2, "one bad entry: nothing removed");
+    assert_errno!(remove(&f, &[(SLOT, 4096), (SLOT, 4096)]), libc::EINVAL);
+    assert_eq!(stat_of(&m).pins, 2, "a slot named twice: nothing removed");
+    remove(&f, &[(0, 4096), (SLOT, 4096)]).unwrap();
+    assert_eq!(stat_of(&m).pins, 0);
+}

@@ -14,7 +14,8 @@ use crate::device::{self, DeviceKind};
 use crate::error::Error;
 use crate::filesystem::mount::read_superblocks;
 use crate::filesystem::{mkfs, MkfsOptions};
-use crate::format::layout::{LayoutOptions, HUGE, MIN_LOG};
+use crate::format::layout::{LayoutOptions, HUGE, MIN_DEVICE, MIN_LOG};
+use crate::format::FormatError;
 
 /// How long mkfs waits for a daemon that still holds the device.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -107,7 +108,8 @@ fn prepare(o: &Opts) -> Result<bool, String> {
             let f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode(0o644)
+                // Private: the image holds every file's bytes, whatever their modes.
+                .mode(0o600)
                 .open(&o.dev)
                 .map_err(|e| at(&o.dev, describe_io(&e)))?;
             if let Err(e) = f.set_len(size) {
@@ -164,10 +166,20 @@ pub fn run(rest: Vec<OsString>) -> Outcome {
             }
             return Err(match e {
                 Error::Exists => exists_msg(&o.dev),
+                Error::Format(FormatError::Invalid { what, value })
+                    if what.starts_with("device size") =>
+                {
+                    at(&o.dev, size_problem(what, value, o.block_size))
+                }
                 e => at(&o.dev, describe(&e)),
             }
             .into());
         }
+    };
+    let narrowed = if kind == DeviceKind::Image {
+        make_private(&o.dev)
+    } else {
+        None
     };
     let l = sb.layout;
     let kind = match kind {
@@ -189,5 +201,57 @@ pub fn run(rest: Vec<OsString>) -> Outcome {
     );
     println!("  log          {}", human(l.log_len));
     println!("  checkpoints  2 x {}", human(l.ckpt_len));
+    if let Some((from, to)) = narrowed {
+        println!("  access       owner only (mode {from:04o} -> {to:04o})");
+    }
     Ok(())
+}
+
+/// What is wrong with a device size the layout refused, in words (it is not a corrupt
+/// filesystem: nothing was written).
+fn size_problem(what: &str, size: u64, block_size: u64) -> String {
+    let bs = if block_size == 0 { 4096 } else { block_size };
+    if size < MIN_DEVICE {
+        format!(
+            "size {} ({size} bytes) is below the minimum of {}",
+            human(size),
+            human(MIN_DEVICE)
+        )
+    } else if what.contains("no data blocks") {
+        format!(
+            "size {} is too small: no room for a single {} data block after the metadata",
+            human(size),
+            human(bs)
+        )
+    } else {
+        format!(
+            "size {} is too small for the metadata (log and two checkpoint areas); give a \
+             bigger --size or a smaller --log-size/--checkpoint-size",
+            human(size)
+        )
+    }
+}
+
+/// Takes group and other access away from an image file (which holds every file's bytes,
+/// whatever their modes): `Some((old, new))` mode when it changed. A failure is a warning,
+/// not an error: the filesystem is made; a mount with `allow_other` will refuse the image.
+fn make_private(dev: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let md = std::fs::metadata(dev).ok()?;
+    let from = md.permissions().mode() & 0o7777;
+    let to = from & !0o077;
+    if !md.is_file() || from == to {
+        return None;
+    }
+    match std::fs::set_permissions(dev, std::fs::Permissions::from_mode(to)) {
+        Ok(()) => Some((from, to)),
+        Err(e) => {
+            eprintln!(
+                "sealfs: warning: {}: could not take group and other access away: {}",
+                dev.display(),
+                describe_io(&e)
+            );
+            None
+        }
+    }
 }

@@ -100,6 +100,8 @@ suffixes K, M, G, T (powers of 1024). The block size is 4K by default.
 least 64K); both must be multiples of 4K and at least 64K. A bigger log means fewer
 checkpoints; bigger checkpoint areas hold more inodes and entries.
 A DEVICE that already holds a sealfs is refused unless --force is given.
+An image file is left readable and writable by its owner only (created 0600; group and
+other access taken away): it holds every file's bytes, whatever the files' modes.
 ";
 
 const HELP_MOUNT: &str = "\
@@ -109,8 +111,9 @@ usage: sealfs mount [-f] [-o OPTIONS] DEVICE MOUNTPOINT
 Mounts the sealfs on DEVICE at MOUNTPOINT and returns once the mount is live, leaving a
 daemon (one per mount, its command line naming the mountpoint) that exits when the
 filesystem is unmounted. -f keeps the daemon in the foreground. SIGTERM or SIGINT to
-the daemon unmounts (lazily when busy). The mount's source is DEVICE as given; its type
-is fuse.sealfs.
+the daemon unmounts (lazily when busy). The mount's source is DEVICE's canonical path; its
+type is fuse.sealfs. With allow_other (the default for root), a DEVICE that users other
+than the mounter may read or write is refused.
 
 options (comma-separated, -o may repeat):
   ro, rw                read-only or read-write (default rw)

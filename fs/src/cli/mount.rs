@@ -154,11 +154,30 @@ fn run(r: Request) -> Outcome {
         )
         .into());
     }
-    std::fs::metadata(&r.device).map_err(|e| at(&r.device, describe_io(&e)))?;
+    // The mount records, and the daemon and window hosts reopen, the canonical path: a
+    // relative one would resolve against whatever directory they run in.
+    let device = std::fs::canonicalize(&r.device).map_err(|e| at(&r.device, describe_io(&e)))?;
     if r.foreground {
-        return serve(&r.device, &mnt, &cfg, false, || {}).map_err(Failure::Failed);
+        return serve(&device, &mnt, &cfg, false, || {}).map_err(Failure::Failed);
     }
-    daemonize(&r.device, &mnt, &cfg)
+    daemonize(&device, &mnt, &cfg)
+}
+
+/// Why users other than the mounter could read or write the device behind the mount's
+/// back, if they could: its group or other permission bits allow it (with an ACL, the group
+/// bits are its mask, which bounds every named entry), or another user owns it.
+fn exposure(md: &std::fs::Metadata, mounter: u32) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = md.mode() & 0o7777;
+    if mode & 0o066 != 0 {
+        Some(format!(
+            "its mode {mode:04o} lets other users read or write it"
+        ))
+    } else if md.uid() != mounter && md.uid() != 0 {
+        Some(format!("it belongs to uid {}", md.uid()))
+    } else {
+        None
+    }
 }
 
 /// Forks the daemon and waits for its word that the mount is live.
@@ -236,7 +255,21 @@ fn serve(
     background: bool,
     live: impl FnOnce(),
 ) -> Result<(), String> {
-    let dev = crate::device::open(device, LOCK_WAIT).map_err(|e| at(device, describe(&e)))?;
+    let dev = match crate::device::open(device, LOCK_WAIT) {
+        // A read-only mount of a device this process may not write (an image on a
+        // read-only filesystem) opens it read-only; it then cannot be remounted rw.
+        Err(crate::error::Error::Io(e))
+            if cfg.read_only()
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM)
+                ) =>
+        {
+            crate::device::open_with(device, LOCK_WAIT, false)
+        }
+        r => r,
+    }
+    .map_err(|e| at(device, describe(&e)))?;
     let fs = Filesystem::mount(
         dev,
         MountOptions {
@@ -244,6 +277,27 @@ fn serve(
         },
     )
     .map_err(|e| at(device, describe(&e)))?;
+    if cfg.allow_other {
+        // allow_other shares the mount's permission checks with every user; a device they
+        // may read or write bypasses them all (and grants window access, see
+        // docs/semantics.md).
+        let md = fs
+            .device()
+            .metadata()
+            .transpose()
+            .map_err(|e| at(device, describe_io(&e)))?;
+        let mounter = nix::unistd::geteuid().as_raw();
+        if let Some(why) = md.as_ref().and_then(|md| exposure(md, mounter)) {
+            return Err(at(
+                device,
+                format!(
+                    "refusing to mount with allow_other: {why}, so they would read every \
+                     file's bytes from it whatever the file's mode (chmod 600 it; chown it to \
+                     the mounting user)"
+                ),
+            ));
+        }
+    }
     if background {
         // Keep no directory busy; every path from here on is absolute.
         let _ = nix::unistd::chdir("/");
@@ -256,8 +310,12 @@ fn serve(
     signals
         .thread_block()
         .map_err(|e| format!("blocking signals: {}", e.desc()))?;
-    let mut session = crate::fuse::session::mount(Arc::new(fs), device, mnt, cfg)
-        .map_err(|e| at(mnt, format!("mount failed: {}", describe_io(&e))))?;
+    let mut session = crate::fuse::session::mount(Arc::new(fs), device, mnt, cfg).map_err(|e| {
+        at(
+            mnt,
+            format!("mount failed: {}{}", describe_io(&e), unprivileged(&e)),
+        )
+    })?;
     if cfg.strictatime == Some(true) || cfg.nodiratime == Some(true) {
         mount_atime_flags(mnt, cfg).map_err(|e| at(mnt, e))?;
     }
@@ -280,6 +338,25 @@ fn serve(
         .map_err(|e| at(mnt, format!("FUSE session failed: {}", describe_io(&e))))?;
     tracing::info!(mountpoint = %mnt.display(), "unmounted");
     Ok(())
+}
+
+/// Why a mount by a user other than root was refused, when that is the likely reason.
+fn unprivileged(e: &std::io::Error) -> String {
+    use nix::unistd::AccessFlags;
+    if nix::unistd::geteuid().is_root()
+        || !matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
+    {
+        return String::new();
+    }
+    let fuse_rw = nix::unistd::access("/dev/fuse", AccessFlags::R_OK | AccessFlags::W_OK);
+    if fuse_rw.is_err() {
+        " (not root, and this user may not open /dev/fuse for reading and writing: mount as \
+         root)"
+            .into()
+    } else {
+        " (not root: a user's mount goes through fusermount3, which refused it; mount as root)"
+            .into()
+    }
 }
 
 /// fuser mounts with `noatime` or the kernel's default `relatime` only: `strictatime`

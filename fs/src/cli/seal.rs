@@ -298,10 +298,8 @@ pub fn extents(rest: Vec<OsString>) -> Outcome {
     a.finish()?;
     let f = open(&path, false)?;
     let mut start = 0u64;
-    println!(
-        "{:>14} {:>16} {:>14}",
-        "FILE OFFSET", "DEVICE OFFSET", "LENGTH"
-    );
+    // The header follows the first answer: a refusal prints nothing on stdout.
+    let mut header = true;
     loop {
         let mut b = vec![0u8; abi::EXTENT_LIST_SIZE];
         b[..8].copy_from_slice(&start.to_le_bytes());
@@ -313,6 +311,12 @@ pub fn extents(rest: Vec<OsString>) -> Outcome {
             }
         })?;
         let (list, total) = abi::decode_extent_list(&b).map_err(|e| at(&path, e))?;
+        if std::mem::take(&mut header) {
+            println!(
+                "{:>14} {:>16} {:>14}",
+                "FILE OFFSET", "DEVICE OFFSET", "LENGTH"
+            );
+        }
         for (fo, d, l) in &list {
             println!("{fo:>14} {d:>#16x} {l:>14}");
         }

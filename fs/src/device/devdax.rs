@@ -54,17 +54,32 @@ pub fn geometry(path: &Path) -> Result<(u64, u64)> {
 impl DevDax {
     /// Opens a real device-DAX device.
     pub fn open(path: &Path, wait: Duration) -> Result<DevDax> {
+        Self::open_with(path, wait, true)
+    }
+
+    /// As [`DevDax::open`]; read-only (stores fail with EROFS) unless `write`.
+    pub fn open_with(path: &Path, wait: Duration, write: bool) -> Result<DevDax> {
         let (size, align) = geometry(path)?;
-        Self::with_geometry(path, size, align, wait)
+        Self::with_geometry_mode(path, size, align, wait, write)
     }
 
     /// Opens `path` (a device or, for tests, any file at least `size` bytes long) as a
     /// device-DAX device of the given geometry.
     pub fn with_geometry(path: &Path, size: u64, align: u64, wait: Duration) -> Result<DevDax> {
+        Self::with_geometry_mode(path, size, align, wait, true)
+    }
+
+    fn with_geometry_mode(
+        path: &Path,
+        size: u64,
+        align: u64,
+        wait: Duration,
+        write: bool,
+    ) -> Result<DevDax> {
         if align == 0 || !align.is_power_of_two() || !size.is_multiple_of(align) || size == 0 {
             return Err(Error::Invalid("device-DAX size/alignment"));
         }
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let file = OpenOptions::new().read(true).write(write).open(path)?;
         lock_exclusive(&file, path, wait)?;
         let map = Mapping::new(file, size, align)?;
         Ok(DevDax {
@@ -109,7 +124,13 @@ impl Device for DevDax {
     fn path(&self) -> Option<&Path> {
         Some(&self.path)
     }
+    fn metadata(&self) -> Option<std::io::Result<std::fs::Metadata>> {
+        Some(self.map.file.metadata())
+    }
     fn flush_method(&self) -> &'static str {
         self.how.name()
+    }
+    fn writable(&self) -> bool {
+        self.map.writable
     }
 }

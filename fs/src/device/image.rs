@@ -21,7 +21,12 @@ pub struct Image {
 impl Image {
     /// Opens and maps an image, taking its exclusive lock (waiting up to `wait`).
     pub fn open(path: &Path, wait: Duration) -> Result<Image> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Self::open_with(path, wait, true)
+    }
+
+    /// As [`Image::open`]; read-only (stores fail with EROFS) unless `write`.
+    pub fn open_with(path: &Path, wait: Duration, write: bool) -> Result<Image> {
+        let file = OpenOptions::new().read(true).write(write).open(path)?;
         lock_exclusive(&file, path, wait)?;
         let len = file.metadata()?.len();
         let map = Mapping::new(file, len, 4096)?;
@@ -55,6 +60,8 @@ impl Device for Image {
         // have yet is filled by the copy instead of being zeroed at a fault first. On a
         // sparse image in tmpfs that halves the cost of first writes.
         super::check_range(self.map.len, off, data.len() as u64)?;
+        self.map.check_writable()?;
+        self.map.check_size()?;
         use std::os::unix::fs::FileExt;
         self.map.file.write_all_at(data, off)?;
         Ok(())
@@ -64,6 +71,7 @@ impl Device for Image {
     }
     fn flush(&self, off: u64, len: u64) -> Result<()> {
         super::check_range(self.map.len, off, len)?;
+        self.map.check_failed()?;
         // SAFETY: `base` is our live mapping and the range was checked against its length.
         unsafe { persist::msync_range(self.map.base, off, len)? };
         Ok(())
@@ -74,8 +82,14 @@ impl Device for Image {
     fn path(&self) -> Option<&Path> {
         Some(&self.path)
     }
+    fn metadata(&self) -> Option<std::io::Result<std::fs::Metadata>> {
+        Some(self.map.file.metadata())
+    }
     fn flush_method(&self) -> &'static str {
         "msync"
+    }
+    fn writable(&self) -> bool {
+        self.map.writable
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod devdax;
 pub mod image;
 mod mapping;
+mod sigbus;
 pub mod sim;
 
 use std::path::Path;
@@ -56,6 +57,15 @@ pub trait Device: Send + Sync {
     }
     /// Name of the write-back method in use.
     fn flush_method(&self) -> &'static str;
+    /// `fstat` of the open device file or image, if there is one: its owner and mode
+    /// decide who may map it, whatever its path names by now.
+    fn metadata(&self) -> Option<std::io::Result<std::fs::Metadata>> {
+        None
+    }
+    /// False when the device was opened read-only: every store fails with EROFS.
+    fn writable(&self) -> bool {
+        true
+    }
 }
 
 /// A shared device is a device: a test (or a tool) keeps an `Arc` while the filesystem owns
@@ -94,6 +104,12 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     fn flush_method(&self) -> &'static str {
         (**self).flush_method()
     }
+    fn metadata(&self) -> Option<std::io::Result<std::fs::Metadata>> {
+        (**self).metadata()
+    }
+    fn writable(&self) -> bool {
+        (**self).writable()
+    }
 }
 
 /// Checks that `[off, off+len)` lies inside a device of `size` bytes.
@@ -107,12 +123,19 @@ pub fn check_range(size: u64, off: u64, len: u64) -> Result<()> {
 /// Opens a device for the path: a device-DAX character device when it is one, else an
 /// image file. Waits up to `wait` for another process's exclusive lock to go away.
 pub fn open(path: &Path, wait: std::time::Duration) -> Result<Box<dyn Device>> {
+    open_with(path, wait, true)
+}
+
+/// As [`open`]; read-only (every store fails with EROFS, nothing can write the device)
+/// unless `write`: for fsck, and for a read-only mount of a device that cannot be opened
+/// for writing (an image on a read-only filesystem).
+pub fn open_with(path: &Path, wait: std::time::Duration, write: bool) -> Result<Box<dyn Device>> {
     use std::os::unix::fs::FileTypeExt;
     let md = std::fs::metadata(path)?;
     if md.file_type().is_char_device() {
-        Ok(Box::new(devdax::DevDax::open(path, wait)?))
+        Ok(Box::new(devdax::DevDax::open_with(path, wait, write)?))
     } else if md.is_file() {
-        Ok(Box::new(image::Image::open(path, wait)?))
+        Ok(Box::new(image::Image::open_with(path, wait, write)?))
     } else {
         Err(Error::Invalid(
             "not a regular file or a device-DAX character device",

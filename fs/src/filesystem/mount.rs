@@ -256,11 +256,25 @@ pub(crate) fn load(dev: &dyn Device) -> Result<(Table, Allocator, Log, LoadRepor
                     break;
                 }
             },
+            Ok(h) if h.seq < seq => {
+                replay_end = format!(
+                    "the end of the log, offset {pos} (a record left from before the last \
+                     checkpoint, sequence {})",
+                    h.seq
+                );
+                break;
+            }
             Ok(h) => {
                 replay_end = format!(
                     "record at log offset {pos} has sequence {} (expected {seq})",
                     h.seq
                 );
+                break;
+            }
+            // No record starts here: the normal end of the log (zeroes, or bytes an
+            // earlier log epoch left in the middle of a record).
+            Err(FormatError::BadMagic(_)) => {
+                replay_end = format!("the end of the log, offset {pos} (no record starts there)");
                 break;
             }
             Err(e) => {

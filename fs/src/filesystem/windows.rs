@@ -199,10 +199,11 @@ impl Filesystem {
         if ctx.uid == 0 {
             return Ok(());
         }
-        let Some(path) = self.dev.path() else {
+        // The open device's own owner and mode: its path may name another file by now.
+        let Some(md) = self.dev.metadata() else {
             return Err(Error::Perm("no device to map"));
         };
-        let md = std::fs::metadata(path)?;
+        let md = md?;
         let m = md.mode();
         let bits = if md.uid() == ctx.uid {
             m >> 6
@@ -359,12 +360,32 @@ impl Filesystem {
     /// REMOVEMAPPING of the mapping at `moffset` of `fh`. Returns (ino, foffset, len, write)
     /// so the adapter can invalidate page-cache pages the window wrote under.
     pub fn remove_mapping(&self, fh: u64, moffset: u64) -> Result<(u64, u64, u64, bool)> {
-        let m = self
-            .windows
-            .maps
-            .lock()
-            .remove(&(fh, moffset))
-            .ok_or(Error::Invalid("no mapping at that offset"))?;
+        let mut v = self.remove_mappings(fh, &[moffset])?;
+        v.pop().ok_or(Error::Invalid("no mapping at that offset"))
+    }
+
+    /// REMOVEMAPPING of several slots of `fh`, all or nothing: EINVAL, and nothing removed,
+    /// when one of them has no mapping or is named twice.
+    pub fn remove_mappings(&self, fh: u64, moffsets: &[u64]) -> Result<Vec<(u64, u64, u64, bool)>> {
+        let removed: Vec<(u64, Mapping)> = {
+            let mut maps = self.windows.maps.lock();
+            for (i, m) in moffsets.iter().enumerate() {
+                if !maps.contains_key(&(fh, *m)) || moffsets[..i].contains(m) {
+                    return Err(Error::Invalid("no mapping at that offset"));
+                }
+            }
+            moffsets
+                .iter()
+                .filter_map(|&m| maps.remove(&(fh, m)).map(|x| (m, x)))
+                .collect()
+        };
+        Ok(removed
+            .into_iter()
+            .map(|(moffset, m)| self.mapping_removed(fh, moffset, m))
+            .collect())
+    }
+
+    fn mapping_removed(&self, fh: u64, moffset: u64, m: Mapping) -> (u64, u64, u64, bool) {
         if m.revoked {
             // The acknowledgement a revoked host owes: its quarantined blocks come back.
             self.release_holds(|h| h.holder == fh && h.moffset == moffset);
@@ -372,7 +393,7 @@ impl Filesystem {
             self.seals.table.lock().remove_acknowledged(fh, m.seal);
             self.seals_changed();
         }
-        Ok((m.ino, m.foffset, m.len, m.write))
+        (m.ino, m.foffset, m.len, m.write)
     }
 
     /// The window slots of `fh` whose pins are being recalled.

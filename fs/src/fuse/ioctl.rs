@@ -116,9 +116,15 @@ pub fn dispatch(fs: &Filesystem, cfg: &MountConfig, r: Request<'_>) -> Result<Ve
             if r.ctx.uid != 0 {
                 return Err(Error::Perm("remount needs root"));
             }
-            fs.set_read_only(abi::decode_readonly(r.input)?)?;
+            let ro = abi::decode_readonly(r.input)?;
+            if !ro && !fs.device().writable() {
+                // Opened read-only (e.g. an image on a read-only filesystem).
+                return Err(Error::ReadOnly);
+            }
+            fs.set_read_only(ro)?;
             Ok(Vec::new())
         }
+        cmd if abi::wrong_size(cmd) => Err(Error::Invalid("ioctl argument size")),
         _ => Err(Error::Errno(libc::ENOTTY)),
     }
 }
@@ -177,6 +183,7 @@ fn stat(fs: &Filesystem, cfg: &MountConfig) -> abi::StatArg {
         quarantined_blocks: fs.quarantined_blocks(),
         timeout_ms: cfg.timeout.as_millis().min(u64::MAX as u128) as u64,
         max_seals_per_user: cfg.max_seals_per_user as u64,
+        uuid: fs.superblock().uuid,
     }
 }
 

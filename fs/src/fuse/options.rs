@@ -195,7 +195,7 @@ impl MountConfig {
                 self.max_seals_per_user = n;
             }
             ("subtype", v) => self.subtype = need(key, v)?.to_string(),
-            // The mount's source is always the device path as given.
+            // The mount's source is always the device's canonical path.
             ("fsname", Some(_)) => {}
             ("remount", None) => self.remount = true,
             ("default_permissions", None) => {} // always on

@@ -121,8 +121,9 @@ pub fn dispatch(
         })(),
         abi::IOC_REMOVEMAPPING => (|| {
             let fh = need_fh(r)?;
-            for (moffset, _len) in abi::decode_ranges(r.input)? {
-                let (ino, off, len, write) = fs.remove_mapping(fh, moffset)?;
+            let slots: Vec<u64> = abi::decode_ranges(r.input)?.iter().map(|r| r.0).collect();
+            // All or nothing: one bad entry removes none.
+            for (ino, off, len, write) in fs.remove_mappings(fh, &slots)? {
                 if write {
                     inval.push((ino, off, len));
                 }

@@ -14,8 +14,9 @@ use crate::filesystem::{AtimePolicy, Filesystem};
 
 /// The fuser configuration for mounting `device` with `cfg`.
 ///
-/// The mount's source (`fsname`) is the device path exactly as given, so that
-/// `umount DEVICE` and tools that match mounts by device find it. The subtype travels as
+/// The mount's source (`fsname`) is the device's canonical path (the mount command
+/// resolves it), so that `umount DEVICE`, tools that match mounts by device, and window
+/// hosts that reopen the device find it from any working directory. The subtype travels as
 /// the kernel's own `subtype=` option (fuser's `Subtype` only reaches fusermount), which
 /// makes the type `fuse.sealfs`. `default_permissions` is always on.
 pub fn fuser_config(device: &Path, cfg: &MountConfig) -> Config {
