@@ -20,7 +20,6 @@ pub mod fuzzing;
 pub mod log;
 pub mod meta;
 pub mod mounts;
-pub mod persist;
 pub mod sync;
 pub mod window;
 

@@ -4,7 +4,7 @@
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::format::record::{Op, REC_MAX};
-use crate::persist;
+use crate::device::persist;
 
 /// Append position and sequence numbers of the live log.
 #[derive(Debug)]

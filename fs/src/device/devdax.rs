@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::mapping::{lock_exclusive, Mapping};
 use super::{check_range, Device, DeviceKind};
 use crate::error::{Error, Result};
-use crate::persist::{self, Writeback};
+use super::persist::{self, Writeback};
 
 /// A device-DAX device.
 pub struct DevDax {

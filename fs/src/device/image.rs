@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::mapping::{lock_exclusive, Mapping};
 use super::{Device, DeviceKind};
 use crate::error::Result;
-use crate::persist;
+use super::persist;
 
 /// Writes of at least this many bytes use pwrite(2) instead of a copy into the mapping.
 const PWRITE_MIN: usize = 64 << 10;

@@ -10,6 +10,7 @@ use sealfs_alloc::{Extent, Hint};
 use sealfs_seal::ChangeKind;
 
 use super::{Ctx, Error, Filesystem, Result, MAX_FILE_SIZE};
+use crate::device::persist::{self, Batch};
 use crate::format::record::{valid, MapExtent, Op};
 use crate::meta::extents::ExtentMap;
 use crate::meta::inode::flags;
@@ -214,6 +215,7 @@ impl Filesystem {
         let data = &data[..len as usize];
         let durable = self.dev.durable_writes();
         let copy = (|| -> Result<()> {
+            let batch = Batch::new(&*self.dev);
             // New blocks: zero what the data does not cover.
             for x in &new {
                 let (bstart, bend) = (x.fblock * bs, (x.fblock + x.len) * bs);
@@ -245,15 +247,14 @@ impl Filesystem {
                 self.dev
                     .write(doff, &data[(s - off) as usize..(e - off) as usize])?;
                 if durable {
-                    self.dev.flush(doff, e - s)?;
+                    batch.flush(doff, e - s)?;
                 }
             }
             for x in &new {
-                self.dev
-                    .flush(self.layout.block_offset(x.dblock), x.len * bs)?;
+                batch.flush(self.layout.block_offset(x.dblock), x.len * bs)?;
             }
             if durable || !new.is_empty() {
-                self.dev.fence();
+                batch.fence();
             }
             Ok(())
         })();
@@ -314,7 +315,7 @@ impl Filesystem {
                         let doff = self.dev_off(fb, d, size);
                         let n = (fb + 1) * bs - size;
                         self.dev.zero(doff, n)?;
-                        crate::persist::persist(&*self.dev, doff, n)?;
+                        persist::persist(&*self.dev, doff, n)?;
                     }
                 }
             }
@@ -402,22 +403,19 @@ impl Filesystem {
             Vec::new()
         };
         let work = (|| -> Result<()> {
+            let batch = Batch::new(&*self.dev);
             for x in &new {
-                let doff = self.layout.block_offset(x.dblock);
-                self.dev.zero(doff, x.len * bs)?;
-                self.dev.flush(doff, x.len * bs)?;
+                batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
             }
             if zero {
                 for seg in m.segments(fstart, fend) {
                     let Some(d) = seg.dblock else { continue };
                     let s = (seg.fblock * bs).max(off);
                     let e = ((seg.fblock + seg.len) * bs).min(end);
-                    let doff = self.dev_off(seg.fblock, d, s);
-                    self.dev.zero(doff, e - s)?;
-                    self.dev.flush(doff, e - s)?;
+                    batch.zero(self.dev_off(seg.fblock, d, s), e - s)?;
                 }
             }
-            self.dev.fence();
+            batch.fence();
             Ok(())
         })();
         if let Err(e) = work {
@@ -509,12 +507,11 @@ impl Filesystem {
         self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
         let new = self.allocate_holes(m, fstart, fend)?;
         let zeroed = (|| -> Result<()> {
+            let batch = Batch::new(&*self.dev);
             for x in &new {
-                let doff = self.layout.block_offset(x.dblock);
-                self.dev.zero(doff, x.len * bs)?;
-                self.dev.flush(doff, x.len * bs)?;
+                batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
             }
-            self.dev.fence();
+            batch.fence();
             Ok(())
         })();
         if let Err(e) = zeroed {
@@ -587,7 +584,7 @@ impl Filesystem {
                     if let Some(d) = seg.dblock {
                         let doff = self.dev_off(seg.fblock, d, s);
                         self.dev.zero(doff, e - s)?;
-                        crate::persist::persist(&*self.dev, doff, e - s)?;
+                        persist::persist(&*self.dev, doff, e - s)?;
                     }
                 }
             }

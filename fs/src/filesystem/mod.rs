@@ -586,10 +586,11 @@ impl Filesystem {
             let g = n.read();
             if !self.dev.durable_writes() {
                 if let Some(m) = g.extents() {
+                    let batch = crate::device::persist::Batch::new(&*self.dev);
                     for (_, d, l) in m.iter() {
-                        self.dev.flush(self.layout.block_offset(d), l * self.bs)?;
+                        batch.flush(self.layout.block_offset(d), l * self.bs)?;
                     }
-                    self.dev.fence();
+                    batch.fence();
                 }
             }
             if datasync || !g.dirty_times {

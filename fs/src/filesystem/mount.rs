@@ -18,7 +18,7 @@ use crate::format::{checkpoint, crc, FormatError, Layout, Superblock};
 use crate::log::Log;
 use crate::meta::table::{ApplyError, Blocks};
 use crate::meta::Table;
-use crate::persist;
+use crate::device::persist;
 
 /// Options for `mkfs`.
 #[derive(Clone, Copy, Debug, Default)]

@@ -85,7 +85,7 @@ impl Filesystem {
                     done += k as u64;
                 }
             }
-            crate::persist::persist(
+            crate::device::persist::persist(
                 &*self.dev,
                 self.layout.block_offset(target.start),
                 target.len * bs,
