@@ -1,7 +1,7 @@
 //! The filesystem's error type and its one mapping to errno values.
 
-use crate::format::checkpoint::CheckpointError;
 use crate::format::FormatError;
+use crate::journal::checkpoint::CheckpointError;
 use crate::meta::table::ApplyError;
 
 /// Everything a sealfs operation can fail with.

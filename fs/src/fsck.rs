@@ -12,9 +12,9 @@ use std::time::Duration;
 use sealfs_alloc::Allocator;
 
 use crate::device::Device;
-use crate::filesystem::mount::load;
 use crate::filesystem::{MAX_FILE_SIZE, MAX_LINKS};
 use crate::format::Layout;
+use crate::journal::replay::load;
 use crate::meta::inode::mode;
 use crate::meta::validate::{acl_problems, KNOWN_FLAGS, SYMLINK_MAX};
 use crate::meta::{Body, Table, ROOT_INO};

@@ -17,7 +17,7 @@ pub mod fsck;
 pub mod fuse;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod log;
+pub mod journal;
 pub mod meta;
 pub mod mounts;
 pub mod sync;

@@ -160,11 +160,11 @@ impl Filesystem {
         if data.is_empty() {
             return Ok(0);
         }
-        self.with_log_room(|| self.write_once(ino, off, data))
+        self.transact(|| self.write_once(ino, off, data))
     }
 
+    /// One try of `write`; runs inside [`Filesystem::transact`] (under the gate).
     fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32> {
-        let _gate = self.gate.read();
         let n = self.node(ino)?;
         let mut g = n.write();
         file_map(&g)?;
@@ -290,8 +290,7 @@ impl Filesystem {
         if size > MAX_FILE_SIZE {
             return Err(Error::FileTooBig);
         }
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             let m = file_map(&g)?;
@@ -367,16 +366,16 @@ impl Filesystem {
         let mut pos = off;
         while pos < end {
             let cend = ((pos / CHUNK + 1) * CHUNK).min(end);
-            self.with_log_room(|| self.allocate_range(ino, pos, cend, keep, zero))?;
+            self.transact(|| self.allocate_range(ino, pos, cend, keep, zero))?;
             pos = cend;
         }
         Ok(())
     }
 
     /// Allocates (and zeroes) the holes of `[off, end)`; with `zero`, zeroes the mapped
-    /// bytes too. Grows the size to `end` unless `keep`.
+    /// bytes too. Grows the size to `end` unless `keep`. Runs inside
+    /// [`Filesystem::transact`] (under the gate).
     fn allocate_range(&self, ino: u64, off: u64, end: u64, keep: bool, zero: bool) -> Result<()> {
-        let _gate = self.gate.read();
         let n = self.node(ino)?;
         let mut g = n.write();
         let bs = self.bs;
@@ -461,7 +460,7 @@ impl Filesystem {
         mut undo: impl FnMut(T),
     ) -> Result<T> {
         self.check_writable()?;
-        self.with_log_room(|| self.populate_once(ino, off, end, &mut take, &mut undo))
+        self.transact(|| self.populate_once(ino, off, end, &mut take, &mut undo))
             .map_err(|e| match e {
                 // Mapping records that could never fit in the log: too much to populate.
                 Error::TooBig => Error::NoSpace,
@@ -469,6 +468,7 @@ impl Filesystem {
             })
     }
 
+    /// One try of `populate`; runs inside [`Filesystem::transact`] (under the gate).
     fn populate_once<T>(
         &self,
         ino: u64,
@@ -479,7 +479,6 @@ impl Filesystem {
     ) -> Result<T> {
         /// Extents per `Map` record (24 bytes each: well under `REC_MAX`).
         const PER_RECORD: usize = 4096;
-        let _gate = self.gate.read();
         let n = self.node(ino)?;
         let mut g = n.write();
         let bs = self.bs;
@@ -554,8 +553,7 @@ impl Filesystem {
     }
 
     fn punch(&self, ino: u64, off: u64, end: u64) -> Result<()> {
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             let bs = self.bs;
@@ -672,8 +670,7 @@ impl Filesystem {
         if new & !flags::USER_SETTABLE != 0 {
             return Err(Error::NotSupported);
         }
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             if ctx.uid != 0 && ctx.uid != g.attr.uid {

@@ -6,7 +6,9 @@
 //! superblock, handles), checked on every acquisition.
 //!
 //! Every mutation builds an `Op`, appends it to the log (durable before the reply), then
-//! applies it with the same function replay uses.
+//! applies it with the same function replay uses, inside [`Filesystem::transact`] (the
+//! journal's gate and checkpoint-and-retry, [`crate::journal`]). Data reaches the device
+//! through [`crate::device::persist`] only.
 
 pub mod acl;
 pub mod data;
@@ -27,7 +29,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::format::record::{Op, Ts};
 use crate::format::{Layout, Superblock};
-use crate::log::Log;
+use crate::journal::log::Log;
 use crate::meta::inode::{mode, Attr};
 use crate::meta::table::{ApplyError, Blocks};
 use crate::meta::{Node, Table};
@@ -410,15 +412,11 @@ impl Filesystem {
         Error::Corrupt(e.0)
     }
 
-    /// Runs `f`, checkpointing and retrying once the log is full.
-    fn with_log_room<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
-        for _ in 0..3 {
-            match f() {
-                Err(Error::LogFull) => self.checkpoint()?,
-                other => return other,
-            }
-        }
-        Err(Error::NoSpace)
+    /// Runs one logged change, `body`, under the shared gate, checkpointing and running it
+    /// again when the log is full ([`crate::journal::transact`]). `body` checks, commits
+    /// and applies; it must not take the gate itself.
+    fn transact<T>(&self, body: impl FnMut() -> Result<T>) -> Result<T> {
+        crate::journal::transact(&self.gate, || self.checkpoint(), body)
     }
 
     /// A `Stat` for a locked inode.
@@ -533,8 +531,7 @@ impl Filesystem {
         if self.is_read_only() {
             return Ok(());
         }
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             if !g.dirty_times {
@@ -561,8 +558,7 @@ impl Filesystem {
 
     /// Drops an unlinked inode with no handles left.
     fn evict(&self, ino: u64) -> Result<()> {
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let mut t = self.table.write();
             let Some(n) = t.get(ino).cloned() else {
                 return Ok(());

@@ -167,8 +167,7 @@ impl Filesystem {
         } else {
             0
         };
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let mut t = self.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
             let (gid, mut perm, dir_default) = {
@@ -267,8 +266,7 @@ impl Filesystem {
             return Err(Error::Exists);
         }
         self.meta_room()?;
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let mut t = self.table.write();
             let n = t.get(ino).cloned().ok_or(Error::NotFound)?;
             let p = t.get(newparent).cloned().ok_or(Error::NotFound)?;
@@ -331,8 +329,7 @@ impl Filesystem {
         if dir && name == b".." {
             return Err(Error::NotEmpty);
         }
-        let evict = self.with_log_room(|| {
-            let _gate = self.gate.read();
+        let evict = self.transact(|| {
             let mut t = self.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
             let child = {
@@ -422,8 +419,7 @@ impl Filesystem {
         if whiteout {
             self.meta_room()?;
         }
-        let evict = self.with_log_room(|| {
-            let _gate = self.gate.read();
+        let evict = self.transact(|| {
             let mut t = self.table.write();
             let evict = self.rename_checks(&t, parent, name, newparent, newname, rflags)?;
             let Some(evict) = evict else { return Ok(None) };
@@ -644,8 +640,7 @@ impl Filesystem {
             || req.mtime.is_some()
             || (req.ctime.is_some() && req.size.is_none());
         if has_other {
-            self.with_log_room(|| {
-                let _gate = self.gate.read();
+            self.transact(|| {
                 let n = self.node(ino)?;
                 let mut g = n.write();
                 let now = self.now();

@@ -463,8 +463,7 @@ impl Filesystem {
     }
 
     fn set_map_flag(&self, ino: u64, on: bool) -> Result<()> {
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             if on {

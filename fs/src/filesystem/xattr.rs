@@ -81,8 +81,7 @@ impl Filesystem {
         ino: u64,
         mut f: impl FnMut(&mut crate::meta::Inode) -> Result<()>,
     ) -> Result<()> {
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
