@@ -323,8 +323,7 @@ impl Filesystem {
                 size,
                 time: self.now(),
             };
-            self.commit_inode(&g, &op)?;
-            self.apply_inode(&mut g, &op)
+            self.log_inode(&mut g, &op)
         })
     }
 
@@ -594,8 +593,7 @@ impl Filesystem {
                     count: last_full - first_full,
                     time: now,
                 };
-                self.commit_inode(&g, &op)?;
-                self.apply_inode(&mut g, &op)?;
+                self.log_inode(&mut g, &op)?;
             } else {
                 g.attr.mtime = now;
                 g.attr.ctime = now;
@@ -695,8 +693,7 @@ impl Filesystem {
                 ctime: self.now(),
                 flags: (a.flags & !flags::USER_SETTABLE) | new,
             };
-            self.commit_inode(&g, &op)?;
-            self.apply_inode(&mut g, &op)
+            self.log_inode(&mut g, &op)
         })
     }
 }

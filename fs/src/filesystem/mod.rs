@@ -406,6 +406,21 @@ impl Filesystem {
         table.apply(op, &mut b).map_err(|e| self.fail(e))
     }
 
+    /// One logged inode change: checks `op` against the locked inode, commits it (durable)
+    /// and applies it (`commit_inode`, then `apply_inode`). Nothing is logged or changed
+    /// when the check or the append fails.
+    fn log_inode(&self, inode: &mut crate::meta::Inode, op: &Op) -> Result<()> {
+        self.commit_inode(inode, op)?;
+        self.apply_inode(inode, op)
+    }
+
+    /// One logged namespace change under the table's write lock: `commit_ns`, then
+    /// `apply_ns`.
+    fn log_ns(&self, table: &mut Table, op: &Op) -> Result<()> {
+        self.commit_ns(table, op)?;
+        self.apply_ns(table, op)
+    }
+
     fn fail(&self, e: ApplyError) -> Error {
         tracing::error!(error = %e, "logged operation failed to apply; refusing further changes");
         self.failed.store(true, Ordering::Relaxed);
@@ -551,8 +566,7 @@ impl Filesystem {
                 ctime: a.ctime,
                 flags: 0,
             };
-            self.commit_inode(&g, &op)?;
-            self.apply_inode(&mut g, &op)
+            self.log_inode(&mut g, &op)
         })
     }
 
@@ -570,8 +584,7 @@ impl Filesystem {
                 }
             }
             let op = Op::Evict { ino };
-            self.commit_ns(&t, &op)?;
-            self.apply_ns(&mut t, &op)
+            self.log_ns(&mut t, &op)
         })
     }
 

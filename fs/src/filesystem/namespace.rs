@@ -240,8 +240,7 @@ impl Filesystem {
             } else {
                 Op::Group(ops)
             };
-            self.commit_ns(&t, &op)?;
-            self.apply_ns(&mut t, &op)?;
+            self.log_ns(&mut t, &op)?;
             let n = t.get(ino).cloned().ok_or(Error::NotFound)?;
             let g = n.read();
             Ok(self.stat_of(&g))
@@ -301,8 +300,7 @@ impl Filesystem {
                 name: newname.to_vec(),
                 time: self.now(),
             };
-            self.commit_ns(&t, &op)?;
-            self.apply_ns(&mut t, &op)?;
+            self.log_ns(&mut t, &op)?;
             let g = n.read();
             Ok(self.stat_of(&g))
         })
@@ -364,8 +362,7 @@ impl Filesystem {
                 name: name.to_vec(),
                 time: self.now(),
             };
-            self.commit_ns(&t, &op)?;
-            self.apply_ns(&mut t, &op)?;
+            self.log_ns(&mut t, &op)?;
             let cg = c.read();
             Ok((cg.attr.nlink == 0 && cg.open == 0).then_some(child))
         })?;
@@ -445,11 +442,9 @@ impl Filesystem {
                     target: Vec::new(),
                 };
                 let group = Op::Group(vec![op, wo]);
-                self.commit_ns(&t, &group)?;
-                self.apply_ns(&mut t, &group)?;
+                self.log_ns(&mut t, &group)?;
             } else {
-                self.commit_ns(&t, &op)?;
-                self.apply_ns(&mut t, &op)?;
+                self.log_ns(&mut t, &op)?;
             }
             match evict {
                 Some(ino) => {
@@ -717,8 +712,7 @@ impl Filesystem {
                     }
                     _ => op,
                 };
-                self.commit_inode(&g, &op)?;
-                self.apply_inode(&mut g, &op)
+                self.log_inode(&mut g, &op)
             })?;
         }
         self.getattr(ino)

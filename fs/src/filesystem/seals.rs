@@ -495,8 +495,7 @@ impl Filesystem {
                 ctime: self.now(),
                 flags: new,
             };
-            self.commit_inode(&g, &op)?;
-            self.apply_inode(&mut g, &op)
+            self.log_inode(&mut g, &op)
         })
     }
 

@@ -118,8 +118,7 @@ impl Filesystem {
                 value: value.to_vec(),
                 time: self.now(),
             };
-            self.commit_inode(g, &op)?;
-            self.apply_inode(g, &op)
+            self.log_inode(g, &op)
         })
     }
 
@@ -165,8 +164,7 @@ impl Filesystem {
                 name: name.to_vec(),
                 time: self.now(),
             };
-            self.commit_inode(g, &op)?;
-            self.apply_inode(g, &op)
+            self.log_inode(g, &op)
         })
     }
 }
