@@ -48,6 +48,16 @@ pub enum CheckpointError {
     Apply(#[from] ApplyError),
 }
 
+/// Here rather than in `error`, which sits below the journal.
+impl From<CheckpointError> for Error {
+    fn from(e: CheckpointError) -> Self {
+        match e {
+            CheckpointError::Format(f) => Error::Corrupt(format!("checkpoint: {f}")),
+            CheckpointError::Apply(a) => Error::Corrupt(format!("checkpoint: {}", a.0)),
+        }
+    }
+}
+
 /// Encodes the table. The caller holds every lock that keeps it still.
 pub fn encode(t: &Table, generation: u64, log_seq: u64) -> Vec<u8> {
     let mut w = Writer::with_capacity(CKPT_HEADER + t.inodes.len() * 96);
