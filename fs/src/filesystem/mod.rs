@@ -6,7 +6,7 @@
 //! superblock, handles), checked on every acquisition.
 //!
 //! Every mutation builds an `Op`, appends it to the log (durable before the reply), then
-//! applies it with the same function replay uses, inside [`Filesystem::transact`] (the
+//! applies it with the same function replay uses, inside `Filesystem::transact` (the
 //! journal's gate and checkpoint-and-retry, [`crate::journal`]). Data reaches the device
 //! through [`crate::device::persist`] only.
 
