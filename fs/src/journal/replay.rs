@@ -15,7 +15,7 @@ use crate::format::log_header::{records_start, LogHeader, LOG_HEADER_LEN, LOG_HE
 use crate::format::record::{decode_header, decode_record, Op};
 use crate::format::superblock::{pick, SlotPick, SB_LEN};
 use crate::format::{FormatError, Superblock};
-use crate::fsck::check_table;
+use crate::meta::check::check_table;
 use crate::meta::table::{ApplyError, Blocks};
 use crate::meta::Table;
 
@@ -64,7 +64,7 @@ pub struct LoadReport {
     pub replay_end: String,
     /// Log bytes in use.
     pub log_tail: u64,
-    /// What the cross-checks of the loaded table found (`fsck::check_table`); mount refuses
+    /// What the cross-checks of the loaded table found (`meta::check::check_table`); mount refuses
     /// a table with any.
     pub problems: Vec<String>,
     /// Data blocks owned by files.
