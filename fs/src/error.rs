@@ -1,6 +1,5 @@
 //! The filesystem's error type and its one mapping to errno values.
 
-use crate::format::checkpoint::CheckpointError;
 use crate::format::FormatError;
 use crate::meta::table::ApplyError;
 
@@ -112,15 +111,6 @@ pub enum Error {
 impl From<ApplyError> for Error {
     fn from(e: ApplyError) -> Self {
         Error::Corrupt(e.0)
-    }
-}
-
-impl From<CheckpointError> for Error {
-    fn from(e: CheckpointError) -> Self {
-        match e {
-            CheckpointError::Format(f) => Error::Corrupt(format!("checkpoint: {f}")),
-            CheckpointError::Apply(a) => Error::Corrupt(format!("checkpoint: {}", a.0)),
-        }
     }
 }
 

@@ -1,11 +1,15 @@
 //! sealfs: a filesystem for DAX devices (persistent memory, CXL memory) whose extent maps
 //! can be sealed, served over FUSE.
 //!
-//! Layers, bottom up: `device` (image file, device DAX, simulated) and `persist` (the only
-//! place that orders durability); `format` (on-media encoding); `meta` (in-memory state
-//! and the apply function shared by live operations and replay); `log`; `filesystem` (the
-//! transport-free core); `fsck`; `fuse` (the thin adapter); `mounts` (the mount table);
-//! `cli`.
+//! Layers, bottom up; a module imports only from layers below it (`sync` and `error` are
+//! used throughout; `error` sits above `format` and `meta`, whose error types it wraps):
+//! `format` (pure on-media codecs: layout, superblock, log header, log records; imports
+//! nothing of sealfs); `meta` (in-memory state and the apply function shared by live
+//! operations and replay); `device` (image file, device DAX, simulated) with
+//! `device::persist`, the only place that flushes, fences or orders durability;
+//! `journal` (the log writer, the checkpoint codec and publish, replay, the transaction
+//! helper); `filesystem` (the transport-free core); `fsck`; `fuse` (the thin adapter);
+//! `mounts` (the mount table); `cli`.
 
 #![warn(missing_docs)]
 // Input from users, disks and other processes must never panic the daemon.
@@ -26,10 +30,9 @@ pub mod fuse;
 #[doc(hidden)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod fuzzing;
-pub mod log;
+pub mod journal;
 pub mod meta;
 pub mod mounts;
-pub mod persist;
 pub mod sync;
 pub mod window;
 

@@ -34,8 +34,8 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::abi;
+use crate::device::persist::{self, Writeback};
 use crate::error::{Error, Result};
-use crate::persist::{self, Writeback};
 
 /// Slot size: the unit a window maps (2 MiB, as virtio-fs DAX windows use).
 pub const SLOT: u64 = 2 << 20;

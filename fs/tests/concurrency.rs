@@ -177,7 +177,7 @@ fn operations_race_checkpoints_without_deadlock_and_remount_identically() {
         .unwrap_or(3);
     let dev = Arc::new(SimDevice::new(256 << 20, true));
     // A small log: besides the explicit checkpoints, a full log checkpoints from inside
-    // operations (with_log_room), the path where the deadlock lived.
+    // operations (transact), the path where the deadlock lived.
     let layout = LayoutOptions {
         log_len: 256 << 10,
         ..Default::default()

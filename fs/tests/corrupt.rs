@@ -98,7 +98,7 @@ fn apply(img: &[u8], d: &Damage) -> Vec<u8> {
 fn damaged_images_never_panic_and_clean_means_intact() {
     let (img, states) = build();
     let probe = SimDevice::from_image(img.clone(), true);
-    let pick = sealfs::filesystem::mount::read_superblocks(&probe).unwrap();
+    let pick = sealfs::journal::replay::read_superblocks(&probe).unwrap();
     let sb = pick.current;
     let l = sb.layout;
     let ckpt = (l.ckpt_off[sb.active_ckpt as usize], sb.ckpt_used);
@@ -156,7 +156,7 @@ fn damaged_images_never_panic_and_clean_means_intact() {
 fn a_torn_superblock_slot_beside_a_valid_one_is_a_note_not_a_problem() {
     let (img, states) = build();
     let probe = SimDevice::from_image(img.clone(), true);
-    let cur = sealfs::filesystem::mount::read_superblocks(&probe)
+    let cur = sealfs::journal::replay::read_superblocks(&probe)
         .unwrap()
         .current;
     // Tear the slot that is *not* current: everything mount needs is intact.
@@ -178,7 +178,7 @@ fn a_torn_superblock_slot_beside_a_valid_one_is_a_note_not_a_problem() {
 fn damage_in_the_middle_of_the_log_is_reported() {
     let (img, _) = build();
     let probe = SimDevice::from_image(img.clone(), true);
-    let sb = sealfs::filesystem::mount::read_superblocks(&probe)
+    let sb = sealfs::journal::replay::read_superblocks(&probe)
         .unwrap()
         .current;
     let first = sb.layout.log_off + sealfs::format::log_header::records_start(sb.version);

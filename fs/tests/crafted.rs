@@ -8,12 +8,12 @@ mod common;
 use std::sync::Arc;
 
 use sealfs::device::sim::SimDevice;
-use sealfs::filesystem::mount::read_superblocks;
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions, MAX_LINKS};
-use sealfs::format::checkpoint::{self, CKPT_HEADER};
 use sealfs::format::layout::LayoutOptions;
 use sealfs::format::record::{valid, MapExtent, Op, Ts};
 use sealfs::format::{crc, Superblock};
+use sealfs::journal::checkpoint::{self, CKPT_HEADER};
+use sealfs::journal::replay::read_superblocks;
 use sealfs::meta::inode::{mode, Body};
 use sealfs::meta::table::{ApplyError, Blocks};
 use sealfs::{Ctx, Filesystem};

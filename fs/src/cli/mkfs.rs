@@ -12,10 +12,10 @@ use super::args::{human, parse_size, Arg, Args};
 use super::{at, describe, describe_io, Failure, Outcome};
 use crate::device::{self, DeviceKind};
 use crate::error::Error;
-use crate::filesystem::mount::read_superblocks;
 use crate::filesystem::{mkfs, MkfsOptions};
 use crate::format::layout::{LayoutOptions, HUGE, MIN_DEVICE, MIN_LOG};
 use crate::format::FormatError;
+use crate::journal::replay::read_superblocks;
 
 /// How long mkfs waits for a daemon that still holds the device.
 const LOCK_WAIT: Duration = Duration::from_secs(10);

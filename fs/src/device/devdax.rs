@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::mapping::{lock_exclusive, Mapping};
+use super::persist::{self, Writeback};
 use super::{check_range, Device, DeviceKind};
 use crate::error::{Error, Result};
-use crate::persist::{self, Writeback};
 
 /// A device-DAX device.
 pub struct DevDax {

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::mapping::{lock_exclusive, Mapping};
+use super::persist;
 use super::{Device, DeviceKind};
 use crate::error::Result;
-use crate::persist;
 
 /// Writes of at least this many bytes use pwrite(2) instead of a copy into the mapping.
 const PWRITE_MIN: usize = 64 << 10;

@@ -4,11 +4,13 @@
 //!
 //! A device is byte-addressable memory of a fixed size. Reads and writes are explicit
 //! copies (DAX memory is shared with other mappings and hardware; nothing hands out
-//! references into it). How stores become durable is decided by `crate::persist`.
+//! references into it). How stores become durable is decided by [`persist`], the one module that
+//! flushes and fences.
 
 pub mod devdax;
 pub mod image;
 mod mapping;
+pub mod persist;
 mod sigbus;
 pub mod sim;
 

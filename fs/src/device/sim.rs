@@ -7,9 +7,9 @@
 
 use parking_lot::Mutex;
 
+use super::persist::CACHE_LINE;
 use super::{check_range, Device, DeviceKind};
 use crate::error::Result;
-use crate::persist::CACHE_LINE;
 
 /// One recorded device event.
 #[derive(Clone, Debug)]

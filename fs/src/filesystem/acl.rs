@@ -371,8 +371,7 @@ impl Filesystem {
                 1 => ops.remove(0),
                 _ => Op::Group(ops),
             };
-            self.commit_inode(g, &op)?;
-            self.apply_inode(g, &op)
+            self.log_inode(g, &op)
         })
     }
 }

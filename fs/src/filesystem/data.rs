@@ -10,6 +10,7 @@ use sealfs_alloc::{Extent, Hint};
 use sealfs_seal::ChangeKind;
 
 use super::{Ctx, Error, Filesystem, Result, MAX_FILE_SIZE};
+use crate::device::persist::{self, Batch};
 use crate::format::record::{valid, MapExtent, Op};
 use crate::meta::extents::ExtentMap;
 use crate::meta::inode::flags;
@@ -159,11 +160,11 @@ impl Filesystem {
         if data.is_empty() {
             return Ok(0);
         }
-        self.with_log_room(|| self.write_once(ino, off, data))
+        self.transact(|| self.write_once(ino, off, data))
     }
 
+    /// One try of `write`; runs inside [`Filesystem::transact`] (under the gate).
     fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32> {
-        let _gate = self.gate.read();
         let n = self.node(ino)?;
         let mut g = n.write();
         file_map(&g)?;
@@ -214,6 +215,7 @@ impl Filesystem {
         let data = &data[..len as usize];
         let durable = self.dev.durable_writes();
         let copy = (|| -> Result<()> {
+            let batch = Batch::new(&*self.dev);
             // New blocks: zero what the data does not cover.
             for x in &new {
                 let (bstart, bend) = (x.fblock * bs, (x.fblock + x.len) * bs);
@@ -245,15 +247,14 @@ impl Filesystem {
                 self.dev
                     .write(doff, &data[(s - off) as usize..(e - off) as usize])?;
                 if durable {
-                    self.dev.flush(doff, e - s)?;
+                    batch.flush(doff, e - s)?;
                 }
             }
             for x in &new {
-                self.dev
-                    .flush(self.layout.block_offset(x.dblock), x.len * bs)?;
+                batch.flush(self.layout.block_offset(x.dblock), x.len * bs)?;
             }
             if durable || !new.is_empty() {
-                self.dev.fence();
+                batch.fence();
             }
             Ok(())
         })();
@@ -289,8 +290,7 @@ impl Filesystem {
         if size > MAX_FILE_SIZE {
             return Err(Error::FileTooBig);
         }
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             let m = file_map(&g)?;
@@ -314,7 +314,7 @@ impl Filesystem {
                         let doff = self.dev_off(fb, d, size);
                         let n = (fb + 1) * bs - size;
                         self.dev.zero(doff, n)?;
-                        crate::persist::persist(&*self.dev, doff, n)?;
+                        persist::persist(&*self.dev, doff, n)?;
                     }
                 }
             }
@@ -323,8 +323,7 @@ impl Filesystem {
                 size,
                 time: self.now(),
             };
-            self.commit_inode(&g, &op)?;
-            self.apply_inode(&mut g, &op)
+            self.log_inode(&mut g, &op)
         })
     }
 
@@ -366,16 +365,16 @@ impl Filesystem {
         let mut pos = off;
         while pos < end {
             let cend = ((pos / CHUNK + 1) * CHUNK).min(end);
-            self.with_log_room(|| self.allocate_range(ino, pos, cend, keep, zero))?;
+            self.transact(|| self.allocate_range(ino, pos, cend, keep, zero))?;
             pos = cend;
         }
         Ok(())
     }
 
     /// Allocates (and zeroes) the holes of `[off, end)`; with `zero`, zeroes the mapped
-    /// bytes too. Grows the size to `end` unless `keep`.
+    /// bytes too. Grows the size to `end` unless `keep`. Runs inside
+    /// [`Filesystem::transact`] (under the gate).
     fn allocate_range(&self, ino: u64, off: u64, end: u64, keep: bool, zero: bool) -> Result<()> {
-        let _gate = self.gate.read();
         let n = self.node(ino)?;
         let mut g = n.write();
         let bs = self.bs;
@@ -402,22 +401,19 @@ impl Filesystem {
             Vec::new()
         };
         let work = (|| -> Result<()> {
+            let batch = Batch::new(&*self.dev);
             for x in &new {
-                let doff = self.layout.block_offset(x.dblock);
-                self.dev.zero(doff, x.len * bs)?;
-                self.dev.flush(doff, x.len * bs)?;
+                batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
             }
             if zero {
                 for seg in m.segments(fstart, fend) {
                     let Some(d) = seg.dblock else { continue };
                     let s = (seg.fblock * bs).max(off);
                     let e = ((seg.fblock + seg.len) * bs).min(end);
-                    let doff = self.dev_off(seg.fblock, d, s);
-                    self.dev.zero(doff, e - s)?;
-                    self.dev.flush(doff, e - s)?;
+                    batch.zero(self.dev_off(seg.fblock, d, s), e - s)?;
                 }
             }
-            self.dev.fence();
+            batch.fence();
             Ok(())
         })();
         if let Err(e) = work {
@@ -463,7 +459,7 @@ impl Filesystem {
         mut undo: impl FnMut(T),
     ) -> Result<T> {
         self.check_writable()?;
-        self.with_log_room(|| self.populate_once(ino, off, end, &mut take, &mut undo))
+        self.transact(|| self.populate_once(ino, off, end, &mut take, &mut undo))
             .map_err(|e| match e {
                 // Mapping records that could never fit in the log: too much to populate.
                 Error::TooBig => Error::NoSpace,
@@ -471,6 +467,7 @@ impl Filesystem {
             })
     }
 
+    /// One try of `populate`; runs inside [`Filesystem::transact`] (under the gate).
     fn populate_once<T>(
         &self,
         ino: u64,
@@ -481,7 +478,6 @@ impl Filesystem {
     ) -> Result<T> {
         /// Extents per `Map` record (24 bytes each: well under `REC_MAX`).
         const PER_RECORD: usize = 4096;
-        let _gate = self.gate.read();
         let n = self.node(ino)?;
         let mut g = n.write();
         let bs = self.bs;
@@ -509,12 +505,11 @@ impl Filesystem {
         self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
         let new = self.allocate_holes(m, fstart, fend)?;
         let zeroed = (|| -> Result<()> {
+            let batch = Batch::new(&*self.dev);
             for x in &new {
-                let doff = self.layout.block_offset(x.dblock);
-                self.dev.zero(doff, x.len * bs)?;
-                self.dev.flush(doff, x.len * bs)?;
+                batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
             }
-            self.dev.fence();
+            batch.fence();
             Ok(())
         })();
         if let Err(e) = zeroed {
@@ -557,8 +552,7 @@ impl Filesystem {
     }
 
     fn punch(&self, ino: u64, off: u64, end: u64) -> Result<()> {
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             let bs = self.bs;
@@ -587,7 +581,7 @@ impl Filesystem {
                     if let Some(d) = seg.dblock {
                         let doff = self.dev_off(seg.fblock, d, s);
                         self.dev.zero(doff, e - s)?;
-                        crate::persist::persist(&*self.dev, doff, e - s)?;
+                        persist::persist(&*self.dev, doff, e - s)?;
                     }
                 }
             }
@@ -599,8 +593,7 @@ impl Filesystem {
                     count: last_full - first_full,
                     time: now,
                 };
-                self.commit_inode(&g, &op)?;
-                self.apply_inode(&mut g, &op)?;
+                self.log_inode(&mut g, &op)?;
             } else {
                 g.attr.mtime = now;
                 g.attr.ctime = now;
@@ -675,8 +668,7 @@ impl Filesystem {
         if new & !flags::USER_SETTABLE != 0 {
             return Err(Error::NotSupported);
         }
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             if ctx.uid != 0 && ctx.uid != g.attr.uid {
@@ -701,8 +693,7 @@ impl Filesystem {
                 ctime: self.now(),
                 flags: (a.flags & !flags::USER_SETTABLE) | new,
             };
-            self.commit_inode(&g, &op)?;
-            self.apply_inode(&mut g, &op)
+            self.log_inode(&mut g, &op)
         })
     }
 }

@@ -6,7 +6,9 @@
 //! superblock, handles), checked on every acquisition.
 //!
 //! Every mutation builds an `Op`, appends it to the log (durable before the reply), then
-//! applies it with the same function replay uses.
+//! applies it with the same function replay uses, inside `Filesystem::transact` (the
+//! journal's gate and checkpoint-and-retry, [`crate::journal`]). Data reaches the device
+//! through [`crate::device::persist`] only.
 
 pub mod acl;
 pub mod data;
@@ -27,7 +29,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::format::record::{Op, Ts};
 use crate::format::{Layout, Superblock};
-use crate::log::Log;
+use crate::journal::log::Log;
 use crate::meta::inode::{mode, Attr};
 use crate::meta::table::{ApplyError, Blocks};
 use crate::meta::{Node, Table};
@@ -404,21 +406,32 @@ impl Filesystem {
         table.apply(op, &mut b).map_err(|e| self.fail(e))
     }
 
+    /// One logged inode change: checks `op` against the locked inode, commits it (durable)
+    /// and applies it (`commit_inode`, then `apply_inode`). Nothing is logged or changed
+    /// when the check or the append fails.
+    fn log_inode(&self, inode: &mut crate::meta::Inode, op: &Op) -> Result<()> {
+        self.commit_inode(inode, op)?;
+        self.apply_inode(inode, op)
+    }
+
+    /// One logged namespace change under the table's write lock: `commit_ns`, then
+    /// `apply_ns`.
+    fn log_ns(&self, table: &mut Table, op: &Op) -> Result<()> {
+        self.commit_ns(table, op)?;
+        self.apply_ns(table, op)
+    }
+
     fn fail(&self, e: ApplyError) -> Error {
         tracing::error!(error = %e, "logged operation failed to apply; refusing further changes");
         self.failed.store(true, Ordering::Relaxed);
         Error::Corrupt(e.0)
     }
 
-    /// Runs `f`, checkpointing and retrying once the log is full.
-    fn with_log_room<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
-        for _ in 0..3 {
-            match f() {
-                Err(Error::LogFull) => self.checkpoint()?,
-                other => return other,
-            }
-        }
-        Err(Error::NoSpace)
+    /// Runs one logged change, `body`, under the shared gate, checkpointing and running it
+    /// again when the log is full ([`crate::journal::transact`]). `body` checks, commits
+    /// and applies; it must not take the gate itself.
+    fn transact<T>(&self, body: impl FnMut() -> Result<T>) -> Result<T> {
+        crate::journal::transact(&self.gate, || self.checkpoint(), body)
     }
 
     /// A `Stat` for a locked inode.
@@ -533,8 +546,7 @@ impl Filesystem {
         if self.is_read_only() {
             return Ok(());
         }
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             if !g.dirty_times {
@@ -554,15 +566,13 @@ impl Filesystem {
                 ctime: a.ctime,
                 flags: 0,
             };
-            self.commit_inode(&g, &op)?;
-            self.apply_inode(&mut g, &op)
+            self.log_inode(&mut g, &op)
         })
     }
 
     /// Drops an unlinked inode with no handles left.
     fn evict(&self, ino: u64) -> Result<()> {
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let mut t = self.table.write();
             let Some(n) = t.get(ino).cloned() else {
                 return Ok(());
@@ -574,8 +584,7 @@ impl Filesystem {
                 }
             }
             let op = Op::Evict { ino };
-            self.commit_ns(&t, &op)?;
-            self.apply_ns(&mut t, &op)
+            self.log_ns(&mut t, &op)
         })
     }
 
@@ -586,10 +595,11 @@ impl Filesystem {
             let g = n.read();
             if !self.dev.durable_writes() {
                 if let Some(m) = g.extents() {
+                    let batch = crate::device::persist::Batch::new(&*self.dev);
                     for (_, d, l) in m.iter() {
-                        self.dev.flush(self.layout.block_offset(d), l * self.bs)?;
+                        batch.flush(self.layout.block_offset(d), l * self.bs)?;
                     }
-                    self.dev.fence();
+                    batch.fence();
                 }
             }
             if datasync || !g.dirty_times {

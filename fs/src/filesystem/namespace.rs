@@ -167,8 +167,7 @@ impl Filesystem {
         } else {
             0
         };
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let mut t = self.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
             let (gid, mut perm, dir_default) = {
@@ -241,8 +240,7 @@ impl Filesystem {
             } else {
                 Op::Group(ops)
             };
-            self.commit_ns(&t, &op)?;
-            self.apply_ns(&mut t, &op)?;
+            self.log_ns(&mut t, &op)?;
             let n = t.get(ino).cloned().ok_or(Error::NotFound)?;
             let g = n.read();
             Ok(self.stat_of(&g))
@@ -267,8 +265,7 @@ impl Filesystem {
             return Err(Error::Exists);
         }
         self.meta_room()?;
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let mut t = self.table.write();
             let n = t.get(ino).cloned().ok_or(Error::NotFound)?;
             let p = t.get(newparent).cloned().ok_or(Error::NotFound)?;
@@ -303,8 +300,7 @@ impl Filesystem {
                 name: newname.to_vec(),
                 time: self.now(),
             };
-            self.commit_ns(&t, &op)?;
-            self.apply_ns(&mut t, &op)?;
+            self.log_ns(&mut t, &op)?;
             let g = n.read();
             Ok(self.stat_of(&g))
         })
@@ -331,8 +327,7 @@ impl Filesystem {
         if dir && name == b".." {
             return Err(Error::NotEmpty);
         }
-        let evict = self.with_log_room(|| {
-            let _gate = self.gate.read();
+        let evict = self.transact(|| {
             let mut t = self.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
             let child = {
@@ -367,8 +362,7 @@ impl Filesystem {
                 name: name.to_vec(),
                 time: self.now(),
             };
-            self.commit_ns(&t, &op)?;
-            self.apply_ns(&mut t, &op)?;
+            self.log_ns(&mut t, &op)?;
             let cg = c.read();
             Ok((cg.attr.nlink == 0 && cg.open == 0).then_some(child))
         })?;
@@ -422,8 +416,7 @@ impl Filesystem {
         if whiteout {
             self.meta_room()?;
         }
-        let evict = self.with_log_room(|| {
-            let _gate = self.gate.read();
+        let evict = self.transact(|| {
             let mut t = self.table.write();
             let evict = self.rename_checks(&t, parent, name, newparent, newname, rflags)?;
             let Some(evict) = evict else { return Ok(None) };
@@ -449,11 +442,9 @@ impl Filesystem {
                     target: Vec::new(),
                 };
                 let group = Op::Group(vec![op, wo]);
-                self.commit_ns(&t, &group)?;
-                self.apply_ns(&mut t, &group)?;
+                self.log_ns(&mut t, &group)?;
             } else {
-                self.commit_ns(&t, &op)?;
-                self.apply_ns(&mut t, &op)?;
+                self.log_ns(&mut t, &op)?;
             }
             match evict {
                 Some(ino) => {
@@ -644,8 +635,7 @@ impl Filesystem {
             || req.mtime.is_some()
             || (req.ctime.is_some() && req.size.is_none());
         if has_other {
-            self.with_log_room(|| {
-                let _gate = self.gate.read();
+            self.transact(|| {
                 let n = self.node(ino)?;
                 let mut g = n.write();
                 let now = self.now();
@@ -722,8 +712,7 @@ impl Filesystem {
                     }
                     _ => op,
                 };
-                self.commit_inode(&g, &op)?;
-                self.apply_inode(&mut g, &op)
+                self.log_inode(&mut g, &op)
             })?;
         }
         self.getattr(ino)

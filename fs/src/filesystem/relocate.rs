@@ -38,9 +38,9 @@ impl Filesystem {
     }
 
     /// Moves `[fstart, fend)` (fully mapped) into one run starting at a multiple of `per`
-    /// blocks, so file block f lands on a device block congruent to f modulo `per`.
+    /// blocks, so file block f lands on a device block congruent to f modulo `per`. Runs
+    /// inside [`Filesystem::transact`] (under the gate).
     pub(crate) fn relocate_range(&self, ino: u64, fstart: u64, fend: u64, per: u64) -> Result<()> {
-        let _gate = self.gate.read();
         let n = self.node(ino)?;
         let mut g = n.write();
         let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
@@ -85,7 +85,7 @@ impl Filesystem {
                     done += k as u64;
                 }
             }
-            crate::persist::persist(
+            crate::device::persist::persist(
                 &*self.dev,
                 self.layout.block_offset(target.start),
                 target.len * bs,
@@ -151,7 +151,7 @@ impl Filesystem {
         };
         let mut rep = DefragReport::default();
         for ino in inos {
-            match self.with_log_room(|| self.defrag_file(ino)) {
+            match self.transact(|| self.defrag_file(ino)) {
                 Ok(None) => {}
                 Ok(Some(true)) => {
                     rep.files += 1;
@@ -173,9 +173,9 @@ impl Filesystem {
         Ok(rep)
     }
 
-    /// `None`: not a regular file; `Some(moved)`.
+    /// `None`: not a regular file; `Some(moved)`. Runs inside [`Filesystem::transact`]
+    /// (under the gate).
     fn defrag_file(&self, ino: u64) -> Result<Option<bool>> {
-        let _gate = self.gate.read();
         let n = self.node(ino)?;
         let mut g = n.write();
         let Some(m) = g.extents() else {

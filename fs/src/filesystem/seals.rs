@@ -470,8 +470,7 @@ impl Filesystem {
     }
 
     fn set_map_flag(&self, ino: u64, on: bool) -> Result<()> {
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             if on {
@@ -503,8 +502,7 @@ impl Filesystem {
                 ctime: self.now(),
                 flags: new,
             };
-            self.commit_inode(&g, &op)?;
-            self.apply_inode(&mut g, &op)
+            self.log_inode(&mut g, &op)
         })
     }
 

@@ -348,7 +348,7 @@ impl Filesystem {
         if aligned {
             return Ok(());
         }
-        self.with_log_room(|| self.relocate_range(ino, fb, fe, per))
+        self.transact(|| self.relocate_range(ino, fb, fe, per))
             .map_err(|e| match e {
                 Error::Sealed | Error::NoSpace => {
                     Error::Invalid("range cannot be laid out in aligned runs")

@@ -81,8 +81,7 @@ impl Filesystem {
         ino: u64,
         mut f: impl FnMut(&mut crate::meta::Inode) -> Result<()>,
     ) -> Result<()> {
-        self.with_log_room(|| {
-            let _gate = self.gate.read();
+        self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
@@ -119,8 +118,7 @@ impl Filesystem {
                 value: value.to_vec(),
                 time: self.now(),
             };
-            self.commit_inode(g, &op)?;
-            self.apply_inode(g, &op)
+            self.log_inode(g, &op)
         })
     }
 
@@ -166,8 +164,7 @@ impl Filesystem {
                 name: name.to_vec(),
                 time: self.now(),
             };
-            self.commit_inode(g, &op)?;
-            self.apply_inode(g, &op)
+            self.log_inode(g, &op)
         })
     }
 }

@@ -1,10 +1,11 @@
-//! The on-media format: layout, superblocks, log records and checkpoints.
+//! The on-media format: layout, superblocks, log headers and log records (the checkpoint
+//! codec, which walks the in-memory table, is `journal::checkpoint`).
 //!
 //! Everything here is explicit little-endian encoding with named offsets (see
 //! `docs/format.md`, which documents every byte). This module turns bytes into values and
-//! back and validates them; it never touches a device and never panics on any input.
+//! back and validates them; it never touches a device and never panics on any input. It
+//! imports nothing of sealfs but itself: `meta`, `journal` and everything above build on it.
 
-pub mod checkpoint;
 pub mod codec;
 pub mod layout;
 pub mod log_header;

@@ -1,6 +1,7 @@
 //! In-memory metadata: inodes, directories, extent maps, and the apply function shared by
 //! live operations and log replay. No I/O here.
 
+pub mod check;
 pub mod dir;
 pub mod extents;
 pub mod inode;

@@ -10,8 +10,8 @@
 //! reaches the log.
 //!
 //! The checks here are the per-operation form of what fsck checks on a whole table
-//! (`crate::fsck::check_table`): an operation that passes them on a consistent table leaves
-//! a consistent table.
+//! (`super::check::check_table`): an operation that passes them on a consistent table
+//! leaves a consistent table.
 
 use super::inode::{flags, mode, Inode};
 use super::table::{ApplyError, Table, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO};

@@ -1,10 +1,10 @@
 //! The metadata log writer: appends one checksummed record per operation and makes it
 //! durable before returning, under one mutex so that log order is commit order.
 
+use crate::device::persist;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::format::record::{Op, REC_MAX};
-use crate::persist;
 
 /// Append position and sequence numbers of the live log.
 #[derive(Debug)]

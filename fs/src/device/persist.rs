@@ -6,9 +6,14 @@
 //!   make them persistent).
 //! * `msync_range` makes stores to a mapped image file durable (the page cache is written to
 //!   the file).
-//! * `publish` is the ordering primitive every on-media update uses: write, flush, fence.
+//! * `publish` is the ordering primitive every on-media update uses: write, flush, fence;
+//!   `persist` makes earlier stores to one range durable.
+//! * `Batch` is the data path's form: several ranges written back, then one fence.
 //!
-//! Nothing else in sealfs issues flushes or fences or decides their order.
+//! Nothing else in sealfs issues flushes or fences or decides their order: the devices
+//! implement `Device::flush` and `Device::fence` with the primitives here, and everything
+//! above `device` (the log, checkpoints, the data path, fsync) calls only `publish`,
+//! `persist` and `Batch`.
 
 use std::sync::OnceLock;
 
@@ -170,4 +175,36 @@ pub fn persist(dev: &dyn Device, off: u64, len: u64) -> Result<()> {
     dev.flush(off, len)?;
     dev.fence();
     Ok(())
+}
+
+/// Ranges whose earlier stores become durable together: each [`Batch::flush`] starts
+/// writing one back, and [`Batch::fence`] orders them all at once (one fence for a whole
+/// write or `fsync`, instead of one per range).
+#[must_use = "flushed ranges are durable only after `fence`"]
+pub struct Batch<'a> {
+    dev: &'a dyn Device,
+}
+
+impl<'a> Batch<'a> {
+    /// An empty batch on `dev`.
+    pub fn new(dev: &'a dyn Device) -> Batch<'a> {
+        Batch { dev }
+    }
+
+    /// Starts making earlier stores to `[off, off+len)` durable. Not durable until
+    /// [`Batch::fence`].
+    pub fn flush(&self, off: u64, len: u64) -> Result<()> {
+        self.dev.flush(off, len)
+    }
+
+    /// Zeroes `[off, off+len)` and starts making the zeroes durable.
+    pub fn zero(&self, off: u64, len: u64) -> Result<()> {
+        self.dev.zero(off, len)?;
+        self.dev.flush(off, len)
+    }
+
+    /// Fences: every range flushed so far is durable when this returns.
+    pub fn fence(self) {
+        self.dev.fence();
+    }
 }

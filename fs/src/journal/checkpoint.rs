@@ -3,14 +3,22 @@
 //! Written to the inactive checkpoint area when the log fills; the superblock slot written
 //! afterwards makes it current. Decoding rebuilds a `Table` and reports every owned device
 //! block to a `Blocks` sink (the allocator at mount, the ownership checker in fsck).
+//!
+//! The codec lives in the journal, not in `format`, because it walks `meta::Table`; the
+//! bytes it writes are documented in `docs/format.md` with the rest of the format.
 
 use std::sync::Arc;
 
 use crate::sync::{Rank, RwLock};
 
-use super::codec::{le64, Reader, Writer};
-use super::record::{valid_xattr_name, Ts};
-use super::{crc, FormatError};
+use super::log::Log;
+use crate::device::persist;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::format::codec::{le64, Reader, Writer};
+use crate::format::log_header::{records_start, LogHeader, LOG_HEADER_VERSION};
+use crate::format::record::{valid_xattr_name, Ts};
+use crate::format::{crc, FormatError, Superblock};
 use crate::meta::dir::Dir;
 use crate::meta::extents::ExtentMap;
 use crate::meta::inode::{mode, Attr, Body, Inode};
@@ -38,6 +46,16 @@ pub enum CheckpointError {
     /// Well-formed but inconsistent.
     #[error("checkpoint: {0}")]
     Apply(#[from] ApplyError),
+}
+
+/// Here rather than in `error`, which sits below the journal.
+impl From<CheckpointError> for Error {
+    fn from(e: CheckpointError) -> Self {
+        match e {
+            CheckpointError::Format(f) => Error::Corrupt(format!("checkpoint: {f}")),
+            CheckpointError::Apply(a) => Error::Corrupt(format!("checkpoint: {}", a.0)),
+        }
+    }
 }
 
 /// Encodes the table. The caller holds every lock that keeps it still.
@@ -112,6 +130,60 @@ fn encode_inode(w: &mut Writer, g: &Inode) {
         Body::Symlink(t) => w.bytes16(t),
         Body::Special => {}
     }
+}
+
+/// Makes `blob` (a checkpoint of generation `current.generation + 1`, encoded while the
+/// exclusive gate kept every appender out) the filesystem's state: the inactive checkpoint
+/// area, then (format version 3 on) the new generation's log header, then the superblock
+/// slot that makes both current; the log starts over. The caller holds the log and
+/// superblock locks. `NoSpace` (nothing written) when the blob does not fit the area.
+/// Returns the superblock now in use.
+pub fn publish(
+    dev: &dyn Device,
+    blob: &[u8],
+    version: u32,
+    log: &mut Log,
+    current: &Superblock,
+) -> Result<Superblock> {
+    let layout = &current.layout;
+    let generation = current.generation + 1;
+    if blob.len() as u64 > layout.ckpt_len {
+        tracing::error!(
+            bytes = blob.len(),
+            capacity = layout.ckpt_len,
+            "metadata no longer fits a checkpoint"
+        );
+        return Err(Error::NoSpace);
+    }
+    let area = 1 - current.active_ckpt;
+    persist::publish(dev, layout.ckpt_off[area as usize], blob)?;
+    if version >= LOG_HEADER_VERSION {
+        // Before the superblock: this slot is not the one the current generation needs.
+        let h = LogHeader {
+            generation,
+            log_seq: log.next_seq,
+            uuid: current.uuid,
+        };
+        persist::publish(
+            dev,
+            layout.log_off + LogHeader::slot_offset(generation),
+            &h.encode(),
+        )?;
+    }
+    let new = Superblock {
+        version,
+        generation,
+        active_ckpt: area,
+        ckpt_used: blob.len() as u64,
+        ckpt_crc: crc(&[blob]),
+        log_seq: log.next_seq,
+        ..*current
+    };
+    persist::publish(dev, Superblock::slot_offset(new.slot()), &new.encode())?;
+    log.start = records_start(version);
+    log.tail = log.start;
+    tracing::debug!(generation, bytes = blob.len(), "checkpoint written");
+    Ok(new)
 }
 
 /// The fixed header fields of a checkpoint.
