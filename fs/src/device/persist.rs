@@ -145,7 +145,7 @@ pub unsafe fn msync_range(base: *mut u8, off: u64, len: u64) -> std::io::Result<
     if len == 0 {
         return Ok(());
     }
-    let page = 4096u64;
+    let page = page_size();
     let start = off & !(page - 1);
     let end = off + len;
     // SAFETY: the range is page-aligned and inside the mapping per the caller's guarantee.
@@ -160,6 +160,19 @@ pub unsafe fn msync_range(base: *mut u8, off: u64, len: u64) -> std::io::Result<
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The system's page size (what `msync` aligns to), read once.
+fn page_size() -> u64 {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf takes a constant and returns a number.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        u64::try_from(n)
+            .ok()
+            .filter(|p| p.is_power_of_two())
+            .unwrap_or(4096)
+    })
 }
 
 /// Writes `bytes` at `off`, flushes them and fences: when this returns they are durable.

@@ -127,10 +127,13 @@ impl Filesystem {
         })();
         if let Err(e) = result {
             for x in &out {
-                let _ = alloc.free(Extent {
-                    start: x.dblock,
-                    len: x.len,
-                });
+                self.give_back(
+                    &mut alloc,
+                    Extent {
+                        start: x.dblock,
+                        len: x.len,
+                    },
+                );
             }
             return Err(e);
         }
@@ -140,12 +143,25 @@ impl Filesystem {
     fn unreserve(&self, exts: &[MapExtent]) {
         let mut alloc = self.alloc.lock();
         for x in exts {
-            if let Err(e) = alloc.free(Extent {
-                start: x.dblock,
-                len: x.len,
-            }) {
-                tracing::error!(error = %e, "returning reserved blocks failed");
-            }
+            self.give_back(
+                &mut alloc,
+                Extent {
+                    start: x.dblock,
+                    len: x.len,
+                },
+            );
+        }
+    }
+
+    /// Returns reserved blocks a change did not use to the allocator. Its refusal means the
+    /// free map disagrees with what this code reserved: the filesystem stops accepting
+    /// changes rather than go on with a wrong free map (never dropped silently).
+    pub(super) fn give_back(&self, alloc: &mut sealfs_alloc::Allocator, e: Extent) {
+        if let Err(err) = alloc.free(e) {
+            let _ = self.fail(crate::meta::table::ApplyError(format!(
+                "giving back reserved blocks {}+{}: {err}",
+                e.start, e.len
+            )));
         }
     }
 

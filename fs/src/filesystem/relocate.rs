@@ -92,7 +92,7 @@ impl Filesystem {
             )
         })();
         if let Err(e) = copy {
-            let _ = self.alloc.lock().free(target);
+            self.give_back(&mut self.alloc.lock(), target);
             return Err(e);
         }
         // Destination blocks not used by any run (gaps) go back right away.
@@ -107,18 +107,24 @@ impl Filesystem {
             let mut pos = target.start;
             for e in &used {
                 if e.start > pos {
-                    let _ = a.free(Extent {
-                        start: pos,
-                        len: e.start - pos,
-                    });
+                    self.give_back(
+                        &mut a,
+                        Extent {
+                            start: pos,
+                            len: e.start - pos,
+                        },
+                    );
                 }
                 pos = e.end();
             }
             if pos < target.end() {
-                let _ = a.free(Extent {
-                    start: pos,
-                    len: target.end() - pos,
-                });
+                self.give_back(
+                    &mut a,
+                    Extent {
+                        start: pos,
+                        len: target.end() - pos,
+                    },
+                );
             }
         }
         for (i, (&(f, _, l), &dst)) in runs.iter().zip(dsts).enumerate() {
@@ -131,7 +137,7 @@ impl Filesystem {
             if let Err(e) = self.commit_inode(g, &op) {
                 let mut a = self.alloc.lock();
                 for (r, &d) in runs[i..].iter().zip(&dsts[i..]) {
-                    let _ = a.free(Extent { start: d, len: r.2 });
+                    self.give_back(&mut a, Extent { start: d, len: r.2 });
                 }
                 return Err(e);
             }
