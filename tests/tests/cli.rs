@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,46 @@ fn umount_cmd(arg: &Path) -> Output {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Makes a 64 MiB image at `img` (asserting success).
+fn mkfs_64m(img: &Path) {
+    let out = sealfs(&[
+        OsStr::new("mkfs"),
+        OsStr::new("--size"),
+        OsStr::new("64M"),
+        img.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// A temporary directory holding a fresh 64 MiB image `img` and an empty mount point
+/// `mnt`, unmounted when dropped.
+struct Scratch {
+    _guard: UnmountGuard,
+    dir: tempfile::TempDir,
+    img: PathBuf,
+    mnt: PathBuf,
+}
+
+/// A [`Scratch`]; `None` (and a skip line) without root and `/dev/fuse`.
+fn scratch() -> Option<Scratch> {
+    if !can_mount() {
+        eprintln!("skipping: needs root and /dev/fuse");
+        return None;
+    }
+    let dir = temp_dir();
+    let img = dir.path().join("img");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _guard = UnmountGuard(mnt.clone());
+    mkfs_64m(&img);
+    Some(Scratch {
+        _guard,
+        dir,
+        img,
+        mnt,
+    })
 }
 
 fn fsck(img: &Path) -> Output {
@@ -592,22 +632,15 @@ fn image_is_private_and_allow_other_refuses_an_exposed_device() {
 /// named as mounted, at once.
 #[test]
 fn a_lock_on_the_image_names_its_holder_at_once() {
-    if !can_mount() {
-        eprintln!("skipping: needs root and /dev/fuse");
+    let Some(Scratch {
+        dir,
+        img,
+        mnt,
+        _guard,
+    }) = scratch()
+    else {
         return;
-    }
-    let dir = temp_dir();
-    let img = dir.path().join("img");
-    let mnt = dir.path().join("mnt");
-    fs::create_dir(&mnt).unwrap();
-    let _g = UnmountGuard(mnt.clone());
-    let out = sealfs(&[
-        OsStr::new("mkfs"),
-        OsStr::new("--size"),
-        OsStr::new("64M"),
-        img.as_os_str(),
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
+    };
 
     // An unprivileged reader locks the image.
     set_mode_of(&img, 0o644);
@@ -711,22 +744,15 @@ fn a_lock_on_the_image_names_its_holder_at_once() {
 /// opened before it maps anything.
 #[test]
 fn relative_image_path_and_device_identity() {
-    if !can_mount() {
-        eprintln!("skipping: needs root and /dev/fuse");
+    let Some(Scratch {
+        dir,
+        img,
+        mnt,
+        _guard,
+    }) = scratch()
+    else {
         return;
-    }
-    let dir = temp_dir();
-    let img = dir.path().join("img");
-    let mnt = dir.path().join("mnt");
-    fs::create_dir(&mnt).unwrap();
-    let _g = UnmountGuard(mnt.clone());
-    let out = sealfs(&[
-        OsStr::new("mkfs"),
-        OsStr::new("--size"),
-        OsStr::new("64M"),
-        img.as_os_str(),
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
+    };
     let out = run(Command::new(sealfs_bin())
         .args(["mount", "img", "mnt"])
         .current_dir(dir.path()));
@@ -762,13 +788,7 @@ fn relative_image_path_and_device_identity() {
     // The image is replaced under the mount by another filesystem: the window host finds
     // another UUID at the recorded path and maps nothing.
     fs::rename(&img, dir.path().join("img.moved")).unwrap();
-    let out = sealfs(&[
-        OsStr::new("mkfs"),
-        OsStr::new("--size"),
-        OsStr::new("64M"),
-        img.as_os_str(),
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
+    mkfs_64m(&img);
     let before = fs::read(&img).unwrap();
     let out = sealfs(&[
         OsStr::new("map"),
@@ -931,13 +951,7 @@ fn image_on_a_read_only_filesystem() {
     let _gro = UnmountGuard(ro.clone());
     let _g = UnmountGuard(mnt.clone());
     let img = ro.join("img");
-    let out = sealfs(&[
-        OsStr::new("mkfs"),
-        OsStr::new("--size"),
-        OsStr::new("64M"),
-        img.as_os_str(),
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
+    mkfs_64m(&img);
     let out = sealfs_mount(&img, &mnt, "allow_other");
     assert!(out.status.success(), "{}", describe(&out));
     fs::write(mnt.join("f"), b"kept").unwrap();
@@ -992,13 +1006,7 @@ fn truncated_image_answers_eio_and_the_daemon_survives() {
     let log = dir.path().join("log");
     fs::create_dir(&mnt).unwrap();
     let _g = UnmountGuard(mnt.clone());
-    let out = sealfs(&[
-        OsStr::new("mkfs"),
-        OsStr::new("--size"),
-        OsStr::new("64M"),
-        img.as_os_str(),
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
+    mkfs_64m(&img);
     let out = run(Command::new(sealfs_bin())
         .args(["mount", "-o", "allow_other"])
         .arg(&img)
