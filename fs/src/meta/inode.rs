@@ -11,6 +11,14 @@ use crate::format::record::Ts;
 
 /// `S_IFMT` and the type values (Linux).
 pub mod mode {
+    /// Whether `kind` (the `S_IFMT` bits of a mode) is one of the seven file types.
+    pub fn is_file_type(kind: u32) -> bool {
+        [
+            S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK,
+        ]
+        .contains(&kind)
+    }
+
     /// Type mask.
     pub const S_IFMT: u32 = 0o170000;
     /// Socket.

@@ -184,17 +184,7 @@ impl Table {
             return err(format!("create: inode {ino} already exists"));
         }
         let kind = m & mode::S_IFMT;
-        if ![
-            mode::S_IFREG,
-            mode::S_IFDIR,
-            mode::S_IFLNK,
-            mode::S_IFCHR,
-            mode::S_IFBLK,
-            mode::S_IFIFO,
-            mode::S_IFSOCK,
-        ]
-        .contains(&kind)
-        {
+        if !mode::is_file_type(kind) {
             return err(format!("create: bad mode {m:o}"));
         }
         let Ok(rdev) = u32::try_from(rdev) else {

@@ -92,18 +92,7 @@ pub fn validate(op: &Op, t: &Table) -> Result<(), ApplyError> {
                 ));
             }
             let kind = m & mode::S_IFMT;
-            if ![
-                mode::S_IFREG,
-                mode::S_IFDIR,
-                mode::S_IFLNK,
-                mode::S_IFCHR,
-                mode::S_IFBLK,
-                mode::S_IFIFO,
-                mode::S_IFSOCK,
-            ]
-            .contains(&kind)
-                || m & !(mode::S_IFMT | 0o7777) != 0
-            {
+            if !mode::is_file_type(kind) || m & !(mode::S_IFMT | 0o7777) != 0 {
                 return bad(format!("create: bad mode {m:o}"));
             }
             if u32::try_from(*rdev).is_err() {
