@@ -32,7 +32,6 @@ use super::attr::{file_attr, file_type, request_time, time_set};
 use super::options::{CacheMode, MountConfig};
 use super::park::Parker;
 use crate::error::Error;
-use crate::filesystem::acl;
 use crate::filesystem::namespace::SetAttr;
 use crate::filesystem::xattr::XattrReply;
 use crate::filesystem::{Ctx, Filesystem, NAME_MAX};
@@ -676,17 +675,11 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("setxattr", ino.0);
-        let nm = name(n);
-        let r = if acl::is_acl_name(nm) {
-            // fuser does not negotiate FUSE_SETXATTR_EXT, so the kernel's
-            // FUSE_SETXATTR_ACL_KILL_SGID flag never arrives: ask /proc what it would say.
-            let pid = req.pid();
-            let kill = |gid| !super::creds::in_group_or_capable_fsetid(pid, gid);
-            self.fs.set_acl(ino.0, nm, value, flags, &kill)
-        } else {
-            self.fs.setxattr(ino.0, nm, value, flags)
-        };
-        match r {
+        // fuser does not negotiate FUSE_SETXATTR_EXT, so the kernel's
+        // FUSE_SETXATTR_ACL_KILL_SGID flag never arrives: ask /proc what it would say.
+        let pid = req.pid();
+        let kill = |gid| !super::creds::in_group_or_capable_fsetid(pid, gid);
+        match self.fs.setxattr_as(ino.0, name(n), value, flags, &kill) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }
