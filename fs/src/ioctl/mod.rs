@@ -264,6 +264,46 @@ mod tests {
         }
     }
 
+    fn mounted() -> Filesystem {
+        use crate::device::sim::SimDevice;
+        use crate::filesystem::{mkfs, MkfsOptions, MountOptions};
+        let dev = SimDevice::new(16 << 20, true);
+        mkfs(&dev, MkfsOptions::default()).unwrap();
+        Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap()
+    }
+
+    /// The answer any transport gets: the extents in bytes at device addresses, for root;
+    /// EPERM (before the argument is looked at) for anyone else.
+    #[test]
+    fn extents_in_bytes_for_root_only() {
+        let fs = mounted();
+        let (st, _) = fs
+            .create(1, b"f", 0o644, libc::O_RDWR, Ctx::root())
+            .unwrap();
+        fs.write(st.ino, 0, &[7u8; 8192]).unwrap();
+        let info = MountInfo::default();
+        let input = abi::encode_extent_list(0, &[], 0);
+        let mut r = Request {
+            ino: st.ino,
+            fh: 0,
+            cmd: abi::IOC_EXTENTS,
+            input: &input,
+            out_size: abi::EXTENT_LIST_SIZE as u32,
+            ctx: Ctx::root(),
+            mount: &info,
+        };
+        let c = command(r.cmd).unwrap();
+        let out = c.run(&fs, &r).result.unwrap();
+        let (list, total) = abi::decode_extent_list(&out).unwrap();
+        let bs = fs.block_size();
+        let d = fs.extents(st.ino).unwrap()[0].1;
+        assert_eq!(total, 1);
+        assert_eq!(list, vec![(0, fs.layout().data_off + d * bs, 8192)]);
+        r.ctx.uid = 1000;
+        r.input = &[];
+        assert!(matches!(c.run(&fs, &r).result, Err(Error::Perm(_))));
+    }
+
     #[test]
     fn unknown_and_wrong_size() {
         assert!(matches!(command(0x1234), Err(Error::Errno(libc::ENOTTY))));

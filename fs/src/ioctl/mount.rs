@@ -33,17 +33,12 @@ pub fn stat(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
     Ok(())
 }
 
-/// `SEALFS_IOC_SET_READONLY`: root only.
+/// `SEALFS_IOC_SET_READONLY`: root only (the caller is checked before the argument).
 pub fn set_readonly(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Result<()> {
     if r.ctx.uid != 0 {
         return Err(Error::Perm("remount needs root"));
     }
-    let ro = abi::decode_readonly(r.input)?;
-    if !ro && !fs.device().writable() {
-        // Opened read-only (e.g. an image on a read-only filesystem).
-        return Err(Error::ReadOnly);
-    }
-    fs.set_read_only(ro)
+    fs.set_read_only(abi::decode_readonly(r.input)?)
 }
 
 /// The `SEALFS_IOC_STAT` answer.

@@ -160,14 +160,7 @@ pub fn extents(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> 
     }
     want_out(r, abi::EXTENT_LIST_SIZE)?;
     let start = abi::decode_extent_start(r.input)?;
-    let bs = fs.block_size();
-    let base = fs.layout().data_off;
-    let all: Vec<(u64, u64, u64)> = fs
-        .extents(r.ino)?
-        .into_iter()
-        .filter(|&(f, _, l)| (f + l) * bs > start)
-        .map(|(f, d, l)| (f * bs, base + d * bs, l * bs))
-        .collect();
+    let all = fs.device_extents(r.ino, start)?;
     out.data = abi::encode_extent_list(start, &all, all.len());
     Ok(())
 }
