@@ -34,6 +34,7 @@ pub mod fuzzing;
 pub mod journal;
 pub mod meta;
 pub mod mounts;
+pub mod park;
 pub mod sync;
 pub mod window;
 

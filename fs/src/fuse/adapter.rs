@@ -30,11 +30,11 @@ use fuser::{
 use super::atime::MountWatch;
 use super::attr::{file_attr, file_type, request_time, time_set};
 use super::options::{CacheMode, MountConfig};
-use super::park::Parker;
 use crate::error::Error;
 use crate::filesystem::namespace::SetAttr;
 use crate::filesystem::xattr::XattrReply;
 use crate::filesystem::{Ctx, Filesystem, NAME_MAX};
+use crate::park::Parker;
 
 /// Generation of every inode (numbers are never reused).
 const GENERATION: Generation = Generation(0);
@@ -910,7 +910,7 @@ impl fuser::Filesystem for SealFuse {
         let _s = request!("poll", ino.0, fh.0);
         let notify = flags
             .contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY)
-            .then(|| Box::new(move || ph.notify()) as super::park::Notify);
+            .then(|| Box::new(move || ph.notify()) as crate::park::Notify);
         let recalled = self.parker.poll(fh.0, notify, || {
             self.fs.recall_pending(fh.0)
                 || self.fs.seals_revoked(fh.0)

@@ -8,7 +8,6 @@
 //! * `attr` — attribute, file type and timestamp conversions;
 //! * `creds` — caller credentials FUSE does not pass (groups, capabilities);
 //! * `options` — the `-o` mount option vocabulary ([`MountConfig`]);
-//! * `park` — requests parked until a seal recall ends, and POLLPRI delivery;
 //! * `session` — the fuser configuration and the mount itself.
 
 pub mod adapter;
@@ -16,7 +15,6 @@ pub mod atime;
 pub mod attr;
 pub mod creds;
 pub mod options;
-pub mod park;
 pub mod session;
 
 pub use adapter::SealFuse;
