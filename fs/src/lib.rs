@@ -26,6 +26,7 @@ pub mod filesystem;
 pub mod format;
 pub mod fsck;
 pub mod fuse;
+pub mod ioctl;
 // The fuzz harness asserts its oracles by panicking, as a fuzz target must.
 #[doc(hidden)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -33,6 +34,7 @@ pub mod fuzzing;
 pub mod journal;
 pub mod meta;
 pub mod mounts;
+pub mod park;
 pub mod sync;
 pub mod window;
 

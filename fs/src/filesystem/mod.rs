@@ -313,8 +313,12 @@ impl Filesystem {
     }
 
     /// Switches between read-only and read-write (`mount -o remount,ro|rw`). Going
-    /// read-write frees the orphans a read-only mount had to keep.
+    /// read-write frees the orphans a read-only mount had to keep. EROFS for read-write on
+    /// a device opened read-only (e.g. an image on a read-only filesystem).
     pub fn set_read_only(&self, ro: bool) -> Result<()> {
+        if !ro && !self.device().writable() {
+            return Err(Error::ReadOnly);
+        }
         let was = self.read_only.swap(ro, Ordering::SeqCst);
         if was && !ro {
             let orphans: Vec<u64> = self.table.read().orphans.iter().copied().collect();

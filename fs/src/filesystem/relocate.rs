@@ -37,6 +37,19 @@ impl Filesystem {
             .collect())
     }
 
+    /// The extents of a regular file that end past byte `start`, in bytes: (file offset,
+    /// device byte address, length) — what `SEALFS_IOC_EXTENTS` reports (to root only).
+    pub fn device_extents(&self, ino: u64, start: u64) -> Result<Vec<(u64, u64, u64)>> {
+        let bs = self.bs;
+        let base = self.layout().data_off;
+        Ok(self
+            .extents(ino)?
+            .into_iter()
+            .filter(|&(f, _, l)| (f + l) * bs > start)
+            .map(|(f, d, l)| (f * bs, base + d * bs, l * bs))
+            .collect())
+    }
+
     /// Moves `[fstart, fend)` (fully mapped) into one run starting at a multiple of `per`
     /// blocks, so file block f lands on a device block congruent to f modulo `per`. Runs
     /// inside [`Filesystem::transact`] (under the gate).

@@ -91,11 +91,25 @@ impl Filesystem {
         })
     }
 
-    /// `setxattr(2)`. The ACL names go to [`Filesystem::set_acl`] (which keeps a
-    /// set-group-ID bit: callers that know the caller's groups use it directly).
+    /// `setxattr(2)` by a caller whose groups and capabilities are unknown: an access ACL
+    /// keeps a set-group-ID bit (see [`Filesystem::setxattr_as`]).
     pub fn setxattr(&self, ino: u64, name: &[u8], value: &[u8], xflags: i32) -> Result<()> {
+        self.setxattr_as(ino, name, value, xflags, &|_| false)
+    }
+
+    /// `setxattr(2)`. The ACL names go to [`Filesystem::set_acl`], which asks `kill_sgid`
+    /// (with the file's group) whether the caller is outside that group and lacks
+    /// `CAP_FSETID`, and then clears a set-group-ID bit; other names never ask it.
+    pub fn setxattr_as(
+        &self,
+        ino: u64,
+        name: &[u8],
+        value: &[u8],
+        xflags: i32,
+        kill_sgid: &dyn Fn(u32) -> bool,
+    ) -> Result<()> {
         if acl::is_acl_name(name) {
-            return self.set_acl(ino, name, value, xflags, &|_| false);
+            return self.set_acl(ino, name, value, xflags, kill_sgid);
         }
         self.check_writable()?;
         check_name(name, self.acl_enabled())?;

@@ -29,15 +29,12 @@ use fuser::{
 
 use super::atime::MountWatch;
 use super::attr::{file_attr, file_type, request_time, time_set};
-use super::ioctl;
 use super::options::{CacheMode, MountConfig};
-use super::park::Parker;
-use super::seal_ioctl;
 use crate::error::Error;
-use crate::filesystem::acl;
 use crate::filesystem::namespace::SetAttr;
 use crate::filesystem::xattr::XattrReply;
 use crate::filesystem::{Ctx, Filesystem, NAME_MAX};
+use crate::park::Parker;
 
 /// Generation of every inode (numbers are never reused).
 const GENERATION: Generation = Generation(0);
@@ -52,6 +49,8 @@ const READDIRPLUS_BATCH: usize = 256;
 pub struct SealFuse {
     fs: Arc<Filesystem>,
     cfg: MountConfig,
+    /// The settings `SEALFS_IOC_STAT` reports.
+    info: crate::ioctl::MountInfo,
     notifier: Arc<OnceLock<Notifier>>,
     parker: Arc<Parker>,
     mount: Option<MountWatch>,
@@ -63,6 +62,7 @@ impl SealFuse {
         let parker = Parker::start(fs.clone());
         SealFuse {
             fs,
+            info: cfg.info(),
             cfg,
             notifier: Arc::default(),
             parker,
@@ -675,17 +675,11 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("setxattr", ino.0);
-        let nm = name(n);
-        let r = if acl::is_acl_name(nm) {
-            // fuser does not negotiate FUSE_SETXATTR_EXT, so the kernel's
-            // FUSE_SETXATTR_ACL_KILL_SGID flag never arrives: ask /proc what it would say.
-            let pid = req.pid();
-            let kill = |gid| !super::creds::in_group_or_capable_fsetid(pid, gid);
-            self.fs.set_acl(ino.0, nm, value, flags, &kill)
-        } else {
-            self.fs.setxattr(ino.0, nm, value, flags)
-        };
-        match r {
+        // fuser does not negotiate FUSE_SETXATTR_EXT, so the kernel's
+        // FUSE_SETXATTR_ACL_KILL_SGID flag never arrives: ask /proc what it would say.
+        let pid = req.pid();
+        let kill = |gid| !super::creds::in_group_or_capable_fsetid(pid, gid);
+        match self.fs.setxattr_as(ino.0, name(n), value, flags, &kill) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }
@@ -766,68 +760,50 @@ impl fuser::Filesystem for SealFuse {
             in_len = in_data.len(),
             out_size
         );
-        let r = ioctl::Request {
+        let c = match crate::ioctl::command(cmd) {
+            Ok(c) => c,
+            Err(e) => return reply.error(errno(e)),
+        };
+        let r = crate::ioctl::Request {
             ino: ino.0,
             fh: fh.0,
             cmd,
             input: in_data,
             out_size,
             ctx: ctx(req),
+            mount: &self.info,
         };
-        let mut inval = Vec::new();
-        let first = match seal_ioctl::dispatch(&self.fs, &r, &mut inval) {
-            Some(res) => res,
-            None => ioctl::dispatch(&self.fs, &self.cfg, r),
-        };
-        for (i, o, l) in inval {
+        let first = c.run(&self.fs, &r);
+        for (i, o, l) in first.invalidate {
             self.invalidate_data(i, o, l);
         }
-        // These change the inode's flags and ctime, or (SEAL with POPULATE, SETUPMAPPING:
-        // holes filled) its block count, behind the kernel's attribute cache.
-        let changes_attrs = matches!(
-            cmd,
-            ioctl::FS_IOC_SETFLAGS
-                | ioctl::FS_IOC32_SETFLAGS
-                | ioctl::FS_IOC_FSSETXATTR
-                | crate::abi::IOC_SET_IMMUTABLE
-                | crate::abi::IOC_CLEAR_IMMUTABLE
-                | crate::abi::IOC_SEAL
-                | crate::abi::IOC_SETUPMAPPING
-        );
-        // Whatever the outcome: a failed call should have changed nothing, but the kernel
-        // must never keep attributes the daemon may have changed.
-        if changes_attrs && !matches!(first, Err(crate::Error::WouldWait { .. })) {
-            self.invalidate_attr(ino.0);
-        }
-        match first {
-            // SEAL with POPULATE and SETUPMAPPING allocate holes and may meet a recall.
-            Err(crate::Error::WouldWait { .. }) => {
+        match first.result {
+            Err(crate::Error::WouldWait { .. }) if c.may_park => {
                 let input = in_data.to_vec();
                 let notifier = self.notifier.clone();
                 let retry_notifier = self.notifier.clone();
-                let c = r.ctx;
+                let (user, info) = (r.ctx, self.info);
                 self.parked(
                     move |fs| {
-                        let r = ioctl::Request {
+                        let r = crate::ioctl::Request {
                             ino: ino.0,
                             fh: fh.0,
                             cmd,
                             input: &input,
                             out_size,
-                            ctx: c,
+                            ctx: user,
+                            mount: &info,
                         };
                         // A retry applies the invalidations it asks for, as the first
                         // attempt does.
-                        let mut inval = Vec::new();
-                        let res = seal_ioctl::dispatch(fs, &r, &mut inval)
-                            .unwrap_or(Err(crate::Error::Errno(libc::ENOTTY)));
-                        for (i, o, l) in inval {
+                        let o = c.run(fs, &r);
+                        for (i, o, l) in o.invalidate {
                             invalidate_data(&retry_notifier, i, o, l);
                         }
-                        res
+                        o.result
                     },
                     move |res| {
-                        if changes_attrs {
+                        if c.changes_attrs {
                             invalidate_attr(&notifier, ino.0);
                         }
                         match res {
@@ -837,8 +813,15 @@ impl fuser::Filesystem for SealFuse {
                     },
                 );
             }
-            Ok(out) => reply.ioctl(0, &out),
-            Err(e) => reply.error(errno(e)),
+            res => {
+                if c.changes_attrs {
+                    self.invalidate_attr(ino.0);
+                }
+                match res {
+                    Ok(out) => reply.ioctl(0, &out),
+                    Err(e) => reply.error(errno(e)),
+                }
+            }
         }
     }
 
@@ -927,7 +910,7 @@ impl fuser::Filesystem for SealFuse {
         let _s = request!("poll", ino.0, fh.0);
         let notify = flags
             .contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY)
-            .then(|| Box::new(move || ph.notify()) as super::park::Notify);
+            .then(|| Box::new(move || ph.notify()) as crate::park::Notify);
         let recalled = self.parker.poll(fh.0, notify, || {
             self.fs.recall_pending(fh.0)
                 || self.fs.seals_revoked(fh.0)

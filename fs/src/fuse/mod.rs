@@ -7,7 +7,6 @@
 //! * `atime` — the mount's access-time flags, followed through remounts;
 //! * `attr` — attribute, file type and timestamp conversions;
 //! * `creds` — caller credentials FUSE does not pass (groups, capabilities);
-//! * `ioctl` — ioctl dispatch (`chattr` flags, `sealfs stat`, remount);
 //! * `options` — the `-o` mount option vocabulary ([`MountConfig`]);
 //! * `session` — the fuser configuration and the mount itself.
 
@@ -15,10 +14,7 @@ pub mod adapter;
 pub mod atime;
 pub mod attr;
 pub mod creds;
-pub mod ioctl;
 pub mod options;
-pub mod park;
-pub mod seal_ioctl;
 pub mod session;
 
 pub use adapter::SealFuse;

@@ -129,6 +129,19 @@ fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
 }
 
 impl MountConfig {
+    /// The settings `SEALFS_IOC_STAT` reports.
+    pub fn info(&self) -> crate::ioctl::MountInfo {
+        crate::ioctl::MountInfo {
+            cache_page: self.cache == CacheMode::Page,
+            allow_other: self.allow_other,
+            threads: self.threads,
+            break_timeout: self.break_timeout,
+            max_seals: self.max_seals,
+            max_seals_per_user: self.max_seals_per_user,
+            timeout: self.timeout,
+        }
+    }
+
     /// Mounted (or to be remounted) read-only?
     pub fn read_only(&self) -> bool {
         self.ro == Some(true)

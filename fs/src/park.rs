@@ -1,7 +1,7 @@
 //! Parking requests that must wait for a seal recall, without holding a worker thread.
 //!
 //! A core call that conflicts with a breakable seal or a mapping pin returns
-//! `Error::WouldWait`. The adapter hands such a request here with a closure that retries it
+//! `Error::WouldWait`. A transport hands such a request here with a closure that retries it
 //! and one that sends the reply; the first attempt runs in the worker thread, and if it
 //! must wait the request is parked and the worker is free again — so the holder's UNSEAL or
 //! REMOVEMAPPING is served even with `threads=1`. One background thread retries parked

@@ -1,0 +1,313 @@
+//! The ioctl layer, shared by every transport: ONE table of the commands sealfs answers
+//! (number, handler, whether it changes the inode's attributes behind the kernel's cache,
+//! whether it may have to wait out a seal recall), and the handlers, which decode the
+//! argument bytes (`crate::abi`), check the caller, call the core and encode the answer.
+//!
+//! A transport only translates: it looks the command up ([`command`]; an unknown one is
+//! ENOTTY, a sealfs number with another argument size EINVAL), runs it ([`Command::run`]),
+//! applies the page-cache invalidations the [`Outcome`] carries (on every attempt, also a
+//! failed one), parks and retries the command when it returns `Error::WouldWait` and the
+//! entry says it may park, drops the inode's cached attributes when the entry says it
+//! changes them, and maps the error to its errno.
+//!
+//! * `flags` — the Linux inode-flag ioctls (`chattr`, `lsattr`, `xfs_io chattr`);
+//! * `seals` — seals, the permanent seal, DAX windows, the extent list and defrag;
+//! * `mount` — `sealfs stat` and the remount switch.
+
+use crate::abi;
+use crate::error::{Error, Result};
+use crate::filesystem::{Ctx, Filesystem};
+
+pub mod flags;
+pub mod mount;
+pub mod seals;
+
+pub use mount::MountInfo;
+
+/// One page-cache range a transport must drop: (ino, offset, len).
+pub type Invalidation = (u64, u64, u64);
+
+/// One ioctl request.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// Inode the ioctl was issued on.
+    pub ino: u64,
+    /// File handle (0 for directories).
+    pub fh: u64,
+    /// Command number.
+    pub cmd: u32,
+    /// Argument bytes copied in.
+    pub input: &'a [u8],
+    /// Bytes the caller takes back at most.
+    pub out_size: u32,
+    /// Caller.
+    pub ctx: Ctx,
+    /// The mount's settings (for `SEALFS_IOC_STAT`).
+    pub mount: &'a MountInfo,
+}
+
+/// What a handler builds: the bytes to copy out, and the page-cache ranges the transport
+/// must drop (a window flushed or removed), which hold whether or not the handler fails.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// Bytes to copy out (empty for none).
+    pub data: Vec<u8>,
+    /// Page-cache ranges to invalidate.
+    pub invalidate: Vec<Invalidation>,
+}
+
+/// The result of one attempt of a command.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The bytes to copy out, or the error.
+    pub result: Result<Vec<u8>>,
+    /// Page-cache ranges to invalidate, whatever the result.
+    pub invalidate: Vec<Invalidation>,
+}
+
+/// A handler: fills `reply` or fails.
+pub type Handler = fn(&Filesystem, &Request<'_>, &mut Reply) -> Result<()>;
+
+/// One entry of the command table.
+pub struct Command {
+    /// Command number.
+    pub cmd: u32,
+    /// Name, for logs.
+    pub name: &'static str,
+    /// The handler.
+    pub handler: Handler,
+    /// It changes the inode's flags, ctime or block count, which no reply carries: the
+    /// transport drops the cached attributes after it (whatever the outcome: a failed call
+    /// should have changed nothing, but the kernel must never keep attributes the daemon
+    /// may have changed).
+    pub changes_attrs: bool,
+    /// It may return `Error::WouldWait` (it allocates holes or relocates, and can meet a
+    /// recall): the transport parks it and runs it again when seals change.
+    pub may_park: bool,
+}
+
+impl Command {
+    /// Runs one attempt.
+    pub fn run(&self, fs: &Filesystem, r: &Request<'_>) -> Outcome {
+        let mut reply = Reply::default();
+        let result = (self.handler)(fs, r, &mut reply).map(|()| reply.data);
+        Outcome {
+            result,
+            invalidate: reply.invalidate,
+        }
+    }
+}
+
+const fn entry(
+    cmd: u32,
+    name: &'static str,
+    handler: Handler,
+    changes_attrs: bool,
+    may_park: bool,
+) -> Command {
+    Command {
+        cmd,
+        name,
+        handler,
+        changes_attrs,
+        may_park,
+    }
+}
+
+/// Every command sealfs answers.
+pub static TABLE: &[Command] = &[
+    entry(
+        flags::FS_IOC_GETFLAGS,
+        "GETFLAGS",
+        flags::get_flags,
+        false,
+        false,
+    ),
+    entry(
+        flags::FS_IOC32_GETFLAGS,
+        "GETFLAGS32",
+        flags::get_flags,
+        false,
+        false,
+    ),
+    entry(
+        flags::FS_IOC_SETFLAGS,
+        "SETFLAGS",
+        flags::set_flags,
+        true,
+        false,
+    ),
+    entry(
+        flags::FS_IOC32_SETFLAGS,
+        "SETFLAGS32",
+        flags::set_flags,
+        true,
+        false,
+    ),
+    entry(
+        flags::FS_IOC_FSGETXATTR,
+        "FSGETXATTR",
+        flags::get_xattr,
+        false,
+        false,
+    ),
+    entry(
+        flags::FS_IOC_FSSETXATTR,
+        "FSSETXATTR",
+        flags::set_xattr,
+        true,
+        false,
+    ),
+    entry(abi::IOC_STAT, "STAT", mount::stat, false, false),
+    entry(
+        abi::IOC_SET_READONLY,
+        "SET_READONLY",
+        mount::set_readonly,
+        false,
+        false,
+    ),
+    // SEAL with POPULATE fills holes (block count) and may meet a recall.
+    entry(abi::IOC_SEAL, "SEAL", seals::seal, true, true),
+    entry(abi::IOC_UNSEAL, "UNSEAL", seals::unseal, false, false),
+    entry(abi::IOC_REVOKE, "REVOKE", seals::revoke, false, false),
+    entry(
+        abi::IOC_GET_SEALS,
+        "GET_SEALS",
+        seals::get_seals,
+        false,
+        false,
+    ),
+    // The permanent seal is an inode flag; with POPULATE it fills holes first.
+    entry(
+        abi::IOC_SET_IMMUTABLE,
+        "SET_IMMUTABLE",
+        seals::set_immutable,
+        true,
+        true,
+    ),
+    entry(
+        abi::IOC_CLEAR_IMMUTABLE,
+        "CLEAR_IMMUTABLE",
+        seals::clear_immutable,
+        true,
+        false,
+    ),
+    // SETUPMAPPING fills the holes it maps for writing.
+    entry(
+        abi::IOC_SETUPMAPPING,
+        "SETUPMAPPING",
+        seals::setup_mapping,
+        true,
+        true,
+    ),
+    entry(
+        abi::IOC_REMOVEMAPPING,
+        "REMOVEMAPPING",
+        seals::remove_mapping,
+        false,
+        false,
+    ),
+    entry(
+        abi::IOC_FLUSHMAPPING,
+        "FLUSHMAPPING",
+        seals::flush_mapping,
+        false,
+        false,
+    ),
+    entry(
+        abi::IOC_GET_RECALLS,
+        "GET_RECALLS",
+        seals::get_recalls,
+        false,
+        false,
+    ),
+    entry(abi::IOC_EXTENTS, "EXTENTS", seals::extents, false, false),
+    // Defrag relocates files and waits out the recall of a breakable seal in its way.
+    entry(abi::IOC_DEFRAG, "DEFRAG", seals::defrag, false, true),
+];
+
+/// The table entry of `cmd`: ENOTTY for an unknown command (as on any Linux filesystem),
+/// EINVAL for a sealfs command number with another argument size or direction.
+pub fn command(cmd: u32) -> Result<&'static Command> {
+    if let Some(c) = TABLE.iter().find(|c| c.cmd == cmd) {
+        return Ok(c);
+    }
+    if abi::wrong_size(cmd) {
+        return Err(Error::Invalid("ioctl argument size"));
+    }
+    Err(Error::Errno(libc::ENOTTY))
+}
+
+/// Fails unless the caller takes back at least `n` bytes.
+fn want_out(r: &Request<'_>, n: usize) -> Result<()> {
+    if (r.out_size as usize) < n {
+        return Err(Error::Invalid("ioctl output buffer too small"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_entry_per_number() {
+        for (i, c) in TABLE.iter().enumerate() {
+            assert!(
+                TABLE[i + 1..].iter().all(|d| d.cmd != c.cmd),
+                "{} is in the table twice",
+                c.name
+            );
+        }
+        for &c in abi::IOC_ALL.iter().chain([abi::IOC_REVOKE].iter()) {
+            assert!(command(c).is_ok(), "{c:#x} has no entry");
+        }
+    }
+
+    fn mounted() -> Filesystem {
+        use crate::device::sim::SimDevice;
+        use crate::filesystem::{mkfs, MkfsOptions, MountOptions};
+        let dev = SimDevice::new(16 << 20, true);
+        mkfs(&dev, MkfsOptions::default()).unwrap();
+        Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap()
+    }
+
+    /// The answer any transport gets: the extents in bytes at device addresses, for root;
+    /// EPERM (before the argument is looked at) for anyone else.
+    #[test]
+    fn extents_in_bytes_for_root_only() {
+        let fs = mounted();
+        let (st, _) = fs
+            .create(1, b"f", 0o644, libc::O_RDWR, Ctx::root())
+            .unwrap();
+        fs.write(st.ino, 0, &[7u8; 8192]).unwrap();
+        let info = MountInfo::default();
+        let input = abi::encode_extent_list(0, &[], 0);
+        let mut r = Request {
+            ino: st.ino,
+            fh: 0,
+            cmd: abi::IOC_EXTENTS,
+            input: &input,
+            out_size: abi::EXTENT_LIST_SIZE as u32,
+            ctx: Ctx::root(),
+            mount: &info,
+        };
+        let c = command(r.cmd).unwrap();
+        let out = c.run(&fs, &r).result.unwrap();
+        let (list, total) = abi::decode_extent_list(&out).unwrap();
+        let bs = fs.block_size();
+        let d = fs.extents(st.ino).unwrap()[0].1;
+        assert_eq!(total, 1);
+        assert_eq!(list, vec![(0, fs.layout().data_off + d * bs, 8192)]);
+        r.ctx.uid = 1000;
+        r.input = &[];
+        assert!(matches!(c.run(&fs, &r).result, Err(Error::Perm(_))));
+    }
+
+    #[test]
+    fn unknown_and_wrong_size() {
+        assert!(matches!(command(0x1234), Err(Error::Errno(libc::ENOTTY))));
+        let wrong = (abi::IOC_SEAL & !0x3fff_0000) | (3 << 16);
+        assert!(matches!(command(wrong), Err(Error::Invalid(_))));
+    }
+}
