@@ -20,7 +20,8 @@ use crate::filesystem::Filesystem;
 
 type Retry = Box<dyn FnMut() -> bool + Send>;
 
-/// Wakes one poller (the kernel's poll handle, `fuser::PollNotifier::notify`).
+/// Wakes one poller: the transport sends it its notification (over FUSE, the kernel poll
+/// handle the POLL request carried).
 pub type Notify = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
 
 /// The parked requests and poll registrations of one mount.
