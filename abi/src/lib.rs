@@ -394,6 +394,16 @@ pub fn decode_ranges(b: &[u8]) -> Result<Vec<(u64, u64)>> {
         .collect())
 }
 
+/// Decodes the `struct sealfs_ranges` GET_RECALLS fills: the first `count` (at most
+/// `RANGES_MAX`) entries as (moffset, len); none is not an error here.
+pub fn decode_recalls(b: &[u8]) -> Result<Vec<(u64, u64)>> {
+    exact(b, RANGES_SIZE)?;
+    let n = (le32(b, 0) as usize).min(RANGES_MAX);
+    Ok((0..n)
+        .map(|i| (le64(b, 8 + i * 16), le64(b, 16 + i * 16)))
+        .collect())
+}
+
 /// Encodes `struct sealfs_ranges` (at most `RANGES_MAX`).
 pub fn encode_ranges(r: &[(u64, u64)]) -> Vec<u8> {
     let mut b = vec![0u8; RANGES_SIZE];
