@@ -67,18 +67,24 @@ pub fn run(name: &str, data: &[u8]) -> bool {
     }
 }
 
-// Field offsets documented in docs/format.md (the format modules keep theirs private).
-const SB_OFF_VERSION: usize = 8;
-const SB_OFF_ACTIVE_CKPT: usize = 112;
-const SB_OFF_CKPT_USED: usize = 120;
-const SB_OFF_CKPT_CRC: usize = 128;
-const REC_OFF_LEN: usize = 4;
-const REC_OFF_CRC: usize = 16;
-const CKPT_OFF_BLOCK_SIZE: usize = 40;
-const CKPT_OFF_BODY_LEN: usize = 48;
+// Field offsets, as the format modules export them.
+use crate::format::record::{H_CRC as REC_OFF_CRC, H_LEN as REC_OFF_LEN};
+use crate::format::superblock::{
+    OFF_ACTIVE_CKPT as SB_OFF_ACTIVE_CKPT, OFF_CKPT_CRC as SB_OFF_CKPT_CRC,
+    OFF_CKPT_USED as SB_OFF_CKPT_USED, OFF_FLAGS as SB_OFF_FLAGS, OFF_VERSION as SB_OFF_VERSION,
+    RESERVED as SB_RESERVED,
+};
+use crate::journal::checkpoint::{
+    OFF_BLOCK_SIZE as CKPT_OFF_BLOCK_SIZE, OFF_BODY_LEN as CKPT_OFF_BODY_LEN,
+};
 /// Superblock bytes that `Superblock::decode` does not read: flags, reserved fields and the
 /// checksum (which covers them).
-const SB_UNREAD: &[(usize, usize)] = &[(12, 16), (116, 120), (132, 136), (152, 256)];
+const SB_UNREAD: &[(usize, usize)] = &[
+    (SB_OFF_FLAGS, SB_OFF_FLAGS + 4),
+    (SB_RESERVED[0].start, SB_RESERVED[0].end),
+    (SB_RESERVED[1].start, SB_RESERVED[1].end),
+    (SB_RESERVED[2].start, SB_LEN),
+];
 
 /// A slice of `data` starting at `at`, `n` bytes long, zero-padded when `data` is short.
 fn padded(data: &[u8], at: usize, n: usize) -> Vec<u8> {

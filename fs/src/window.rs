@@ -169,7 +169,9 @@ impl Window {
         let host = Box::new(Sealfs {
             wb: Writeback::detect(),
         });
-        Ok(Window(sealfs_window::Window::open(path, size, write, host)?))
+        Ok(Window(sealfs_window::Window::open(
+            path, size, write, host,
+        )?))
     }
 
     /// Copies file bytes at `off` into `buf` through the window.

@@ -89,8 +89,7 @@ pub trait Host: Send {
     fn device_of(&self, path: &Path) -> Result<PathBuf>;
     /// Checks that `dev` (opened from `devpath`; `devdax` when a character device) holds the
     /// filesystem whose UUID the daemon reported. Nothing is mapped before this passes.
-    fn check_device(&self, dev: &File, devpath: &Path, devdax: bool, uuid: [u8; 16])
-        -> Result<()>;
+    fn check_device(&self, dev: &File, devpath: &Path, devdax: bool, uuid: [u8; 16]) -> Result<()>;
     /// The name of the cache write-back [`Host::writeback`] uses.
     fn writeback_name(&self) -> &'static str;
     /// Writes back the CPU caches over `[ptr, ptr + len)` and fences, so stores there are

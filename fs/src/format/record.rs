@@ -18,9 +18,11 @@ pub const REC_ALIGN: usize = 8;
 pub const REC_MAX: usize = 128 << 10;
 
 const H_MAGIC: usize = 0;
-const H_LEN: usize = 4;
+/// Byte offset of a record's length (u32) in its header.
+pub const H_LEN: usize = 4;
 const H_SEQ: usize = 8;
-const H_CRC: usize = 16;
+/// Byte offset of a record's checksum (u32) in its header.
+pub const H_CRC: usize = 16;
 const H_TAG: usize = 20;
 
 /// A timestamp: seconds and nanoseconds since the epoch.
