@@ -108,6 +108,15 @@ pub enum Error {
     LogFull,
 }
 
+impl From<sealfs_abi::AbiError> for Error {
+    fn from(e: sealfs_abi::AbiError) -> Error {
+        match e {
+            sealfs_abi::AbiError::Invalid(what) => Error::Invalid(what),
+            sealfs_abi::AbiError::TooBig => Error::TooBig,
+        }
+    }
+}
+
 impl From<ApplyError> for Error {
     fn from(e: ApplyError) -> Self {
         Error::Corrupt(e.0)

@@ -67,18 +67,24 @@ pub fn run(name: &str, data: &[u8]) -> bool {
     }
 }
 
-// Field offsets documented in docs/format.md (the format modules keep theirs private).
-const SB_OFF_VERSION: usize = 8;
-const SB_OFF_ACTIVE_CKPT: usize = 112;
-const SB_OFF_CKPT_USED: usize = 120;
-const SB_OFF_CKPT_CRC: usize = 128;
-const REC_OFF_LEN: usize = 4;
-const REC_OFF_CRC: usize = 16;
-const CKPT_OFF_BLOCK_SIZE: usize = 40;
-const CKPT_OFF_BODY_LEN: usize = 48;
+// Field offsets, as the format modules export them.
+use crate::format::record::{H_CRC as REC_OFF_CRC, H_LEN as REC_OFF_LEN};
+use crate::format::superblock::{
+    OFF_ACTIVE_CKPT as SB_OFF_ACTIVE_CKPT, OFF_CKPT_CRC as SB_OFF_CKPT_CRC,
+    OFF_CKPT_USED as SB_OFF_CKPT_USED, OFF_FLAGS as SB_OFF_FLAGS, OFF_VERSION as SB_OFF_VERSION,
+    RESERVED as SB_RESERVED,
+};
+use crate::journal::checkpoint::{
+    OFF_BLOCK_SIZE as CKPT_OFF_BLOCK_SIZE, OFF_BODY_LEN as CKPT_OFF_BODY_LEN,
+};
 /// Superblock bytes that `Superblock::decode` does not read: flags, reserved fields and the
 /// checksum (which covers them).
-const SB_UNREAD: &[(usize, usize)] = &[(12, 16), (116, 120), (132, 136), (152, 256)];
+const SB_UNREAD: &[(usize, usize)] = &[
+    (SB_OFF_FLAGS, SB_OFF_FLAGS + 4),
+    (SB_RESERVED[0].start, SB_RESERVED[0].end),
+    (SB_RESERVED[1].start, SB_RESERVED[1].end),
+    (SB_RESERVED[2].start, SB_LEN),
+];
 
 /// A slice of `data` starting at `at`, `n` bytes long, zero-padded when `data` is short.
 fn padded(data: &[u8], at: usize, n: usize) -> Vec<u8> {
@@ -1131,136 +1137,6 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Sample operations, one of every kind.
-fn sample_ops() -> Vec<Op> {
-    let t = Ts {
-        sec: 1_700_000_000,
-        nsec: 5,
-    };
-    vec![
-        Op::Create {
-            parent: 1,
-            name: b"a".to_vec(),
-            ino: 2,
-            mode: 0o100644,
-            uid: 0,
-            gid: 0,
-            rdev: 0,
-            time: t,
-            target: vec![],
-        },
-        Op::Create {
-            parent: 1,
-            name: b"l".to_vec(),
-            ino: 3,
-            mode: 0o120777,
-            uid: 1,
-            gid: 2,
-            rdev: 0,
-            time: t,
-            target: b"a".to_vec(),
-        },
-        Op::Link {
-            ino: 2,
-            parent: 1,
-            name: b"b".to_vec(),
-            time: t,
-        },
-        Op::Unlink {
-            parent: 1,
-            name: b"b".to_vec(),
-            time: t,
-        },
-        Op::Rename {
-            parent: 1,
-            name: b"a".to_vec(),
-            new_parent: 1,
-            new_name: b"c".to_vec(),
-            flags: 2,
-            time: t,
-        },
-        Op::SetAttr {
-            ino: 2,
-            valid: 0x7f,
-            mode: 0o600,
-            uid: 5,
-            gid: 6,
-            atime: t,
-            mtime: t,
-            ctime: t,
-            flags: 0x10,
-        },
-        Op::Truncate {
-            ino: 2,
-            size: 12345,
-            time: t,
-        },
-        Op::Map {
-            ino: 2,
-            size: 8192,
-            time: t,
-            touch: true,
-            extents: vec![
-                MapExtent {
-                    fblock: 0,
-                    dblock: 9,
-                    len: 2,
-                },
-                MapExtent {
-                    fblock: 4,
-                    dblock: 20,
-                    len: 1,
-                },
-            ],
-        },
-        Op::Punch {
-            ino: 2,
-            fblock: 1,
-            count: 1,
-            time: t,
-        },
-        Op::SetXattr {
-            ino: 2,
-            name: b"user.x".to_vec(),
-            value: vec![1, 2, 3],
-            time: t,
-        },
-        Op::RemoveXattr {
-            ino: 2,
-            name: b"user.x".to_vec(),
-            time: t,
-        },
-        Op::Evict { ino: 2 },
-        Op::Remap {
-            ino: 2,
-            fblock: 0,
-            dblock: 100,
-            len: 3,
-        },
-        Op::Group(vec![
-            Op::Rename {
-                parent: 1,
-                name: b"a".to_vec(),
-                new_parent: 1,
-                new_name: b"c".to_vec(),
-                flags: 0,
-                time: t,
-            },
-            Op::Create {
-                parent: 1,
-                name: b"a".to_vec(),
-                ino: 3,
-                mode: 0o20000,
-                uid: 0,
-                gid: 0,
-                rdev: 0,
-                time: t,
-                target: vec![],
-            },
-        ]),
-    ]
-}
-
 fn op_name(op: &Op) -> &'static str {
     match op {
         Op::Create { .. } => "create",
@@ -1336,7 +1212,7 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
             out.push(("1g-2m-blocks".into(), v));
         }
         "log_record" => {
-            for (i, op) in sample_ops().into_iter().enumerate() {
+            for (i, op) in crate::format::record::samples().into_iter().enumerate() {
                 let mut v = vec![0u8];
                 v.extend_from_slice(&op.encode_record(10 + i as u64));
                 out.push((format!("{:02}-{}", i, op_name(&op)), v));
@@ -1348,7 +1224,7 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
             }));
             out.push(("repair-all".into(), {
                 let mut v = vec![7u8];
-                v.extend_from_slice(&sample_ops()[0].encode_record(1)[..40]);
+                v.extend_from_slice(&crate::format::record::samples()[0].encode_record(1)[..40]);
                 v
             }));
         }

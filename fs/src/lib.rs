@@ -27,7 +27,9 @@ pub mod format;
 pub mod fsck;
 pub mod fuse;
 pub mod ioctl;
-// The fuzz harness asserts its oracles by panicking, as a fuzz target must.
+// The fuzz harness asserts its oracles by panicking, as a fuzz target must. Only with the
+// `fuzzing` feature (fuzz/ and the core's tests turn it on).
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod fuzzing;

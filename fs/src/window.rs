@@ -1,19 +1,6 @@
-//! `sealfs::window`: the client library of DAX windows, for window hosts (a VMM, an RDMA
-//! registration agent, a benchmark) that map file ranges of a sealfs mount directly from the
-//! device, bypassing the daemon for data.
-//!
-//! A [`Window`] reserves a range of virtual addresses and splits it into slots of 2 MiB (as
-//! the virtio-fs guest driver does). Touching a file range maps its slot: the library asks
-//! the daemon (SETUPMAPPING ioctl) for the device extents of the range, which pins them, and
-//! maps the device there with `MAP_SHARED | MAP_FIXED`; a range that is not contiguous on the
-//! device maps as several pieces. When every slot is in use the least recently used one is
-//! unmapped and given back (REMOVEMAPPING). [`Window::flush`] makes writes durable (cache
-//! write-back + `sfence` on device DAX, `msync` on an image) and tells the daemon so it can
-//! drop stale page-cache pages. A conflicting truncate, punch or unlink *recalls* pinned
-//! slots: the file descriptor polls `POLLPRI`, and [`Window::handle_recalls`] unmaps them and
-//! acknowledges.
-//!
-//! Only a process that may open the device itself can be a window host.
+//! `sealfs::window`: the DAX window client (the `sealfs-window` crate) with what it needs
+//! from this crate — the mount table, the superblock check of the device, the cache
+//! write-back of `device::persist` — and this crate's error type.
 //!
 //! ```no_run
 //! use sealfs::window::Window;
@@ -28,55 +15,22 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use crate::abi;
 use crate::device::persist::{self, Writeback};
 use crate::error::{Error, Result};
+pub use sealfs_window::{Host, WindowError, SLOT};
 
-/// Slot size: the unit a window maps (2 MiB, as virtio-fs DAX windows use).
-pub const SLOT: u64 = 2 << 20;
-
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    foff: u64,
-    len: u64,
-    stamp: u64,
-    dirty: bool,
-}
-
-/// A window of mapped file ranges.
-pub struct Window {
-    file: File,
-    dev: File,
-    devdax: bool,
-    base: *mut u8,
-    nslots: usize,
-    slots: Vec<Option<Slot>>,
-    by_foff: HashMap<u64, usize>,
-    clock: u64,
-    write: bool,
-    wb: Writeback,
-    /// SETUPMAPPING calls made (for benchmarks).
-    pub setups: u64,
-    /// REMOVEMAPPING calls made.
-    pub removes: u64,
-}
-
-// SAFETY: the window's memory is process-wide shared mappings; the struct owns them and all
-// access goes through `&mut self` or explicit copies.
-unsafe impl Send for Window {}
-
-fn ioctl(fd: &File, req: u32, buf: &mut [u8]) -> Result<()> {
-    // SAFETY: `buf` is exactly the size encoded in `req`, as the kernel copies.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), req as libc::c_ulong, buf.as_mut_ptr()) };
-    if rc < 0 {
-        return Err(Error::Io(std::io::Error::last_os_error()));
+impl From<WindowError> for Error {
+    fn from(e: WindowError) -> Error {
+        match e {
+            WindowError::Io(io) => Error::Io(io),
+            WindowError::Invalid(what) => Error::Invalid(what),
+            WindowError::BadFd => Error::BadFd,
+        }
     }
-    Ok(())
 }
 
 /// The sealfs mount holding `path` and its device: (mountpoint, device path).
@@ -95,15 +49,12 @@ pub fn mount_of(path: &Path) -> Result<(PathBuf, PathBuf)> {
 }
 
 /// Checks that `dev` (opened by the path the mount records) holds the filesystem mounted
-/// there: its superblock UUID must be the one the daemon reports. Nothing is mapped
+/// there: its superblock UUID must be `want`, the one the daemon reports. Nothing is mapped
 /// before this passes, so a path that names another file by now (the device was renamed
 /// or replaced) is never written through.
-fn check_device(file: &File, dev: &File, devpath: &Path, devdax: bool) -> Result<()> {
+fn check_device(dev: &File, devpath: &Path, devdax: bool, want: [u8; 16]) -> Result<()> {
     use crate::format::layout::SB_SLOT_SIZE;
     use crate::format::superblock::{pick, SB_LEN};
-    let mut st = vec![0u8; abi::STAT_SIZE];
-    ioctl(file, abi::IOC_STAT, &mut st)?;
-    let want = abi::StatArg::decode(&st)?.uuid;
     let (size, head_len) = if devdax {
         let (size, align) = crate::device::devdax::geometry(devpath)?;
         (size, align.max(2 * SB_SLOT_SIZE))
@@ -153,337 +104,103 @@ fn check_device(file: &File, dev: &File, devpath: &Path, devdax: bool) -> Result
     Ok(())
 }
 
+/// The [`Host`] of this crate.
+struct Sealfs {
+    wb: Writeback,
+}
+
+impl Host for Sealfs {
+    fn device_of(&self, path: &Path) -> sealfs_window::Result<PathBuf> {
+        mount_of(path).map(|(_, dev)| dev).map_err(to_window)
+    }
+
+    fn check_device(
+        &self,
+        dev: &File,
+        devpath: &Path,
+        devdax: bool,
+        uuid: [u8; 16],
+    ) -> sealfs_window::Result<()> {
+        check_device(dev, devpath, devdax, uuid).map_err(to_window)
+    }
+
+    fn writeback_name(&self) -> &'static str {
+        self.wb.name()
+    }
+
+    unsafe fn writeback(&self, ptr: *const u8, len: usize) {
+        // SAFETY: the caller guarantees the range is mapped.
+        unsafe { persist::writeback_range(self.wb, ptr, len) };
+        persist::sfence();
+    }
+}
+
+/// This crate's errors as the window reports them (I/O errors keep their errno; the rest
+/// were EINVAL where the window code returns them).
+fn to_window(e: Error) -> WindowError {
+    match e {
+        Error::Io(io) => WindowError::Io(io),
+        Error::Invalid(what) => WindowError::Invalid(what),
+        other => WindowError::Io(std::io::Error::from_raw_os_error(other.errno())),
+    }
+}
+
+/// A window of mapped file ranges ([`sealfs_window::Window`] with this crate's [`Host`] and
+/// error type).
+pub struct Window(sealfs_window::Window);
+
+impl std::ops::Deref for Window {
+    type Target = sealfs_window::Window;
+    fn deref(&self) -> &sealfs_window::Window {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Window {
+    fn deref_mut(&mut self) -> &mut sealfs_window::Window {
+        &mut self.0
+    }
+}
+
 impl Window {
     /// Opens `path` (a file on a sealfs mount) and reserves a window of `size` bytes
     /// (rounded up to whole slots). `write` asks for writable mappings.
     pub fn open(path: &Path, size: u64, write: bool) -> Result<Window> {
-        let file = OpenOptions::new().read(true).write(write).open(path)?;
-        let (_, devpath) = mount_of(path)?;
-        let dev = OpenOptions::new().read(true).write(write).open(&devpath)?;
-        let devdax = {
-            use std::os::unix::fs::FileTypeExt;
-            dev.metadata()?.file_type().is_char_device()
-        };
-        check_device(&file, &dev, &devpath, devdax)?;
-        let nslots = size.div_ceil(SLOT).max(1) as usize;
-        let len = nslots as u64 * SLOT;
-        // Reserve the address range, aligned to a slot so device-DAX mappings can use huge
-        // pages: over-reserve one slot and trim.
-        // SAFETY: an anonymous PROT_NONE reservation; nothing refers into it yet.
-        let raw = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                (len + SLOT) as usize,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if raw == libc::MAP_FAILED {
-            return Err(Error::Io(std::io::Error::last_os_error()));
-        }
-        let start = raw as u64;
-        let aligned = start.div_ceil(SLOT) * SLOT;
-        // SAFETY: trimming the unaligned head and the tail of our own reservation.
-        unsafe {
-            if aligned > start {
-                libc::munmap(raw, (aligned - start) as usize);
-            }
-            let tail = start + len + SLOT - (aligned + len);
-            if tail > 0 {
-                libc::munmap((aligned + len) as *mut libc::c_void, tail as usize);
-            }
-        }
-        Ok(Window {
-            file,
-            dev,
-            devdax,
-            base: aligned as *mut u8,
-            nslots,
-            slots: vec![None; nslots],
-            by_foff: HashMap::new(),
-            clock: 0,
-            write,
+        let host = Box::new(Sealfs {
             wb: Writeback::detect(),
-            setups: 0,
-            removes: 0,
-        })
-    }
-
-    /// The sealfs file descriptor: poll it for `POLLPRI` to learn of recalls.
-    pub fn fd(&self) -> &File {
-        &self.file
-    }
-
-    /// How [`Window::flush`] makes stores durable: the cache-line write-back instruction
-    /// on a device-DAX device, `msync` on an image file.
-    pub fn flush_method(&self) -> &'static str {
-        if self.devdax {
-            self.wb.name()
-        } else {
-            "msync"
-        }
-    }
-
-    /// Slots in the window.
-    pub fn slots(&self) -> usize {
-        self.nslots
-    }
-
-    fn slot_addr(&self, i: usize) -> *mut u8 {
-        // SAFETY: i < nslots, inside the reservation.
-        unsafe { self.base.add(i * SLOT as usize) }
-    }
-
-    /// Maps the slot holding file offset `off`; returns its index.
-    fn ensure(&mut self, off: u64) -> Result<usize> {
-        let foff = off / SLOT * SLOT;
-        self.clock += 1;
-        if let Some(&i) = self.by_foff.get(&foff) {
-            if let Some(s) = self.slots[i].as_mut() {
-                s.stamp = self.clock;
-            }
-            return Ok(i);
-        }
-        let i = match self.slots.iter().position(|s| s.is_none()) {
-            Some(i) => i,
-            None => {
-                let lru = (0..self.nslots)
-                    .min_by_key(|&i| self.slots[i].map(|s| s.stamp).unwrap_or(0))
-                    .unwrap_or(0);
-                self.unmap_slot(lru)?;
-                lru
-            }
-        };
-        let size = self.file.metadata()?.len();
-        if foff >= size {
-            return Err(Error::Invalid("offset beyond the end of the file"));
-        }
-        let unit = if self.devdax { SLOT } else { 4096 };
-        let len = (size - foff).div_ceil(unit).min(SLOT.div_ceil(unit)) * unit;
-        let len = len.min(SLOT);
-        let flags = crate::filesystem::windows::MAP_READ
-            | if self.write {
-                crate::filesystem::windows::MAP_WRITE
-            } else {
-                0
-            };
-        let req = abi::SetupMapping {
-            foffset: foff,
-            len,
-            flags,
-            moffset: i as u64 * SLOT,
-        };
-        let mut buf = req.encode();
-        ioctl(&self.file, abi::IOC_SETUPMAPPING, &mut buf)?;
-        self.setups += 1;
-        let extents = abi::decode_mapping_answer(&buf)?;
-        let prot = libc::PROT_READ | if self.write { libc::PROT_WRITE } else { 0 };
-        for (f, d, l) in extents {
-            if f < foff || f + l > foff + len {
-                return Err(Error::Invalid("daemon answered extents outside the range"));
-            }
-            // SAFETY: mapping over our own reservation (MAP_FIXED), within slot i.
-            let p = unsafe {
-                libc::mmap(
-                    self.slot_addr(i).add((f - foff) as usize) as *mut libc::c_void,
-                    l as usize,
-                    prot,
-                    // Pre-fault the whole piece in one call instead of one fault per page.
-                    libc::MAP_SHARED | libc::MAP_FIXED | libc::MAP_POPULATE,
-                    self.dev.as_raw_fd(),
-                    d as libc::off_t,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                let e = std::io::Error::last_os_error();
-                let _ = self.remove(i as u64 * SLOT, len);
-                return Err(Error::Io(e));
-            }
-        }
-        self.slots[i] = Some(Slot {
-            foff,
-            len,
-            stamp: self.clock,
-            dirty: false,
         });
-        self.by_foff.insert(foff, i);
-        Ok(i)
-    }
-
-    fn remove(&mut self, moffset: u64, len: u64) -> Result<()> {
-        let mut b = abi::encode_ranges(&[(moffset, len)]);
-        self.removes += 1;
-        ioctl(&self.file, abi::IOC_REMOVEMAPPING, &mut b)
-    }
-
-    /// Unmaps slot `i` (flushing it first if written) and acknowledges to the daemon.
-    fn unmap_slot(&mut self, i: usize) -> Result<()> {
-        let Some(s) = self.slots[i] else {
-            return Ok(());
-        };
-        if s.dirty {
-            self.flush_slot(i)?;
-        }
-        // SAFETY: replaces our own mapping with the reservation again.
-        let p = unsafe {
-            libc::mmap(
-                self.slot_addr(i) as *mut libc::c_void,
-                SLOT as usize,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Error::Io(std::io::Error::last_os_error()));
-        }
-        self.slots[i] = None;
-        self.by_foff.remove(&s.foff);
-        self.remove(i as u64 * SLOT, s.len)
-    }
-
-    fn flush_slot(&mut self, i: usize) -> Result<()> {
-        let Some(s) = self.slots[i] else {
-            return Ok(());
-        };
-        let p = self.slot_addr(i);
-        if self.devdax {
-            // SAFETY: the slot is mapped for s.len bytes.
-            unsafe { persist::writeback_range(self.wb, p, s.len as usize) };
-            persist::sfence();
-        } else {
-            // SAFETY: msync of our own mapping.
-            let rc = unsafe { libc::msync(p as *mut libc::c_void, s.len as usize, libc::MS_SYNC) };
-            if rc != 0 {
-                return Err(Error::Io(std::io::Error::last_os_error()));
-            }
-        }
-        let mut b = abi::encode_ranges(&[(i as u64 * SLOT, s.len)]);
-        ioctl(&self.file, abi::IOC_FLUSHMAPPING, &mut b)?;
-        if let Some(s) = self.slots[i].as_mut() {
-            s.dirty = false;
-        }
-        Ok(())
+        Ok(Window(sealfs_window::Window::open(
+            path, size, write, host,
+        )?))
     }
 
     /// Copies file bytes at `off` into `buf` through the window.
-    pub fn read_at(&mut self, mut off: u64, buf: &mut [u8]) -> Result<()> {
-        let mut done = 0;
-        while done < buf.len() {
-            let i = self.ensure(off)?;
-            let s = self.slots[i].ok_or(Error::Invalid("slot"))?;
-            let within = off - s.foff;
-            if within >= s.len {
-                return Err(Error::Invalid("read beyond the end of the file"));
-            }
-            let n = ((s.len - within) as usize).min(buf.len() - done);
-            // SAFETY: the slot maps s.len bytes; `buf` is a distinct allocation.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    self.slot_addr(i).add(within as usize),
-                    buf[done..].as_mut_ptr(),
-                    n,
-                )
-            };
-            done += n;
-            off += n as u64;
-        }
-        Ok(())
+    pub fn read_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
+        Ok(self.0.read_at(off, buf)?)
     }
 
     /// Copies `data` to file offset `off` through the window (within the file size).
-    pub fn write_at(&mut self, mut off: u64, data: &[u8]) -> Result<()> {
-        if !self.write {
-            return Err(Error::BadFd);
-        }
-        let mut done = 0;
-        while done < data.len() {
-            let i = self.ensure(off)?;
-            let s = self.slots[i].ok_or(Error::Invalid("slot"))?;
-            let within = off - s.foff;
-            if within >= s.len {
-                return Err(Error::Invalid("write beyond the end of the file"));
-            }
-            let n = ((s.len - within) as usize).min(data.len() - done);
-            // SAFETY: as in read_at.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    data[done..].as_ptr(),
-                    self.slot_addr(i).add(within as usize),
-                    n,
-                )
-            };
-            if let Some(s) = self.slots[i].as_mut() {
-                s.dirty = true;
-            }
-            done += n;
-            off += n as u64;
-        }
-        Ok(())
+    pub fn write_at(&mut self, off: u64, data: &[u8]) -> Result<()> {
+        Ok(self.0.write_at(off, data)?)
     }
 
-    /// A read-only view of `len` bytes at `off` inside one slot. Other writers of the file
-    /// (through the daemon or another window) may change these bytes while the slice lives,
-    /// as with any shared mapping.
+    /// A read-only view of `len` bytes at `off` inside one slot.
     pub fn slice(&mut self, off: u64, len: usize) -> Result<&[u8]> {
-        let i = self.ensure(off)?;
-        let s = self.slots[i].ok_or(Error::Invalid("slot"))?;
-        let within = off - s.foff;
-        if within + len as u64 > s.len {
-            return Err(Error::Invalid("slice crosses a slot"));
-        }
-        // SAFETY: mapped for s.len bytes and kept mapped while `self` is borrowed.
-        Ok(unsafe { std::slice::from_raw_parts(self.slot_addr(i).add(within as usize), len) })
+        Ok(self.0.slice(off, len)?)
     }
 
-    /// Makes writes to `[off, off+len)` durable and tells the daemon (which drops stale
-    /// page-cache pages of the file).
+    /// Makes writes to `[off, off+len)` durable and tells the daemon.
     pub fn flush(&mut self, off: u64, len: u64) -> Result<()> {
-        let first = off / SLOT * SLOT;
-        let mut f = first;
-        while f < off + len {
-            if let Some(&i) = self.by_foff.get(&f) {
-                self.flush_slot(i)?;
-            }
-            f += SLOT;
-        }
-        Ok(())
+        Ok(self.0.flush(off, len)?)
     }
 
-    /// Unmaps the slots whose pins the daemon is recalling and acknowledges each; returns how
-    /// many were given back.
+    /// Unmaps the slots whose pins the daemon is recalling and acknowledges each.
     pub fn handle_recalls(&mut self) -> Result<usize> {
-        let mut b = vec![0u8; abi::RANGES_SIZE];
-        ioctl(&self.file, abi::IOC_GET_RECALLS, &mut b)?;
-        let n = crate::format::codec::le32(&b, 0) as usize;
-        let mut given = 0;
-        for k in 0..n.min(abi::RANGES_MAX) {
-            let moff = crate::format::codec::le64(&b, 8 + k * 16);
-            let i = (moff / SLOT) as usize;
-            if i < self.nslots && self.slots[i].is_some() {
-                self.unmap_slot(i)?;
-                given += 1;
-            }
-        }
-        Ok(given)
+        Ok(self.0.handle_recalls()?)
     }
 
     /// Unmaps every slot.
     pub fn unmap_all(&mut self) -> Result<()> {
-        for i in 0..self.nslots {
-            self.unmap_slot(i)?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Window {
-    fn drop(&mut self) {
-        let _ = self.unmap_all();
-        // SAFETY: releasing our whole reservation.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, self.nslots * SLOT as usize) };
+        Ok(self.0.unmap_all()?)
     }
 }

@@ -6,10 +6,14 @@
 //!
 //! * `args` — argument iteration and size parsing;
 //! * `logging` — `tracing` set-up;
-//! * `mkfs`, `mount`, `stat` — the subcommands (`fsck` is `crate::fsck::run`);
+//! * `mkfs`, `mount`, `stat`, `seal` (seals, extents, `map`) — the subcommands (`fsck` is
+//!   `crate::fsck::run`);
+//! * `admin` — `defrag`; `bench` — `map --bench`;
 //! * `sys` — the few raw system calls (fork, ioctl) the command line needs.
 
+mod admin;
 mod args;
+mod bench;
 mod logging;
 mod mkfs;
 mod mount;
@@ -291,7 +295,7 @@ fn dispatch(argv: Vec<OsString>) -> (&'static str, Outcome) {
         Some("unseal") => ("sealfs unseal", seal::unseal(rest)),
         Some("seals") => ("sealfs seals", seal::seals(rest)),
         Some("extents") => ("sealfs extents", seal::extents(rest)),
-        Some("defrag") => ("sealfs defrag", seal::defrag(rest)),
+        Some("defrag") => ("sealfs defrag", admin::defrag(rest)),
         Some("map") => ("sealfs map", seal::map(rest)),
         _ => ("sealfs", mount::direct(argv)),
     }

@@ -1,12 +1,13 @@
-//! `sealfs seal`, `unseal`, `seals`, `extents`, `defrag` and `map`: the seal and window
-//! commands, all thin clients of the ioctls in `crate::abi`.
+//! `sealfs seal`, `unseal`, `seals`, `extents` and `map`: the seal and window commands,
+//! all thin clients of the ioctls in `crate::abi`. `map --bench` is in `bench`, `defrag`
+//! in `admin`.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::args::{human, parse_size, Arg, Args};
 use super::{at, describe_io, sys, Failure, Outcome};
@@ -34,7 +35,7 @@ fn the_file(file: &mut Option<PathBuf>, p: OsString) -> Result<(), Failure> {
     Ok(())
 }
 
-fn ioctl(f: &File, path: &Path, cmd: u32, buf: &mut [u8]) -> Result<(), String> {
+pub(super) fn ioctl(f: &File, path: &Path, cmd: u32, buf: &mut [u8]) -> Result<(), String> {
     sys::ioctl(f, cmd, buf).map_err(|e| match e.raw_os_error() {
         Some(libc::ENOTTY) => at(path, "not on a sealfs mount"),
         Some(libc::ETXTBSY) => at(
@@ -45,7 +46,7 @@ fn ioctl(f: &File, path: &Path, cmd: u32, buf: &mut [u8]) -> Result<(), String> 
     })
 }
 
-fn open(path: &Path, write: bool) -> Result<File, String> {
+pub(super) fn open(path: &Path, write: bool) -> Result<File, String> {
     OpenOptions::new()
         .read(true)
         .write(write)
@@ -328,22 +329,6 @@ pub fn extents(rest: Vec<OsString>) -> Outcome {
     Ok(())
 }
 
-/// `sealfs defrag MOUNTPOINT`
-pub fn defrag(rest: Vec<OsString>) -> Outcome {
-    let mut a = Args::new(rest);
-    let path = PathBuf::from(a.positional("MOUNTPOINT")?);
-    a.finish()?;
-    let f = File::open(&path).map_err(|e| at(&path, describe_io(&e)))?;
-    let mut b = vec![0u8; abi::DEFRAG_SIZE];
-    ioctl(&f, &path, abi::IOC_DEFRAG, &mut b)?;
-    let [files, moved, sealed, no_space] = abi::decode_defrag(&b).map_err(|e| at(&path, e))?;
-    println!(
-        "{}: {files} files examined, {moved} made contiguous, {sealed} left alone (sealed or mapped), {no_space} left alone (no contiguous space)",
-        path.display()
-    );
-    Ok(())
-}
-
 /// `sealfs map FILE [--range OFF:LEN]` and `sealfs map --bench [--size SIZE] FILE`
 pub fn map(rest: Vec<OsString>) -> Outcome {
     let mut a = Args::new(rest);
@@ -363,7 +348,7 @@ pub fn map(rest: Vec<OsString>) -> Outcome {
     }
     let path = file.ok_or_else(|| Failure::Usage("FILE is missing".into()))?;
     if bench {
-        return map_bench(&path, size);
+        return super::bench::map_bench(&path, size);
     }
     if verify {
         return map_verify(&path, size);
@@ -402,7 +387,7 @@ pub fn map(rest: Vec<OsString>) -> Outcome {
 }
 
 /// Opens `path` for reading and writing, creating it (empty) when missing.
-fn open_rw_create(path: &Path) -> Result<File, String> {
+pub(super) fn open_rw_create(path: &Path) -> Result<File, String> {
     OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -489,122 +474,6 @@ fn map_verify(path: &Path, size: u64) -> Outcome {
         "{}: verified {}: written through a window ({setups} SETUPMAPPING calls, flushed with {method}) and read back by read(2), after a pass written by write(2) and read back through a window",
         path.display(),
         human(size)
-    );
-    Ok(())
-}
-
-fn gbps(bytes: u64, d: Duration) -> f64 {
-    bytes as f64 / d.as_secs_f64() / 1e9
-}
-
-fn map_bench(path: &Path, size: u64) -> Outcome {
-    use crate::window::{Window, SLOT};
-    let size = size.div_ceil(SLOT) * SLOT;
-    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) < size {
-        let f = open_rw_create(path)?;
-        let chunk = vec![0x5au8; 1 << 20];
-        use std::os::unix::fs::FileExt;
-        let mut o = 0;
-        while o < size {
-            f.write_all_at(&chunk, o)
-                .map_err(|e| at(path, describe_io(&e)))?;
-            o += chunk.len() as u64;
-        }
-    }
-    let window = (64u64 << 20).min(size / 4).max(SLOT);
-    let mut buf = vec![0u8; 1 << 20];
-    let reps = 3;
-    // Streaming through a window smaller than the file: every slot cycles through
-    // SETUPMAPPING, first-touch faults and REMOVEMAPPING.
-    let mut best_win = Duration::MAX;
-    let mut best_write = Duration::MAX;
-    let mut setups = 0;
-    for _ in 0..reps {
-        let mut w = Window::open(path, window, true).map_err(|e| at(path, e))?;
-        let t = Instant::now();
-        let mut o = 0;
-        while o < size {
-            w.read_at(o, &mut buf).map_err(|e| at(path, e))?;
-            o += buf.len() as u64;
-        }
-        best_win = best_win.min(t.elapsed());
-        setups = w.setups;
-        let t = Instant::now();
-        let mut o = 0;
-        while o < size {
-            w.write_at(o, &buf).map_err(|e| at(path, e))?;
-            o += buf.len() as u64;
-        }
-        w.flush(0, size).map_err(|e| at(path, e))?;
-        best_write = best_write.min(t.elapsed());
-    }
-    // memcpy of the same bytes on an already-mapped region of the same device memory.
-    let mut full = Window::open(path, size, false).map_err(|e| at(path, e))?;
-    let mut o = 0;
-    while o < size {
-        full.read_at(o, &mut buf).map_err(|e| at(path, e))?;
-        o += buf.len() as u64;
-    }
-    let mut best_mem = Duration::MAX;
-    for _ in 0..reps {
-        let t = Instant::now();
-        let mut o = 0;
-        while o < size {
-            full.read_at(o, &mut buf).map_err(|e| at(path, e))?;
-            o += buf.len() as u64;
-        }
-        best_mem = best_mem.min(t.elapsed());
-    }
-    drop(full);
-    // read(2) through the mount.
-    let f = open(path, false)?;
-    let mut best_read = Duration::MAX;
-    for _ in 0..reps {
-        use std::os::unix::fs::FileExt;
-        let t = Instant::now();
-        let mut o = 0;
-        while o < size {
-            let n = f
-                .read_at(&mut buf, o)
-                .map_err(|e| at(path, describe_io(&e)))?;
-            if n == 0 {
-                break;
-            }
-            o += n as u64;
-        }
-        best_read = best_read.min(t.elapsed());
-    }
-    println!(
-        "file {} ({}), window {} in {} slots of {}, best of {reps}",
-        path.display(),
-        human(size),
-        human(window),
-        window / SLOT,
-        human(SLOT)
-    );
-    println!(
-        "window read   {:8.2} GB/s  ({setups} SETUPMAPPING per pass)",
-        gbps(size, best_win)
-    );
-    println!(
-        "window write  {:8.2} GB/s  (incl. flush)",
-        gbps(size, best_write)
-    );
-    println!(
-        "memcpy        {:8.2} GB/s  (already mapped)",
-        gbps(size, best_mem)
-    );
-    println!(
-        "read(2)       {:8.2} GB/s  (through the mount)",
-        gbps(size, best_read)
-    );
-    println!(
-        "window_vs_fuse_read={:.2}",
-        best_read.as_secs_f64() / best_win.as_secs_f64()
-    );
-    println!(
-        "window_vs_memcpy={:.2}",
-        best_mem.as_secs_f64() / best_win.as_secs_f64()
     );
     Ok(())
 }

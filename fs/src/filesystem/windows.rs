@@ -22,12 +22,8 @@ use sealfs_seal::{Access, ByteRange, SealId, SealKind};
 
 use super::{Ctx, Error, Filesystem, Result};
 
-/// SETUPMAPPING flag: the host will read through the mapping.
-pub const MAP_READ: u64 = 1;
-/// SETUPMAPPING flag: the host will write through the mapping.
-pub const MAP_WRITE: u64 = 2;
-/// SETUPMAPPING flag: allocate holes (always done; accepted for virtio-fs compatibility).
-pub const MAP_POPULATE: u64 = 4;
+/// The SETUPMAPPING flags, as the ABI defines them.
+pub use crate::abi::{MAP_POPULATE, MAP_READ, MAP_WRITE};
 
 /// Most device extents one mapping may need (the ioctl answer's capacity).
 pub const MAX_EXTENTS: usize = crate::abi::MAP_EXTENTS_MAX;

@@ -18,9 +18,11 @@ pub const REC_ALIGN: usize = 8;
 pub const REC_MAX: usize = 128 << 10;
 
 const H_MAGIC: usize = 0;
-const H_LEN: usize = 4;
+/// Byte offset of a record's length (u32) in its header.
+pub const H_LEN: usize = 4;
 const H_SEQ: usize = 8;
-const H_CRC: usize = 16;
+/// Byte offset of a record's checksum (u32) in its header.
+pub const H_CRC: usize = 16;
 const H_TAG: usize = 20;
 
 /// A timestamp: seconds and nanoseconds since the epoch.
@@ -726,129 +728,161 @@ pub fn decode_record(b: &[u8]) -> Result<(RecordHeader, Op), FormatError> {
     Ok((hdr, op))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(crate) fn samples() -> Vec<Op> {
-        let t = Ts {
-            sec: 1_700_000_000,
-            nsec: 5,
-        };
-        vec![
+/// Sample operations, one of every kind (two groups): the record codec's tests and the fuzz
+/// seeds of `log_record` share them.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub fn samples() -> Vec<Op> {
+    let t = Ts {
+        sec: 1_700_000_000,
+        nsec: 5,
+    };
+    vec![
+        Op::Create {
+            parent: 1,
+            name: b"a".to_vec(),
+            ino: 2,
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            time: t,
+            target: vec![],
+        },
+        Op::Create {
+            parent: 1,
+            name: b"l".to_vec(),
+            ino: 3,
+            mode: 0o120777,
+            uid: 1,
+            gid: 2,
+            rdev: 0,
+            time: t,
+            target: b"a".to_vec(),
+        },
+        Op::Link {
+            ino: 2,
+            parent: 1,
+            name: b"b".to_vec(),
+            time: t,
+        },
+        Op::Unlink {
+            parent: 1,
+            name: b"b".to_vec(),
+            time: t,
+        },
+        Op::Rename {
+            parent: 1,
+            name: b"a".to_vec(),
+            new_parent: 1,
+            new_name: b"c".to_vec(),
+            flags: 2,
+            time: t,
+        },
+        Op::SetAttr {
+            ino: 2,
+            valid: 0x7f,
+            mode: 0o600,
+            uid: 5,
+            gid: 6,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            flags: 0x10,
+        },
+        Op::Truncate {
+            ino: 2,
+            size: 12345,
+            time: t,
+        },
+        Op::Map {
+            ino: 2,
+            size: 8192,
+            time: t,
+            touch: true,
+            extents: vec![
+                MapExtent {
+                    fblock: 0,
+                    dblock: 9,
+                    len: 2,
+                },
+                MapExtent {
+                    fblock: 4,
+                    dblock: 20,
+                    len: 1,
+                },
+            ],
+        },
+        Op::Punch {
+            ino: 2,
+            fblock: 1,
+            count: 1,
+            time: t,
+        },
+        Op::SetXattr {
+            ino: 2,
+            name: b"user.x".to_vec(),
+            value: vec![1, 2, 3],
+            time: t,
+        },
+        Op::RemoveXattr {
+            ino: 2,
+            name: b"user.x".to_vec(),
+            time: t,
+        },
+        Op::Evict { ino: 2 },
+        Op::Remap {
+            ino: 2,
+            fblock: 0,
+            dblock: 100,
+            len: 3,
+        },
+        Op::Group(vec![
+            Op::Rename {
+                parent: 1,
+                name: b"a".to_vec(),
+                new_parent: 1,
+                new_name: b"c".to_vec(),
+                flags: 0,
+                time: t,
+            },
             Op::Create {
                 parent: 1,
                 name: b"a".to_vec(),
-                ino: 2,
-                mode: 0o100644,
+                ino: 3,
+                mode: 0o20000,
                 uid: 0,
                 gid: 0,
                 rdev: 0,
                 time: t,
                 target: vec![],
             },
-            Op::Create {
-                parent: 1,
-                name: b"l".to_vec(),
-                ino: 3,
-                mode: 0o120777,
-                uid: 1,
-                gid: 2,
-                rdev: 0,
-                time: t,
-                target: b"a".to_vec(),
-            },
-            Op::Link {
+        ]),
+        Op::Group(vec![
+            Op::SetXattr {
                 ino: 2,
-                parent: 1,
-                name: b"b".to_vec(),
-                time: t,
-            },
-            Op::Unlink {
-                parent: 1,
-                name: b"b".to_vec(),
-                time: t,
-            },
-            Op::Rename {
-                parent: 1,
-                name: b"a".to_vec(),
-                new_parent: 1,
-                new_name: b"c".to_vec(),
-                flags: 2,
+                name: b"system.posix_acl_access".to_vec(),
+                value: vec![2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255],
                 time: t,
             },
             Op::SetAttr {
                 ino: 2,
-                valid: 0x7f,
-                mode: 0o600,
-                uid: 5,
-                gid: 6,
+                valid: 0x21,
+                mode: 0o640,
+                uid: 0,
+                gid: 0,
                 atime: t,
                 mtime: t,
                 ctime: t,
-                flags: 0x10,
+                flags: 0,
             },
-            Op::Truncate {
-                ino: 2,
-                size: 12345,
-                time: t,
-            },
-            Op::Map {
-                ino: 2,
-                size: 8192,
-                time: t,
-                touch: true,
-                extents: vec![MapExtent {
-                    fblock: 0,
-                    dblock: 9,
-                    len: 2,
-                }],
-            },
-            Op::Punch {
-                ino: 2,
-                fblock: 1,
-                count: 1,
-                time: t,
-            },
-            Op::SetXattr {
-                ino: 2,
-                name: b"user.x".to_vec(),
-                value: vec![1, 2, 3],
-                time: t,
-            },
-            Op::RemoveXattr {
-                ino: 2,
-                name: b"user.x".to_vec(),
-                time: t,
-            },
-            Op::Evict { ino: 2 },
-            Op::Remap {
-                ino: 2,
-                fblock: 0,
-                dblock: 100,
-                len: 3,
-            },
-            Op::Group(vec![
-                Op::SetXattr {
-                    ino: 2,
-                    name: b"system.posix_acl_access".to_vec(),
-                    value: vec![2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255],
-                    time: t,
-                },
-                Op::SetAttr {
-                    ino: 2,
-                    valid: 0x21,
-                    mode: 0o640,
-                    uid: 0,
-                    gid: 0,
-                    atime: t,
-                    mtime: t,
-                    ctime: t,
-                    flags: 0,
-                },
-            ]),
-        ]
-    }
+        ]),
+    ]
+}
+#[cfg(test)]
+mod tests {
+
+    use super::*;
 
     fn group_of(n: usize) -> Op {
         Op::Group(vec![Op::Evict { ino: 9 }; n])

@@ -25,8 +25,10 @@ pub const SB_LEN: usize = 256;
 
 // Field offsets within a slot.
 const OFF_MAGIC: usize = 0;
-const OFF_VERSION: usize = 8;
-const OFF_FLAGS: usize = 12;
+/// Byte offset of the format version (u32) in a superblock slot.
+pub const OFF_VERSION: usize = 8;
+/// Byte offset of the flags (u32, not read by version 1).
+pub const OFF_FLAGS: usize = 12;
 const OFF_UUID: usize = 16;
 const OFF_GENERATION: usize = 32;
 const OFF_DEVICE_SIZE: usize = 40;
@@ -38,14 +40,17 @@ const OFF_CKPT1: usize = 80;
 const OFF_CKPT_LEN: usize = 88;
 const OFF_DATA_OFF: usize = 96;
 const OFF_DATA_BLOCKS: usize = 104;
-const OFF_ACTIVE_CKPT: usize = 112;
-const OFF_CKPT_USED: usize = 120;
-const OFF_CKPT_CRC: usize = 128;
+/// Byte offset of the active checkpoint copy (u32).
+pub const OFF_ACTIVE_CKPT: usize = 112;
+/// Byte offset of the bytes used in the active checkpoint (u64).
+pub const OFF_CKPT_USED: usize = 120;
+/// Byte offset of the checksum of the active checkpoint (u32).
+pub const OFF_CKPT_CRC: usize = 128;
 const OFF_LOG_SEQ: usize = 136;
 const OFF_CREATED: usize = 144;
 /// Bytes no version-1 field uses; version 1 writes them as zero and refuses others (a
 /// later version would raise the version or set a flag, never reuse them silently).
-const RESERVED: [std::ops::Range<usize>; 3] = [116..120, 132..136, 152..SB_CRC_AT];
+pub const RESERVED: [std::ops::Range<usize>; 3] = [116..120, 132..136, 152..SB_CRC_AT];
 
 /// One decoded superblock slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -33,8 +33,10 @@ const OFF_GENERATION: usize = 8;
 const OFF_LOG_SEQ: usize = 16;
 const OFF_NEXT_INO: usize = 24;
 const OFF_COUNT: usize = 32;
-const OFF_BLOCK_SIZE: usize = 40;
-const OFF_BODY_LEN: usize = 48;
+/// Byte offset of the block size (u64) in a checkpoint header.
+pub const OFF_BLOCK_SIZE: usize = 40;
+/// Byte offset of the body length (u64) in a checkpoint header.
+pub const OFF_BODY_LEN: usize = 48;
 const OFF_RESERVED: usize = 56;
 
 /// Why a checkpoint could not be loaded.
