@@ -627,6 +627,33 @@ fn image_is_private_and_allow_other_refuses_an_exposed_device() {
     assert!(out.status.success(), "{}", describe(&out));
 }
 
+/// fsck, mkfs and a mount of `img` on `mnt` each fail within 5 s with a message containing
+/// `want`, and nothing is mounted on `mnt`.
+fn refused_at_once(img: &Path, mnt: &Path, want: &str) {
+    for (what, args) in [
+        ("fsck", vec![OsStr::new("fsck"), img.as_os_str()]),
+        (
+            "mkfs",
+            vec![OsStr::new("mkfs"), OsStr::new("--force"), img.as_os_str()],
+        ),
+        (
+            "mount",
+            vec![OsStr::new("mount"), img.as_os_str(), mnt.as_os_str()],
+        ),
+    ] {
+        let t = Instant::now();
+        let out = sealfs(&args);
+        let msg = one_line_failure(&out, what);
+        assert!(msg.contains(want), "{what}: {msg}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{what} failed only after {:?}",
+            t.elapsed()
+        );
+        assert!(!is_mounted(mnt));
+    }
+}
+
 /// A reader of the image can take a `flock` on it; mount, fsck and mkfs then fail at once
 /// naming that process, not after a wait blaming a sealfs process. A mounted image is
 /// named as mounted, at once.
@@ -678,28 +705,7 @@ fn a_lock_on_the_image_names_its_holder_at_once() {
         "locked by process {} (flock), which is not a sealfs process",
         holder.id()
     );
-    for (what, args) in [
-        ("fsck", vec![OsStr::new("fsck"), img.as_os_str()]),
-        (
-            "mkfs",
-            vec![OsStr::new("mkfs"), OsStr::new("--force"), img.as_os_str()],
-        ),
-        (
-            "mount",
-            vec![OsStr::new("mount"), img.as_os_str(), mnt.as_os_str()],
-        ),
-    ] {
-        let t = Instant::now();
-        let out = sealfs(&args);
-        let msg = one_line_failure(&out, what);
-        assert!(msg.contains(&want), "{what}: {msg}");
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{what} failed only after {:?}",
-            t.elapsed()
-        );
-        assert!(!is_mounted(&mnt));
-    }
+    refused_at_once(&img, &mnt, &want);
     holder.kill().unwrap();
     holder.wait().unwrap();
     let out = fsck(&img);
@@ -712,28 +718,7 @@ fn a_lock_on_the_image_names_its_holder_at_once() {
     let mnt2 = dir.path().join("mnt2");
     fs::create_dir(&mnt2).unwrap();
     let _g2 = UnmountGuard(mnt2.clone());
-    for (what, args) in [
-        ("fsck", vec![OsStr::new("fsck"), img.as_os_str()]),
-        (
-            "mkfs",
-            vec![OsStr::new("mkfs"), OsStr::new("--force"), img.as_os_str()],
-        ),
-        (
-            "mount",
-            vec![OsStr::new("mount"), img.as_os_str(), mnt2.as_os_str()],
-        ),
-    ] {
-        let t = Instant::now();
-        let out = sealfs(&args);
-        let msg = one_line_failure(&out, what);
-        assert!(msg.contains(&want), "{what}: {msg}");
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{what} failed only after {:?}",
-            t.elapsed()
-        );
-    }
-    assert!(!is_mounted(&mnt2));
+    refused_at_once(&img, &mnt2, &want);
     unmount_path(&mnt);
     let out = fsck(&img);
     assert!(out.status.success(), "{}", describe(&out));
