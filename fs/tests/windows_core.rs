@@ -232,7 +232,9 @@ fn the_quarantine_watches_the_host_not_a_process_that_reuses_its_pid() {
     // The host exits; an unrelated process gets its pid before the pin is revoked.
     kill_and_reap(host_pid);
     let Some(other) = child_with_pid(host_pid) else {
-        eprintln!("skipping: cannot make a process reuse pid {host_pid} (needs root)");
+        common::skip(&format!(
+            "cannot make a process reuse pid {host_pid} (needs root)"
+        ));
         fs.release(fh).unwrap();
         return;
     };

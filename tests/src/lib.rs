@@ -3,8 +3,9 @@
 //!
 //! Every [`Mount`] lives in its own temporary directory (under `/dev/shm` when it exists,
 //! where `msync` is cheap), is unmounted on drop and its image then has to pass
-//! `sealfs fsck`. Tests that need root and `/dev/fuse` skip (return early with a message)
-//! where those are missing.
+//! `sealfs fsck`. Tests that need root and `/dev/fuse` skip where those are missing:
+//! they return early through [`skip`], which says so and records it, so that
+//! `scripts/test.sh` counts skips apart from passes.
 //!
 //! This crate must not reach into the filesystem core: everything goes through the mount,
 //! the way a user of the filesystem sees it.
@@ -91,6 +92,27 @@ fn warn_if_stale(bin: &Path) {
     }
 }
 
+/// Records that the calling test skips its checks, or a part of them, and why: a
+/// `SKIPPED` line on stderr, and a line in the file the environment variable
+/// `SEALFS_SKIP_LOG` names, when set (`scripts/test.sh` sets it, then counts and prints
+/// the skips, so a skipped test is never reported as a plain pass).
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed test)")
+        .to_string();
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(path) = std::env::var_os("SEALFS_SKIP_LOG") {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open SEALFS_SKIP_LOG");
+        writeln!(f, "{test}: {why}").expect("write SEALFS_SKIP_LOG");
+    }
+}
+
 /// Root and `/dev/fuse`: what a real mount needs.
 pub fn can_mount() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -141,7 +163,7 @@ impl Mount {
     /// An image made by `sealfs mkfs MKFS_ARGS IMG`, mounted with `opts`.
     pub fn with_mkfs(mkfs_args: &[&str], opts: &str) -> Option<Mount> {
         if !can_mount() {
-            eprintln!("skipping: needs root and /dev/fuse");
+            skip("needs root and /dev/fuse");
             return None;
         }
         // One process-wide umask, so tests running in parallel see the same one. Tests

@@ -72,7 +72,7 @@ struct Scratch {
 /// A [`Scratch`]; `None` (and a skip line) without root and `/dev/fuse`.
 fn scratch() -> Option<Scratch> {
     if !can_mount() {
-        eprintln!("skipping: needs root and /dev/fuse");
+        skip("needs root and /dev/fuse");
         return None;
     }
     let dir = temp_dir();
@@ -198,7 +198,7 @@ fn mount_forms() {
     .find(|h| Path::new(h).exists());
     let mut wrote_via_helper = false;
     match fuse_helper {
-        None => eprintln!("skipping the mount.fuse path: no mount.fuse3 helper installed"),
+        None => skip("the mount.fuse path: no mount.fuse3 helper installed"),
         Some(h) => {
             let out = run(Command::new(h)
                 .arg(&img)
@@ -284,9 +284,9 @@ fn mount_forms() {
             assert_eq!(lines.next(), Some("hi"));
             wrote_via_mount = true;
         }
-        _ => eprintln!(
-            "skipping mount -t fuse.sealfs: needs unshare(1) and either \
-             /sbin/mount.fuse.sealfs or mount.fuse with /usr/local/bin"
+        _ => skip(
+            "mount -t fuse.sealfs: needs unshare(1) and either /sbin/mount.fuse.sealfs or \
+             mount.fuse with /usr/local/bin",
         ),
     }
 
@@ -545,7 +545,7 @@ fn set_mode_of(p: &Path, mode: u32) {
 #[test]
 fn image_is_private_and_allow_other_refuses_an_exposed_device() {
     if !can_mount() {
-        eprintln!("skipping: needs root and /dev/fuse");
+        skip("needs root and /dev/fuse");
         return;
     }
     let dir = temp_dir();
@@ -921,7 +921,7 @@ fn unprivileged_mount_and_extents_say_why() {
 #[test]
 fn image_on_a_read_only_filesystem() {
     if !can_mount() {
-        eprintln!("skipping: needs root and /dev/fuse");
+        skip("needs root and /dev/fuse");
         return;
     }
     let dir = temp_dir();
@@ -982,7 +982,7 @@ fn image_on_a_read_only_filesystem() {
 #[test]
 fn truncated_image_answers_eio_and_the_daemon_survives() {
     if !can_mount() {
-        eprintln!("skipping: needs root and /dev/fuse");
+        skip("needs root and /dev/fuse");
         return;
     }
     let dir = temp_dir();

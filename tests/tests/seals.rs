@@ -1471,7 +1471,7 @@ fn c_client_compiles_against_the_header_and_seals() {
     {
         Ok(out) => out,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            eprintln!("skipping: no C compiler (cc) installed");
+            skip("no C compiler (cc) installed");
             return;
         }
         Err(e) => panic!("cc: {e}"),

@@ -13,6 +13,25 @@ use sealfs::format::layout::LayoutOptions;
 use sealfs::meta::inode::mode;
 use sealfs::Filesystem;
 
+/// Records that the calling test skips its checks and why, as the mount tests' `skip`
+/// does: a `SKIPPED` line, and one in the file `SEALFS_SKIP_LOG` names (scripts/test.sh).
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed test)")
+        .to_string();
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(path) = std::env::var_os("SEALFS_SKIP_LOG") {
+        let open = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path);
+        writeln!(open.expect("open SEALFS_SKIP_LOG"), "{test}: {why}")
+            .expect("write SEALFS_SKIP_LOG");
+    }
+}
+
 /// Makes a filesystem on `dev` with region sizes `layout` (a small log or checkpoint area
 /// makes checkpoints and a full metadata area easy to reach).
 pub fn mkfs_layout(dev: &dyn Device, layout: LayoutOptions) {
