@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use common::snapshot;
 use sealfs::device::sim::{CrashState, Event, SimDevice, Survival};
+use sealfs::filesystem::seals::Populate;
 use sealfs::filesystem::MountOptions;
 use sealfs::format::layout::SB_SLOT_SIZE;
 use sealfs::format::superblock::FORMAT_VERSION;
@@ -44,7 +45,7 @@ fn populate(fs: &Filesystem) {
     fs.checkpoint().unwrap();
     fs.mknod(1, b"fifo", libc::S_IFIFO | 0o644, 0, c).unwrap();
     fs.rename(1, b"hard", 1, b"hard2", 0).unwrap();
-    fs.set_sealed_map(g.ino, true, Ctx::root()).unwrap();
+    fs.set_sealed_map(g.ino, Populate::Fill, Ctx::root()).unwrap();
 }
 
 #[test]

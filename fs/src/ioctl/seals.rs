@@ -8,6 +8,7 @@
 use super::{want_out, Reply, Request};
 use crate::abi;
 use crate::error::{Error, Result};
+use crate::filesystem::seals::{Populate, SealMode};
 use crate::filesystem::Filesystem;
 
 fn need_fh(r: &Request<'_>) -> Result<u64> {
@@ -25,8 +26,16 @@ pub fn seal(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Result<()> {
         fh,
         a.offset,
         a.length,
-        a.flags & abi::SEAL_BREAKABLE != 0,
-        a.flags & abi::SEAL_POPULATE != 0,
+        if a.flags & abi::SEAL_BREAKABLE != 0 {
+            SealMode::Breakable
+        } else {
+            SealMode::Temporary
+        },
+        if a.flags & abi::SEAL_POPULATE != 0 {
+            Populate::Fill
+        } else {
+            Populate::No
+        },
         r.ctx,
     )
 }
@@ -93,7 +102,11 @@ pub fn get_seals(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()
 
 /// `SEALFS_IOC_SET_IMMUTABLE`.
 pub fn set_immutable(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Result<()> {
-    let populate = abi::decode_immutable(r.input)?;
+    let populate = if abi::decode_immutable(r.input)? {
+        Populate::Fill
+    } else {
+        Populate::No
+    };
     fs.set_sealed_map(r.ino, populate, r.ctx)
 }
 
