@@ -100,9 +100,9 @@ fn worker(fs: &Filesystem, id: u64, stop: &AtomicBool, done: &AtomicU64) -> Kind
             (2, _) => {
                 let other = format!("s{}", rng.below(8));
                 let r = if rng.chance(50) {
-                    fs.rename(dir, name, shared, other.as_bytes(), 0)
+                    fs.rename(dir, name, shared, other.as_bytes(), 0, Ctx::root())
                 } else {
-                    fs.rename(shared, other.as_bytes(), dir, name, 0)
+                    fs.rename(shared, other.as_bytes(), dir, name, 0, Ctx::root())
                 };
                 ok_or_expected("rename", r).is_some()
             }

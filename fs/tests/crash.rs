@@ -188,7 +188,7 @@ fn run(fs: &Filesystem, w: &W) -> (Option<u64>, Option<u64>) {
         }
         W::Rename(a, b, f) => {
             if let (Some((d1, n1)), Some((d2, n2))) = (parent(a), parent(b)) {
-                let _ = fs.rename(d1, &n1, d2, &n2, *f);
+                let _ = fs.rename(d1, &n1, d2, &n2, *f, Ctx::root());
             }
         }
         W::Unlink(p) => {

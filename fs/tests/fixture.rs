@@ -44,7 +44,7 @@ fn populate(fs: &Filesystem) {
     fs.link(f.ino, 1, b"hard").unwrap();
     fs.checkpoint().unwrap();
     fs.mknod(1, b"fifo", libc::S_IFIFO | 0o644, 0, c).unwrap();
-    fs.rename(1, b"hard", 1, b"hard2", 0).unwrap();
+    fs.rename(1, b"hard", 1, b"hard2", 0, Ctx::root()).unwrap();
     fs.set_sealed_map(g.ino, Populate::Fill, Ctx::root()).unwrap();
 }
 
@@ -130,7 +130,7 @@ fn upgrades(img: Vec<u8>, from: u32) {
     let sb = fs.superblock();
     assert_eq!(sb.version, FORMAT_VERSION);
     assert_eq!(snapshot(&fs), before);
-    fs.rename(1, b"hard2", 1, b"hard3", 0).unwrap();
+    fs.rename(1, b"hard2", 1, b"hard3", 0, Ctx::root()).unwrap();
     drop(fs);
     let after = dev.snapshot();
     let newer = sb.slot() as usize;

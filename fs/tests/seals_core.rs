@@ -66,8 +66,8 @@ fn temporary_seal_refuses_map_changes_with_etxtbsy_and_allows_in_place_writes() 
     assert_eq!(&fs.read(ino, 5, 7).unwrap(), b"inplace");
     fs.link(ino, 1, b"g").unwrap();
     fs.unlink(1, b"g").unwrap();
-    fs.rename(1, b"f", 1, b"f2", 0).unwrap();
-    fs.rename(1, b"f2", 1, b"f", 0).unwrap();
+    fs.rename(1, b"f", 1, b"f2", 0, Ctx::root()).unwrap();
+    fs.rename(1, b"f2", 1, b"f", 0, Ctx::root()).unwrap();
     assert_eq!(fs.seals_of(ino).len(), 1);
     fs.unseal(fh, 0, 0).unwrap();
     fs.truncate(ino, 10, Ctx::root()).unwrap();
@@ -206,7 +206,7 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
         .unwrap();
     fs.release(ofh).unwrap();
     assert_eq!(
-        fs.rename(1, b"other", 1, b"f", 0).unwrap_err().errno(),
+        fs.rename(1, b"other", 1, b"f", 0, Ctx::root()).unwrap_err().errno(),
         libc::EPERM,
         "rename-over"
     );
@@ -220,7 +220,7 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
     };
     fs.setattr(ino, req, Ctx::root()).unwrap();
     fs.clear_sealed_map(ino, Ctx::root()).unwrap();
-    fs.rename(1, b"other", 1, b"f", 0).unwrap();
+    fs.rename(1, b"other", 1, b"f", 0, Ctx::root()).unwrap();
     assert!(fs.lookup(1, b"f").unwrap().ino == o.ino);
 }
 

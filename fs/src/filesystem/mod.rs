@@ -665,7 +665,7 @@ mod tests {
         }
         assert_eq!(fs.log.lock().tail, tail, "nothing was logged");
         assert!(!fs.failed.load(Ordering::Relaxed));
-        fs.rename(1, b"f", a, b"g", 0).unwrap();
+        fs.rename(1, b"f", a, b"g", 0, Ctx::root()).unwrap();
         assert_eq!(fs.lookup(a, b"g").unwrap().ino, f.ino);
     }
 }

@@ -372,24 +372,12 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Renames, with `RENAME_NOREPLACE` / `RENAME_EXCHANGE` / `RENAME_WHITEOUT` in
-    /// `flags`; a whiteout is owned by root (see [`Filesystem::rename_as`]).
-    pub fn rename(
-        &self,
-        parent: u64,
-        name: &[u8],
-        newparent: u64,
-        newname: &[u8],
-        rflags: u32,
-    ) -> Result<()> {
-        self.rename_as(parent, name, newparent, newname, rflags, Ctx::root())
-    }
-
-    /// Renames on behalf of `ctx`. `RENAME_WHITEOUT` leaves a whiteout (a character
+    /// Renames on behalf of `ctx`, with `RENAME_NOREPLACE` / `RENAME_EXCHANGE` /
+    /// `RENAME_WHITEOUT` in `rflags`. `RENAME_WHITEOUT` leaves a whiteout (a character
     /// device 0:0, mode 0, owned by `ctx`) at the old name, as overlayfs expects; the
     /// kernel has checked `CAP_MKNOD`. The rename and the whiteout's creation are one
     /// `Group` record: a crash keeps both or neither.
-    pub fn rename_as(
+    pub fn rename(
         &self,
         parent: u64,
         name: &[u8],

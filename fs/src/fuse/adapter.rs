@@ -397,7 +397,7 @@ impl fuser::Filesystem for SealFuse {
             ctx(req),
         );
         self.parked(
-            move |fs| fs.rename_as(parent.0, &a, newparent.0, &b, fl, c),
+            move |fs| fs.rename(parent.0, &a, newparent.0, &b, fl, c),
             move |r| match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(e)),
