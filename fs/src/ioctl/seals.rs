@@ -131,9 +131,9 @@ pub fn remove_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resu
     let fh = need_fh(r)?;
     let slots: Vec<u64> = abi::decode_ranges(r.input)?.iter().map(|r| r.0).collect();
     // All or nothing: one bad entry removes none.
-    for (ino, off, len, write) in fs.remove_mappings(fh, &slots)? {
-        if write {
-            out.invalidate.push((ino, off, len));
+    for m in fs.remove_mappings(fh, &slots)? {
+        if m.write {
+            out.invalidate.push((m.ino, m.foffset, m.len));
         }
     }
     Ok(())
@@ -144,11 +144,11 @@ pub fn remove_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resu
 pub fn flush_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
     let fh = need_fh(r)?;
     for (moffset, _len) in abi::decode_ranges(r.input)? {
-        let (ino, off, len, write) = fs
+        let m = fs
             .mapping(fh, moffset)
             .ok_or(Error::Invalid("no mapping at that offset"))?;
-        if write {
-            out.invalidate.push((ino, off, len));
+        if m.write {
+            out.invalidate.push((m.ino, m.foffset, m.len));
         }
     }
     Ok(())
