@@ -45,7 +45,8 @@ fn populate(fs: &Filesystem) {
     fs.checkpoint().unwrap();
     fs.mknod(1, b"fifo", libc::S_IFIFO | 0o644, 0, c).unwrap();
     fs.rename(1, b"hard", 1, b"hard2", 0, Ctx::root()).unwrap();
-    fs.set_sealed_map(g.ino, Populate::Fill, Ctx::root()).unwrap();
+    fs.set_sealed_map(g.ino, Populate::Fill, Ctx::root())
+        .unwrap();
 }
 
 #[test]
