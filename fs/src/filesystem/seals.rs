@@ -497,7 +497,7 @@ impl Filesystem {
                 let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
                 let blocks = g.attr.size.div_ceil(bs);
                 if !m.is_mapped(0, blocks) {
-                    return Err(Error::Invalid("file has holes (use populate)"));
+                    return Err(Error::Invalid("file has holes (use populate)").into());
                 }
             }
             let a = g.attr;
