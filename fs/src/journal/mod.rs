@@ -7,7 +7,7 @@
 //! * [`checkpoint`]: the checkpoint codec (the whole `meta::Table` in one blob) and the
 //!   publication of a new generation (checkpoint area, log header, superblock).
 //! * [`replay`]: reading the superblocks, loading the checkpoint and replaying the log.
-//! * [`transact`]: the gate and the checkpoint-and-retry around one logged change.
+//! * `transact`: the gate and the checkpoint-and-retry around one logged change.
 //!
 //! The journal sits above `device` (it writes only through `device::persist`), `format`
 //! (superblock, log header and record encodings) and `meta` (the table it serialises and
