@@ -103,9 +103,6 @@ pub enum Error {
         /// When the recalled seals are revoked at the latest.
         deadline_ns: u64,
     },
-    /// The log has no room for the record: checkpoint and retry (never reaches a caller).
-    #[error("log full")]
-    LogFull,
 }
 
 impl From<sealfs_abi::AbiError> for Error {
@@ -170,9 +167,7 @@ impl Error {
             Error::Loop => libc::ELOOP,
             Error::Errno(e) => *e,
             Error::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
-            Error::Format(_) | Error::Corrupt(_) | Error::LogFull | Error::WouldWait { .. } => {
-                libc::EIO
-            }
+            Error::Format(_) | Error::Corrupt(_) | Error::WouldWait { .. } => libc::EIO,
         }
     }
 }

@@ -592,7 +592,7 @@ fn build_image() -> BaseImage {
     fs.setxattr(e.ino, b"user.x", b"value", 0).unwrap(); // SetXattr
     fs.removexattr(a.ino, b"user.one").unwrap(); // RemoveXattr
     fs.link(e.ino, d.ino, b"e2").unwrap(); // Link
-    fs.rename(1, b"e", sub.ino, b"e3", 0).unwrap(); // Rename
+    fs.rename(1, b"e", sub.ino, b"e3", 0, Ctx::root()).unwrap(); // Rename
     fs.unlink(1, b"fifo").unwrap(); // Unlink (+ Evict)
     fs.release(fe).unwrap();
     fs.release(fa).unwrap();

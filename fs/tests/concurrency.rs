@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{mkfs_layout, snapshot, Rng};
 use sealfs::device::sim::SimDevice;
-use sealfs::filesystem::seals::SealOptions;
+use sealfs::filesystem::seals::{Populate, SealMode, SealOptions};
 use sealfs::filesystem::windows::{MAP_READ, MAP_WRITE};
 use sealfs::filesystem::MountOptions;
 use sealfs::format::layout::LayoutOptions;
@@ -100,9 +100,9 @@ fn worker(fs: &Filesystem, id: u64, stop: &AtomicBool, done: &AtomicU64) -> Kind
             (2, _) => {
                 let other = format!("s{}", rng.below(8));
                 let r = if rng.chance(50) {
-                    fs.rename(dir, name, shared, other.as_bytes(), 0)
+                    fs.rename(dir, name, shared, other.as_bytes(), 0, Ctx::root())
                 } else {
-                    fs.rename(shared, other.as_bytes(), dir, name, 0)
+                    fs.rename(shared, other.as_bytes(), dir, name, 0, Ctx::root())
                 };
                 ok_or_expected("rename", r).is_some()
             }
@@ -126,7 +126,10 @@ fn worker(fs: &Filesystem, id: u64, stop: &AtomicBool, done: &AtomicU64) -> Kind
             (6, Some(ino)) => {
                 // A seal held across other threads' truncates, checkpoints and unlinks.
                 let fh = fs.open(ino, libc::O_RDWR, me).unwrap();
-                let sealed = ok_or_expected("seal", fs.seal(fh, 0, 0, false, false, me));
+                let sealed = ok_or_expected(
+                    "seal",
+                    fs.seal(fh, 0, 0, SealMode::Temporary, Populate::No, me),
+                );
                 if sealed.is_some() {
                     ok_or_expected("write", fs.write(ino, 0, b"sealed"));
                     fs.unseal(fh, 0, 0).unwrap();
@@ -230,7 +233,8 @@ fn operations_race_checkpoints_without_deadlock_and_remount_identically() {
         threads.push(std::thread::spawn(move || {
             let fh = fs.open(hot, libc::O_RDWR, ctx()).unwrap();
             while !stop.load(Ordering::Relaxed) {
-                fs.seal(fh, 0, 0, true, false, ctx()).unwrap();
+                fs.seal(fh, 0, 0, SealMode::Breakable, Populate::No, ctx())
+                    .unwrap();
                 while !stop.load(Ordering::Relaxed) && !fs.recall_pending(fh) {
                     std::thread::yield_now();
                 }

@@ -30,7 +30,8 @@ fn create_write_read_remount() {
     assert_eq!(back.len(), 100_010);
     assert_eq!(&back[..10], &[0; 10]);
     assert_eq!(&back[10..], &data[..]);
-    fs.rename(d.ino, b"file", 1, b"moved", 0).unwrap();
+    fs.rename(d.ino, b"file", 1, b"moved", 0, Ctx::root())
+        .unwrap();
     assert!(matches!(fs.lookup(d.ino, b"file"), Err(Error::NotFound)));
     fs.release(fh).unwrap();
     fs.fsync(f.ino, false).unwrap();

@@ -52,6 +52,7 @@ fn build() -> (Vec<u8>, Vec<Tree>) {
                     1,
                     format!("g{i}").as_bytes(),
                     0,
+                    Ctx::root(),
                 )
                 .unwrap(),
             _ => {

@@ -573,7 +573,7 @@ fn the_live_path_never_logs_what_replay_refuses() {
     let dev = Arc::new(SimDevice::from_image(img, true));
     let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
     let before = fs.stats().log_used;
-    let e = fs.rename(1, b"a", i.b, b"a2", 0).unwrap_err();
+    let e = fs.rename(1, b"a", i.b, b"a2", 0, Ctx::root()).unwrap_err();
     assert_eq!(e.errno(), libc::EINVAL);
     assert_eq!(fs.stats().log_used, before);
     drop(fs);
@@ -829,7 +829,7 @@ fn an_erased_log_is_refused_not_rolled_back() {
     // Records after the checkpoint that an erased log would lose.
     let dev = Arc::new(SimDevice::from_image(img, true));
     let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
-    fs.rename(1, b"f", i.a, b"moved", 0).unwrap();
+    fs.rename(1, b"f", i.a, b"moved", 0, Ctx::root()).unwrap();
     fs.mkdir(1, b"later", 0o700, Ctx::root()).unwrap();
     let gen = fs.superblock().generation;
     drop(fs);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use common::{snapshot, Rng, Tree};
 use sealfs::device::sim::{CrashState, Event, SimDevice, Survival};
+use sealfs::filesystem::seals::Populate;
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
 use sealfs::format::layout::LayoutOptions;
 use sealfs::{Ctx, Filesystem};
@@ -187,7 +188,7 @@ fn run(fs: &Filesystem, w: &W) -> (Option<u64>, Option<u64>) {
         }
         W::Rename(a, b, f) => {
             if let (Some((d1, n1)), Some((d2, n2))) = (parent(a), parent(b)) {
-                let _ = fs.rename(d1, &n1, d2, &n2, *f);
+                let _ = fs.rename(d1, &n1, d2, &n2, *f, Ctx::root());
             }
         }
         W::Unlink(p) => {
@@ -289,8 +290,12 @@ fn run(fs: &Filesystem, w: &W) -> (Option<u64>, Option<u64>) {
 }
 
 /// Populate holes on odd inodes, refuse files with holes on even ones.
-fn r_populate(ino: u64) -> bool {
-    ino % 2 == 1
+fn r_populate(ino: u64) -> Populate {
+    if ino % 2 == 1 {
+        Populate::Fill
+    } else {
+        Populate::No
+    }
 }
 
 /// Compares a recovered tree with an expected one. File contents are compared when

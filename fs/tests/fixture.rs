@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use common::snapshot;
 use sealfs::device::sim::{CrashState, Event, SimDevice, Survival};
+use sealfs::filesystem::seals::Populate;
 use sealfs::filesystem::MountOptions;
 use sealfs::format::layout::SB_SLOT_SIZE;
 use sealfs::format::superblock::FORMAT_VERSION;
@@ -43,8 +44,9 @@ fn populate(fs: &Filesystem) {
     fs.link(f.ino, 1, b"hard").unwrap();
     fs.checkpoint().unwrap();
     fs.mknod(1, b"fifo", libc::S_IFIFO | 0o644, 0, c).unwrap();
-    fs.rename(1, b"hard", 1, b"hard2", 0).unwrap();
-    fs.set_sealed_map(g.ino, true, Ctx::root()).unwrap();
+    fs.rename(1, b"hard", 1, b"hard2", 0, Ctx::root()).unwrap();
+    fs.set_sealed_map(g.ino, Populate::Fill, Ctx::root())
+        .unwrap();
 }
 
 #[test]
@@ -129,7 +131,7 @@ fn upgrades(img: Vec<u8>, from: u32) {
     let sb = fs.superblock();
     assert_eq!(sb.version, FORMAT_VERSION);
     assert_eq!(snapshot(&fs), before);
-    fs.rename(1, b"hard2", 1, b"hard3", 0).unwrap();
+    fs.rename(1, b"hard2", 1, b"hard3", 0, Ctx::root()).unwrap();
     drop(fs);
     let after = dev.snapshot();
     let newer = sb.slot() as usize;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sealfs::device::sim::SimDevice;
-use sealfs::filesystem::seals::SealOptions;
+use sealfs::filesystem::seals::{Populate, SealMode, SealOptions};
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
 use sealfs::{Ctx, Error, Filesystem};
 
@@ -41,7 +41,8 @@ fn ctx(pid: u32) -> Ctx {
 fn temporary_seal_refuses_map_changes_with_etxtbsy_and_allows_in_place_writes() {
     let (_d, fs, ino) = setup(5000);
     let fh = fs.open(ino, libc::O_RDWR, ctx(10)).unwrap();
-    fs.seal(fh, 0, 0, false, false, ctx(10)).unwrap();
+    fs.seal(fh, 0, 0, SealMode::Temporary, Populate::No, ctx(10))
+        .unwrap();
     assert_eq!(
         fs.truncate(ino, 10, Ctx::root()).unwrap_err().errno(),
         libc::ETXTBSY
@@ -66,8 +67,8 @@ fn temporary_seal_refuses_map_changes_with_etxtbsy_and_allows_in_place_writes() 
     assert_eq!(&fs.read(ino, 5, 7).unwrap(), b"inplace");
     fs.link(ino, 1, b"g").unwrap();
     fs.unlink(1, b"g").unwrap();
-    fs.rename(1, b"f", 1, b"f2", 0).unwrap();
-    fs.rename(1, b"f2", 1, b"f", 0).unwrap();
+    fs.rename(1, b"f", 1, b"f2", 0, Ctx::root()).unwrap();
+    fs.rename(1, b"f2", 1, b"f", 0, Ctx::root()).unwrap();
     assert_eq!(fs.seals_of(ino).len(), 1);
     fs.unseal(fh, 0, 0).unwrap();
     fs.truncate(ino, 10, Ctx::root()).unwrap();
@@ -79,8 +80,15 @@ fn range_seal_covers_holes_and_only_its_range() {
     let (_d, fs, ino) = setup(5000);
     let fh = fs.open(ino, libc::O_RDWR, ctx(10)).unwrap();
     fs.truncate(ino, 1 << 20, Ctx::root()).unwrap(); // hole from 16 KiB to 1 MiB
-    fs.seal(fh, 64 << 10, 64 << 10, false, false, ctx(10))
-        .unwrap();
+    fs.seal(
+        fh,
+        64 << 10,
+        64 << 10,
+        SealMode::Temporary,
+        Populate::No,
+        ctx(10),
+    )
+    .unwrap();
     assert_eq!(
         fs.write(ino, 70 << 10, b"x").unwrap_err().errno(),
         libc::ETXTBSY,
@@ -94,8 +102,15 @@ fn range_seal_covers_holes_and_only_its_range() {
     assert_eq!(fs.write(ino, 0, b"y").unwrap(), 1);
     fs.unseal(fh, 64 << 10, 64 << 10).unwrap();
     // POPULATE allocates the holes first, so in-place writes over the range then work.
-    fs.seal(fh, 64 << 10, 64 << 10, false, true, ctx(10))
-        .unwrap();
+    fs.seal(
+        fh,
+        64 << 10,
+        64 << 10,
+        SealMode::Temporary,
+        Populate::Fill,
+        ctx(10),
+    )
+    .unwrap();
     assert_eq!(fs.write(ino, 70 << 10, b"x").unwrap(), 1);
     assert_eq!(fs.read(ino, 64 << 10, 8).unwrap(), vec![0; 8]);
     fs.release(fh).unwrap();
@@ -107,17 +122,28 @@ fn access_modes_and_per_process_limit() {
     let (_d, fs, ino) = setup(5000);
     let ro = fs.open(ino, libc::O_RDONLY, ctx(11)).unwrap();
     assert_eq!(
-        fs.seal(ro, 0, 0, false, false, ctx(11))
+        fs.seal(ro, 0, 0, SealMode::Temporary, Populate::No, ctx(11))
             .unwrap_err()
             .errno(),
         libc::EBADF
     );
-    fs.seal(ro, 0, 0, true, false, ctx(11)).unwrap();
+    fs.seal(ro, 0, 0, SealMode::Breakable, Populate::No, ctx(11))
+        .unwrap();
     for i in 1..4 {
-        fs.seal(ro, i * 4096, 4096, true, false, ctx(11)).unwrap();
+        fs.seal(
+            ro,
+            i * 4096,
+            4096,
+            SealMode::Breakable,
+            Populate::No,
+            ctx(11),
+        )
+        .unwrap();
     }
     assert_eq!(
-        fs.seal(ro, 0, 1, true, false, ctx(11)).unwrap_err().errno(),
+        fs.seal(ro, 0, 1, SealMode::Breakable, Populate::No, ctx(11))
+            .unwrap_err()
+            .errno(),
         libc::ENOLCK
     );
     fs.release(ro).unwrap();
@@ -127,7 +153,8 @@ fn access_modes_and_per_process_limit() {
 fn breakable_seal_is_recalled_then_released_or_revoked() {
     let (_d, fs, ino) = setup(200);
     let fh = fs.open(ino, libc::O_RDONLY, ctx(12)).unwrap();
-    fs.seal(fh, 0, 0, true, false, ctx(12)).unwrap();
+    fs.seal(fh, 0, 0, SealMode::Breakable, Populate::No, ctx(12))
+        .unwrap();
     // The conflicting truncate must wait; the holder is told.
     match fs.truncate(ino, 0, Ctx::root()) {
         Err(Error::WouldWait { ino: i, .. }) => assert_eq!(i, ino),
@@ -142,7 +169,8 @@ fn breakable_seal_is_recalled_then_released_or_revoked() {
     fs.truncate(ino, 0, Ctx::root()).unwrap();
 
     // An uncooperative holder is revoked after break_timeout; its next seal call: ENOLINK.
-    fs.seal(fh, 0, 0, true, false, ctx(12)).unwrap();
+    fs.seal(fh, 0, 0, SealMode::Breakable, Populate::No, ctx(12))
+        .unwrap();
     let t = std::time::Instant::now();
     fs.blocking(|| fs.truncate(ino, 4096, Ctx::root())).unwrap();
     let waited = t.elapsed();
@@ -151,7 +179,9 @@ fn breakable_seal_is_recalled_then_released_or_revoked() {
         "waited {waited:?}"
     );
     assert_eq!(
-        fs.seal(fh, 0, 0, true, false, ctx(12)).unwrap_err().errno(),
+        fs.seal(fh, 0, 0, SealMode::Breakable, Populate::No, ctx(12))
+            .unwrap_err()
+            .errno(),
         libc::ENOLINK
     );
     assert_eq!(fs.seal_stats().revocations, 1);
@@ -163,7 +193,7 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
     let (dev, fs, ino) = setup(5000);
     fs.truncate(ino, 1 << 20, Ctx::root()).unwrap();
     assert_eq!(
-        fs.set_sealed_map(ino, false, Ctx::root())
+        fs.set_sealed_map(ino, Populate::No, Ctx::root())
             .unwrap_err()
             .errno(),
         libc::EINVAL,
@@ -172,7 +202,7 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
     assert_eq!(
         fs.set_sealed_map(
             ino,
-            false,
+            Populate::No,
             Ctx {
                 uid: 1000,
                 gid: 1000,
@@ -184,7 +214,7 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
         .errno(),
         libc::EPERM
     );
-    fs.set_sealed_map(ino, true, Ctx::root()).unwrap();
+    fs.set_sealed_map(ino, Populate::Fill, Ctx::root()).unwrap();
     drop(fs);
     let fs = Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap();
     assert!(fs.sealed_map(ino).unwrap());
@@ -206,7 +236,9 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
         .unwrap();
     fs.release(ofh).unwrap();
     assert_eq!(
-        fs.rename(1, b"other", 1, b"f", 0).unwrap_err().errno(),
+        fs.rename(1, b"other", 1, b"f", 0, Ctx::root())
+            .unwrap_err()
+            .errno(),
         libc::EPERM,
         "rename-over"
     );
@@ -220,7 +252,7 @@ fn permanent_seal_survives_remount_and_refuses_with_eperm() {
     };
     fs.setattr(ino, req, Ctx::root()).unwrap();
     fs.clear_sealed_map(ino, Ctx::root()).unwrap();
-    fs.rename(1, b"other", 1, b"f", 0).unwrap();
+    fs.rename(1, b"other", 1, b"f", 0, Ctx::root()).unwrap();
     assert!(fs.lookup(1, b"f").unwrap().ino == o.ino);
 }
 
@@ -243,7 +275,8 @@ fn defrag_moves_fragmented_files_but_never_a_sealed_one() {
         fs.read(a.ino, 0, 1 << 20).unwrap(),
         fs.read(b.ino, 0, 1 << 20).unwrap(),
     );
-    fs.seal(fa, 0, 0, false, false, ctx(20)).unwrap();
+    fs.seal(fa, 0, 0, SealMode::Temporary, Populate::No, ctx(20))
+        .unwrap();
     let rep = fs.defrag().unwrap();
     assert_eq!(rep.sealed, 1);
     assert_eq!(rep.moved, 1);
@@ -279,7 +312,9 @@ fn populate_needs_write_access_whatever_the_seal_kind() {
     let ro = fs.open(ino, libc::O_RDONLY, ctx(13)).unwrap();
     // A reader may take a breakable seal, but not fill the file's holes through it.
     assert_eq!(
-        fs.seal(ro, 0, 0, true, true, ctx(13)).unwrap_err().errno(),
+        fs.seal(ro, 0, 0, SealMode::Breakable, Populate::Fill, ctx(13))
+            .unwrap_err()
+            .errno(),
         libc::EBADF
     );
     assert_eq!(
@@ -288,12 +323,13 @@ fn populate_needs_write_access_whatever_the_seal_kind() {
         "a refused POPULATE allocates nothing"
     );
     assert!(fs.seals_of(ino).is_empty());
-    fs.seal(ro, 0, 0, true, false, ctx(13))
+    fs.seal(ro, 0, 0, SealMode::Breakable, Populate::No, ctx(13))
         .expect("the same seal without POPULATE");
     fs.release(ro).unwrap();
     // Through a descriptor open for writing, a breakable seal may populate.
     let rw = fs.open(ino, libc::O_RDWR, ctx(13)).unwrap();
-    fs.seal(rw, 0, 0, true, true, ctx(13)).unwrap();
+    fs.seal(rw, 0, 0, SealMode::Breakable, Populate::Fill, ctx(13))
+        .unwrap();
     let (free, blocks) = usage(&fs, ino);
     assert_eq!(blocks, (1 << 20) / 512, "every hole below EOF filled");
     assert_eq!(free, before.0 - ((1 << 20) - 4 * 4096) / 4096);
@@ -309,10 +345,11 @@ fn a_refused_populate_leaves_no_block_allocated() {
     // the blocks reserved for them must go back.
     let fh = fs.open(ino, libc::O_RDWR, ctx(14)).unwrap();
     for i in 0..4 {
-        fs.seal(fh, i, 1, false, false, ctx(14)).unwrap();
+        fs.seal(fh, i, 1, SealMode::Temporary, Populate::No, ctx(14))
+            .unwrap();
     }
     assert_eq!(
-        fs.seal(fh, 8192, 0, true, true, ctx(14))
+        fs.seal(fh, 8192, 0, SealMode::Breakable, Populate::Fill, ctx(14))
             .unwrap_err()
             .errno(),
         libc::ENOLCK
@@ -321,14 +358,15 @@ fn a_refused_populate_leaves_no_block_allocated() {
     fs.release(fh).unwrap();
     // A recall in progress refuses the new seal with EBUSY: nothing allocated either.
     let holder = fs.open(ino, libc::O_RDONLY, ctx(15)).unwrap();
-    fs.seal(holder, 0, 4096, true, false, ctx(15)).unwrap();
+    fs.seal(holder, 0, 4096, SealMode::Breakable, Populate::No, ctx(15))
+        .unwrap();
     assert!(matches!(
         fs.truncate(ino, 0, Ctx::root()),
         Err(Error::WouldWait { .. })
     ));
     let fh = fs.open(ino, libc::O_RDWR, ctx(16)).unwrap();
     assert_eq!(
-        fs.seal(fh, 8192, 0, false, true, ctx(16))
+        fs.seal(fh, 8192, 0, SealMode::Temporary, Populate::Fill, ctx(16))
             .unwrap_err()
             .errno(),
         libc::EBUSY
@@ -342,7 +380,9 @@ fn a_refused_populate_leaves_no_block_allocated() {
     let before = usage(&fs, ino);
     let fh = fs.open(ino, libc::O_RDWR, ctx(17)).unwrap();
     assert_eq!(
-        fs.seal(fh, 0, 0, false, true, ctx(17)).unwrap_err().errno(),
+        fs.seal(fh, 0, 0, SealMode::Temporary, Populate::Fill, ctx(17))
+            .unwrap_err()
+            .errno(),
         libc::ENOSPC
     );
     assert_eq!(usage(&fs, ino), before, "ENOSPC");
@@ -370,8 +410,8 @@ fn limits_count_the_holder_and_the_user_never_the_pid() {
             shared,
             child,
             1,
-            true,
-            false,
+            SealMode::Breakable,
+            Populate::No,
             user(100 + child as u32, 1000),
         )
         .unwrap();
@@ -382,8 +422,8 @@ fn limits_count_the_holder_and_the_user_never_the_pid() {
                 shared,
                 child,
                 1,
-                true,
-                false,
+                SealMode::Breakable,
+                Populate::No,
                 user(100 + child as u32, 1000)
             )
             .unwrap_err()
@@ -395,10 +435,12 @@ fn limits_count_the_holder_and_the_user_never_the_pid() {
     // The same user through other descriptions: 2 more, then the user's limit.
     let a = fs.open(ino, libc::O_RDONLY, user(21, 1000)).unwrap();
     let b = fs.open(ino, libc::O_RDONLY, user(21, 1000)).unwrap();
-    fs.seal(a, 0, 1, true, false, user(21, 1000)).unwrap();
-    fs.seal(b, 0, 1, true, false, user(21, 1000)).unwrap();
+    fs.seal(a, 0, 1, SealMode::Breakable, Populate::No, user(21, 1000))
+        .unwrap();
+    fs.seal(b, 0, 1, SealMode::Breakable, Populate::No, user(21, 1000))
+        .unwrap();
     assert_eq!(
-        fs.seal(b, 1, 1, true, false, user(21, 1000))
+        fs.seal(b, 1, 1, SealMode::Breakable, Populate::No, user(21, 1000))
             .unwrap_err()
             .errno(),
         libc::ENOLCK,
@@ -406,10 +448,12 @@ fn limits_count_the_holder_and_the_user_never_the_pid() {
     );
     // Another user, even with a pid that held seals before (reused): its own limits.
     let c = fs.open(ino, libc::O_RDONLY, user(100, 1001)).unwrap();
-    fs.seal(c, 0, 1, true, false, user(100, 1001)).unwrap();
+    fs.seal(c, 0, 1, SealMode::Breakable, Populate::No, user(100, 1001))
+        .unwrap();
     // The last close of the shared description gives its 4 back to user 1000.
     fs.release(shared).unwrap();
-    fs.seal(b, 1, 1, true, false, user(22, 1000)).unwrap();
+    fs.seal(b, 1, 1, SealMode::Breakable, Populate::No, user(22, 1000))
+        .unwrap();
     for fh in [a, b, c] {
         fs.release(fh).unwrap();
     }

@@ -310,14 +310,14 @@ impl Filesystem {
         self.meta_room()?;
         self.change_xattrs(ino, |g| {
             if name == DEFAULT && !g.attr.is_dir() {
-                return Err(Error::Access);
+                return Err(Error::Access.into());
             }
             let had = g.xattr(name).is_some();
             if xflags & super::xattr::XATTR_CREATE != 0 && had {
-                return Err(Error::Exists);
+                return Err(Error::Exists.into());
             }
             if xflags & super::xattr::XATTR_REPLACE != 0 && !had {
-                return Err(Error::NoData);
+                return Err(Error::NoData.into());
             }
             let time = self.now();
             let mut ops = Vec::new();

@@ -9,7 +9,7 @@
 use sealfs_alloc::{Extent, Hint};
 use sealfs_seal::ChangeKind;
 
-use super::{Ctx, Error, Filesystem, Result, MAX_FILE_SIZE};
+use super::{Ctx, Error, Filesystem, Result, Retry, MAX_FILE_SIZE};
 use crate::device::persist::{self, Batch};
 use crate::format::record::{valid, MapExtent, Op};
 use crate::meta::extents::ExtentMap;
@@ -180,18 +180,18 @@ impl Filesystem {
     }
 
     /// One try of `write`; runs inside [`Filesystem::transact`] (under the gate).
-    fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32> {
+    fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32, Retry> {
         let n = self.node(ino)?;
         let mut g = n.write();
         file_map(&g)?;
         if g.attr.flags & flags::IMMUTABLE != 0 {
-            return Err(Error::Perm("immutable file"));
+            return Err(Error::Perm("immutable file").into());
         }
         if g.attr.flags & flags::APPEND != 0 && off < g.attr.size {
-            return Err(Error::Perm("append-only file"));
+            return Err(Error::Perm("append-only file").into());
         }
         if off >= MAX_FILE_SIZE {
-            return Err(Error::FileTooBig);
+            return Err(Error::FileTooBig.into());
         }
         let bs = self.bs;
         let mut len = (data.len() as u64).min(MAX_FILE_SIZE - off);
@@ -206,7 +206,7 @@ impl Filesystem {
                     let fits = free - holes;
                     let end = (seg.fblock + fits) * bs;
                     if end <= off {
-                        return Err(Error::NoSpace);
+                        return Err(Error::NoSpace.into());
                     }
                     len = len.min(end - off);
                     holes += fits;
@@ -276,7 +276,7 @@ impl Filesystem {
         })();
         if let Err(e) = copy {
             self.unreserve(&new);
-            return Err(e);
+            return Err(e.into());
         }
         let now = self.now();
         if !new.is_empty() || end > g.attr.size {
@@ -311,7 +311,7 @@ impl Filesystem {
             let mut g = n.write();
             let m = file_map(&g)?;
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                return Err(Error::Perm("immutable or append-only file"));
+                return Err(Error::Perm("immutable or append-only file").into());
             }
             let bs = self.bs;
             if size != g.attr.size {
@@ -390,7 +390,14 @@ impl Filesystem {
     /// Allocates (and zeroes) the holes of `[off, end)`; with `zero`, zeroes the mapped
     /// bytes too. Grows the size to `end` unless `keep`. Runs inside
     /// [`Filesystem::transact`] (under the gate).
-    fn allocate_range(&self, ino: u64, off: u64, end: u64, keep: bool, zero: bool) -> Result<()> {
+    fn allocate_range(
+        &self,
+        ino: u64,
+        off: u64,
+        end: u64,
+        keep: bool,
+        zero: bool,
+    ) -> Result<(), Retry> {
         let n = self.node(ino)?;
         let mut g = n.write();
         let bs = self.bs;
@@ -403,7 +410,7 @@ impl Filesystem {
             .map(|s| s.len)
             .sum();
         if holes > self.alloc.lock().free_blocks() {
-            return Err(Error::NoSpace);
+            return Err(Error::NoSpace.into());
         }
         if holes > 0 {
             self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
@@ -434,7 +441,7 @@ impl Filesystem {
         })();
         if let Err(e) = work {
             self.unreserve(&new);
-            return Err(e);
+            return Err(e.into());
         }
         let grow = !keep && end > g.attr.size;
         if new.is_empty() && !grow {
@@ -457,7 +464,7 @@ impl Filesystem {
             self.unreserve(&new);
             return Err(e);
         }
-        self.apply_inode(&mut g, &op)
+        Ok(self.apply_inode(&mut g, &op)?)
     }
 
     /// `SEALFS_SEAL_POPULATE`: allocates and zeroes every hole of `[off, end)` below the
@@ -491,7 +498,7 @@ impl Filesystem {
         end: u64,
         take: &mut impl FnMut() -> Result<T>,
         undo: &mut impl FnMut(T),
-    ) -> Result<T> {
+    ) -> Result<T, Retry> {
         /// Extents per `Map` record (24 bytes each: well under `REC_MAX`).
         const PER_RECORD: usize = 4096;
         let n = self.node(ino)?;
@@ -499,7 +506,7 @@ impl Filesystem {
         let bs = self.bs;
         let m = file_map(&g)?;
         if g.attr.flags & flags::IMMUTABLE != 0 {
-            return Err(Error::Perm("immutable file"));
+            return Err(Error::Perm("immutable file").into());
         }
         let end = end.min(g.attr.size);
         let (fstart, fend) = (off / bs, end.div_ceil(bs));
@@ -513,10 +520,10 @@ impl Filesystem {
             0
         };
         if holes == 0 {
-            return take();
+            return Ok(take()?);
         }
         if holes > self.alloc.lock().free_blocks() {
-            return Err(Error::NoSpace);
+            return Err(Error::NoSpace.into());
         }
         self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
         let new = self.allocate_holes(m, fstart, fend)?;
@@ -530,13 +537,13 @@ impl Filesystem {
         })();
         if let Err(e) = zeroed {
             self.unreserve(&new);
-            return Err(e);
+            return Err(e.into());
         }
         let taken = match take() {
             Ok(t) => t,
             Err(e) => {
                 self.unreserve(&new);
-                return Err(e);
+                return Err(e.into());
             }
         };
         let time = self.now();
@@ -553,7 +560,7 @@ impl Filesystem {
         if let Err(e) = ops.iter().try_for_each(|op| self.check_inode_op(&g, op)) {
             self.unreserve(&new);
             undo(taken);
-            return Err(e);
+            return Err(e.into());
         }
         let (written, res) = self.log.lock().append_all(&*self.dev, &ops);
         for op in &ops[..written] {
@@ -688,13 +695,14 @@ impl Filesystem {
             let n = self.node(ino)?;
             let mut g = n.write();
             if ctx.uid != 0 && ctx.uid != g.attr.uid {
-                return Err(Error::Perm("not the owner"));
+                return Err(Error::Perm("not the owner").into());
             }
             let old = g.attr.flags & flags::USER_SETTABLE;
             if old != new && ctx.uid != 0 {
                 return Err(Error::Perm(
                     "changing immutable/append-only needs CAP_LINUX_IMMUTABLE",
-                ));
+                )
+                .into());
             }
             let a = g.attr;
             let op = Op::SetAttr {

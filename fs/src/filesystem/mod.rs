@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::format::record::{Op, Ts};
 use crate::format::{Layout, Superblock};
 use crate::journal::log::Log;
+use crate::journal::Retry;
 use crate::meta::inode::{mode, Attr};
 use crate::meta::table::{ApplyError, Blocks};
 use crate::meta::{Node, Table};
@@ -367,7 +368,7 @@ impl Filesystem {
     }
 
     /// Appends `op` to the log (durable on return).
-    fn commit(&self, op: &Op) -> Result<()> {
+    fn commit(&self, op: &Op) -> Result<(), Retry> {
         self.log.lock().append(&*self.dev, op).map(|_| ())
     }
 
@@ -375,13 +376,13 @@ impl Filesystem {
     /// fsck use), then logs it. An op the validator refuses is a bug of the path that built
     /// it: it is refused here, before the log holds a record every later mount would
     /// refuse.
-    fn commit_ns(&self, table: &Table, op: &Op) -> Result<()> {
+    fn commit_ns(&self, table: &Table, op: &Op) -> Result<(), Retry> {
         crate::meta::validate::validate(op, table).map_err(refused)?;
         self.commit(op)
     }
 
     /// Checks an inode op against the (locked) inode, then logs it; see `commit_ns`.
-    fn commit_inode(&self, inode: &crate::meta::Inode, op: &Op) -> Result<()> {
+    fn commit_inode(&self, inode: &crate::meta::Inode, op: &Op) -> Result<(), Retry> {
         self.check_inode_op(inode, op)?;
         self.commit(op)
     }
@@ -413,16 +414,16 @@ impl Filesystem {
     /// One logged inode change: checks `op` against the locked inode, commits it (durable)
     /// and applies it (`commit_inode`, then `apply_inode`). Nothing is logged or changed
     /// when the check or the append fails.
-    fn log_inode(&self, inode: &mut crate::meta::Inode, op: &Op) -> Result<()> {
+    fn log_inode(&self, inode: &mut crate::meta::Inode, op: &Op) -> Result<(), Retry> {
         self.commit_inode(inode, op)?;
-        self.apply_inode(inode, op)
+        Ok(self.apply_inode(inode, op)?)
     }
 
     /// One logged namespace change under the table's write lock: `commit_ns`, then
     /// `apply_ns`.
-    fn log_ns(&self, table: &mut Table, op: &Op) -> Result<()> {
+    fn log_ns(&self, table: &mut Table, op: &Op) -> Result<(), Retry> {
         self.commit_ns(table, op)?;
-        self.apply_ns(table, op)
+        Ok(self.apply_ns(table, op)?)
     }
 
     fn fail(&self, e: ApplyError) -> Error {
@@ -434,7 +435,7 @@ impl Filesystem {
     /// Runs one logged change, `body`, under the shared gate, checkpointing and running it
     /// again when the log is full ([`crate::journal::transact`]). `body` checks, commits
     /// and applies; it must not take the gate itself.
-    fn transact<T>(&self, body: impl FnMut() -> Result<T>) -> Result<T> {
+    fn transact<T>(&self, body: impl FnMut() -> Result<T, Retry>) -> Result<T> {
         crate::journal::transact(&self.gate, || self.checkpoint(), body)
     }
 
@@ -648,7 +649,9 @@ mod tests {
                 time: Ts::now(),
             };
             match fs.commit_ns(&t, &op) {
-                Err(Error::Corrupt(m)) => assert!(m.contains("into its own subtree"), "{m}"),
+                Err(Retry::Err(Error::Corrupt(m))) => {
+                    assert!(m.contains("into its own subtree"), "{m}")
+                }
                 other => panic!("{other:?}"),
             }
             let n = t.get(f.ino).unwrap().clone();
@@ -659,13 +662,15 @@ mod tests {
                 time: Ts::now(),
             };
             match fs.commit_inode(&g, &op) {
-                Err(Error::Corrupt(m)) => assert!(m.contains("beyond the largest file"), "{m}"),
+                Err(Retry::Err(Error::Corrupt(m))) => {
+                    assert!(m.contains("beyond the largest file"), "{m}")
+                }
                 other => panic!("{other:?}"),
             }
         }
         assert_eq!(fs.log.lock().tail, tail, "nothing was logged");
         assert!(!fs.failed.load(Ordering::Relaxed));
-        fs.rename(1, b"f", a, b"g", 0).unwrap();
+        fs.rename(1, b"f", a, b"g", 0, Ctx::root()).unwrap();
         assert_eq!(fs.lookup(a, b"g").unwrap().ino, f.ino);
     }
 }

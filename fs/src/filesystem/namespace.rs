@@ -174,13 +174,13 @@ impl Filesystem {
                 let g = p.read();
                 let d = want_dir(&g)?;
                 if g.attr.flags & flags::IMMUTABLE != 0 {
-                    return Err(Error::Perm("immutable directory"));
+                    return Err(Error::Perm("immutable directory").into());
                 }
                 if d.get(name).is_some() {
-                    return Err(Error::Exists);
+                    return Err(Error::Exists.into());
                 }
                 if kind == mode::S_IFDIR && g.attr.nlink >= MAX_LINKS {
-                    return Err(Error::TooManyLinks);
+                    return Err(Error::TooManyLinks.into());
                 }
                 let dir_default = if self.acl_enabled() {
                     g.xattr(acl::DEFAULT).map(<[u8]>::to_vec)
@@ -272,26 +272,26 @@ impl Filesystem {
             {
                 let g = n.read();
                 if g.attr.is_dir() {
-                    return Err(Error::Perm("hard link to a directory"));
+                    return Err(Error::Perm("hard link to a directory").into());
                 }
                 if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                    return Err(Error::Perm("immutable or append-only file"));
+                    return Err(Error::Perm("immutable or append-only file").into());
                 }
                 if g.attr.nlink == 0 {
-                    return Err(Error::NotFound);
+                    return Err(Error::NotFound.into());
                 }
                 if g.attr.nlink >= MAX_LINKS {
-                    return Err(Error::TooManyLinks);
+                    return Err(Error::TooManyLinks.into());
                 }
             }
             {
                 let pg = p.read();
                 let d = want_dir(&pg)?;
                 if pg.attr.flags & flags::IMMUTABLE != 0 {
-                    return Err(Error::Perm("immutable directory"));
+                    return Err(Error::Perm("immutable directory").into());
                 }
                 if d.get(newname).is_some() {
-                    return Err(Error::Exists);
+                    return Err(Error::Exists.into());
                 }
             }
             let op = Op::Link {
@@ -334,7 +334,7 @@ impl Filesystem {
                 let pg = p.read();
                 let d = pg.dir().ok_or(Error::NotDir)?;
                 if pg.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                    return Err(Error::Perm("immutable or append-only directory"));
+                    return Err(Error::Perm("immutable or append-only directory").into());
                 }
                 d.get(name).ok_or(Error::NotFound)?.0
             };
@@ -342,16 +342,16 @@ impl Filesystem {
             {
                 let cg = c.read();
                 if dir && !cg.attr.is_dir() {
-                    return Err(Error::NotDir);
+                    return Err(Error::NotDir.into());
                 }
                 if !dir && cg.attr.is_dir() {
-                    return Err(Error::IsDir);
+                    return Err(Error::IsDir.into());
                 }
                 if cg.dir().is_some_and(|d| !d.is_empty()) {
-                    return Err(Error::NotEmpty);
+                    return Err(Error::NotEmpty.into());
                 }
                 if cg.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                    return Err(Error::Perm("immutable or append-only file"));
+                    return Err(Error::Perm("immutable or append-only file").into());
                 }
                 if cg.attr.is_file() && cg.attr.nlink == 1 {
                     self.seal_gate(&cg, ChangeKind::RemoveLast, 0, u64::MAX)?;
@@ -372,24 +372,12 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Renames, with `RENAME_NOREPLACE` / `RENAME_EXCHANGE` / `RENAME_WHITEOUT` in
-    /// `flags`; a whiteout is owned by root (see [`Filesystem::rename_as`]).
-    pub fn rename(
-        &self,
-        parent: u64,
-        name: &[u8],
-        newparent: u64,
-        newname: &[u8],
-        rflags: u32,
-    ) -> Result<()> {
-        self.rename_as(parent, name, newparent, newname, rflags, Ctx::root())
-    }
-
-    /// Renames on behalf of `ctx`. `RENAME_WHITEOUT` leaves a whiteout (a character
+    /// Renames on behalf of `ctx`, with `RENAME_NOREPLACE` / `RENAME_EXCHANGE` /
+    /// `RENAME_WHITEOUT` in `rflags`. `RENAME_WHITEOUT` leaves a whiteout (a character
     /// device 0:0, mode 0, owned by `ctx`) at the old name, as overlayfs expects; the
     /// kernel has checked `CAP_MKNOD`. The rename and the whiteout's creation are one
     /// `Group` record: a crash keeps both or neither.
-    pub fn rename_as(
+    pub fn rename(
         &self,
         parent: u64,
         name: &[u8],
@@ -697,7 +685,9 @@ impl Filesystem {
                 let op = match (req.mode, stored) {
                     (Some(m), Some(stored)) => {
                         let Some(mut a) = acl::Acl::decode(stored).ok().flatten() else {
-                            return Err(Error::Corrupt(format!("inode {ino}: stored access ACL")));
+                            return Err(
+                                Error::Corrupt(format!("inode {ino}: stored access ACL")).into()
+                            );
                         };
                         a.chmod(m);
                         Op::Group(vec![

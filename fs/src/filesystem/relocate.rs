@@ -9,7 +9,7 @@
 use sealfs_alloc::Extent;
 use sealfs_seal::ChangeKind;
 
-use super::{Error, Filesystem, Result};
+use super::{Error, Filesystem, Result, Retry};
 use crate::format::record::Op;
 
 /// What a defragmentation pass did.
@@ -53,7 +53,13 @@ impl Filesystem {
     /// Moves `[fstart, fend)` (fully mapped) into one run starting at a multiple of `per`
     /// blocks, so file block f lands on a device block congruent to f modulo `per`. Runs
     /// inside [`Filesystem::transact`] (under the gate).
-    pub(crate) fn relocate_range(&self, ino: u64, fstart: u64, fend: u64, per: u64) -> Result<()> {
+    pub(crate) fn relocate_range(
+        &self,
+        ino: u64,
+        fstart: u64,
+        fend: u64,
+        per: u64,
+    ) -> Result<(), Retry> {
         let n = self.node(ino)?;
         let mut g = n.write();
         let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
@@ -82,7 +88,7 @@ impl Filesystem {
         runs: &[(u64, u64, u64)],
         dsts: &[u64],
         target: Extent,
-    ) -> Result<()> {
+    ) -> Result<(), Retry> {
         let ino = g.ino;
         let bs = self.bs;
         let copy = (|| -> Result<()> {
@@ -106,7 +112,7 @@ impl Filesystem {
         })();
         if let Err(e) = copy {
             self.give_back(&mut self.alloc.lock(), target);
-            return Err(e);
+            return Err(e.into());
         }
         // Destination blocks not used by any run (gaps) go back right away.
         let mut used: Vec<Extent> = runs
@@ -194,7 +200,7 @@ impl Filesystem {
 
     /// `None`: not a regular file; `Some(moved)`. Runs inside [`Filesystem::transact`]
     /// (under the gate).
-    fn defrag_file(&self, ino: u64) -> Result<Option<bool>> {
+    fn defrag_file(&self, ino: u64) -> Result<Option<bool>, Retry> {
         let n = self.node(ino)?;
         let mut g = n.write();
         let Some(m) = g.extents() else {

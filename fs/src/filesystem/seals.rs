@@ -45,6 +45,25 @@ impl Default for SealOptions {
     }
 }
 
+/// Which seal [`Filesystem::seal`] takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealMode {
+    /// Unbreakable: a conflicting change is refused (ETXTBSY). Needs write access.
+    Temporary,
+    /// Breakable: a conflicting change recalls it and waits. Needs read access.
+    Breakable,
+}
+
+/// Whether a seal (or the permanent seal) first allocates the holes of its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Populate {
+    /// Leave holes as they are.
+    No,
+    /// Allocate and zero every hole in the range (up to the file size) first; needs what a
+    /// write needs.
+    Fill,
+}
+
 /// Counters for `sealfs stat`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SealStats {
@@ -181,18 +200,19 @@ impl Filesystem {
         self.seals_changed();
     }
 
-    /// Takes a temporary (or, with `breakable`, breakable) seal on the open file `fh`.
-    /// `len == 0` seals to the end of the file. `populate` allocates and zeroes the holes in
-    /// the range (up to the current size) first.
+    /// Takes a temporary or breakable seal (`mode`) on the open file `fh`. `len == 0` seals
+    /// to the end of the file. [`Populate::Fill`] allocates and zeroes the holes in the range
+    /// (up to the current size) first.
     pub fn seal(
         &self,
         fh: u64,
         off: u64,
         len: u64,
-        breakable: bool,
-        populate: bool,
+        mode: SealMode,
+        populate: Populate,
         ctx: Ctx,
     ) -> Result<()> {
+        let breakable = mode == SealMode::Breakable;
         let h = self.handle(fh)?;
         let r = range(off, len)?;
         {
@@ -209,10 +229,9 @@ impl Filesystem {
         if (!breakable && !h.writable()) || (breakable && !h.readable()) {
             return Err(Error::BadFd);
         }
-        let kind = if breakable {
-            SealKind::Breakable
-        } else {
-            SealKind::Temporary
+        let kind = match mode {
+            SealMode::Breakable => SealKind::Breakable,
+            SealMode::Temporary => SealKind::Temporary,
         };
         let access = Access {
             read: h.readable(),
@@ -227,7 +246,7 @@ impl Filesystem {
                 .lock()
                 .seal(h.ino, fh, pid, ctx.uid, kind, r, access, now)?)
         };
-        if populate {
+        if populate == Populate::Fill {
             // Filling holes is an allocation, which needs what a write needs: a read-only
             // mount refuses it (EROFS), a descriptor not open for writing too (EBADF),
             // whatever the seal kind.
@@ -437,8 +456,8 @@ impl Filesystem {
     }
 
     /// Sets the permanent seal (immutable extent map). Owner or root. A file with holes
-    /// below its size is refused (EINVAL) unless `populate` allocates them first.
-    pub fn set_sealed_map(&self, ino: u64, populate: bool, ctx: Ctx) -> Result<()> {
+    /// below its size is refused (EINVAL) unless [`Populate::Fill`] allocates them first.
+    pub fn set_sealed_map(&self, ino: u64, populate: Populate, ctx: Ctx) -> Result<()> {
         self.check_writable()?;
         {
             let n = self.node(ino)?;
@@ -450,7 +469,7 @@ impl Filesystem {
                 return Err(Error::Perm("not the owner"));
             }
         }
-        if populate {
+        if populate == Populate::Fill {
             self.populate(ino, ByteRange::to_eof(0))?;
         }
         self.set_map_flag(ino, true)
@@ -478,7 +497,7 @@ impl Filesystem {
                 let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
                 let blocks = g.attr.size.div_ceil(bs);
                 if !m.is_mapped(0, blocks) {
-                    return Err(Error::Invalid("file has holes (use populate)"));
+                    return Err(Error::Invalid("file has holes (use populate)").into());
                 }
             }
             let a = g.attr;

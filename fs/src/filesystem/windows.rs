@@ -40,6 +40,20 @@ pub struct DevExtent {
     pub len: u64,
 }
 
+/// The file range a window mapping shows: what REMOVEMAPPING and FLUSHMAPPING need to drop
+/// the page-cache pages a writable window wrote under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MappedRange {
+    /// The mapped file.
+    pub ino: u64,
+    /// File offset of the mapping.
+    pub foffset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// Whether the host may write through it.
+    pub write: bool,
+}
+
 struct Mapping {
     ino: u64,
     foffset: u64,
@@ -50,6 +64,17 @@ struct Mapping {
     host: Option<Arc<OwnedFd>>,
     blocks: Vec<Extent>,
     revoked: bool,
+}
+
+impl Mapping {
+    fn range(&self) -> MappedRange {
+        MappedRange {
+            ino: self.ino,
+            foffset: self.foffset,
+            len: self.len,
+            write: self.write,
+        }
+    }
 }
 
 /// Blocks a host may still map; freed ones are held back from the allocator.
@@ -353,16 +378,16 @@ impl Filesystem {
             })
     }
 
-    /// REMOVEMAPPING of the mapping at `moffset` of `fh`. Returns (ino, foffset, len, write)
-    /// so the adapter can invalidate page-cache pages the window wrote under.
-    pub fn remove_mapping(&self, fh: u64, moffset: u64) -> Result<(u64, u64, u64, bool)> {
+    /// REMOVEMAPPING of the mapping at `moffset` of `fh`. Returns the range it showed so the
+    /// adapter can invalidate page-cache pages the window wrote under.
+    pub fn remove_mapping(&self, fh: u64, moffset: u64) -> Result<MappedRange> {
         let mut v = self.remove_mappings(fh, &[moffset])?;
         v.pop().ok_or(Error::Invalid("no mapping at that offset"))
     }
 
     /// REMOVEMAPPING of several slots of `fh`, all or nothing: EINVAL, and nothing removed,
     /// when one of them has no mapping or is named twice.
-    pub fn remove_mappings(&self, fh: u64, moffsets: &[u64]) -> Result<Vec<(u64, u64, u64, bool)>> {
+    pub fn remove_mappings(&self, fh: u64, moffsets: &[u64]) -> Result<Vec<MappedRange>> {
         let removed: Vec<(u64, Mapping)> = {
             let mut maps = self.windows.maps.lock();
             for (i, m) in moffsets.iter().enumerate() {
@@ -381,7 +406,7 @@ impl Filesystem {
             .collect())
     }
 
-    fn mapping_removed(&self, fh: u64, moffset: u64, m: Mapping) -> (u64, u64, u64, bool) {
+    fn mapping_removed(&self, fh: u64, moffset: u64, m: Mapping) -> MappedRange {
         if m.revoked {
             // The acknowledgement a revoked host owes: its quarantined blocks come back.
             self.release_holds(|h| h.holder == fh && h.moffset == moffset);
@@ -389,7 +414,7 @@ impl Filesystem {
             self.seals.table.lock().remove_acknowledged(fh, m.seal);
             self.seals_changed();
         }
-        (m.ino, m.foffset, m.len, m.write)
+        m.range()
     }
 
     /// The window slots of `fh` whose pins are being recalled.
@@ -412,13 +437,13 @@ impl Filesystem {
             .collect()
     }
 
-    /// The mapping of `fh` at `moffset`: (ino, foffset, len, write).
-    pub fn mapping(&self, fh: u64, moffset: u64) -> Option<(u64, u64, u64, bool)> {
+    /// The range the mapping of `fh` at `moffset` shows.
+    pub fn mapping(&self, fh: u64, moffset: u64) -> Option<MappedRange> {
         self.windows
             .maps
             .lock()
             .get(&(fh, moffset))
-            .map(|m| (m.ino, m.foffset, m.len, m.write))
+            .map(Mapping::range)
     }
 
     /// A revoked pin: its blocks go into quarantine until the host acknowledges or exits.

@@ -3,7 +3,7 @@
 //! limits and errnos (ERANGE for a short buffer or a long name, E2BIG for a large value,
 //! ENODATA for a missing name, EEXIST/ENODATA for XATTR_CREATE/XATTR_REPLACE).
 
-use super::{acl, Error, Filesystem, Result};
+use super::{acl, Error, Filesystem, Result, Retry};
 use crate::format::record::Op;
 use crate::meta::inode::flags;
 
@@ -79,13 +79,13 @@ impl Filesystem {
     pub(crate) fn change_xattrs(
         &self,
         ino: u64,
-        mut f: impl FnMut(&mut crate::meta::Inode) -> Result<()>,
+        mut f: impl FnMut(&mut crate::meta::Inode) -> Result<(), Retry>,
     ) -> Result<()> {
         self.transact(|| {
             let n = self.node(ino)?;
             let mut g = n.write();
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                return Err(Error::Perm("immutable or append-only file"));
+                return Err(Error::Perm("immutable or append-only file").into());
             }
             f(&mut g)
         })
@@ -120,10 +120,10 @@ impl Filesystem {
         self.change_xattrs(ino, |g| {
             let old = g.xattr(name).map(|v| v.len());
             if xflags & XATTR_CREATE != 0 && old.is_some() {
-                return Err(Error::Exists);
+                return Err(Error::Exists.into());
             }
             if xflags & XATTR_REPLACE != 0 && old.is_none() {
-                return Err(Error::NoData);
+                return Err(Error::NoData.into());
             }
             check_total(g, name, value.len())?;
             let op = Op::SetXattr {
@@ -171,7 +171,7 @@ impl Filesystem {
         check_name(name, self.acl_enabled())?;
         self.change_xattrs(ino, |g| {
             if g.xattr(name).is_none() {
-                return Err(Error::NoData);
+                return Err(Error::NoData.into());
             }
             let op = Op::RemoveXattr {
                 ino,

@@ -146,11 +146,9 @@ fn create_ctx(req: &Request, umask: u32) -> Ctx {
 /// The errno of a core error; unexpected ones are logged as errors, the rest at debug.
 fn errno(e: Error) -> Errno {
     match &e {
-        Error::Io(_)
-        | Error::Format(_)
-        | Error::Corrupt(_)
-        | Error::LogFull
-        | Error::WouldWait { .. } => tracing::error!(error = %e, "request failed"),
+        Error::Io(_) | Error::Format(_) | Error::Corrupt(_) | Error::WouldWait { .. } => {
+            tracing::error!(error = %e, "request failed")
+        }
         _ => tracing::debug!(error = %e, "request failed"),
     }
     Errno::from_i32(e.errno())
@@ -397,7 +395,7 @@ impl fuser::Filesystem for SealFuse {
             ctx(req),
         );
         self.parked(
-            move |fs| fs.rename_as(parent.0, &a, newparent.0, &b, fl, c),
+            move |fs| fs.rename(parent.0, &a, newparent.0, &b, fl, c),
             move |r| match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(e)),

@@ -8,6 +8,7 @@
 use super::{want_out, Reply, Request};
 use crate::abi;
 use crate::error::{Error, Result};
+use crate::filesystem::seals::{Populate, SealMode};
 use crate::filesystem::Filesystem;
 
 fn need_fh(r: &Request<'_>) -> Result<u64> {
@@ -25,8 +26,16 @@ pub fn seal(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Result<()> {
         fh,
         a.offset,
         a.length,
-        a.flags & abi::SEAL_BREAKABLE != 0,
-        a.flags & abi::SEAL_POPULATE != 0,
+        if a.flags & abi::SEAL_BREAKABLE != 0 {
+            SealMode::Breakable
+        } else {
+            SealMode::Temporary
+        },
+        if a.flags & abi::SEAL_POPULATE != 0 {
+            Populate::Fill
+        } else {
+            Populate::No
+        },
         r.ctx,
     )
 }
@@ -93,7 +102,11 @@ pub fn get_seals(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()
 
 /// `SEALFS_IOC_SET_IMMUTABLE`.
 pub fn set_immutable(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Result<()> {
-    let populate = abi::decode_immutable(r.input)?;
+    let populate = if abi::decode_immutable(r.input)? {
+        Populate::Fill
+    } else {
+        Populate::No
+    };
     fs.set_sealed_map(r.ino, populate, r.ctx)
 }
 
@@ -118,9 +131,9 @@ pub fn remove_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resu
     let fh = need_fh(r)?;
     let slots: Vec<u64> = abi::decode_ranges(r.input)?.iter().map(|r| r.0).collect();
     // All or nothing: one bad entry removes none.
-    for (ino, off, len, write) in fs.remove_mappings(fh, &slots)? {
-        if write {
-            out.invalidate.push((ino, off, len));
+    for m in fs.remove_mappings(fh, &slots)? {
+        if m.write {
+            out.invalidate.push((m.ino, m.foffset, m.len));
         }
     }
     Ok(())
@@ -131,11 +144,11 @@ pub fn remove_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resu
 pub fn flush_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
     let fh = need_fh(r)?;
     for (moffset, _len) in abi::decode_ranges(r.input)? {
-        let (ino, off, len, write) = fs
+        let m = fs
             .mapping(fh, moffset)
             .ok_or(Error::Invalid("no mapping at that offset"))?;
-        if write {
-            out.invalidate.push((ino, off, len));
+        if m.write {
+            out.invalidate.push((m.ino, m.foffset, m.len));
         }
     }
     Ok(())

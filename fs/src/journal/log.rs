@@ -1,9 +1,10 @@
 //! The metadata log writer: appends one checksummed record per operation and makes it
 //! durable before returning, under one mutex so that log order is commit order.
 
+use super::Retry;
 use crate::device::persist;
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::format::record::{Op, REC_MAX};
 
 /// Append position and sequence numbers of the live log.
@@ -24,15 +25,15 @@ pub struct Log {
 }
 
 impl Log {
-    /// Appends `op` and makes it durable. `LogFull` when it does not fit (the caller
+    /// Appends `op` and makes it durable. [`Retry::LogFull`] when it does not fit (the caller
     /// checkpoints and retries; nothing was written).
-    pub fn append(&mut self, dev: &dyn Device, op: &Op) -> Result<u64> {
+    pub(crate) fn append(&mut self, dev: &dyn Device, op: &Op) -> Result<u64, Retry> {
         let rec = op.encode_record(self.next_seq);
         if rec.len() > REC_MAX {
-            return Err(Error::TooBig);
+            return Err(Error::TooBig.into());
         }
         if self.tail + rec.len() as u64 > self.len {
-            return Err(Error::LogFull);
+            return Err(Retry::LogFull);
         }
         persist::publish(dev, self.off + self.tail, &rec)?;
         self.tail += rec.len() as u64;
@@ -48,29 +49,33 @@ impl Log {
     }
 
     /// Appends `ops` in order, each its own record, after checking that all of them fit:
-    /// `LogFull` (nothing written) when they do not (`TooBig` when they never could).
+    /// [`Retry::LogFull`] (nothing written) when they do not (`TooBig` when they never could).
     /// Returns how many were written and the error that stopped it: a device error after
     /// the first record leaves a durable prefix, which the caller must apply.
-    pub fn append_all(&mut self, dev: &dyn Device, ops: &[Op]) -> (usize, Result<()>) {
+    pub(crate) fn append_all(
+        &mut self,
+        dev: &dyn Device,
+        ops: &[Op],
+    ) -> (usize, Result<(), Retry>) {
         let mut recs = Vec::with_capacity(ops.len());
         let mut total = 0u64;
         for (i, op) in ops.iter().enumerate() {
             let rec = op.encode_record(self.next_seq + i as u64);
             if rec.len() > REC_MAX {
-                return (0, Err(Error::TooBig));
+                return (0, Err(Error::TooBig.into()));
             }
             total += rec.len() as u64;
             recs.push(rec);
         }
         if total > self.len - self.start {
-            return (0, Err(Error::TooBig));
+            return (0, Err(Error::TooBig.into()));
         }
         if self.tail + total > self.len {
-            return (0, Err(Error::LogFull));
+            return (0, Err(Retry::LogFull));
         }
         for (i, rec) in recs.iter().enumerate() {
             if let Err(e) = persist::publish(dev, self.off + self.tail, rec) {
-                return (i, Err(e));
+                return (i, Err(e.into()));
             }
             self.tail += rec.len() as u64;
             self.next_seq += 1;
