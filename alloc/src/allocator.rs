@@ -194,6 +194,29 @@ impl Allocator {
         Ok(merged)
     }
 
+    /// Places the blocks of a file's run `[fblock, fblock + count)`: the file placement
+    /// policy. A run that starts a fresh `huge`-block piece of the file (`fblock` a multiple
+    /// of `huge`, at least a quarter of `huge` long) and cannot continue contiguously after
+    /// `goal` (the block after the file's previous piece) gets one `huge`-aligned extent when
+    /// one is free, so that large files map in 2 MiB pages; otherwise `allocate(count,
+    /// goal)`. All or nothing, as `allocate`. `huge <= 1` turns the aligned rule off.
+    pub fn place(
+        &mut self,
+        fblock: u64,
+        count: u64,
+        goal: Option<u64>,
+        huge: u64,
+    ) -> Result<Vec<Extent>, AllocError> {
+        let goal_free = goal
+            .is_some_and(|g| g < self.total_blocks() && self.is_free(Extent { start: g, len: 1 }));
+        if huge > 1 && !goal_free && fblock.is_multiple_of(huge) && count >= huge / 4 {
+            if let Some(e) = self.allocate_aligned(count, huge) {
+                return Ok(vec![e]);
+            }
+        }
+        self.allocate(count, Hint { goal, align: 0 })
+    }
+
     /// Exactly one extent of `count` blocks starting at a multiple of `align` (>=1), or None
     /// (no change). Used to relocate a range into 2 MiB-aligned runs.
     ///

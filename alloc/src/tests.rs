@@ -447,3 +447,36 @@ fn error_messages() {
         "empty extent at block 3"
     );
 }
+
+#[test]
+fn place_starts_a_fresh_huge_piece_aligned_and_continues_contiguously_otherwise() {
+    // 2048 blocks free from 1 on (block 0 used): a run at file block 0 of 512 blocks (a
+    // whole 2 MiB piece at 4 KiB) with no goal goes to the first 512-aligned block.
+    let mut a = with_free(4096, &[(1, 4095)]);
+    assert_eq!(a.place(0, 512, None, 512).unwrap(), vec![ext(512, 512)]);
+    // The next piece continues contiguously after the previous one when that block is free.
+    assert_eq!(
+        a.place(512, 512, Some(1024), 512).unwrap(),
+        vec![ext(1024, 512)]
+    );
+    // A run that does not start a fresh piece (file block 100) or is short (< huge/4) uses
+    // the plain policy: the goal run, else the best fit (the rest of [1, 512)).
+    assert_eq!(a.place(100, 10, Some(1), 512).unwrap(), vec![ext(1, 10)]);
+    assert_eq!(a.place(1536, 100, None, 512).unwrap(), vec![ext(11, 100)]);
+    // huge <= 1 turns the aligned rule off.
+    let mut b = with_free(4096, &[(1, 4095)]);
+    assert_eq!(b.place(0, 512, None, 1).unwrap(), vec![ext(1, 512)]);
+}
+
+#[test]
+fn place_falls_back_when_no_aligned_run_is_free_and_changes_nothing_on_no_space() {
+    // Free: [1, 600) only — no 512-aligned run of 512 blocks fits (512..1024 is used).
+    let mut a = with_free(4096, &[(1, 599)]);
+    assert_eq!(a.place(0, 512, None, 512).unwrap(), vec![ext(1, 512)]);
+    let before = free_list(&a);
+    assert!(matches!(
+        a.place(0, 512, None, 512),
+        Err(AllocError::NoSpace { wanted: 512, .. })
+    ));
+    assert_eq!(free_list(&a), before, "a refused placement changes nothing");
+}

@@ -6,7 +6,7 @@
 //! * newly allocated blocks are written and flushed before the record that maps them
 //!   (no stale bytes after a crash); on device DAX every write is flushed before it returns.
 
-use sealfs_alloc::{Extent, Hint};
+use sealfs_alloc::Extent;
 use sealfs_seal::ChangeKind;
 
 use super::{Ctx, Error, Filesystem, Result, Retry, MAX_FILE_SIZE};
@@ -83,59 +83,36 @@ impl Filesystem {
         let mut out: Vec<MapExtent> = Vec::new();
         let mut alloc = self.alloc.lock();
         let huge_blocks = (HUGE / self.bs).max(1);
-        let result = (|| {
-            for seg in m
-                .segments(fstart, fend)
-                .into_iter()
-                .filter(|s| s.dblock.is_none())
-            {
-                let mut fb = seg.fblock;
-                let goal = out
-                    .last()
-                    .map(|e| e.dblock + e.len)
-                    .or_else(|| m.goal_for(seg.fblock));
-                // Large files get 2 MiB-aligned runs: start one where a fresh 2 MiB piece of
-                // the file begins and nothing precedes it contiguously.
-                let mut got: Vec<Extent> = Vec::new();
-                let goal_free = goal.is_some_and(|g| {
-                    g < alloc.total_blocks() && alloc.is_free(Extent { start: g, len: 1 })
+        let holes = m
+            .segments(fstart, fend)
+            .into_iter()
+            .filter(|s| s.dblock.is_none());
+        for seg in holes {
+            let goal = out
+                .last()
+                .map(|e| e.dblock + e.len)
+                .or_else(|| m.goal_for(seg.fblock));
+            let Ok(got) = alloc.place(seg.fblock, seg.len, goal, huge_blocks) else {
+                for x in &out {
+                    self.give_back(
+                        &mut alloc,
+                        Extent {
+                            start: x.dblock,
+                            len: x.len,
+                        },
+                    );
+                }
+                return Err(Error::NoSpace);
+            };
+            let mut fb = seg.fblock;
+            for e in got {
+                out.push(MapExtent {
+                    fblock: fb,
+                    dblock: e.start,
+                    len: e.len,
                 });
-                if huge_blocks > 1
-                    && !goal_free
-                    && seg.fblock % huge_blocks == 0
-                    && seg.len >= huge_blocks / 4
-                {
-                    if let Some(e) = alloc.allocate_aligned(seg.len, huge_blocks) {
-                        got.push(e);
-                    }
-                }
-                if got.is_empty() {
-                    got = alloc
-                        .allocate(seg.len, Hint { goal, align: 0 })
-                        .map_err(|_| Error::NoSpace)?;
-                }
-                for e in got {
-                    out.push(MapExtent {
-                        fblock: fb,
-                        dblock: e.start,
-                        len: e.len,
-                    });
-                    fb += e.len;
-                }
+                fb += e.len;
             }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            for x in &out {
-                self.give_back(
-                    &mut alloc,
-                    Extent {
-                        start: x.dblock,
-                        len: x.len,
-                    },
-                );
-            }
-            return Err(e);
         }
         Ok(out)
     }
