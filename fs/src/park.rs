@@ -100,14 +100,14 @@ impl Parker {
         // Recalls are delivered before anything that can take long (a revocation pass, a
         // retried copy of up to 1 GiB) and again after each retry: a holder must hear of
         // its recall well before the deadline, not after it.
-        self.deliver_recalls();
+        self.deliver_notifications();
         self.fs.expire_seals();
         self.fs.reap_quarantine();
-        self.deliver_recalls();
+        self.deliver_notifications();
         let mut work = std::mem::take(&mut *self.parked.lock());
         work.retain_mut(|retry| {
             let done = retry();
-            self.deliver_recalls();
+            self.deliver_notifications();
             !done
         });
         if !work.is_empty() {
@@ -141,9 +141,9 @@ impl Parker {
         }
     }
 
-    fn deliver_recalls(&self) {
-        for r in self.fs.take_recalls() {
-            self.notify(r.holder);
+    fn deliver_notifications(&self) {
+        for holder in self.fs.take_notifications() {
+            self.notify(holder);
         }
     }
 

@@ -15,7 +15,7 @@
 //! | 2 `Table` | `Filesystem::table` | shared to find an inode, exclusive for namespace changes |
 //! | 3 `Inode` | each inode's lock | data I/O on different files proceeds in parallel |
 //! | 4 `SealTable` | the seal state machine | a gate decision, a seal, a release |
-//! | 5 `Recalls` | recalls waiting to be sent | a push or a drain |
+//! | 5 `Recalls` | holders waiting to be sent POLLPRI | a push or a drain |
 //! | 6 `WindowMaps` | live window mappings | a SETUPMAPPING / REMOVEMAPPING |
 //! | 7 `WindowHolds` | quarantine holds | freeing blocks, a holder's exit |
 //! | 8 `WindowHosts` | one pidfd per window host process | a lookup or an insert |
@@ -56,7 +56,7 @@ pub enum Rank {
     Inode = 3,
     /// The seal state machine.
     SealTable = 4,
-    /// Recalls waiting to be delivered.
+    /// Holders waiting to be sent POLLPRI.
     Recalls = 5,
     /// Live window mappings.
     WindowMaps = 6,
@@ -119,20 +119,20 @@ pub fn panic_on_violation(on: bool) {
 /// Checks that `rank` may be taken now and records it as held.
 fn acquire(rank: Rank) {
     let r = rank as usize;
-    let held = HELD.with(|h| h.get());
-    let first = r + usize::from(rank == Rank::Inode);
-    if let Some(above) = (first..RANKS).rev().find(|&i| held[i] > 0) {
-        violation(rank, Rank::from_index(above).unwrap_or(rank));
-    }
-    // A second inode lock only under the table lock, which serialises whoever locks more
-    // than one inode (rename).
-    if rank == Rank::Inode && held[r] > 0 && held[Rank::Table as usize] == 0 {
-        violation(rank, rank);
-    }
     HELD.with(|h| {
-        let mut v = h.get();
-        v[r] = v[r].saturating_add(1);
-        h.set(v);
+        let mut held = h.get();
+        let first = r + usize::from(rank == Rank::Inode);
+        if let Some(above) = (first..RANKS).rev().find(|&i| held[i] > 0) {
+            violation(rank, Rank::from_index(above).unwrap_or(rank));
+        }
+        // A second inode lock only under the table lock, which serialises whoever locks
+        // more than one inode (rename).
+        if rank == Rank::Inode && held[r] > 0 && held[Rank::Table as usize] == 0 {
+            violation(rank, rank);
+        }
+        // Counted only once the checks passed: a panicking check leaves nothing held.
+        held[r] = held[r].saturating_add(1);
+        h.set(held);
     });
 }
 

@@ -83,7 +83,8 @@ type Hook = std::sync::Arc<dyn Fn() + Send + Sync>;
 pub(crate) struct SealCtl {
     pub(crate) table: Mutex<SealTable>,
     changed: Condvar,
-    recalls: Mutex<Vec<Recall>>,
+    /// Holders to wake with POLLPRI: recalled, or revoked without a recall first.
+    to_notify: Mutex<Vec<u64>>,
     hook: RwLock<Option<Hook>>,
     epoch: Instant,
 }
@@ -93,7 +94,7 @@ impl SealCtl {
         SealCtl {
             table: Mutex::new(Rank::SealTable, SealTable::new(config(opts))),
             changed: Condvar::new(),
-            recalls: Mutex::new(Rank::Recalls, Vec::new()),
+            to_notify: Mutex::new(Rank::Recalls, Vec::new()),
             hook: RwLock::new(Rank::SealHook, None),
             epoch: Instant::now(),
         }
@@ -196,7 +197,10 @@ impl Filesystem {
         for r in &recall {
             tracing::debug!(ino = r.ino, holder = r.holder, "recalling seal");
         }
-        self.seals.recalls.lock().extend(recall);
+        self.seals
+            .to_notify
+            .lock()
+            .extend(recall.iter().map(|r| r.holder));
         self.seals_changed();
     }
 
@@ -328,19 +332,10 @@ impl Filesystem {
         }
         // No recall came first: wake the holders that wait in poll() (POLLPRI; their
         // next seal call says ENOLINK).
-        let now = self.clock_ns();
         self.seals
-            .recalls
+            .to_notify
             .lock()
-            .extend(revoked.iter().map(|s| Recall {
-                id: s.id,
-                ino: s.ino,
-                holder: s.holder,
-                pid: s.pid,
-                kind: s.kind,
-                range: s.range,
-                deadline: now,
-            }));
+            .extend(revoked.iter().map(|s| s.holder));
         self.fence(&revoked);
         Ok(revoked.len())
     }
@@ -367,9 +362,10 @@ impl Filesystem {
             .any(|s| s.holder == fh && matches!(s.state, sealfs_seal::SealState::Recalled { .. }))
     }
 
-    /// Recalls not yet delivered to their holders.
-    pub fn take_recalls(&self) -> Vec<Recall> {
-        std::mem::take(&mut *self.seals.recalls.lock())
+    /// Holders (file handles) to wake with POLLPRI since the last call: recalled, or
+    /// revoked by root.
+    pub fn take_notifications(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.seals.to_notify.lock())
     }
 
     /// Revokes recalled seals whose deadline passed; true if any was.
@@ -403,7 +399,7 @@ impl Filesystem {
 
     /// True while a recall waits to be notified or timed out.
     pub fn recalls_in_flight(&self) -> bool {
-        !self.seals.recalls.lock().is_empty() || self.next_seal_deadline().is_some()
+        !self.seals.to_notify.lock().is_empty() || self.next_seal_deadline().is_some()
     }
 
     /// Earliest pending recall deadline (seal clock).
