@@ -981,17 +981,16 @@ fn image_on_a_read_only_filesystem() {
 /// daemon keeps serving (and says why in its log), and unmounts normally.
 #[test]
 fn truncated_image_answers_eio_and_the_daemon_survives() {
-    if !can_mount() {
-        skip("needs root and /dev/fuse");
+    let Some(Scratch {
+        dir,
+        img,
+        mnt,
+        _guard,
+    }) = scratch()
+    else {
         return;
-    }
-    let dir = temp_dir();
-    let img = dir.path().join("img");
-    let mnt = dir.path().join("mnt");
+    };
     let log = dir.path().join("log");
-    fs::create_dir(&mnt).unwrap();
-    let _g = UnmountGuard(mnt.clone());
-    mkfs_64m(&img);
     let out = run(Command::new(sealfs_bin())
         .args(["mount", "-o", "allow_other"])
         .arg(&img)
