@@ -25,6 +25,12 @@ use super::{Ctx, Error, Filesystem, Result};
 /// The SETUPMAPPING flags, as the ABI defines them.
 pub use crate::abi::{MAP_POPULATE, MAP_READ, MAP_WRITE};
 
+/// A flag only the daemon's own window hosts use (never accepted from an ioctl): map the
+/// whole range even where it lies past the end of the file, allocating zeroed blocks there
+/// as `fallocate(FALLOC_FL_KEEP_SIZE)` does. A virtio-fs guest maps whole 2 MiB ranges and
+/// keeps them across truncates and extensions, so its window slot must stay backed.
+pub(crate) const MAP_BEYOND_EOF: u64 = 1 << 63;
+
 /// Most device extents one mapping may need (the ioctl answer's capacity).
 pub const MAX_EXTENTS: usize = crate::abi::MAP_EXTENTS_MAX;
 
@@ -94,6 +100,8 @@ pub(crate) struct Windows {
     /// process, not per mapping). Looked up by process id only to share it: an entry is
     /// used only while its process has not exited, and then that id is still its own.
     hosts: Mutex<HashMap<u32, Weak<OwnedFd>>>,
+    /// Live mappings of a virtual machine's DAX window (kept by the vhost-user back end).
+    guest_mappings: std::sync::atomic::AtomicU64,
 }
 
 impl Windows {
@@ -118,6 +126,7 @@ impl Default for Windows {
             maps: Mutex::new(Rank::WindowMaps, HashMap::new()),
             holds: Mutex::new(Rank::WindowHolds, Vec::new()),
             hosts: Mutex::new(Rank::WindowHosts, HashMap::new()),
+            guest_mappings: Default::default(),
         }
     }
 }
@@ -253,7 +262,7 @@ impl Filesystem {
         moffset: u64,
         ctx: Ctx,
     ) -> Result<Vec<DevExtent>> {
-        if flags & !(MAP_READ | MAP_WRITE | MAP_POPULATE) != 0
+        if flags & !(MAP_READ | MAP_WRITE | MAP_POPULATE | MAP_BEYOND_EOF) != 0
             || flags & (MAP_READ | MAP_WRITE) == 0
         {
             return Err(Error::Invalid("mapping flags"));
@@ -280,13 +289,14 @@ impl Filesystem {
             return Err(Error::Exists);
         }
         let size = self.getattr(h.ino)?.attr.size;
-        if end > size.div_ceil(unit) * unit {
+        let beyond_eof = flags & MAP_BEYOND_EOF != 0;
+        if !beyond_eof && end > size.div_ceil(unit) * unit {
             return Err(Error::Invalid("mapping beyond the end of the file"));
         }
-        let fill_end = end.min(size);
+        let fill_end = if beyond_eof { end } else { end.min(size) };
         if foffset < fill_end {
             // All or nothing, as SEAL with POPULATE: a refused mapping keeps no new block.
-            self.populate_then(h.ino, foffset, fill_end, || Ok(()), |()| {})?;
+            self.populate_then_to(h.ino, foffset, fill_end, beyond_eof, || Ok(()), |()| {})?;
         }
         if unit > self.bs {
             self.align_for_window(h.ino, foffset, end, unit)?;
@@ -437,6 +447,16 @@ impl Filesystem {
             .collect()
     }
 
+    /// True when the pin of the mapping of `fh` at `moffset` was revoked (its blocks are in
+    /// quarantine until the mapping is removed).
+    pub fn mapping_revoked(&self, fh: u64, moffset: u64) -> bool {
+        self.windows
+            .maps
+            .lock()
+            .get(&(fh, moffset))
+            .is_some_and(|m| m.revoked)
+    }
+
     /// The range the mapping of `fh` at `moffset` shows.
     pub fn mapping(&self, fh: u64, moffset: u64) -> Option<MappedRange> {
         self.windows
@@ -509,6 +529,20 @@ impl Filesystem {
             return;
         }
         self.release_holds(|h| exited(&h.pidfd) || h.pidfd.is_none());
+    }
+
+    /// Records how many DAX window mappings a virtual machine has live now (`sealfs stat`).
+    pub fn set_guest_mappings(&self, n: u64) {
+        self.windows
+            .guest_mappings
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Live DAX window mappings of a virtual machine.
+    pub fn guest_mappings(&self) -> u64 {
+        self.windows
+            .guest_mappings
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Blocks held back in quarantine now.
