@@ -556,3 +556,77 @@ impl Filesystem {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::sim::SimDevice;
+    use crate::device::Device;
+    use crate::filesystem::{mkfs, MkfsOptions, MountOptions};
+
+    const SLOT: u64 = 2 << 20;
+
+    fn fs() -> (Arc<SimDevice>, Filesystem) {
+        let dev = Arc::new(SimDevice::new(64 << 20, true));
+        mkfs(&*dev, MkfsOptions::default()).unwrap();
+        let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
+        (dev, fs)
+    }
+
+    /// A guest's slot is backed past the end of the file (size kept); growing the file over
+    /// it moves no block and recalls nothing, shrinking it recalls the pin.
+    #[test]
+    fn a_mapping_beyond_eof_is_backed_and_survives_growth_but_not_shrinking() {
+        let (dev, fs) = fs();
+        let c = Ctx::root();
+        let (f, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, c).unwrap();
+        fs.write(f.ino, 0, &[7u8; 100]).unwrap();
+        // Without the flag the range ends at the last block of the file.
+        assert!(matches!(
+            fs.setup_mapping(fh, 0, SLOT, MAP_READ | MAP_WRITE, 0, c),
+            Err(Error::Invalid(_))
+        ));
+        let ext = fs
+            .setup_mapping(fh, 0, SLOT, MAP_READ | MAP_WRITE | MAP_BEYOND_EOF, 0, c)
+            .unwrap();
+        assert_eq!(ext.iter().map(|e| e.len).sum::<u64>(), SLOT);
+        assert_eq!(ext[0].foffset, 0);
+        assert_eq!(fs.getattr(f.ino).unwrap().attr.size, 100);
+        // The blocks past the end read as zeros on the device.
+        let mut tail = vec![1u8; 4096];
+        dev.read(ext[0].doffset + 4096, &mut tail).unwrap();
+        assert_eq!(tail, vec![0u8; 4096]);
+        // Growth: an extending write and a truncate up, both over pinned blocks.
+        fs.write(f.ino, SLOT / 2, b"grown").unwrap();
+        fs.truncate(f.ino, SLOT, c).unwrap();
+        assert_eq!(fs.seal_stats().recalls, 0);
+        let now: Vec<DevExtent> = fs
+            .device_extents(f.ino, 0)
+            .unwrap()
+            .into_iter()
+            .map(|(foffset, doffset, len)| DevExtent {
+                foffset,
+                doffset,
+                len,
+            })
+            .collect();
+        assert_eq!(now, ext, "growth moved no block");
+        // Shrinking frees pinned blocks: the pin is recalled and the truncate waits.
+        assert!(matches!(
+            fs.truncate(f.ino, 4096, c),
+            Err(Error::WouldWait { .. })
+        ));
+        assert_eq!(fs.seal_stats().recalls, 1);
+        fs.remove_mapping(fh, 0).unwrap();
+        fs.truncate(f.ino, 4096, c).unwrap();
+        fs.release(fh).unwrap();
+        assert_eq!(
+            fs.read(f.ino, 0, 200).unwrap(),
+            [7u8; 100]
+                .iter()
+                .copied()
+                .chain([0u8; 100])
+                .collect::<Vec<_>>()
+        );
+    }
+}
