@@ -147,6 +147,60 @@ impl Filesystem {
         self.layout.block_offset(dblock) + (pos - fblock * self.bs)
     }
 
+    /// Copies `data` to file bytes `[off, off + data.len())`, which `m` and the blocks just
+    /// reserved for its holes (`new`) cover: the bytes of new blocks the data does not cover
+    /// are zeroed, new blocks are flushed (they must be durable before the record that maps
+    /// them), and on a device whose writes are durable every written byte is flushed too; a
+    /// fence ends it when anything was flushed. On failure the caller gives `new` back.
+    fn copy_in(&self, m: &ExtentMap, new: &[MapExtent], off: u64, data: &[u8]) -> Result<()> {
+        let bs = self.bs;
+        let end = off + data.len() as u64;
+        let (fstart, fend) = (off / bs, end.div_ceil(bs));
+        let durable = self.dev.durable_writes();
+        let batch = Batch::new(&*self.dev);
+        // New blocks: zero what the data does not cover.
+        for x in new {
+            let (bstart, bend) = (x.fblock * bs, (x.fblock + x.len) * bs);
+            if bstart < off {
+                self.dev.zero(
+                    self.dev_off(x.fblock, x.dblock, bstart),
+                    off.min(bend) - bstart,
+                )?;
+            }
+            if bend > end {
+                let zs = end.max(bstart);
+                self.dev
+                    .zero(self.dev_off(x.fblock, x.dblock, zs), bend - zs)?;
+            }
+        }
+        let mut runs: Vec<(u64, u64, u64)> = m
+            .segments(fstart, fend)
+            .iter()
+            .filter_map(|s| s.dblock.map(|d| (s.fblock, d, s.len)))
+            .collect();
+        runs.extend(new.iter().map(|x| (x.fblock, x.dblock, x.len)));
+        for (fb, db, l) in runs {
+            let s = (fb * bs).max(off);
+            let e = ((fb + l) * bs).min(end);
+            if s >= e {
+                continue;
+            }
+            let doff = self.dev_off(fb, db, s);
+            self.dev
+                .write(doff, &data[(s - off) as usize..(e - off) as usize])?;
+            if durable {
+                batch.flush(doff, e - s)?;
+            }
+        }
+        for x in new {
+            batch.flush(self.layout.block_offset(x.dblock), x.len * bs)?;
+        }
+        if durable || !new.is_empty() {
+            batch.fence();
+        }
+        Ok(())
+    }
+
     /// Writes `data` at `off`; returns bytes written (short only when the device fills).
     pub fn write(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32> {
         self.check_writable()?;
@@ -206,52 +260,7 @@ impl Filesystem {
             Vec::new()
         };
         let data = &data[..len as usize];
-        let durable = self.dev.durable_writes();
-        let copy = (|| -> Result<()> {
-            let batch = Batch::new(&*self.dev);
-            // New blocks: zero what the data does not cover.
-            for x in &new {
-                let (bstart, bend) = (x.fblock * bs, (x.fblock + x.len) * bs);
-                if bstart < off {
-                    self.dev.zero(
-                        self.dev_off(x.fblock, x.dblock, bstart),
-                        off.min(bend) - bstart,
-                    )?;
-                }
-                if bend > end {
-                    let zs = end.max(bstart);
-                    self.dev
-                        .zero(self.dev_off(x.fblock, x.dblock, zs), bend - zs)?;
-                }
-            }
-            let mut runs: Vec<(u64, u64, u64)> = m
-                .segments(fstart, fend)
-                .iter()
-                .filter_map(|s| s.dblock.map(|d| (s.fblock, d, s.len)))
-                .collect();
-            runs.extend(new.iter().map(|x| (x.fblock, x.dblock, x.len)));
-            for (fb, db, l) in runs {
-                let s = (fb * bs).max(off);
-                let e = ((fb + l) * bs).min(end);
-                if s >= e {
-                    continue;
-                }
-                let doff = self.dev_off(fb, db, s);
-                self.dev
-                    .write(doff, &data[(s - off) as usize..(e - off) as usize])?;
-                if durable {
-                    batch.flush(doff, e - s)?;
-                }
-            }
-            for x in &new {
-                batch.flush(self.layout.block_offset(x.dblock), x.len * bs)?;
-            }
-            if durable || !new.is_empty() {
-                batch.fence();
-            }
-            Ok(())
-        })();
-        if let Err(e) = copy {
+        if let Err(e) = self.copy_in(m, &new, off, data) {
             self.unreserve(&new);
             return Err(e.into());
         }
@@ -400,23 +409,7 @@ impl Filesystem {
         } else {
             Vec::new()
         };
-        let work = (|| -> Result<()> {
-            let batch = Batch::new(&*self.dev);
-            for x in &new {
-                batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
-            }
-            if zero {
-                for seg in m.segments(fstart, fend) {
-                    let Some(d) = seg.dblock else { continue };
-                    let s = (seg.fblock * bs).max(off);
-                    let e = ((seg.fblock + seg.len) * bs).min(end);
-                    batch.zero(self.dev_off(seg.fblock, d, s), e - s)?;
-                }
-            }
-            batch.fence();
-            Ok(())
-        })();
-        if let Err(e) = work {
+        if let Err(e) = self.zero_new(&new, m, zero.then_some(off..end)) {
             self.unreserve(&new);
             return Err(e.into());
         }
@@ -442,6 +435,32 @@ impl Filesystem {
             return Err(e);
         }
         Ok(self.apply_inode(&mut g, &op)?)
+    }
+
+    /// Zeroes the blocks just reserved for holes (`new`) and, for `ZERO_RANGE`, the bytes
+    /// `m` already maps in `mapped`; one fence makes all of it durable before the record that
+    /// maps the new blocks. On failure the caller gives `new` back.
+    fn zero_new(
+        &self,
+        new: &[MapExtent],
+        m: &ExtentMap,
+        mapped: Option<std::ops::Range<u64>>,
+    ) -> Result<()> {
+        let bs = self.bs;
+        let batch = Batch::new(&*self.dev);
+        for x in new {
+            batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
+        }
+        if let Some(range) = mapped {
+            for seg in m.segments(range.start / bs, range.end.div_ceil(bs)) {
+                let Some(d) = seg.dblock else { continue };
+                let s = (seg.fblock * bs).max(range.start);
+                let e = ((seg.fblock + seg.len) * bs).min(range.end);
+                batch.zero(self.dev_off(seg.fblock, d, s), e - s)?;
+            }
+        }
+        batch.fence();
+        Ok(())
     }
 
     /// `SEALFS_SEAL_POPULATE`: allocates and zeroes every hole of `[off, end)` below the
@@ -523,15 +542,7 @@ impl Filesystem {
         }
         self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
         let new = self.allocate_holes(m, fstart, fend)?;
-        let zeroed = (|| -> Result<()> {
-            let batch = Batch::new(&*self.dev);
-            for x in &new {
-                batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
-            }
-            batch.fence();
-            Ok(())
-        })();
-        if let Err(e) = zeroed {
+        if let Err(e) = self.zero_new(&new, m, None) {
             self.unreserve(&new);
             return Err(e.into());
         }

@@ -90,27 +90,7 @@ impl Filesystem {
         target: Extent,
     ) -> Result<(), Retry> {
         let ino = g.ino;
-        let bs = self.bs;
-        let copy = (|| -> Result<()> {
-            let mut buf = vec![0u8; (1u64 << 20).min(target.len * bs) as usize];
-            for (&(_, d, l), &dst) in runs.iter().zip(dsts) {
-                let mut done = 0;
-                while done < l * bs {
-                    let k = (l * bs - done).min(buf.len() as u64) as usize;
-                    self.dev
-                        .read(self.layout.block_offset(d) + done, &mut buf[..k])?;
-                    self.dev
-                        .write(self.layout.block_offset(dst) + done, &buf[..k])?;
-                    done += k as u64;
-                }
-            }
-            crate::device::persist::persist(
-                &*self.dev,
-                self.layout.block_offset(target.start),
-                target.len * bs,
-            )
-        })();
-        if let Err(e) = copy {
+        if let Err(e) = self.copy_runs(runs, dsts, target) {
             self.give_back(&mut self.alloc.lock(), target);
             return Err(e.into());
         }
@@ -163,6 +143,29 @@ impl Filesystem {
             self.apply_inode(g, &op)?;
         }
         Ok(())
+    }
+
+    /// Copies each run (file block, device block, length) to its new device block `dsts[i]`
+    /// and makes `target`, which holds every destination, durable.
+    fn copy_runs(&self, runs: &[(u64, u64, u64)], dsts: &[u64], target: Extent) -> Result<()> {
+        let bs = self.bs;
+        let mut buf = vec![0u8; (1u64 << 20).min(target.len * bs) as usize];
+        for (&(_, d, l), &dst) in runs.iter().zip(dsts) {
+            let mut done = 0;
+            while done < l * bs {
+                let k = (l * bs - done).min(buf.len() as u64) as usize;
+                self.dev
+                    .read(self.layout.block_offset(d) + done, &mut buf[..k])?;
+                self.dev
+                    .write(self.layout.block_offset(dst) + done, &buf[..k])?;
+                done += k as u64;
+            }
+        }
+        crate::device::persist::persist(
+            &*self.dev,
+            self.layout.block_offset(target.start),
+            target.len * bs,
+        )
     }
 
     /// Makes every fragmented, unsealed regular file contiguous where a free run allows.
