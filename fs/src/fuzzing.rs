@@ -431,7 +431,7 @@ fn mapped_blocks(t: &Table) -> u64 {
         .map(|n| {
             n.read()
                 .extents()
-                .map_or(0, |m| m.iter().map(|e| e.2).sum())
+                .map_or(0, |m| m.iter().map(|e| e.len).sum())
         })
         .sum()
 }

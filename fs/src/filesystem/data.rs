@@ -173,19 +173,19 @@ impl Filesystem {
                     .zero(self.dev_off(x.fblock, x.dblock, zs), bend - zs)?;
             }
         }
-        let mut runs: Vec<(u64, u64, u64)> = m
+        let mut runs: Vec<MapExtent> = m
             .segments(fstart, fend)
             .iter()
-            .filter_map(|s| s.dblock.map(|d| (s.fblock, d, s.len)))
+            .filter_map(|s| s.mapped())
             .collect();
-        runs.extend(new.iter().map(|x| (x.fblock, x.dblock, x.len)));
-        for (fb, db, l) in runs {
-            let s = (fb * bs).max(off);
-            let e = ((fb + l) * bs).min(end);
+        runs.extend_from_slice(new);
+        for run in runs {
+            let s = (run.fblock * bs).max(off);
+            let e = ((run.fblock + run.len) * bs).min(end);
             if s >= e {
                 continue;
             }
-            let doff = self.dev_off(fb, db, s);
+            let doff = self.dev_off(run.fblock, run.dblock, s);
             self.dev
                 .write(doff, &data[(s - off) as usize..(e - off) as usize])?;
             if durable {

@@ -601,8 +601,8 @@ impl Filesystem {
             if !self.dev.durable_writes() {
                 if let Some(m) = g.extents() {
                     let batch = crate::device::persist::Batch::new(&*self.dev);
-                    for (_, d, l) in m.iter() {
-                        batch.flush(self.layout.block_offset(d), l * self.bs)?;
+                    for e in m.iter() {
+                        batch.flush(self.layout.block_offset(e.dblock), e.len * self.bs)?;
                     }
                     batch.fence();
                 }

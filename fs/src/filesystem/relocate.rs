@@ -9,8 +9,9 @@
 use sealfs_alloc::Extent;
 use sealfs_seal::ChangeKind;
 
+use super::windows::DevExtent;
 use super::{Error, Filesystem, Result, Retry};
-use crate::format::record::Op;
+use crate::format::record::{MapExtent, Op};
 
 /// What a defragmentation pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,9 +27,8 @@ pub struct DefragReport {
 }
 
 impl Filesystem {
-    /// The device extents of a regular file: (file block, data block, length), and the
-    /// device byte offset of data block 0 (for `sealfs extents`, root only).
-    pub fn extents(&self, ino: u64) -> Result<Vec<(u64, u64, u64)>> {
+    /// The runs of a regular file's extent map, in data blocks, sorted by file block.
+    pub fn extents(&self, ino: u64) -> Result<Vec<MapExtent>> {
         let n = self.node(ino)?;
         let g = n.read();
         Ok(g.extents()
@@ -37,16 +37,19 @@ impl Filesystem {
             .collect())
     }
 
-    /// The extents of a regular file that end past byte `start`, in bytes: (file offset,
-    /// device byte address, length) — what `SEALFS_IOC_EXTENTS` reports (to root only).
-    pub fn device_extents(&self, ino: u64, start: u64) -> Result<Vec<(u64, u64, u64)>> {
+    /// The extents of a regular file that end past byte `start`, in bytes at device
+    /// addresses — what `SEALFS_IOC_EXTENTS` reports (to root only).
+    pub fn device_extents(&self, ino: u64, start: u64) -> Result<Vec<DevExtent>> {
         let bs = self.bs;
-        let base = self.layout().data_off;
         Ok(self
             .extents(ino)?
             .into_iter()
-            .filter(|&(f, _, l)| (f + l) * bs > start)
-            .map(|(f, d, l)| (f * bs, base + d * bs, l * bs))
+            .filter(|e| (e.fblock + e.len) * bs > start)
+            .map(|e| DevExtent {
+                foffset: e.fblock * bs,
+                doffset: self.layout.block_offset(e.dblock),
+                len: e.len * bs,
+            })
             .collect())
     }
 
@@ -63,10 +66,10 @@ impl Filesystem {
         let n = self.node(ino)?;
         let mut g = n.write();
         let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
-        let runs: Vec<(u64, u64, u64)> = m
+        let runs: Vec<MapExtent> = m
             .segments(fstart, fend)
             .iter()
-            .map(|s| s.dblock.map(|d| (s.fblock, d, s.len)))
+            .map(|s| s.mapped())
             .collect::<Option<Vec<_>>>()
             .ok_or(Error::Invalid("range has holes"))?;
         self.seal_gate(&g, ChangeKind::Relocate, fstart * self.bs, fend * self.bs)?;
@@ -75,17 +78,20 @@ impl Filesystem {
             .lock()
             .allocate_aligned(fend - fstart, per)
             .ok_or(Error::NoSpace)?;
-        let dsts: Vec<u64> = runs.iter().map(|r| target.start + (r.0 - fstart)).collect();
+        let dsts: Vec<u64> = runs
+            .iter()
+            .map(|r| target.start + (r.fblock - fstart))
+            .collect();
         self.move_runs(&mut g, &runs, &dsts, target)
     }
 
-    /// Copies each run (file block, device block, length) to its new device block, makes the
+    /// Copies each run to its new device block, makes the
     /// copies durable, then logs and applies one `Remap` per run. `target` was reserved by the
     /// caller and covers every destination; whatever is not switched is given back.
     fn move_runs(
         &self,
         g: &mut crate::meta::Inode,
-        runs: &[(u64, u64, u64)],
+        runs: &[MapExtent],
         dsts: &[u64],
         target: Extent,
     ) -> Result<(), Retry> {
@@ -98,7 +104,10 @@ impl Filesystem {
         let mut used: Vec<Extent> = runs
             .iter()
             .zip(dsts)
-            .map(|(r, &d)| Extent { start: d, len: r.2 })
+            .map(|(r, &d)| Extent {
+                start: d,
+                len: r.len,
+            })
             .collect();
         used.sort_by_key(|e| e.start);
         {
@@ -126,17 +135,23 @@ impl Filesystem {
                 );
             }
         }
-        for (i, (&(f, _, l), &dst)) in runs.iter().zip(dsts).enumerate() {
+        for (i, (run, &dst)) in runs.iter().zip(dsts).enumerate() {
             let op = Op::Remap {
                 ino,
-                fblock: f,
+                fblock: run.fblock,
                 dblock: dst,
-                len: l,
+                len: run.len,
             };
             if let Err(e) = self.commit_inode(g, &op) {
                 let mut a = self.alloc.lock();
                 for (r, &d) in runs[i..].iter().zip(&dsts[i..]) {
-                    self.give_back(&mut a, Extent { start: d, len: r.2 });
+                    self.give_back(
+                        &mut a,
+                        Extent {
+                            start: d,
+                            len: r.len,
+                        },
+                    );
                 }
                 return Err(e);
             }
@@ -145,12 +160,18 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Copies each run (file block, device block, length) to its new device block `dsts[i]`
-    /// and makes `target`, which holds every destination, durable.
-    fn copy_runs(&self, runs: &[(u64, u64, u64)], dsts: &[u64], target: Extent) -> Result<()> {
+    /// Copies each run to its new device block `dsts[i]` and makes `target`, which holds
+    /// every destination, durable.
+    fn copy_runs(&self, runs: &[MapExtent], dsts: &[u64], target: Extent) -> Result<()> {
         let bs = self.bs;
         let mut buf = vec![0u8; (1u64 << 20).min(target.len * bs) as usize];
-        for (&(_, d, l), &dst) in runs.iter().zip(dsts) {
+        for (
+            &MapExtent {
+                dblock: d, len: l, ..
+            },
+            &dst,
+        ) in runs.iter().zip(dsts)
+        {
             let mut done = 0;
             while done < l * bs {
                 let k = (l * bs - done).min(buf.len() as u64) as usize;
@@ -209,20 +230,23 @@ impl Filesystem {
         let Some(m) = g.extents() else {
             return Ok(None);
         };
-        let runs: Vec<(u64, u64, u64)> = m.iter().collect();
+        let runs: Vec<MapExtent> = m.iter().collect();
         // Contiguous already: runs follow each other on the device.
-        if runs.windows(2).all(|w| w[0].1 + w[0].2 == w[1].1) {
+        if runs
+            .windows(2)
+            .all(|w| w[0].dblock + w[0].len == w[1].dblock)
+        {
             return Ok(Some(false));
         }
-        let first = runs[0].0;
-        let (last_f, _, last_l) = runs[runs.len() - 1];
+        let first = runs[0].fblock;
+        let last = runs[runs.len() - 1];
         self.seal_gate(
             &g,
             ChangeKind::Relocate,
             first * self.bs,
-            (last_f + last_l) * self.bs,
+            (last.fblock + last.len) * self.bs,
         )?;
-        let total: u64 = runs.iter().map(|r| r.2).sum();
+        let total: u64 = runs.iter().map(|r| r.len).sum();
         let target = self
             .alloc
             .lock()
@@ -233,7 +257,7 @@ impl Filesystem {
         let mut next = target.start;
         for r in &runs {
             dsts.push(next);
-            next += r.2;
+            next += r.len;
         }
         self.move_runs(&mut g, &runs, &dsts, target)?;
         Ok(Some(true))

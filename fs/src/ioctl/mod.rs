@@ -296,7 +296,7 @@ mod tests {
         let out = c.run(&fs, &r).result.unwrap();
         let (list, total) = abi::decode_extent_list(&out).unwrap();
         let bs = fs.block_size();
-        let d = fs.extents(st.ino).unwrap()[0].1;
+        let d = fs.extents(st.ino).unwrap()[0].dblock;
         assert_eq!(total, 1);
         assert_eq!(list, vec![(0, fs.layout().data_off + d * bs, 8192)]);
         r.ctx.uid = 1000;

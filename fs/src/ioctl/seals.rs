@@ -9,6 +9,7 @@ use super::{want_out, Reply, Request};
 use crate::abi;
 use crate::error::{Error, Result};
 use crate::filesystem::seals::{Populate, SealMode};
+use crate::filesystem::windows::DevExtent;
 use crate::filesystem::Filesystem;
 
 fn need_fh(r: &Request<'_>) -> Result<u64> {
@@ -16,6 +17,11 @@ fn need_fh(r: &Request<'_>) -> Result<u64> {
         return Err(Error::BadFd);
     }
     Ok(r.fh)
+}
+
+/// A device extent as the ABI's (file offset, device offset, length).
+fn triple(e: &DevExtent) -> abi::Triple {
+    (e.foffset, e.doffset, e.len)
 }
 
 /// `SEALFS_IOC_SEAL`.
@@ -121,7 +127,7 @@ pub fn setup_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resul
     want_out(r, abi::SETUPMAPPING_SIZE)?;
     let m = abi::SetupMapping::decode(r.input)?;
     let ext = fs.setup_mapping(need_fh(r)?, m.foffset, m.len, m.flags, m.moffset, r.ctx)?;
-    let triples: Vec<(u64, u64, u64)> = ext.iter().map(|e| (e.foffset, e.doffset, e.len)).collect();
+    let triples: Vec<abi::Triple> = ext.iter().map(triple).collect();
     out.data = abi::encode_mapping_answer(r.input, &triples)?;
     Ok(())
 }
@@ -157,7 +163,11 @@ pub fn flush_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resul
 /// `SEALFS_IOC_GET_RECALLS`.
 pub fn get_recalls(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
     want_out(r, abi::RANGES_SIZE)?;
-    let v = fs.recalled_mappings(need_fh(r)?);
+    let v: Vec<(u64, u64)> = fs
+        .recalled_mappings(need_fh(r)?)
+        .iter()
+        .map(|m| (m.moffset, m.len))
+        .collect();
     let mut b = abi::encode_ranges(&v);
     if v.is_empty() {
         b[..4].copy_from_slice(&0u32.to_le_bytes());
@@ -173,7 +183,11 @@ pub fn extents(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> 
     }
     want_out(r, abi::EXTENT_LIST_SIZE)?;
     let start = abi::decode_extent_start(r.input)?;
-    let all = fs.device_extents(r.ino, start)?;
+    let all: Vec<abi::Triple> = fs
+        .device_extents(r.ino, start)?
+        .iter()
+        .map(triple)
+        .collect();
     out.data = abi::encode_extent_list(start, &all, all.len());
     Ok(())
 }

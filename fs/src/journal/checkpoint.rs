@@ -114,10 +114,10 @@ fn encode_inode(w: &mut Writer, g: &Inode) {
     match &g.body {
         Body::File(m) => {
             w.u32(m.run_count() as u32);
-            for (f, d, l) in m.iter() {
-                w.u64(f);
-                w.u64(d);
-                w.u64(l);
+            for e in m.iter() {
+                w.u64(e.fblock);
+                w.u64(e.dblock);
+                w.u64(e.len);
             }
         }
         Body::Dir(d) => {
