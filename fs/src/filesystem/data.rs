@@ -26,6 +26,24 @@ pub mod falloc {
     pub const ZERO_RANGE: i32 = 0x10;
 }
 
+/// Whether an allocation may grow the file (`FALLOC_FL_KEEP_SIZE` says it may not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Size {
+    /// The size grows to the end of the range.
+    Grow,
+    /// The size stays; blocks past the end are allocated all the same.
+    Keep,
+}
+
+/// What an allocation does to the bytes the range already maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fill {
+    /// Plain `fallocate`: only holes get (zeroed) blocks; mapped bytes stay as they are.
+    Holes,
+    /// `FALLOC_FL_ZERO_RANGE`: mapped bytes are zeroed in place too.
+    ZeroRange,
+}
+
 /// Largest file range one allocation record covers (keeps records small).
 const CHUNK: u64 = 64 << 20;
 /// 2 MiB in bytes.
@@ -362,27 +380,35 @@ impl Filesystem {
         if mode & falloc::PUNCH_HOLE != 0 {
             return self.punch(ino, off, end);
         }
-        let keep = mode & falloc::KEEP_SIZE != 0;
-        let zero = mode & falloc::ZERO_RANGE != 0;
+        let size = if mode & falloc::KEEP_SIZE != 0 {
+            Size::Keep
+        } else {
+            Size::Grow
+        };
+        let fill = if mode & falloc::ZERO_RANGE != 0 {
+            Fill::ZeroRange
+        } else {
+            Fill::Holes
+        };
         let mut pos = off;
         while pos < end {
             let cend = ((pos / CHUNK + 1) * CHUNK).min(end);
-            self.transact(|| self.allocate_range(ino, pos, cend, keep, zero))?;
+            self.transact(|| self.allocate_range(ino, pos, cend, size, fill))?;
             pos = cend;
         }
         Ok(())
     }
 
-    /// Allocates (and zeroes) the holes of `[off, end)`; with `zero`, zeroes the mapped
-    /// bytes too. Grows the size to `end` unless `keep`. Runs inside
+    /// Allocates (and zeroes) the holes of `[off, end)`; with [`Fill::ZeroRange`], zeroes the
+    /// mapped bytes too. Grows the size to `end` unless [`Size::Keep`]. Runs inside
     /// [`Filesystem::transact`] (under the gate).
     fn allocate_range(
         &self,
         ino: u64,
         off: u64,
         end: u64,
-        keep: bool,
-        zero: bool,
+        size: Size,
+        fill: Fill,
     ) -> Result<(), Retry> {
         let n = self.node(ino)?;
         let mut g = n.write();
@@ -401,7 +427,9 @@ impl Filesystem {
         if holes > 0 {
             self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
         }
-        if !keep && end > g.attr.size {
+        let grow = size == Size::Grow && end > g.attr.size;
+        let zero = fill == Fill::ZeroRange;
+        if grow {
             self.seal_gate(&g, ChangeKind::Extend, g.attr.size, end)?;
         }
         let new = if holes > 0 {
@@ -413,7 +441,6 @@ impl Filesystem {
             self.unreserve(&new);
             return Err(e.into());
         }
-        let grow = !keep && end > g.attr.size;
         if new.is_empty() && !grow {
             if zero {
                 let now = self.now();
