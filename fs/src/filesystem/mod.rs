@@ -63,6 +63,14 @@ impl Ctx {
     pub fn root() -> Ctx {
         Ctx::default()
     }
+
+    /// EPERM (saying `why`) unless the caller is root.
+    pub fn require_root(self, why: &'static str) -> Result<()> {
+        if self.uid != 0 {
+            return Err(Error::Perm(why));
+        }
+        Ok(())
+    }
 }
 
 /// Attributes as returned to callers.

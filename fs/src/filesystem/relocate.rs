@@ -10,7 +10,7 @@ use sealfs_alloc::Extent;
 use sealfs_seal::ChangeKind;
 
 use super::windows::DevExtent;
-use super::{Error, Filesystem, Result, Retry};
+use super::{Ctx, Error, Filesystem, Result, Retry};
 use crate::format::record::{MapExtent, Op};
 
 /// What a defragmentation pass did.
@@ -38,8 +38,10 @@ impl Filesystem {
     }
 
     /// The extents of a regular file that end past byte `start`, in bytes at device
-    /// addresses — what `SEALFS_IOC_EXTENTS` reports (to root only).
-    pub fn device_extents(&self, ino: u64, start: u64) -> Result<Vec<DevExtent>> {
+    /// addresses — what `SEALFS_IOC_EXTENTS` reports. Root only (EPERM for anyone else,
+    /// checked first): device addresses let a caller reach the data of any file.
+    pub fn device_extents(&self, ino: u64, start: u64, ctx: Ctx) -> Result<Vec<DevExtent>> {
+        ctx.require_root("device addresses are shown to root only")?;
         let bs = self.bs;
         Ok(self
             .extents(ino)?
@@ -190,7 +192,9 @@ impl Filesystem {
     }
 
     /// Makes every fragmented, unsealed regular file contiguous where a free run allows.
-    pub fn defrag(&self) -> Result<DefragReport> {
+    /// Root only (EPERM for anyone else, checked before the mount's writability).
+    pub fn defrag(&self, ctx: Ctx) -> Result<DefragReport> {
+        ctx.require_root("defrag is for root")?;
         self.check_writable()?;
         let inos: Vec<u64> = {
             let t = self.table.read();

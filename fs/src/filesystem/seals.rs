@@ -313,9 +313,7 @@ impl Filesystem {
     /// operations waiting for them go on, as when a recall times out. Root only (`sealfs
     /// unseal --force`). Returns how many were revoked.
     pub fn revoke_seals(&self, ino: u64, off: u64, len: u64, ctx: Ctx) -> Result<usize> {
-        if ctx.uid != 0 {
-            return Err(Error::Perm("only root revokes seals"));
-        }
+        ctx.require_root("only root revokes seals")?;
         {
             let n = self.node(ino)?;
             let g = n.read();

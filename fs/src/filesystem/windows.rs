@@ -613,7 +613,7 @@ mod tests {
         fs.truncate(f.ino, SLOT, c).unwrap();
         assert_eq!(fs.seal_stats().recalls, 0);
         assert_eq!(
-            fs.device_extents(f.ino, 0).unwrap(),
+            fs.device_extents(f.ino, 0, c).unwrap(),
             ext,
             "growth moved no block"
         );

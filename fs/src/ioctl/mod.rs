@@ -1,7 +1,8 @@
 //! The ioctl layer, shared by every transport: ONE table of the commands sealfs answers
 //! (number, handler, whether it changes the inode's attributes behind the kernel's cache,
 //! whether it may have to wait out a seal recall), and the handlers, which decode the
-//! argument bytes (`crate::abi`), check the caller, call the core and encode the answer.
+//! argument bytes (`crate::abi`), call the core with the caller's `Ctx` (the core decides
+//! what the caller may do) and encode the answer.
 //!
 //! A transport only translates: it looks the command up ([`command`]; an unknown one is
 //! ENOTTY, a sealfs number with another argument size EINVAL), runs it ([`Command::run`]),
@@ -273,7 +274,7 @@ mod tests {
     }
 
     /// The answer any transport gets: the extents in bytes at device addresses, for root;
-    /// EPERM (before the argument is looked at) for anyone else.
+    /// EPERM (the core's refusal) for anyone else.
     #[test]
     fn extents_in_bytes_for_root_only() {
         let fs = mounted();
@@ -300,7 +301,6 @@ mod tests {
         assert_eq!(total, 1);
         assert_eq!(list, vec![(0, fs.layout().data_off + d * bs, 8192)]);
         r.ctx.uid = 1000;
-        r.input = &[];
         assert!(matches!(c.run(&fs, &r).result, Err(Error::Perm(_))));
     }
 
