@@ -165,12 +165,12 @@ impl Filesystem {
         self.layout.block_offset(dblock) + (pos - fblock * self.bs)
     }
 
-    /// Copies `data` to file bytes `[off, off + data.len())`, which `m` and the blocks just
+    /// Copies `data` to file bytes `[off, off + data.len())`, which `map` and the blocks just
     /// reserved for its holes (`new`) cover: the bytes of new blocks the data does not cover
     /// are zeroed, new blocks are flushed (they must be durable before the record that maps
     /// them), and on a device whose writes are durable every written byte is flushed too; a
     /// fence ends it when anything was flushed. On failure the caller gives `new` back.
-    fn copy_in(&self, m: &ExtentMap, new: &[MapExtent], off: u64, data: &[u8]) -> Result<()> {
+    fn copy_in(&self, map: &ExtentMap, new: &[MapExtent], off: u64, data: &[u8]) -> Result<()> {
         let bs = self.bs;
         let end = off + data.len() as u64;
         let (fstart, fend) = (off / bs, end.div_ceil(bs));
@@ -191,7 +191,7 @@ impl Filesystem {
                     .zero(self.dev_off(x.fblock, x.dblock, zs), bend - zs)?;
             }
         }
-        let mut runs: Vec<MapExtent> = m
+        let mut runs: Vec<MapExtent> = map
             .segments(fstart, fend)
             .iter()
             .filter_map(|s| s.mapped())
@@ -230,13 +230,13 @@ impl Filesystem {
 
     /// One try of `write`; runs inside [`Filesystem::transact`] (under the gate).
     fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32, Retry> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
-        file_map(&g)?;
-        if g.attr.flags & flags::IMMUTABLE != 0 {
+        let node = self.node(ino)?;
+        let mut inode = node.write();
+        file_map(&inode)?;
+        if inode.attr.flags & flags::IMMUTABLE != 0 {
             return Err(Error::Perm("immutable file").into());
         }
-        if g.attr.flags & flags::APPEND != 0 && off < g.attr.size {
+        if inode.attr.flags & flags::APPEND != 0 && off < inode.attr.size {
             return Err(Error::Perm("append-only file").into());
         }
         if off >= MAX_FILE_SIZE {
@@ -245,11 +245,13 @@ impl Filesystem {
         let bs = self.bs;
         let mut len = (data.len() as u64).min(MAX_FILE_SIZE - off);
         let fstart = off / bs;
-        let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
+        let map = inode
+            .extents()
+            .ok_or(Error::Invalid("not a regular file"))?;
         // Shorten the write to what the free space can hold (a short write, as Linux does).
         let free = self.alloc.lock().free_blocks();
         let mut holes = 0;
-        for seg in m.segments(fstart, (off + len).div_ceil(bs)) {
+        for seg in map.segments(fstart, (off + len).div_ceil(bs)) {
             if seg.dblock.is_none() {
                 if holes + seg.len > free {
                     let fits = free - holes;
@@ -267,39 +269,39 @@ impl Filesystem {
         let end = off + len;
         let fend = end.div_ceil(bs);
         if holes > 0 {
-            self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
+            self.seal_gate(&inode, ChangeKind::AllocateHole, off, end)?;
         }
-        if end > g.attr.size {
-            self.seal_gate(&g, ChangeKind::Extend, g.attr.size, end)?;
+        if end > inode.attr.size {
+            self.seal_gate(&inode, ChangeKind::Extend, inode.attr.size, end)?;
         }
         let new = if holes > 0 {
-            self.allocate_holes(m, fstart, fend)?
+            self.allocate_holes(map, fstart, fend)?
         } else {
             Vec::new()
         };
         let data = &data[..len as usize];
-        if let Err(e) = self.copy_in(m, &new, off, data) {
+        if let Err(e) = self.copy_in(map, &new, off, data) {
             self.unreserve(&new);
             return Err(e.into());
         }
         let now = self.now();
-        if !new.is_empty() || end > g.attr.size {
+        if !new.is_empty() || end > inode.attr.size {
             let op = Op::Map {
                 ino,
-                size: if end > g.attr.size { end } else { 0 },
+                size: if end > inode.attr.size { end } else { 0 },
                 time: now,
                 touch: true,
                 extents: new.clone(),
             };
-            if let Err(e) = self.commit_inode(&g, &op) {
+            if let Err(e) = self.commit_inode(&inode, &op) {
                 self.unreserve(&new);
                 return Err(e);
             }
-            self.apply_inode(&mut g, &op)?;
+            self.apply_inode(&mut inode, &op)?;
         } else {
-            g.attr.mtime = now;
-            g.attr.ctime = now;
-            g.dirty_times = true;
+            inode.attr.mtime = now;
+            inode.attr.ctime = now;
+            inode.dirty_times = true;
         }
         Ok(len as u32)
     }
@@ -410,12 +412,12 @@ impl Filesystem {
         size: Size,
         fill: Fill,
     ) -> Result<(), Retry> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
+        let node = self.node(ino)?;
+        let mut inode = node.write();
         let bs = self.bs;
-        let m = file_map(&g)?;
+        let map = file_map(&inode)?;
         let (fstart, fend) = (off / bs, end.div_ceil(bs));
-        let holes: u64 = m
+        let holes: u64 = map
             .segments(fstart, fend)
             .iter()
             .filter(|s| s.dblock.is_none())
@@ -425,28 +427,28 @@ impl Filesystem {
             return Err(Error::NoSpace.into());
         }
         if holes > 0 {
-            self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
+            self.seal_gate(&inode, ChangeKind::AllocateHole, off, end)?;
         }
-        let grow = size == Size::Grow && end > g.attr.size;
+        let grow = size == Size::Grow && end > inode.attr.size;
         let zero = fill == Fill::ZeroRange;
         if grow {
-            self.seal_gate(&g, ChangeKind::Extend, g.attr.size, end)?;
+            self.seal_gate(&inode, ChangeKind::Extend, inode.attr.size, end)?;
         }
         let new = if holes > 0 {
-            self.allocate_holes(m, fstart, fend)?
+            self.allocate_holes(map, fstart, fend)?
         } else {
             Vec::new()
         };
-        if let Err(e) = self.zero_new(&new, m, zero.then_some(off..end)) {
+        if let Err(e) = self.zero_new(&new, map, zero.then_some(off..end)) {
             self.unreserve(&new);
             return Err(e.into());
         }
         if new.is_empty() && !grow {
             if zero {
                 let now = self.now();
-                g.attr.mtime = now;
-                g.attr.ctime = now;
-                g.dirty_times = true;
+                inode.attr.mtime = now;
+                inode.attr.ctime = now;
+                inode.dirty_times = true;
             }
             return Ok(());
         }
@@ -457,20 +459,20 @@ impl Filesystem {
             touch: grow || zero,
             extents: new.clone(),
         };
-        if let Err(e) = self.commit_inode(&g, &op) {
+        if let Err(e) = self.commit_inode(&inode, &op) {
             self.unreserve(&new);
             return Err(e);
         }
-        Ok(self.apply_inode(&mut g, &op)?)
+        Ok(self.apply_inode(&mut inode, &op)?)
     }
 
     /// Zeroes the blocks just reserved for holes (`new`) and, for `ZERO_RANGE`, the bytes
-    /// `m` already maps in `mapped`; one fence makes all of it durable before the record that
+    /// `map` already maps in `mapped`; one fence makes all of it durable before the record that
     /// maps the new blocks. On failure the caller gives `new` back.
     fn zero_new(
         &self,
         new: &[MapExtent],
-        m: &ExtentMap,
+        map: &ExtentMap,
         mapped: Option<std::ops::Range<u64>>,
     ) -> Result<()> {
         let bs = self.bs;
@@ -479,7 +481,7 @@ impl Filesystem {
             batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
         }
         if let Some(range) = mapped {
-            for seg in m.segments(range.start / bs, range.end.div_ceil(bs)) {
+            for seg in map.segments(range.start / bs, range.end.div_ceil(bs)) {
                 let Some(d) = seg.dblock else { continue };
                 let s = (seg.fblock * bs).max(range.start);
                 let e = ((seg.fblock + seg.len) * bs).min(range.end);

@@ -603,19 +603,19 @@ impl Filesystem {
 
     /// `fsync`: file data (image files) and in-memory times become durable.
     pub fn fsync(&self, ino: u64, datasync: bool) -> Result<()> {
-        let n = self.node(ino)?;
+        let node = self.node(ino)?;
         {
-            let g = n.read();
+            let inode = node.read();
             if !self.dev.durable_writes() {
-                if let Some(m) = g.extents() {
+                if let Some(map) = inode.extents() {
                     let batch = crate::device::persist::Batch::new(&*self.dev);
-                    for e in m.iter() {
+                    for e in map.iter() {
                         batch.flush(self.layout.block_offset(e.dblock), e.len * self.bs)?;
                     }
                     batch.fence();
                 }
             }
-            if datasync || !g.dirty_times {
+            if datasync || !inode.dirty_times {
                 return Ok(());
             }
         }

@@ -29,9 +29,10 @@ pub struct DefragReport {
 impl Filesystem {
     /// The runs of a regular file's extent map, in data blocks, sorted by file block.
     pub fn extents(&self, ino: u64) -> Result<Vec<MapExtent>> {
-        let n = self.node(ino)?;
-        let g = n.read();
-        Ok(g.extents()
+        let node = self.node(ino)?;
+        let inode = node.read();
+        Ok(inode
+            .extents()
             .ok_or(Error::Invalid("not a regular file"))?
             .iter()
             .collect())
@@ -65,16 +66,23 @@ impl Filesystem {
         fend: u64,
         per: u64,
     ) -> Result<(), Retry> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
-        let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
-        let runs: Vec<MapExtent> = m
+        let node = self.node(ino)?;
+        let mut inode = node.write();
+        let map = inode
+            .extents()
+            .ok_or(Error::Invalid("not a regular file"))?;
+        let runs: Vec<MapExtent> = map
             .segments(fstart, fend)
             .iter()
             .map(|s| s.mapped())
             .collect::<Option<Vec<_>>>()
             .ok_or(Error::Invalid("range has holes"))?;
-        self.seal_gate(&g, ChangeKind::Relocate, fstart * self.bs, fend * self.bs)?;
+        self.seal_gate(
+            &inode,
+            ChangeKind::Relocate,
+            fstart * self.bs,
+            fend * self.bs,
+        )?;
         let target = self
             .alloc
             .lock()
@@ -84,7 +92,7 @@ impl Filesystem {
             .iter()
             .map(|r| target.start + (r.fblock - fstart))
             .collect();
-        self.move_runs(&mut g, &runs, &dsts, target)
+        self.move_runs(&mut inode, &runs, &dsts, target)
     }
 
     /// Copies each run to its new device block, makes the
@@ -92,12 +100,12 @@ impl Filesystem {
     /// caller and covers every destination; whatever is not switched is given back.
     fn move_runs(
         &self,
-        g: &mut crate::meta::Inode,
+        inode: &mut crate::meta::Inode,
         runs: &[MapExtent],
         dsts: &[u64],
         target: Extent,
     ) -> Result<(), Retry> {
-        let ino = g.ino;
+        let ino = inode.ino;
         if let Err(e) = self.copy_runs(runs, dsts, target) {
             self.give_back(&mut self.alloc.lock(), target);
             return Err(e.into());
@@ -113,12 +121,12 @@ impl Filesystem {
             .collect();
         used.sort_by_key(|e| e.start);
         {
-            let mut a = self.alloc.lock();
+            let mut alloc = self.alloc.lock();
             let mut pos = target.start;
             for e in &used {
                 if e.start > pos {
                     self.give_back(
-                        &mut a,
+                        &mut alloc,
                         Extent {
                             start: pos,
                             len: e.start - pos,
@@ -129,7 +137,7 @@ impl Filesystem {
             }
             if pos < target.end() {
                 self.give_back(
-                    &mut a,
+                    &mut alloc,
                     Extent {
                         start: pos,
                         len: target.end() - pos,
@@ -144,11 +152,11 @@ impl Filesystem {
                 dblock: dst,
                 len: run.len,
             };
-            if let Err(e) = self.commit_inode(g, &op) {
-                let mut a = self.alloc.lock();
+            if let Err(e) = self.commit_inode(inode, &op) {
+                let mut alloc = self.alloc.lock();
                 for (r, &d) in runs[i..].iter().zip(&dsts[i..]) {
                     self.give_back(
-                        &mut a,
+                        &mut alloc,
                         Extent {
                             start: d,
                             len: r.len,
@@ -157,7 +165,7 @@ impl Filesystem {
                 }
                 return Err(e);
             }
-            self.apply_inode(g, &op)?;
+            self.apply_inode(inode, &op)?;
         }
         Ok(())
     }
@@ -197,8 +205,8 @@ impl Filesystem {
         ctx.require_root("defrag is for root")?;
         self.check_writable()?;
         let inos: Vec<u64> = {
-            let t = self.table.read();
-            let mut v: Vec<u64> = t.inodes.keys().copied().collect();
+            let table = self.table.read();
+            let mut v: Vec<u64> = table.inodes.keys().copied().collect();
             v.sort_unstable();
             v
         };
@@ -229,12 +237,12 @@ impl Filesystem {
     /// `None`: not a regular file; `Some(moved)`. Runs inside [`Filesystem::transact`]
     /// (under the gate).
     fn defrag_file(&self, ino: u64) -> Result<Option<bool>, Retry> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
-        let Some(m) = g.extents() else {
+        let node = self.node(ino)?;
+        let mut inode = node.write();
+        let Some(map) = inode.extents() else {
             return Ok(None);
         };
-        let runs: Vec<MapExtent> = m.iter().collect();
+        let runs: Vec<MapExtent> = map.iter().collect();
         // Contiguous already: runs follow each other on the device.
         if runs
             .windows(2)
@@ -245,7 +253,7 @@ impl Filesystem {
         let first = runs[0].fblock;
         let last = runs[runs.len() - 1];
         self.seal_gate(
-            &g,
+            &inode,
             ChangeKind::Relocate,
             first * self.bs,
             (last.fblock + last.len) * self.bs,
@@ -263,7 +271,7 @@ impl Filesystem {
             dsts.push(next);
             next += r.len;
         }
-        self.move_runs(&mut g, &runs, &dsts, target)?;
+        self.move_runs(&mut inode, &runs, &dsts, target)?;
         Ok(Some(true))
     }
 }
