@@ -11,7 +11,7 @@ use sealfs_seal::ChangeKind;
 
 use super::{Ctx, Error, Filesystem, Result, Retry, MAX_FILE_SIZE};
 use crate::device::persist::{self, Batch};
-use crate::format::record::{valid, MapExtent, Op};
+use crate::format::record::{MapExtent, Op};
 use crate::meta::extents::ExtentMap;
 use crate::meta::inode::flags;
 use crate::meta::Inode;
@@ -740,20 +740,8 @@ impl Filesystem {
                 )
                 .into());
             }
-            let a = g.attr;
-            let op = Op::SetAttr {
-                ino,
-                // Pending in-memory times ride along (apply clears the dirty mark).
-                valid: valid::FLAGS | valid::CTIME | valid::ATIME | valid::MTIME,
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                atime: a.atime,
-                mtime: a.mtime,
-                ctime: self.now(),
-                flags: (a.flags & !flags::USER_SETTABLE) | new,
-            };
-            self.log_inode(&mut g, &op)
+            let kept = g.attr.flags & !flags::USER_SETTABLE;
+            self.log_flags(&mut g, kept | new)
         })
     }
 }

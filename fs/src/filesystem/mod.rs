@@ -27,7 +27,7 @@ use sealfs_alloc::{Allocator, Extent};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::format::record::{Op, Ts};
+use crate::format::record::{valid, Op, Ts};
 use crate::format::{Layout, Superblock};
 use crate::journal::log::Log;
 use crate::journal::Retry;
@@ -425,6 +425,24 @@ impl Filesystem {
     fn log_inode(&self, inode: &mut crate::meta::Inode, op: &Op) -> Result<(), Retry> {
         self.commit_inode(inode, op)?;
         Ok(self.apply_inode(inode, op)?)
+    }
+
+    /// Logs a change of the locked inode's flags to `flags` (ctime now) as one `SetAttr`;
+    /// pending in-memory times ride along (apply clears the dirty mark).
+    fn log_flags(&self, inode: &mut crate::meta::Inode, flags: u32) -> Result<(), Retry> {
+        let a = inode.attr;
+        let op = Op::SetAttr {
+            ino: inode.ino,
+            valid: valid::FLAGS | valid::CTIME | valid::ATIME | valid::MTIME,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            atime: a.atime,
+            mtime: a.mtime,
+            ctime: self.now(),
+            flags,
+        };
+        self.log_inode(inode, &op)
     }
 
     /// One logged namespace change under the table's write lock: `commit_ns`, then

@@ -20,7 +20,6 @@ use sealfs_seal::{
 };
 
 use super::{Ctx, Error, Filesystem, Result};
-use crate::format::record::{valid, Op};
 use crate::meta::inode::flags;
 use crate::meta::Inode;
 
@@ -504,19 +503,7 @@ impl Filesystem {
             if new == a.flags {
                 return Ok(());
             }
-            let op = Op::SetAttr {
-                ino,
-                // Pending in-memory times ride along (apply clears the dirty mark).
-                valid: valid::FLAGS | valid::CTIME | valid::ATIME | valid::MTIME,
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                atime: a.atime,
-                mtime: a.mtime,
-                ctime: self.now(),
-                flags: new,
-            };
-            self.log_inode(&mut g, &op)
+            self.log_flags(&mut g, new)
         })
     }
 
