@@ -221,6 +221,9 @@ impl Guest {
     /// One FUSE request from the guest.
     fn request(&self, vring: &VringRwLock, chain: wire::Chain) {
         let Some(h) = chain.header() else {
+            // Not a FUSE request (too short, or its length field disagrees): given back
+            // unanswered rather than passed to the session.
+            tracing::warn!("vhost-user: malformed request from the guest");
             self.complete(vring, &chain, &[]);
             return;
         };
