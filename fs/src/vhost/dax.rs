@@ -83,6 +83,9 @@ pub struct Window {
     unit: u64,
     host_notifier: Arc<OnceLock<fuser::Notifier>>,
     state: Mutex<State>,
+    /// Set (without the state lock) when the device stops: no SHMEM request is sent from
+    /// then on, even by a thread that holds the state lock.
+    halted: std::sync::atomic::AtomicBool,
     kicked: Mutex<bool>,
     wake: Condvar,
 }
@@ -116,6 +119,7 @@ impl Window {
             unit,
             host_notifier,
             state: Mutex::new(State::default()),
+            halted: std::sync::atomic::AtomicBool::new(true),
             kicked: Mutex::new(false),
             wake: Condvar::new(),
         });
@@ -158,7 +162,20 @@ impl Window {
 
     /// The queues run: SHMEM requests may be sent.
     pub fn device_started(&self) {
-        self.state.lock().running = true;
+        let mut st = self.state.lock();
+        st.running = true;
+        self.halted
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The device is stopping: from now on no SHMEM request goes out. Takes no lock.
+    pub fn halt(&self) {
+        self.halted.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether SHMEM requests may go out (the device runs and is not being stopped).
+    fn live(&self, st: &State) -> bool {
+        st.running && !self.halted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The device stopped or was reset: QEMU dropped every window mapping, so the pins go
@@ -215,7 +232,7 @@ impl Window {
         }
         let write = flags & GUEST_WRITE != 0;
         let mut st = self.state.lock();
-        if !st.running || st.backend.is_none() {
+        if !self.live(&st) || st.backend.is_none() {
             return Err(libc::EIO);
         }
         // The guest reuses the slot (or upgrades it to writable): what was mapped there
@@ -245,7 +262,7 @@ impl Window {
         write: bool,
         moffset: u64,
     ) -> Result<(), i32> {
-        let Some(backend) = st.backend.clone() else {
+        let Some(backend) = st.backend.clone().filter(|_| self.live(st)) else {
             return Err(libc::EIO);
         };
         let Some(dev) = self.fs.device().file() else {
@@ -279,10 +296,17 @@ impl Window {
                 },
                 ..Default::default()
             };
-            if let Err(err) = backend.shmem_map(&req, dev) {
+            let mapped = if self.live(st) {
+                backend.shmem_map(&req, dev).map(|_| ())
+            } else {
+                Err(std::io::Error::other("the device is stopping"))
+            };
+            if let Err(err) = mapped {
                 tracing::warn!(error = %err, ino, foffset, moffset, "vhost-user: SHMEM_MAP failed");
-                for (o, l) in pieces {
-                    unmap(&backend, o, l);
+                if self.live(st) {
+                    for (o, l) in pieces {
+                        unmap(&backend, o, l);
+                    }
                 }
                 if let Err(e) = self.fs.remove_mapping(fh, moffset) {
                     tracing::warn!(error = %e, "vhost-user: dropping a half-made mapping failed");
@@ -375,7 +399,7 @@ impl Window {
         }
         let mut st = self.state.lock();
         for s in slots {
-            if !st.suspended.remove(&s.moffset) || !st.running {
+            if !st.suspended.remove(&s.moffset) || !self.live(&st) {
                 continue;
             }
             if let Err(e) = self.map_slot(&mut st, s.ino, s.foffset, s.len, s.write, s.moffset) {
@@ -408,7 +432,7 @@ impl Window {
         let Some(s) = st.slots.remove(&moffset) else {
             return;
         };
-        if !s.fenced && st.running {
+        if !s.fenced && self.live(st) {
             if let Some(b) = st.backend.as_ref() {
                 for &(o, l) in &s.pieces {
                     unmap(b, o, l);
@@ -461,14 +485,14 @@ impl Window {
     /// Unmaps every slot whose pin the core revoked.
     fn fence_revoked(&self) {
         let mut st = self.state.lock();
-        let running = st.running;
         let backend = st.backend.clone();
         let mut fenced = 0;
+        let st_live = self.live(&st);
         for (m, s) in st.slots.iter_mut() {
             if s.fenced || !self.fs.mapping_revoked(s.fh, *m) {
                 continue;
             }
-            if running {
+            if st_live {
                 if let Some(b) = backend.as_ref() {
                     for &(o, l) in &s.pieces {
                         unmap(b, o, l);
