@@ -23,7 +23,7 @@
 //! the slots of the range while the request runs ([`Window::suspend`]) and maps them again
 //! onto the file's new blocks before answering it ([`Window::resume`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ struct State {
     /// Handles by (inode, writable).
     files: HashMap<(u64, bool), FileRef>,
     /// Window offsets of slots set aside while a guest request changes their blocks.
-    suspended: HashSet<u64>,
+    suspended: HashMap<u64, u64>,
 }
 
 /// A slot set aside by [`Window::suspend`].
@@ -237,17 +237,7 @@ impl Window {
         }
         // The guest reuses the slot (or upgrades it to writable): what was mapped there
         // goes first, QEMU refuses overlapping mappings.
-        let old: Vec<u64> = st
-            .slots
-            .range(..moffset + len)
-            .filter(|(m, s)| overlaps(**m, s.len, moffset, len))
-            .map(|(m, _)| *m)
-            .collect();
-        for m in old {
-            self.drop_slot(&mut st, m);
-        }
-        st.suspended
-            .retain(|m| !overlaps(*m, self.unit, moffset, len));
+        self.clear_range(&mut st, moffset, len);
         let r = self.map_slot(&mut st, ino, foffset, len, write, moffset);
         self.publish(&st);
         r
@@ -346,20 +336,25 @@ impl Window {
         let ranges = wire::removemapping(args).ok_or(libc::EINVAL)?;
         let mut st = self.state.lock();
         for (moffset, len) in ranges {
-            let hit: Vec<u64> = st
-                .slots
-                .range(..moffset.saturating_add(len))
-                .filter(|(m, s)| overlaps(**m, s.len, moffset, len))
-                .map(|(m, _)| *m)
-                .collect();
-            for m in hit {
-                self.drop_slot(&mut st, m);
-            }
-            st.suspended
-                .retain(|m| !overlaps(*m, self.unit, moffset, len));
+            self.clear_range(&mut st, moffset, len);
         }
         self.publish(&st);
         Ok(())
+    }
+
+    /// Drops every slot over window bytes `[moffset, moffset+len)`, and forgets slots set
+    /// aside there (the guest removed or reused them: they must not come back).
+    fn clear_range(&self, st: &mut State, moffset: u64, len: u64) {
+        let hit: Vec<u64> = st
+            .slots
+            .range(..moffset.saturating_add(len))
+            .filter(|(m, s)| overlaps(**m, s.len, moffset, len))
+            .map(|(m, _)| *m)
+            .collect();
+        for m in hit {
+            self.drop_slot(st, m);
+        }
+        st.suspended.retain(|m, l| !overlaps(*m, *l, moffset, len));
     }
 
     /// Sets aside the slots of `ino` over `[start, end)` while a guest request changes
@@ -376,17 +371,17 @@ impl Window {
             .collect();
         let mut out = Vec::with_capacity(hit.len());
         for m in hit {
-            if let Some(s) = st.slots.get(&m) {
-                out.push(Suspended {
-                    moffset: m,
-                    ino,
-                    foffset: s.foffset,
-                    len: s.len,
-                    write: s.write,
-                });
-            }
+            let Some(s) = st.slots.get(&m) else { continue };
+            let len = s.len;
+            out.push(Suspended {
+                moffset: m,
+                ino,
+                foffset: s.foffset,
+                len,
+                write: s.write,
+            });
             self.drop_slot(&mut st, m);
-            st.suspended.insert(m);
+            st.suspended.insert(m, len);
         }
         self.publish(&st);
         out
@@ -399,7 +394,7 @@ impl Window {
         }
         let mut st = self.state.lock();
         for s in slots {
-            if !st.suspended.remove(&s.moffset) || !self.live(&st) {
+            if st.suspended.remove(&s.moffset).is_none() || !self.live(&st) {
                 continue;
             }
             if let Err(e) = self.map_slot(&mut st, s.ino, s.foffset, s.len, s.write, s.moffset) {
