@@ -158,7 +158,7 @@ impl Bridge {
     pub fn forward(
         &self,
         vring: &VringRwLock,
-        chain: Chain,
+        mut chain: Chain,
         header: Header,
         suspended: Vec<Suspended>,
     ) {
@@ -175,7 +175,7 @@ impl Bridge {
             }
             _ => {}
         }
-        let input = chain.input().to_vec();
+        let input = chain.take_input();
         self.pending.lock().insert(
             header.unique,
             Pending {

@@ -94,14 +94,15 @@ impl Chain {
         self.head
     }
 
-    /// The request as the guest sent it (header and arguments).
-    pub fn input(&self) -> &[u8] {
-        &self.input
+    /// Takes the request as the guest sent it (header and arguments) out of the chain,
+    /// which then only remembers where the reply goes.
+    pub fn take_input(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.input)
     }
 
-    /// The request's header, if it has a whole one.
+    /// The request's header, if it has a whole one whose length is the request's.
     pub fn header(&self) -> Option<Header> {
-        if self.input.len() < IN_HEADER {
+        if self.input.len() < IN_HEADER || le32(&self.input, 0)? as usize != self.input.len() {
             return None;
         }
         Some(Header {
