@@ -771,8 +771,8 @@ impl fuser::Filesystem for SealFuse {
             mount: &self.info,
         };
         let first = c.run(&self.fs, &r);
-        for (i, o, l) in first.invalidate {
-            self.invalidate_data(i, o, l);
+        for x in first.invalidate {
+            self.invalidate_data(x.ino, x.offset, x.len);
         }
         match first.result {
             Err(crate::Error::WouldWait { .. }) if c.may_park => {
@@ -794,8 +794,8 @@ impl fuser::Filesystem for SealFuse {
                         // A retry applies the invalidations it asks for, as the first
                         // attempt does.
                         let o = c.run(fs, &r);
-                        for (i, o, l) in o.invalidate {
-                            invalidate_data(&retry_notifier, i, o, l);
+                        for x in o.invalidate {
+                            invalidate_data(&retry_notifier, x.ino, x.offset, x.len);
                         }
                         o.result
                     },

@@ -25,8 +25,16 @@ pub mod seals;
 
 pub use mount::MountInfo;
 
-/// One page-cache range a transport must drop: (ino, offset, len).
-pub type Invalidation = (u64, u64, u64);
+/// One page-cache range a transport must drop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Invalidation {
+    /// The inode whose pages go.
+    pub ino: u64,
+    /// File offset of the range.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
 
 /// One ioctl request.
 #[derive(Clone, Copy, Debug)]

@@ -5,11 +5,11 @@
 //! allocate holes, DEFRAG while it relocates: they return `Error::WouldWait` like any other
 //! extent-map change and the transport parks them (their table entries say so).
 
-use super::{want_out, Reply, Request};
+use super::{want_out, Invalidation, Reply, Request};
 use crate::abi;
 use crate::error::{Error, Result};
 use crate::filesystem::seals::{Populate, SealMode};
-use crate::filesystem::windows::DevExtent;
+use crate::filesystem::windows::{DevExtent, MappedRange};
 use crate::filesystem::Filesystem;
 
 fn need_fh(r: &Request<'_>) -> Result<u64> {
@@ -132,15 +132,24 @@ pub fn setup_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resul
     Ok(())
 }
 
+/// The page-cache pages under a writable window are stale: the transport drops them.
+fn drop_written(out: &mut Reply, m: MappedRange) {
+    if m.write {
+        out.invalidate.push(Invalidation {
+            ino: m.ino,
+            offset: m.foffset,
+            len: m.len,
+        });
+    }
+}
+
 /// `SEALFS_IOC_REMOVEMAPPING`: the pages a writable window wrote under are dropped.
 pub fn remove_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
     let fh = need_fh(r)?;
     let slots: Vec<u64> = abi::decode_ranges(r.input)?.iter().map(|r| r.0).collect();
     // All or nothing: one bad entry removes none.
     for m in fs.remove_mappings(fh, &slots)? {
-        if m.write {
-            out.invalidate.push((m.ino, m.foffset, m.len));
-        }
+        drop_written(out, m);
     }
     Ok(())
 }
@@ -153,9 +162,7 @@ pub fn flush_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resul
         let m = fs
             .mapping(fh, moffset)
             .ok_or(Error::Invalid("no mapping at that offset"))?;
-        if m.write {
-            out.invalidate.push((m.ino, m.foffset, m.len));
-        }
+        drop_written(out, m);
     }
     Ok(())
 }
