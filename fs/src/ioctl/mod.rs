@@ -107,19 +107,37 @@ impl Command {
     }
 }
 
+/// Whether a command changes attributes no reply carries ([`Command::changes_attrs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attrs {
+    /// It leaves the cached attributes true.
+    Kept,
+    /// The transport drops the cached attributes after it.
+    Changed,
+}
+
+/// Whether a command may wait for a recall ([`Command::may_park`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Park {
+    /// It never returns `Error::WouldWait`.
+    Never,
+    /// The transport parks it on `Error::WouldWait`.
+    May,
+}
+
 const fn entry(
     cmd: u32,
     name: &'static str,
     handler: Handler,
-    changes_attrs: bool,
-    may_park: bool,
+    attrs: Attrs,
+    park: Park,
 ) -> Command {
     Command {
         cmd,
         name,
         handler,
-        changes_attrs,
-        may_park,
+        changes_attrs: matches!(attrs, Attrs::Changed),
+        may_park: matches!(park, Park::May),
     }
 }
 
@@ -129,110 +147,140 @@ pub static TABLE: &[Command] = &[
         flags::FS_IOC_GETFLAGS,
         "GETFLAGS",
         flags::get_flags,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC32_GETFLAGS,
         "GETFLAGS32",
         flags::get_flags,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC_SETFLAGS,
         "SETFLAGS",
         flags::set_flags,
-        true,
-        false,
+        Attrs::Changed,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC32_SETFLAGS,
         "SETFLAGS32",
         flags::set_flags,
-        true,
-        false,
+        Attrs::Changed,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC_FSGETXATTR,
         "FSGETXATTR",
         flags::get_xattr,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC_FSSETXATTR,
         "FSSETXATTR",
         flags::set_xattr,
-        true,
-        false,
+        Attrs::Changed,
+        Park::Never,
     ),
-    entry(abi::IOC_STAT, "STAT", mount::stat, false, false),
+    entry(abi::IOC_STAT, "STAT", mount::stat, Attrs::Kept, Park::Never),
     entry(
         abi::IOC_SET_READONLY,
         "SET_READONLY",
         mount::set_readonly,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     // SEAL with POPULATE fills holes (block count) and may meet a recall.
-    entry(abi::IOC_SEAL, "SEAL", seals::seal, true, true),
-    entry(abi::IOC_UNSEAL, "UNSEAL", seals::unseal, false, false),
-    entry(abi::IOC_REVOKE, "REVOKE", seals::revoke, false, false),
+    entry(
+        abi::IOC_SEAL,
+        "SEAL",
+        seals::seal,
+        Attrs::Changed,
+        Park::May,
+    ),
+    entry(
+        abi::IOC_UNSEAL,
+        "UNSEAL",
+        seals::unseal,
+        Attrs::Kept,
+        Park::Never,
+    ),
+    entry(
+        abi::IOC_REVOKE,
+        "REVOKE",
+        seals::revoke,
+        Attrs::Kept,
+        Park::Never,
+    ),
     entry(
         abi::IOC_GET_SEALS,
         "GET_SEALS",
         seals::get_seals,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     // The permanent seal is an inode flag; with POPULATE it fills holes first.
     entry(
         abi::IOC_SET_IMMUTABLE,
         "SET_IMMUTABLE",
         seals::set_immutable,
-        true,
-        true,
+        Attrs::Changed,
+        Park::May,
     ),
     entry(
         abi::IOC_CLEAR_IMMUTABLE,
         "CLEAR_IMMUTABLE",
         seals::clear_immutable,
-        true,
-        false,
+        Attrs::Changed,
+        Park::Never,
     ),
     // SETUPMAPPING fills the holes it maps for writing.
     entry(
         abi::IOC_SETUPMAPPING,
         "SETUPMAPPING",
         seals::setup_mapping,
-        true,
-        true,
+        Attrs::Changed,
+        Park::May,
     ),
     entry(
         abi::IOC_REMOVEMAPPING,
         "REMOVEMAPPING",
         seals::remove_mapping,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         abi::IOC_FLUSHMAPPING,
         "FLUSHMAPPING",
         seals::flush_mapping,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         abi::IOC_GET_RECALLS,
         "GET_RECALLS",
         seals::get_recalls,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
-    entry(abi::IOC_EXTENTS, "EXTENTS", seals::extents, false, false),
+    entry(
+        abi::IOC_EXTENTS,
+        "EXTENTS",
+        seals::extents,
+        Attrs::Kept,
+        Park::Never,
+    ),
     // Defrag relocates files and waits out the recall of a breakable seal in its way.
-    entry(abi::IOC_DEFRAG, "DEFRAG", seals::defrag, false, true),
+    entry(
+        abi::IOC_DEFRAG,
+        "DEFRAG",
+        seals::defrag,
+        Attrs::Kept,
+        Park::May,
+    ),
 ];
 
 /// The table entry of `cmd`: ENOTTY for an unknown command (as on any Linux filesystem),
