@@ -728,20 +728,20 @@ impl Filesystem {
             return Err(Error::NotSupported);
         }
         self.transact(|| {
-            let n = self.node(ino)?;
-            let mut g = n.write();
-            if ctx.uid != 0 && ctx.uid != g.attr.uid {
+            let node = self.node(ino)?;
+            let mut inode = node.write();
+            if ctx.uid != 0 && ctx.uid != inode.attr.uid {
                 return Err(Error::Perm("not the owner").into());
             }
-            let old = g.attr.flags & flags::USER_SETTABLE;
+            let old = inode.attr.flags & flags::USER_SETTABLE;
             if old != new && ctx.uid != 0 {
                 return Err(Error::Perm(
                     "changing immutable/append-only needs CAP_LINUX_IMMUTABLE",
                 )
                 .into());
             }
-            let kept = g.attr.flags & !flags::USER_SETTABLE;
-            self.log_flags(&mut g, kept | new)
+            let kept = inode.attr.flags & !flags::USER_SETTABLE;
+            self.log_flags(&mut inode, kept | new)
         })
     }
 }

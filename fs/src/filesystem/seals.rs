@@ -484,26 +484,28 @@ impl Filesystem {
 
     fn set_map_flag(&self, ino: u64, on: bool) -> Result<()> {
         self.transact(|| {
-            let n = self.node(ino)?;
-            let mut g = n.write();
+            let node = self.node(ino)?;
+            let mut inode = node.write();
             if on {
                 let bs = self.bs;
-                let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
-                let blocks = g.attr.size.div_ceil(bs);
-                if !m.is_mapped(0, blocks) {
+                let map = inode
+                    .extents()
+                    .ok_or(Error::Invalid("not a regular file"))?;
+                let blocks = inode.attr.size.div_ceil(bs);
+                if !map.is_mapped(0, blocks) {
                     return Err(Error::Invalid("file has holes (use populate)").into());
                 }
             }
-            let a = g.attr;
+            let attr = inode.attr;
             let new = if on {
-                a.flags | flags::SEALED_MAP
+                attr.flags | flags::SEALED_MAP
             } else {
-                a.flags & !flags::SEALED_MAP
+                attr.flags & !flags::SEALED_MAP
             };
-            if new == a.flags {
+            if new == attr.flags {
                 return Ok(());
             }
-            self.log_flags(&mut g, new)
+            self.log_flags(&mut inode, new)
         })
     }
 
