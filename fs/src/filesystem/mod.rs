@@ -313,11 +313,11 @@ impl Filesystem {
 
     /// Sets the atime of `n` to now when `atime_due` (in memory; logged with the other
     /// time updates at the last close, fsync or checkpoint).
-    fn touch_atime(&self, n: &Node, dir: bool) {
-        let mut g = n.write();
-        if self.atime_due(&g.attr, dir) {
-            g.attr.atime = self.now();
-            g.dirty_times = true;
+    fn touch_atime(&self, node: &Node, dir: bool) {
+        let mut inode = node.write();
+        if self.atime_due(&inode.attr, dir) {
+            inode.attr.atime = self.now();
+            inode.dirty_times = true;
         }
     }
 
@@ -466,11 +466,11 @@ impl Filesystem {
     }
 
     /// A `Stat` for a locked inode.
-    fn stat_of(&self, g: &crate::meta::Inode) -> Stat {
-        let blocks = g.extents().map(|m| m.mapped_blocks()).unwrap_or(0) * (self.bs / 512);
+    fn stat_of(&self, inode: &crate::meta::Inode) -> Stat {
+        let blocks = inode.extents().map(|m| m.mapped_blocks()).unwrap_or(0) * (self.bs / 512);
         Stat {
-            ino: g.ino,
-            attr: g.attr,
+            ino: inode.ino,
+            attr: inode.attr,
             blocks,
             blksize: self.bs.min(1 << 20) as u32,
         }
@@ -478,9 +478,9 @@ impl Filesystem {
 
     /// Attributes of `ino`.
     pub fn getattr(&self, ino: u64) -> Result<Stat> {
-        let n = self.node(ino)?;
-        let g = n.read();
-        Ok(self.stat_of(&g))
+        let node = self.node(ino)?;
+        let inode = node.read();
+        Ok(self.stat_of(&inode))
     }
 
     /// Filesystem counters.
@@ -511,23 +511,23 @@ impl Filesystem {
 
     /// Opens `ino` with `flags`, returning a file handle.
     pub fn open(&self, ino: u64, flags: i32, ctx: Ctx) -> Result<u64> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
+        let node = self.node(ino)?;
+        let mut inode = node.write();
         let write = matches!(flags & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR);
         if write || flags & libc::O_TRUNC != 0 {
             if self.is_read_only() {
                 return Err(Error::ReadOnly);
             }
-            if g.attr.flags & crate::meta::inode::flags::IMMUTABLE != 0 {
+            if inode.attr.flags & crate::meta::inode::flags::IMMUTABLE != 0 {
                 return Err(Error::Perm("immutable file"));
             }
-            if g.attr.flags & crate::meta::inode::flags::APPEND != 0
+            if inode.attr.flags & crate::meta::inode::flags::APPEND != 0
                 && (flags & libc::O_APPEND == 0 || flags & libc::O_TRUNC != 0)
             {
                 return Err(Error::Perm("append-only file"));
             }
         }
-        g.open += 1;
+        inode.open += 1;
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.handles.lock().insert(
             fh,
@@ -553,17 +553,17 @@ impl Filesystem {
         self.release_mappings(fh);
         self.release_seals(fh);
         let evict = {
-            let Ok(n) = self.node(h.ino) else {
+            let Ok(node) = self.node(h.ino) else {
                 return Ok(());
             };
-            let mut g = n.write();
-            g.open = g.open.saturating_sub(1);
-            if g.dirty_times && g.attr.nlink > 0 && !self.is_read_only() {
-                drop(g);
+            let mut inode = node.write();
+            inode.open = inode.open.saturating_sub(1);
+            if inode.dirty_times && inode.attr.nlink > 0 && !self.is_read_only() {
+                drop(inode);
                 self.flush_times(h.ino)?;
                 false
             } else {
-                g.open == 0 && g.attr.nlink == 0
+                inode.open == 0 && inode.attr.nlink == 0
             }
         };
         if evict {
@@ -578,12 +578,12 @@ impl Filesystem {
             return Ok(());
         }
         self.transact(|| {
-            let n = self.node(ino)?;
-            let mut g = n.write();
-            if !g.dirty_times {
+            let node = self.node(ino)?;
+            let mut inode = node.write();
+            if !inode.dirty_times {
                 return Ok(());
             }
-            let a = g.attr;
+            let a = inode.attr;
             let op = Op::SetAttr {
                 ino,
                 valid: crate::format::record::valid::ATIME
@@ -597,25 +597,25 @@ impl Filesystem {
                 ctime: a.ctime,
                 flags: 0,
             };
-            self.log_inode(&mut g, &op)
+            self.log_inode(&mut inode, &op)
         })
     }
 
     /// Drops an unlinked inode with no handles left.
     fn evict(&self, ino: u64) -> Result<()> {
         self.transact(|| {
-            let mut t = self.table.write();
-            let Some(n) = t.get(ino).cloned() else {
+            let mut table = self.table.write();
+            let Some(node) = table.get(ino).cloned() else {
                 return Ok(());
             };
             {
-                let g = n.read();
-                if g.attr.nlink != 0 || g.open != 0 {
+                let inode = node.read();
+                if inode.attr.nlink != 0 || inode.open != 0 {
                     return Ok(());
                 }
             }
             let op = Op::Evict { ino };
-            self.log_ns(&mut t, &op)
+            self.log_ns(&mut table, &op)
         })
     }
 
@@ -680,14 +680,14 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
-            let n = t.get(f.ino).unwrap().clone();
-            let g = n.read();
+            let node = t.get(f.ino).unwrap().clone();
+            let inode = node.read();
             let op = Op::Truncate {
                 ino: f.ino,
                 size: u64::MAX,
                 time: Ts::now(),
             };
-            match fs.commit_inode(&g, &op) {
+            match fs.commit_inode(&inode, &op) {
                 Err(Retry::Err(Error::Corrupt(m))) => {
                     assert!(m.contains("beyond the largest file"), "{m}")
                 }
