@@ -32,7 +32,7 @@ use vhost::vhost_user::message::{VhostUserMMap, VhostUserMMapFlags};
 use vhost::vhost_user::{Backend, VhostUserFrontendReqHandler};
 
 use super::wire;
-use crate::filesystem::windows::{MAP_BEYOND_EOF, MAP_READ, MAP_WRITE};
+use crate::filesystem::windows::{DevExtent, MAP_BEYOND_EOF, MAP_READ, MAP_WRITE};
 use crate::filesystem::{Ctx, Filesystem};
 
 /// virtio-fs's `FUSE_SETUPMAPPING_FLAG_WRITE` and `_READ` (not sealfs's ioctl bits).
@@ -49,6 +49,9 @@ struct Slot {
     pieces: Vec<(u64, u64)>,
     /// Unmapped from the window after its pin was revoked.
     fenced: bool,
+    /// Shows the file only up to its last block (see [`Window::setup_pin`]): mapped again
+    /// after the guest grows the file.
+    clamped: bool,
 }
 
 struct FileRef {
@@ -252,6 +255,46 @@ impl Window {
         r
     }
 
+    /// The core mapping pin of a slot: the whole slot, backed past the end of the file;
+    /// or, when nothing can be allocated (a read-only mount, a full device), the file up to
+    /// its last block — `clamped`, and mapped again when the guest grows the file.
+    fn setup_pin(
+        &self,
+        fh: u64,
+        ino: u64,
+        foffset: u64,
+        len: u64,
+        write: bool,
+        moffset: u64,
+    ) -> crate::Result<(Vec<DevExtent>, bool)> {
+        let flags = MAP_READ | if write { MAP_WRITE } else { 0 };
+        if !self.fs.is_read_only() {
+            match self.fs.setup_mapping(
+                fh,
+                foffset,
+                len,
+                flags | MAP_BEYOND_EOF,
+                moffset,
+                daemon_ctx(),
+            ) {
+                Err(crate::Error::NoSpace) => {
+                    tracing::info!(ino, foffset, "vhost-user: no room to back a guest slot past the end of the file; mapping the file's blocks only");
+                }
+                r => return r.map(|e| (e, false)),
+            }
+        }
+        let size = self.fs.getattr(ino)?.attr.size;
+        let end = size.div_ceil(self.unit) * self.unit;
+        let shown = len.min(end.saturating_sub(foffset));
+        if shown == 0 {
+            return Err(crate::Error::Invalid("mapping beyond the end of the file"));
+        }
+        let e = self
+            .fs
+            .setup_mapping(fh, foffset, shown, flags, moffset, daemon_ctx())?;
+        Ok((e, true))
+    }
+
     fn map_slot(
         &self,
         st: &mut State,
@@ -268,26 +311,8 @@ impl Window {
             return Err(libc::EIO);
         };
         let fh = self.file_ref(st, ino, write)?;
-        let mut flags = MAP_READ | if write { MAP_WRITE } else { 0 };
-        let mut len = len;
-        if self.fs.is_read_only() {
-            // Nothing can be allocated, and no file can grow while the mount is read-only:
-            // the slot shows the file up to its last block (the guest reads no further).
-            let size = self.fs.getattr(ino).map_err(|e| e.errno())?.attr.size;
-            let end = size.div_ceil(self.unit) * self.unit;
-            len = len.min(end.saturating_sub(foffset));
-            if len == 0 {
-                self.unref(st, ino, write);
-                return Err(libc::EINVAL);
-            }
-        } else {
-            flags |= MAP_BEYOND_EOF;
-        }
-        let extents = match self
-            .fs
-            .setup_mapping(fh, foffset, len, flags, moffset, daemon_ctx())
-        {
-            Ok(e) => e,
+        let (extents, clamped) = match self.setup_pin(fh, ino, foffset, len, write, moffset) {
+            Ok(r) => r,
             Err(e) => {
                 tracing::debug!(ino, foffset, error = %e, "vhost-user: guest mapping refused");
                 self.unref(st, ino, write);
@@ -348,6 +373,7 @@ impl Window {
                 write,
                 pieces,
                 fenced: false,
+                clamped,
             },
         );
         Ok(())
@@ -384,13 +410,23 @@ impl Window {
     /// Sets aside the slots of `ino` over `[start, end)` while a guest request changes
     /// their blocks.
     pub fn suspend(&self, ino: u64, start: u64, end: u64) -> Vec<Suspended> {
+        self.suspend_where(|s| {
+            s.ino == ino && !s.fenced && overlaps(s.foffset, s.len, start, end - start)
+        })
+    }
+
+    /// Sets aside the clamped slots of `ino` while a guest request may grow the file: they
+    /// come back showing its new blocks.
+    pub fn suspend_clamped(&self, ino: u64) -> Vec<Suspended> {
+        self.suspend_where(|s| s.ino == ino && !s.fenced && s.clamped)
+    }
+
+    fn suspend_where(&self, pred: impl Fn(&Slot) -> bool) -> Vec<Suspended> {
         let mut st = self.state.lock();
         let hit: Vec<u64> = st
             .slots
             .iter()
-            .filter(|(_, s)| {
-                s.ino == ino && !s.fenced && overlaps(s.foffset, s.len, start, end - start)
-            })
+            .filter(|(_, s)| pred(s))
             .map(|(m, _)| *m)
             .collect();
         let mut out = Vec::with_capacity(hit.len());
@@ -399,7 +435,7 @@ impl Window {
             let len = s.len;
             out.push(Suspended {
                 moffset: m,
-                ino,
+                ino: s.ino,
                 foffset: s.foffset,
                 len,
                 write: s.write,
