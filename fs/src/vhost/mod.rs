@@ -392,6 +392,25 @@ impl VhostUserBackend for Guest {
 
     fn set_event_idx(&self, _enabled: bool) {}
 
+    fn exit_event(
+        &self,
+        _thread_index: usize,
+    ) -> Option<(
+        vmm_sys_util::event::EventConsumer,
+        vmm_sys_util::event::EventNotifier,
+    )> {
+        // Without one the library's worker thread never leaves its loop, and ending a VMM
+        // connection (which joins it) would hang the next connection's accept.
+        use vmm_sys_util::event::{new_event_consumer_and_notifier, EventFlag};
+        match new_event_consumer_and_notifier(EventFlag::NONBLOCK | EventFlag::CLOEXEC) {
+            Ok(pair) => Some(pair),
+            Err(e) => {
+                tracing::error!(error = %e, "vhost-user: no exit event for a worker thread");
+                None
+            }
+        }
+    }
+
     fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
         let cfg = wire::virtio_fs_config(&self.inner.cfg.tag, REQUEST_QUEUES as u32);
         let start = (offset as usize).min(cfg.len());
