@@ -256,8 +256,11 @@ impl Window {
     }
 
     /// The core mapping pin of a slot: the whole slot, backed past the end of the file;
-    /// or, when nothing can be allocated (a read-only mount, a full device), the file up to
-    /// its last block — `clamped`, and mapped again when the guest grows the file.
+    /// or, when that cannot or should not be allocated, the file up to its last block —
+    /// `clamped`, and mapped again when the guest grows the file. Clamped: a read-only
+    /// mount, a full device, a file whose extent map is frozen (immutable or permanently
+    /// sealed: it cannot grow either), or a range past the end that a seal or pin covers
+    /// (backing it would be an allocation there: a guest's read must not recall anyone's seal).
     fn setup_pin(
         &self,
         fh: u64,
@@ -268,7 +271,7 @@ impl Window {
         moffset: u64,
     ) -> crate::Result<(Vec<DevExtent>, bool)> {
         let flags = MAP_READ | if write { MAP_WRITE } else { 0 };
-        if !self.fs.is_read_only() {
+        if self.may_back_past_eof(ino, foffset, len)? {
             match self.fs.setup_mapping(
                 fh,
                 foffset,
@@ -277,8 +280,8 @@ impl Window {
                 moffset,
                 daemon_ctx(),
             ) {
-                Err(crate::Error::NoSpace) => {
-                    tracing::info!(ino, foffset, "vhost-user: no room to back a guest slot past the end of the file; mapping the file's blocks only");
+                Err(e @ (crate::Error::NoSpace | crate::Error::Sealed | crate::Error::Perm(_))) => {
+                    tracing::info!(ino, foffset, error = %e, "vhost-user: cannot back a guest slot past the end of the file; mapping the file's blocks only");
                 }
                 r => return r.map(|e| (e, false)),
             }
@@ -293,6 +296,30 @@ impl Window {
             .fs
             .setup_mapping(fh, foffset, shown, flags, moffset, daemon_ctx())?;
         Ok((e, true))
+    }
+
+    /// Whether blocks past the end of the file may be allocated for a slot over
+    /// `[foffset, foffset+len)` (see [`Window::setup_pin`]).
+    fn may_back_past_eof(&self, ino: u64, foffset: u64, len: u64) -> crate::Result<bool> {
+        use crate::meta::inode::flags::{IMMUTABLE, SEALED_MAP};
+        if self.fs.is_read_only() {
+            return Ok(false);
+        }
+        let attr = self.fs.getattr(ino)?.attr;
+        if attr.flags & (IMMUTABLE | SEALED_MAP) != 0 {
+            return Ok(false);
+        }
+        let past = attr.size.div_ceil(self.unit) * self.unit;
+        let end = foffset.saturating_add(len);
+        if past >= end {
+            return Ok(true);
+        }
+        let range = sealfs_seal::ByteRange::new(past.max(foffset), end);
+        Ok(!self
+            .fs
+            .seals_of(ino)
+            .iter()
+            .any(|s| s.range.overlaps(&range)))
     }
 
     fn map_slot(
