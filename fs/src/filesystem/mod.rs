@@ -22,7 +22,7 @@ pub mod xattr;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
-use crate::sync::{Mutex, RwLock};
+use crate::sync::{Mutex, Rank, RwLock};
 use sealfs_alloc::{Allocator, Extent};
 
 use crate::device::Device;
@@ -171,7 +171,65 @@ struct SbState {
     checkpoints: u64,
 }
 
-/// A mounted sealfs.
+/// The mount's switches: read-only, the access-time rule and POSIX ACLs. Atomics only,
+/// no ranked lock.
+struct Settings {
+    read_only: AtomicBool,
+    atime: AtomicU8,
+    nodiratime: AtomicBool,
+    acl: AtomicBool,
+}
+
+impl Settings {
+    fn new(read_only: bool) -> Settings {
+        Settings {
+            read_only: AtomicBool::new(read_only),
+            atime: AtomicU8::new(AtimePolicy::Relative.to_u8()),
+            nodiratime: AtomicBool::new(false),
+            acl: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Open file descriptions. Owns rank 12 (`Handles`) of the lock order
+/// ([`crate::sync`]): taken last but for the seal hook, briefly, for one insert, lookup or
+/// removal.
+struct Handles {
+    open: Mutex<HashMap<u64, Handle>>,
+    next_fh: AtomicU64,
+}
+
+impl Handles {
+    fn new() -> Handles {
+        Handles {
+            open: Mutex::new(Rank::Handles, HashMap::new()),
+            next_fh: AtomicU64::new(1),
+        }
+    }
+
+    /// Records `h` under a new file handle.
+    fn insert(&self, h: Handle) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.open.lock().insert(fh, h);
+        fh
+    }
+
+    /// The handle `fh` (EBADF when it is not open).
+    fn get(&self, fh: u64) -> Result<Handle> {
+        self.open.lock().get(&fh).copied().ok_or(Error::BadFd)
+    }
+
+    /// Forgets `fh`, returning what it was (EBADF when it is not open).
+    fn remove(&self, fh: u64) -> Result<Handle> {
+        self.open.lock().remove(&fh).ok_or(Error::BadFd)
+    }
+}
+
+/// A mounted sealfs: the device and its layout, which never change, and the state of its
+/// subsystems, each owning its locks and its part of the one lock order
+/// ([`crate::sync`]): the journal, the namespace, the space, the seals, the windows and
+/// the handles. Methods that touch one subsystem live on it; those that coordinate several
+/// are `Filesystem`'s.
 pub struct Filesystem {
     dev: Box<dyn Device>,
     layout: Layout,
@@ -181,15 +239,11 @@ pub struct Filesystem {
     alloc: Mutex<Allocator>,
     log: Mutex<Log>,
     sb: Mutex<SbState>,
-    handles: Mutex<HashMap<u64, Handle>>,
-    next_fh: AtomicU64,
-    read_only: AtomicBool,
-    atime: AtomicU8,
-    nodiratime: AtomicBool,
-    acl: AtomicBool,
     failed: AtomicBool,
+    settings: Settings,
     seals: seals::SealCtl,
     windows: windows::Windows,
+    handles: Handles,
 }
 
 /// Frees blocks into the allocator after the record that frees them is durable.
@@ -251,33 +305,33 @@ impl Filesystem {
 
     /// Mounted read-only (`-o ro`, or remounted so)?
     pub fn is_read_only(&self) -> bool {
-        self.read_only.load(Ordering::SeqCst)
+        self.settings.read_only.load(Ordering::SeqCst)
     }
 
     /// Turns POSIX ACLs on (the FUSE session negotiated `FUSE_POSIX_ACL` and
     /// `FUSE_DONT_MASK`): `system.posix_acl_*` attributes are accepted and interpreted,
     /// creates inherit default ACLs and apply [`Ctx::umask`] themselves.
     pub fn set_acl_enabled(&self, on: bool) {
-        self.acl.store(on, Ordering::SeqCst);
+        self.settings.acl.store(on, Ordering::SeqCst);
     }
 
     /// Whether POSIX ACLs are on.
     pub fn acl_enabled(&self) -> bool {
-        self.acl.load(Ordering::Relaxed)
+        self.settings.acl.load(Ordering::Relaxed)
     }
 
     /// The access-time rule reads and directory listings follow from now on; with
     /// `nodiratime`, listings never update a directory's atime.
     pub fn set_atime_policy(&self, p: AtimePolicy, nodiratime: bool) {
-        self.atime.store(p.to_u8(), Ordering::SeqCst);
-        self.nodiratime.store(nodiratime, Ordering::SeqCst);
+        self.settings.atime.store(p.to_u8(), Ordering::SeqCst);
+        self.settings.nodiratime.store(nodiratime, Ordering::SeqCst);
     }
 
     /// The access-time rule reads follow, and whether `nodiratime` is on.
     pub fn atime_policy(&self) -> (AtimePolicy, bool) {
         (
-            AtimePolicy::from_u8(self.atime.load(Ordering::SeqCst)),
-            self.nodiratime.load(Ordering::SeqCst),
+            AtimePolicy::from_u8(self.settings.atime.load(Ordering::SeqCst)),
+            self.settings.nodiratime.load(Ordering::SeqCst),
         )
     }
 
@@ -328,7 +382,7 @@ impl Filesystem {
         if !ro && !self.device().writable() {
             return Err(Error::ReadOnly);
         }
-        let was = self.read_only.swap(ro, Ordering::SeqCst);
+        let was = self.settings.read_only.swap(ro, Ordering::SeqCst);
         if was && !ro {
             let orphans: Vec<u64> = self.table.read().orphans.iter().copied().collect();
             for ino in orphans {
@@ -528,28 +582,21 @@ impl Filesystem {
             }
         }
         inode.open += 1;
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().insert(
-            fh,
-            Handle {
-                ino,
-                flags,
-                pid: ctx.pid,
-            },
-        );
-        Ok(fh)
+        Ok(self.handles.insert(Handle {
+            ino,
+            flags,
+            pid: ctx.pid,
+        }))
     }
 
     /// The handle `fh`.
     pub fn handle(&self, fh: u64) -> Result<Handle> {
-        self.handles.lock().get(&fh).copied().ok_or(Error::BadFd)
+        self.handles.get(fh)
     }
 
     /// Last close of a file handle: an unlinked inode goes away with its last handle.
     pub fn release(&self, fh: u64) -> Result<()> {
-        let Some(h) = self.handles.lock().remove(&fh) else {
-            return Err(Error::BadFd);
-        };
+        let h = self.handles.remove(fh)?;
         self.release_mappings(fh);
         self.release_seals(fh);
         let evict = {

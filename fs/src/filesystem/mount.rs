@@ -1,8 +1,7 @@
 //! Making a filesystem, mounting it (the journal's checkpoint load and log replay) and
 //! taking the locks a checkpoint needs.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
+use std::sync::atomic::AtomicBool;
 
 use crate::sync::{Mutex, Rank, RwLock};
 
@@ -135,15 +134,11 @@ impl Filesystem {
                     checkpoints: 0,
                 },
             ),
-            handles: Mutex::new(Rank::Handles, HashMap::new()),
-            next_fh: AtomicU64::new(1),
-            read_only: AtomicBool::new(opts.read_only),
-            atime: AtomicU8::new(1),
-            nodiratime: AtomicBool::new(false),
-            acl: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            settings: super::Settings::new(opts.read_only),
             seals: super::seals::SealCtl::new(Default::default()),
             windows: Default::default(),
+            handles: super::Handles::new(),
         };
         if !opts.read_only {
             fs.upgrade_format()?;
