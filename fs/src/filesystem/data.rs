@@ -77,7 +77,7 @@ impl Filesystem {
 
     /// Reads up to `size` bytes at `off`; updates atime as the mount's rule says.
     pub fn read(&self, ino: u64, off: u64, size: u32) -> Result<Vec<u8>> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let buf = {
             let g = n.read();
             let m = file_map(&g)?;
@@ -230,7 +230,7 @@ impl Filesystem {
 
     /// One try of `write`; runs inside [`Filesystem::transact`] (under the gate).
     fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32, Retry> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         file_map(&inode)?;
         if inode.attr.flags & flags::IMMUTABLE != 0 {
@@ -313,7 +313,7 @@ impl Filesystem {
             return Err(Error::FileTooBig);
         }
         self.transact(|| {
-            let n = self.node(ino)?;
+            let n = self.namespace.node(ino)?;
             let mut g = n.write();
             let m = file_map(&g)?;
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
@@ -369,7 +369,7 @@ impl Filesystem {
             return Err(Error::FileTooBig);
         }
         {
-            let n = self.node(ino)?;
+            let n = self.namespace.node(ino)?;
             let g = n.read();
             file_map(&g)?;
             if g.attr.flags & flags::IMMUTABLE != 0 {
@@ -412,7 +412,7 @@ impl Filesystem {
         size: Size,
         fill: Fill,
     ) -> Result<(), Retry> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let bs = self.bs;
         let map = file_map(&inode)?;
@@ -541,7 +541,7 @@ impl Filesystem {
     ) -> Result<T, Retry> {
         /// Extents per `Map` record (24 bytes each: well under `REC_MAX`).
         const PER_RECORD: usize = 4096;
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let mut g = n.write();
         let bs = self.bs;
         let m = file_map(&g)?;
@@ -612,7 +612,7 @@ impl Filesystem {
 
     fn punch(&self, ino: u64, off: u64, end: u64) -> Result<()> {
         self.transact(|| {
-            let n = self.node(ino)?;
+            let n = self.namespace.node(ino)?;
             let mut g = n.write();
             let bs = self.bs;
             let m = file_map(&g)?;
@@ -664,7 +664,7 @@ impl Filesystem {
 
     /// `lseek` with `SEEK_DATA` (3) or `SEEK_HOLE` (4); other whences are the kernel's.
     pub fn seek(&self, ino: u64, off: u64, whence: i32) -> Result<u64> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         let m = file_map(&g)?;
         let size = g.attr.size;
@@ -715,7 +715,7 @@ impl Filesystem {
 
     /// `FS_IOC_GETFLAGS`.
     pub fn get_flags(&self, ino: u64) -> Result<u32> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         Ok(g.attr.flags & flags::USER_SETTABLE)
     }
@@ -728,7 +728,7 @@ impl Filesystem {
             return Err(Error::NotSupported);
         }
         self.transact(|| {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let mut inode = node.write();
             if ctx.uid != 0 && ctx.uid != inode.attr.uid {
                 return Err(Error::Perm("not the owner").into());

@@ -235,7 +235,7 @@ pub struct Filesystem {
     layout: Layout,
     bs: u64,
     gate: RwLock<()>,
-    table: RwLock<Table>,
+    namespace: namespace::Namespace,
     alloc: Mutex<Allocator>,
     log: Mutex<Log>,
     sb: Mutex<SbState>,
@@ -299,10 +299,6 @@ impl Filesystem {
         &*self.dev
     }
 
-    fn node(&self, ino: u64) -> Result<Node> {
-        self.table.read().get(ino).cloned().ok_or(Error::NotFound)
-    }
-
     /// Mounted read-only (`-o ro`, or remounted so)?
     pub fn is_read_only(&self) -> bool {
         self.settings.read_only.load(Ordering::SeqCst)
@@ -359,7 +355,7 @@ impl Filesystem {
     /// the daemon): always under `noatime`/`nodiratime`, never under `strictatime`, and
     /// under `relatime` while atime is after mtime and ctime and less than a day old.
     pub fn listing_updates_atime(&self, ino: u64) -> bool {
-        match self.node(ino) {
+        match self.namespace.node(ino) {
             Ok(n) => self.atime_due(&n.read().attr, true),
             Err(_) => true,
         }
@@ -384,7 +380,14 @@ impl Filesystem {
         }
         let was = self.settings.read_only.swap(ro, Ordering::SeqCst);
         if was && !ro {
-            let orphans: Vec<u64> = self.table.read().orphans.iter().copied().collect();
+            let orphans: Vec<u64> = self
+                .namespace
+                .table
+                .read()
+                .orphans
+                .iter()
+                .copied()
+                .collect();
             for ino in orphans {
                 self.evict(ino)?;
             }
@@ -532,7 +535,7 @@ impl Filesystem {
 
     /// Attributes of `ino`.
     pub fn getattr(&self, ino: u64) -> Result<Stat> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let inode = node.read();
         Ok(self.stat_of(&inode))
     }
@@ -543,7 +546,7 @@ impl Filesystem {
             let a = self.alloc.lock();
             (a.free_blocks(), a.total_blocks())
         };
-        let inodes = self.table.read().inodes.len() as u64;
+        let inodes = self.namespace.table.read().inodes.len() as u64;
         let (log_used, log_len, records) = {
             let l = self.log.lock();
             (l.tail, l.len, l.appended)
@@ -565,7 +568,7 @@ impl Filesystem {
 
     /// Opens `ino` with `flags`, returning a file handle.
     pub fn open(&self, ino: u64, flags: i32, ctx: Ctx) -> Result<u64> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let write = matches!(flags & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR);
         if write || flags & libc::O_TRUNC != 0 {
@@ -600,7 +603,7 @@ impl Filesystem {
         self.release_mappings(fh);
         self.release_seals(fh);
         let evict = {
-            let Ok(node) = self.node(h.ino) else {
+            let Ok(node) = self.namespace.node(h.ino) else {
                 return Ok(());
             };
             let mut inode = node.write();
@@ -625,7 +628,7 @@ impl Filesystem {
             return Ok(());
         }
         self.transact(|| {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let mut inode = node.write();
             if !inode.dirty_times {
                 return Ok(());
@@ -651,7 +654,7 @@ impl Filesystem {
     /// Drops an unlinked inode with no handles left.
     fn evict(&self, ino: u64) -> Result<()> {
         self.transact(|| {
-            let mut table = self.table.write();
+            let mut table = self.namespace.table.write();
             let Some(node) = table.get(ino).cloned() else {
                 return Ok(());
             };
@@ -668,7 +671,7 @@ impl Filesystem {
 
     /// `fsync`: file data (image files) and in-memory times become durable.
     pub fn fsync(&self, ino: u64, datasync: bool) -> Result<()> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         {
             let inode = node.read();
             if !self.dev.durable_writes() {
@@ -712,7 +715,7 @@ mod tests {
         fs.release(fh).unwrap();
         let tail = fs.log.lock().tail;
         {
-            let t = fs.table.read();
+            let t = fs.namespace.table.read();
             let op = Op::Rename {
                 parent: 1,
                 name: b"a".to_vec(),

@@ -124,7 +124,7 @@ impl Filesystem {
             layout,
             bs: layout.block_size,
             gate: RwLock::new(Rank::Gate, ()),
-            table: RwLock::new(Rank::Table, table),
+            namespace: super::namespace::Namespace::new(table),
             alloc: Mutex::new(Rank::Alloc, alloc),
             log: Mutex::new(Rank::Log, log),
             sb: Mutex::new(
@@ -179,7 +179,7 @@ impl Filesystem {
             return Err(Error::ReadOnly);
         }
         let _gate = self.gate.write();
-        let table = self.table.read();
+        let table = self.namespace.table.read();
         // The exclusive gate keeps every appender out, so the log's next sequence number and
         // the generation cannot move while the table (and each inode, rank 3) is encoded
         // before the log and superblock locks (ranks 10, 11) are taken.

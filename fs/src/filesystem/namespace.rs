@@ -11,7 +11,8 @@ use super::{acl, Ctx, Error, Filesystem, Result, Stat, MAX_LINKS, NAME_MAX};
 use crate::format::record::{valid, Op, Ts};
 use crate::meta::inode::{flags, mode};
 use crate::meta::table::{RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, ROOT_INO};
-use crate::meta::{Inode, Table};
+use crate::meta::{Inode, Node, Table};
+use crate::sync::{Rank, RwLock};
 
 /// A time in a setattr request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,13 +80,34 @@ fn want_dir(g: &Inode) -> Result<&crate::meta::dir::Dir> {
     g.dir().ok_or(Error::NotDir)
 }
 
+/// The namespace: the inode table (every inode, directory and extent map in memory).
+/// Owns ranks 2 (`Table`) and 3 (`Inode`) of the lock order ([`crate::sync`]): the table
+/// shared to find an inode (released as soon as its node is cloned) or exclusively for a
+/// namespace change, then the inode's own lock; a second inode lock only under the table's.
+pub(crate) struct Namespace {
+    pub(super) table: RwLock<Table>,
+}
+
+impl Namespace {
+    pub(super) fn new(table: Table) -> Namespace {
+        Namespace {
+            table: RwLock::new(Rank::Table, table),
+        }
+    }
+
+    /// The node of `ino` (ENOENT when there is none), the table lock released again.
+    pub(super) fn node(&self, ino: u64) -> Result<Node> {
+        self.table.read().get(ino).cloned().ok_or(Error::NotFound)
+    }
+}
+
 impl Filesystem {
     /// Looks `name` up in `parent`.
     pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<Stat> {
         if name.len() > NAME_MAX {
             return Err(Error::NameTooLong);
         }
-        let t = self.table.read();
+        let t = self.namespace.table.read();
         let p = t.get(parent).ok_or(Error::NotFound)?;
         let child = {
             let g = p.read();
@@ -168,7 +190,7 @@ impl Filesystem {
             0
         };
         self.transact(|| {
-            let mut t = self.table.write();
+            let mut t = self.namespace.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
             let (gid, mut perm, dir_default) = {
                 let g = p.read();
@@ -249,7 +271,7 @@ impl Filesystem {
 
     /// Reads a symlink.
     pub fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         match &g.body {
             crate::meta::Body::Symlink(t) => Ok(t.to_vec()),
@@ -266,7 +288,7 @@ impl Filesystem {
         }
         self.meta_room()?;
         self.transact(|| {
-            let mut t = self.table.write();
+            let mut t = self.namespace.table.write();
             let n = t.get(ino).cloned().ok_or(Error::NotFound)?;
             let p = t.get(newparent).cloned().ok_or(Error::NotFound)?;
             {
@@ -328,7 +350,7 @@ impl Filesystem {
             return Err(Error::NotEmpty);
         }
         let evict = self.transact(|| {
-            let mut t = self.table.write();
+            let mut t = self.namespace.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
             let child = {
                 let pg = p.read();
@@ -405,7 +427,7 @@ impl Filesystem {
             self.meta_room()?;
         }
         let evict = self.transact(|| {
-            let mut t = self.table.write();
+            let mut t = self.namespace.table.write();
             let evict = self.rename_checks(&t, parent, name, newparent, newname, rflags)?;
             let Some(evict) = evict else { return Ok(None) };
             let time = self.now();
@@ -546,7 +568,7 @@ impl Filesystem {
         offset: u64,
         mut add: impl FnMut(DirEntry) -> bool,
     ) -> Result<()> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         let d = g.dir().ok_or(Error::NotDir)?;
         if offset < 1
@@ -592,7 +614,7 @@ impl Filesystem {
     pub fn setattr(&self, ino: u64, req: SetAttr, ctx: Ctx) -> Result<Stat> {
         self.check_writable()?;
         {
-            let n = self.node(ino)?;
+            let n = self.namespace.node(ino)?;
             let g = n.read();
             let f = g.attr.flags;
             if f & flags::IMMUTABLE != 0 {
@@ -624,7 +646,7 @@ impl Filesystem {
             || (req.ctime.is_some() && req.size.is_none());
         if has_other {
             self.transact(|| {
-                let n = self.node(ino)?;
+                let n = self.namespace.node(ino)?;
                 let mut g = n.write();
                 let now = self.now();
                 let mut v = valid::CTIME;

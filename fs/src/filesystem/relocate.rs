@@ -29,7 +29,7 @@ pub struct DefragReport {
 impl Filesystem {
     /// The runs of a regular file's extent map, in data blocks, sorted by file block.
     pub fn extents(&self, ino: u64) -> Result<Vec<MapExtent>> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let inode = node.read();
         Ok(inode
             .extents()
@@ -66,7 +66,7 @@ impl Filesystem {
         fend: u64,
         per: u64,
     ) -> Result<(), Retry> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let map = inode
             .extents()
@@ -205,7 +205,7 @@ impl Filesystem {
         ctx.require_root("defrag is for root")?;
         self.check_writable()?;
         let inos: Vec<u64> = {
-            let table = self.table.read();
+            let table = self.namespace.table.read();
             let mut v: Vec<u64> = table.inodes.keys().copied().collect();
             v.sort_unstable();
             v
@@ -237,7 +237,7 @@ impl Filesystem {
     /// `None`: not a regular file; `Some(moved)`. Runs inside [`Filesystem::transact`]
     /// (under the gate).
     fn defrag_file(&self, ino: u64) -> Result<Option<bool>, Retry> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let Some(map) = inode.extents() else {
             return Ok(None);

@@ -220,7 +220,7 @@ impl Filesystem {
         let h = self.handle(fh)?;
         let r = range(off, len)?;
         {
-            let node = self.node(h.ino)?;
+            let node = self.namespace.node(h.ino)?;
             let inode = node.read();
             if !inode.attr.is_file() {
                 return Err(Error::Invalid("seals apply to regular files"));
@@ -269,7 +269,7 @@ impl Filesystem {
             // before the seal is granted, never after. (Without it the change still
             // linearises before the seal, since every reader of the map waits for the inode
             // lock; with it the seal table never lists a seal over a map still changing.)
-            let node = self.node(h.ino)?;
+            let node = self.namespace.node(h.ino)?;
             let _g = node.read();
             take()?;
         }
@@ -314,7 +314,7 @@ impl Filesystem {
     pub fn revoke_seals(&self, ino: u64, off: u64, len: u64, ctx: Ctx) -> Result<usize> {
         ctx.require_root("only root revokes seals")?;
         {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let inode = node.read();
             if !inode.attr.is_file() {
                 return Err(Error::Invalid("seals apply to regular files"));
@@ -454,7 +454,7 @@ impl Filesystem {
     pub fn set_sealed_map(&self, ino: u64, populate: Populate, ctx: Ctx) -> Result<()> {
         self.check_writable()?;
         {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let inode = node.read();
             if !inode.attr.is_file() {
                 return Err(Error::Invalid("seals apply to regular files"));
@@ -473,7 +473,7 @@ impl Filesystem {
     pub fn clear_sealed_map(&self, ino: u64, ctx: Ctx) -> Result<()> {
         self.check_writable()?;
         {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let inode = node.read();
             if ctx.uid != 0 && ctx.uid != inode.attr.uid {
                 return Err(Error::Perm("not the owner"));
@@ -484,7 +484,7 @@ impl Filesystem {
 
     fn set_map_flag(&self, ino: u64, on: bool) -> Result<()> {
         self.transact(|| {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let mut inode = node.write();
             if on {
                 let bs = self.bs;
@@ -511,7 +511,7 @@ impl Filesystem {
 
     /// Whether the permanent seal is set.
     pub fn sealed_map(&self, ino: u64) -> Result<bool> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let inode = node.read();
         Ok(inode.attr.flags & flags::SEALED_MAP != 0)
     }

@@ -310,7 +310,7 @@ impl Filesystem {
         if unit > self.bs {
             self.align_for_window(h.ino, foffset, end, unit)?;
         }
-        let n = self.node(h.ino)?;
+        let n = self.namespace.node(h.ino)?;
         let g = n.write();
         let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
         let (fb, fe) = (foffset / self.bs, end / self.bs);
