@@ -153,7 +153,7 @@ impl Filesystem {
     /// changes rather than go on with a wrong free map (never dropped silently).
     pub(super) fn give_back(&self, alloc: &mut sealfs_alloc::Allocator, e: Extent) {
         if let Err(err) = alloc.free(e) {
-            let _ = self.fail(crate::meta::table::ApplyError(format!(
+            let _ = self.journal.fail(crate::meta::table::ApplyError(format!(
                 "giving back reserved blocks {}+{}: {err}",
                 e.start, e.len
             )));
@@ -598,7 +598,7 @@ impl Filesystem {
             undo(taken);
             return Err(e.into());
         }
-        let (written, res) = self.log.lock().append_all(&*self.dev, &ops);
+        let (written, res) = self.journal.commit_all(&*self.dev, &ops);
         for op in &ops[..written] {
             self.apply_inode(&mut g, op)?;
         }

@@ -22,15 +22,14 @@ pub mod xattr;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
-use crate::sync::{Mutex, Rank, RwLock};
+use crate::sync::{Mutex, Rank};
 use sealfs_alloc::{Allocator, Extent};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::format::record::{valid, Op, Ts};
-use crate::format::{Layout, Superblock};
-use crate::journal::log::Log;
-use crate::journal::Retry;
+use crate::format::Layout;
+use crate::journal::{Journal, Retry};
 use crate::meta::inode::{mode, Attr};
 use crate::meta::table::{ApplyError, Blocks};
 use crate::meta::{Node, Table};
@@ -165,12 +164,6 @@ impl AtimePolicy {
     }
 }
 
-/// Superblock state that checkpoints advance.
-struct SbState {
-    current: Superblock,
-    checkpoints: u64,
-}
-
 /// The mount's switches: read-only, the access-time rule and POSIX ACLs. Atomics only,
 /// no ranked lock.
 struct Settings {
@@ -234,12 +227,9 @@ pub struct Filesystem {
     dev: Box<dyn Device>,
     layout: Layout,
     bs: u64,
-    gate: RwLock<()>,
+    journal: Journal,
     namespace: namespace::Namespace,
     alloc: Mutex<Allocator>,
-    log: Mutex<Log>,
-    sb: Mutex<SbState>,
-    failed: AtomicBool,
     settings: Settings,
     seals: seals::SealCtl,
     windows: windows::Windows,
@@ -399,7 +389,7 @@ impl Filesystem {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
-        if self.failed.load(Ordering::Relaxed) {
+        if self.journal.failed() {
             return Err(Error::Errno(libc::EIO));
         }
         Ok(())
@@ -411,21 +401,11 @@ impl Filesystem {
     /// overstates; when it trips, a checkpoint measures the real size first.
     fn meta_room(&self) -> Result<()> {
         let limit = self.layout.ckpt_len / 10 * 9;
-        // A create's checkpoint entry (inode + directory entry) is larger than its log
-        // record, but less than twice as large: count log bytes double.
-        // Each lock in its own statement: a temporary guard lives to the end of its
-        // statement, and holding the superblock while taking the log inverts the order a
-        // checkpoint takes them in (crate::sync).
-        let projected = || {
-            let log_used = self.log.lock().used();
-            let ckpt_used = self.sb.lock().current.ckpt_used;
-            ckpt_used + 2 * log_used
-        };
-        if projected() <= limit {
+        if self.journal.projected_meta() <= limit {
             return Ok(());
         }
         self.checkpoint()?;
-        if projected() <= limit {
+        if self.journal.projected_meta() <= limit {
             return Ok(());
         }
         tracing::warn!(limit, "metadata area full");
@@ -434,7 +414,7 @@ impl Filesystem {
 
     /// Appends `op` to the log (durable on return).
     fn commit(&self, op: &Op) -> Result<(), Retry> {
-        self.log.lock().append(&*self.dev, op).map(|_| ())
+        self.journal.commit(&*self.dev, op)
     }
 
     /// Checks a namespace op against the table it will apply to (the validator replay and
@@ -464,7 +444,8 @@ impl Filesystem {
             alloc: &self.alloc,
             windows: &self.windows,
         };
-        crate::meta::table::apply_inode(inode, op, self.bs, &mut b).map_err(|e| self.fail(e))
+        crate::meta::table::apply_inode(inode, op, self.bs, &mut b)
+            .map_err(|e| self.journal.fail(e))
     }
 
     /// Applies a committed namespace op (caller holds the table write lock).
@@ -473,7 +454,7 @@ impl Filesystem {
             alloc: &self.alloc,
             windows: &self.windows,
         };
-        table.apply(op, &mut b).map_err(|e| self.fail(e))
+        table.apply(op, &mut b).map_err(|e| self.journal.fail(e))
     }
 
     /// One logged inode change: checks `op` against the locked inode, commits it (durable)
@@ -509,17 +490,11 @@ impl Filesystem {
         Ok(self.apply_ns(table, op)?)
     }
 
-    fn fail(&self, e: ApplyError) -> Error {
-        tracing::error!(error = %e, "logged operation failed to apply; refusing further changes");
-        self.failed.store(true, Ordering::Relaxed);
-        Error::Corrupt(e.0)
-    }
-
     /// Runs one logged change, `body`, under the shared gate, checkpointing and running it
     /// again when the log is full ([`crate::journal::transact`]). `body` checks, commits
     /// and applies; it must not take the gate itself.
     fn transact<T>(&self, body: impl FnMut() -> Result<T, Retry>) -> Result<T> {
-        crate::journal::transact(&self.gate, || self.checkpoint(), body)
+        self.journal.transact(|| self.checkpoint(), body)
     }
 
     /// A `Stat` for a locked inode.
@@ -547,22 +522,18 @@ impl Filesystem {
             (a.free_blocks(), a.total_blocks())
         };
         let inodes = self.namespace.table.read().inodes.len() as u64;
-        let (log_used, log_len, records) = {
-            let l = self.log.lock();
-            (l.tail, l.len, l.appended)
-        };
-        let sb = self.sb.lock();
+        let journal = self.journal.stats();
         FsStats {
             block_size: self.bs,
             total_blocks: total,
             free_blocks: free,
             inodes,
             max_inodes: self.layout.ckpt_len / 128,
-            log_used,
-            log_len,
-            checkpoints: sb.checkpoints,
-            records,
-            generation: sb.current.generation,
+            log_used: journal.log_used,
+            log_len: journal.log_len,
+            checkpoints: journal.checkpoints,
+            records: journal.records,
+            generation: journal.generation,
         }
     }
 
@@ -713,7 +684,7 @@ mod tests {
         let b = fs.mkdir(a, b"b", 0o755, c).unwrap().ino;
         let (f, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, c).unwrap();
         fs.release(fh).unwrap();
-        let tail = fs.log.lock().tail;
+        let tail = fs.journal.log_tail();
         {
             let t = fs.namespace.table.read();
             let op = Op::Rename {
@@ -744,8 +715,8 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert_eq!(fs.log.lock().tail, tail, "nothing was logged");
-        assert!(!fs.failed.load(Ordering::Relaxed));
+        assert_eq!(fs.journal.log_tail(), tail, "nothing was logged");
+        assert!(!fs.journal.failed());
         fs.rename(1, b"f", a, b"g", 0, Ctx::root()).unwrap();
         assert_eq!(fs.lookup(a, b"g").unwrap().ino, f.ino);
     }
