@@ -99,7 +99,7 @@ impl Filesystem {
     /// Allocates device blocks for the holes among `segs`, in file order. All or nothing.
     fn allocate_holes(&self, m: &ExtentMap, fstart: u64, fend: u64) -> Result<Vec<MapExtent>> {
         let mut out: Vec<MapExtent> = Vec::new();
-        let mut alloc = self.alloc.lock();
+        let mut alloc = self.space.alloc.lock();
         let huge_blocks = (HUGE / self.bs).max(1);
         let holes = m
             .segments(fstart, fend)
@@ -136,7 +136,7 @@ impl Filesystem {
     }
 
     fn unreserve(&self, exts: &[MapExtent]) {
-        let mut alloc = self.alloc.lock();
+        let mut alloc = self.space.alloc.lock();
         for x in exts {
             self.give_back(
                 &mut alloc,
@@ -249,7 +249,7 @@ impl Filesystem {
             .extents()
             .ok_or(Error::Invalid("not a regular file"))?;
         // Shorten the write to what the free space can hold (a short write, as Linux does).
-        let free = self.alloc.lock().free_blocks();
+        let free = self.space.alloc.lock().free_blocks();
         let mut holes = 0;
         for seg in map.segments(fstart, (off + len).div_ceil(bs)) {
             if seg.dblock.is_none() {
@@ -423,7 +423,7 @@ impl Filesystem {
             .filter(|s| s.dblock.is_none())
             .map(|s| s.len)
             .sum();
-        if holes > self.alloc.lock().free_blocks() {
+        if holes > self.space.alloc.lock().free_blocks() {
             return Err(Error::NoSpace.into());
         }
         if holes > 0 {
@@ -566,7 +566,7 @@ impl Filesystem {
         if holes == 0 {
             return Ok(take()?);
         }
-        if holes > self.alloc.lock().free_blocks() {
+        if holes > self.space.alloc.lock().free_blocks() {
             return Err(Error::NoSpace.into());
         }
         self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;

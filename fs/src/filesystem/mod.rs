@@ -16,6 +16,7 @@ pub mod mount;
 pub mod namespace;
 pub mod relocate;
 pub mod seals;
+mod space;
 pub mod windows;
 pub mod xattr;
 
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use crate::sync::{Mutex, Rank};
-use sealfs_alloc::{Allocator, Extent};
+use sealfs_alloc::Extent;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -229,7 +230,7 @@ pub struct Filesystem {
     bs: u64,
     journal: Journal,
     namespace: namespace::Namespace,
-    alloc: Mutex<Allocator>,
+    space: space::Space,
     settings: Settings,
     seals: seals::SealCtl,
     windows: windows::Windows,
@@ -238,8 +239,7 @@ pub struct Filesystem {
 
 /// Frees blocks into the allocator after the record that frees them is durable.
 struct LiveBlocks<'a> {
-    alloc: &'a Mutex<Allocator>,
-    windows: &'a windows::Windows,
+    space: &'a space::Space,
 }
 
 impl Blocks for LiveBlocks<'_> {
@@ -248,7 +248,8 @@ impl Blocks for LiveBlocks<'_> {
         Ok(())
     }
     fn freed(&mut self, ino: u64, start: u64, len: u64) -> Result<(), ApplyError> {
-        windows::free_blocks(self.windows, self.alloc, Extent { start, len })
+        self.space
+            .free(Extent { start, len })
             .map_err(|e| ApplyError(format!("inode {ino}: {e}")))
     }
 }
@@ -440,20 +441,14 @@ impl Filesystem {
     /// Applies a committed inode-level op to a locked inode. A failure here means memory
     /// and log disagree: the filesystem stops accepting changes.
     fn apply_inode(&self, inode: &mut crate::meta::Inode, op: &Op) -> Result<()> {
-        let mut b = LiveBlocks {
-            alloc: &self.alloc,
-            windows: &self.windows,
-        };
+        let mut b = LiveBlocks { space: &self.space };
         crate::meta::table::apply_inode(inode, op, self.bs, &mut b)
             .map_err(|e| self.journal.fail(e))
     }
 
     /// Applies a committed namespace op (caller holds the table write lock).
     fn apply_ns(&self, table: &mut Table, op: &Op) -> Result<()> {
-        let mut b = LiveBlocks {
-            alloc: &self.alloc,
-            windows: &self.windows,
-        };
+        let mut b = LiveBlocks { space: &self.space };
         table.apply(op, &mut b).map_err(|e| self.journal.fail(e))
     }
 
@@ -518,7 +513,7 @@ impl Filesystem {
     /// Filesystem counters.
     pub fn stats(&self) -> FsStats {
         let (free, total) = {
-            let a = self.alloc.lock();
+            let a = self.space.alloc.lock();
             (a.free_blocks(), a.total_blocks())
         };
         let inodes = self.namespace.table.read().inodes.len() as u64;

@@ -1,8 +1,6 @@
 //! Making a filesystem, mounting it (the journal's checkpoint load and log replay) and
 //! taking the locks a checkpoint needs.
 
-use crate::sync::{Mutex, Rank};
-
 use super::Filesystem;
 use crate::device::persist;
 use crate::device::Device;
@@ -123,7 +121,7 @@ impl Filesystem {
             bs: layout.block_size,
             journal: Journal::new(log, report.sb),
             namespace: super::namespace::Namespace::new(table),
-            alloc: Mutex::new(Rank::Alloc, alloc),
+            space: super::space::Space::new(alloc),
             settings: super::Settings::new(opts.read_only),
             seals: super::seals::SealCtl::new(Default::default()),
             windows: Default::default(),

@@ -84,6 +84,7 @@ impl Filesystem {
             fend * self.bs,
         )?;
         let target = self
+            .space
             .alloc
             .lock()
             .allocate_aligned(fend - fstart, per)
@@ -107,7 +108,7 @@ impl Filesystem {
     ) -> Result<(), Retry> {
         let ino = inode.ino;
         if let Err(e) = self.copy_runs(runs, dsts, target) {
-            self.give_back(&mut self.alloc.lock(), target);
+            self.give_back(&mut self.space.alloc.lock(), target);
             return Err(e.into());
         }
         // Destination blocks not used by any run (gaps) go back right away.
@@ -121,7 +122,7 @@ impl Filesystem {
             .collect();
         used.sort_by_key(|e| e.start);
         {
-            let mut alloc = self.alloc.lock();
+            let mut alloc = self.space.alloc.lock();
             let mut pos = target.start;
             for e in &used {
                 if e.start > pos {
@@ -153,7 +154,7 @@ impl Filesystem {
                 len: run.len,
             };
             if let Err(e) = self.commit_inode(inode, &op) {
-                let mut alloc = self.alloc.lock();
+                let mut alloc = self.space.alloc.lock();
                 for (r, &d) in runs[i..].iter().zip(&dsts[i..]) {
                     self.give_back(
                         &mut alloc,
@@ -260,6 +261,7 @@ impl Filesystem {
         )?;
         let total: u64 = runs.iter().map(|r| r.len).sum();
         let target = self
+            .space
             .alloc
             .lock()
             .allocate_aligned(total, 1)

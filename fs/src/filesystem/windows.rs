@@ -17,9 +17,10 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Weak};
 
 use crate::sync::{Mutex, Rank};
-use sealfs_alloc::{Allocator, Extent};
+use sealfs_alloc::Extent;
 use sealfs_seal::{Access, ByteRange, SealId, SealKind};
 
+use super::space::Hold;
 use super::{Ctx, Error, Filesystem, Result};
 
 /// The SETUPMAPPING flags, as the ABI defines them.
@@ -83,15 +84,6 @@ impl Mapping {
     }
 }
 
-/// Blocks a host may still map; freed ones are held back from the allocator.
-struct Hold {
-    holder: u64,
-    moffset: u64,
-    pidfd: Option<Arc<OwnedFd>>,
-    at_risk: Vec<Extent>,
-    held: Vec<Extent>,
-}
-
 /// A window slot whose pin is being recalled (or was revoked): what GET_RECALLS reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecalledMapping {
@@ -101,10 +93,13 @@ pub struct RecalledMapping {
     pub len: u64,
 }
 
-/// Window state of a mounted filesystem.
+/// The mapping table of a mounted filesystem: live window mappings and the pidfds of the
+/// hosts that set them up (the quarantine of their blocks is the space's,
+/// [`super::space::Space`]). Owns ranks 6 (`WindowMaps`) and 8 (`WindowHosts`) of the
+/// lock order ([`crate::sync`]): a revoked pin or a last close holds the maps while it
+/// starts a quarantine hold (rank 7).
 pub(crate) struct Windows {
     maps: Mutex<HashMap<(u64, u64), Mapping>>,
-    holds: Mutex<Vec<Hold>>,
     /// One pidfd per live host process, shared by its mappings (one descriptor per
     /// process, not per mapping). Looked up by process id only to share it: an entry is
     /// used only while its process has not exited, and then that id is still its own.
@@ -133,62 +128,10 @@ impl Default for Windows {
     fn default() -> Windows {
         Windows {
             maps: Mutex::new(Rank::WindowMaps, HashMap::new()),
-            holds: Mutex::new(Rank::WindowHolds, Vec::new()),
             hosts: Mutex::new(Rank::WindowHosts, HashMap::new()),
             guest_mappings: Default::default(),
         }
     }
-}
-
-/// Frees blocks, keeping back the ones under quarantine.
-pub(crate) fn free_blocks(
-    windows: &Windows,
-    alloc: &Mutex<Allocator>,
-    e: Extent,
-) -> std::result::Result<(), String> {
-    let mut holds = windows.holds.lock();
-    let mut rest = vec![e];
-    for h in holds.iter_mut() {
-        let mut next = Vec::new();
-        for piece in rest {
-            let mut cut = vec![piece];
-            for r in &h.at_risk {
-                let mut out = Vec::new();
-                for c in cut {
-                    let (s, t) = (c.start.max(r.start), c.end().min(r.end()));
-                    if s >= t {
-                        out.push(c);
-                        continue;
-                    }
-                    h.held.push(Extent {
-                        start: s,
-                        len: t - s,
-                    });
-                    if c.start < s {
-                        out.push(Extent {
-                            start: c.start,
-                            len: s - c.start,
-                        });
-                    }
-                    if t < c.end() {
-                        out.push(Extent {
-                            start: t,
-                            len: c.end() - t,
-                        });
-                    }
-                }
-                cut = out;
-            }
-            next.extend(cut);
-        }
-        rest = next;
-    }
-    drop(holds);
-    let mut a = alloc.lock();
-    for piece in rest {
-        a.free(piece).map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
@@ -428,7 +371,8 @@ impl Filesystem {
     fn mapping_removed(&self, fh: u64, moffset: u64, m: Mapping) -> MappedRange {
         if m.revoked {
             // The acknowledgement a revoked host owes: its quarantined blocks come back.
-            self.release_holds(|h| h.holder == fh && h.moffset == moffset);
+            self.space
+                .release_holds(|h| h.holder == fh && h.moffset == moffset);
         } else {
             self.seals.table.lock().remove_acknowledged(fh, m.seal);
             self.seals_changed();
@@ -486,7 +430,7 @@ impl Filesystem {
             .filter(|(k, m)| k.0 == holder && m.seal == seal)
         {
             m.revoked = true;
-            self.windows.holds.lock().push(Hold {
+            self.space.hold(Hold {
                 holder,
                 moffset: k.1,
                 pidfd: m.host.clone(),
@@ -507,7 +451,7 @@ impl Filesystem {
                     // Already quarantined at revocation.
                     continue;
                 }
-                self.windows.holds.lock().push(Hold {
+                self.space.hold(Hold {
                     holder: fh,
                     moffset: k.1,
                     pidfd: m.host,
@@ -518,29 +462,13 @@ impl Filesystem {
         }
     }
 
-    fn release_holds(&self, pred: impl Fn(&Hold) -> bool) {
-        let gone: Vec<Hold> = {
-            let mut holds = self.windows.holds.lock();
-            let (gone, keep): (Vec<Hold>, Vec<Hold>) = holds.drain(..).partition(|h| pred(h));
-            *holds = keep;
-            gone
-        };
-        let mut a = self.alloc.lock();
-        for h in gone {
-            for e in h.held {
-                if let Err(err) = a.free(e) {
-                    tracing::error!(error = %err, "returning quarantined blocks failed");
-                }
-            }
-        }
-    }
-
     /// Ends the quarantine of hosts whose process has exited. Cheap when nothing is held.
     pub fn reap_quarantine(&self) {
-        if self.windows.holds.lock().is_empty() {
+        if self.space.no_holds() {
             return;
         }
-        self.release_holds(|h| exited(&h.pidfd) || h.pidfd.is_none());
+        self.space
+            .release_holds(|h| exited(&h.pidfd) || h.pidfd.is_none());
     }
 
     /// Records how many DAX window mappings a virtual machine has live now (`sealfs stat`).
@@ -559,13 +487,7 @@ impl Filesystem {
 
     /// Blocks held back in quarantine now.
     pub fn quarantined_blocks(&self) -> u64 {
-        self.windows
-            .holds
-            .lock()
-            .iter()
-            .flat_map(|h| h.held.iter())
-            .map(|e| e.len)
-            .sum()
+        self.space.quarantined_blocks()
     }
 }
 

@@ -28,6 +28,7 @@ pub mod replay;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use self::log::Log;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::format::record::Op;
@@ -35,7 +36,6 @@ use crate::format::Superblock;
 use crate::meta::table::ApplyError;
 use crate::meta::Table;
 use crate::sync::{Mutex, Rank, RwLock};
-use self::log::Log;
 
 /// Why a logged change did not finish: a real error, or the log had no room for its
 /// record (nothing written; [`transact`] checkpoints and runs it again). Internal to the
