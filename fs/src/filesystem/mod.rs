@@ -1,9 +1,13 @@
 //! The filesystem core: a transport-free API over inode numbers that the FUSE adapter and
 //! the tests drive.
 //!
-//! Every lock here is a ranked lock of [`crate::sync`], whose documentation is the one
-//! statement of the acquisition order (gate, table, inodes, seals, windows, alloc, log,
-//! superblock, handles), checked on every acquisition.
+//! The state is split into subsystems, each owning its locks: the journal
+//! (`crate::journal::Journal`: gate, log, superblock), the namespace (the inode table),
+//! the space (allocator and window quarantine), the seals, the windows (mapping table) and
+//! the handles (open file descriptions). Every lock is a ranked lock of [`crate::sync`],
+//! whose documentation is the one statement of the acquisition order (gate, table, inodes,
+//! seals, windows, alloc, log, superblock, handles), checked on every acquisition; each
+//! subsystem says which ranks it owns.
 //!
 //! Every mutation builds an `Op`, appends it to the log (durable before the reply), then
 //! applies it with the same function replay uses, inside `Filesystem::transact` (the

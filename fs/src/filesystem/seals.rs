@@ -78,7 +78,10 @@ pub struct SealStats {
 
 type Hook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
-/// The core's seal state.
+/// The core's seal state: the seal table, the holders to notify and the transports' hooks.
+/// Owns ranks 4 (`SealTable`), 5 (`Recalls`) and 13 (`SealHook`) of the lock order
+/// ([`crate::sync`]): the table under an inode lock for a gate decision, the recall queue
+/// after it, and the hooks only to copy them (they are called with no lock held).
 pub(crate) struct SealCtl {
     pub(crate) table: Mutex<SealTable>,
     changed: Condvar,
