@@ -31,7 +31,7 @@ use crate::sync::{Mutex, Rank};
 use sealfs_alloc::Extent;
 
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::{Attempt, Error, Result, Stop, Wait};
 use crate::format::record::{valid, Op, Ts};
 use crate::format::Layout;
 use crate::journal::{Journal, Retry};
@@ -493,6 +493,22 @@ impl Filesystem {
     /// again when the log is full ([`crate::journal::transact`]). `body` checks, commits
     /// and applies; it must not take the gate itself.
     fn transact<T>(&self, body: impl FnMut() -> Result<T, Retry>) -> Result<T> {
+        self.journal.transact(|| self.checkpoint(), body)
+    }
+
+    /// [`Filesystem::transact`] for a change whose error type is `E`: an [`Error`], or a
+    /// [`Stop`] when it may wait.
+    fn transact_as<T, E: From<Error>>(
+        &self,
+        body: impl FnMut() -> Result<T, Retry<E>>,
+    ) -> Result<T, E> {
+        self.journal.transact(|| self.checkpoint(), body)
+    }
+
+    /// [`Filesystem::transact`] for a change that may have to wait for a seal recall
+    /// (`seal_gate`): `body`'s wait ends the attempt, as an error would, and the caller
+    /// gets it as [`Stop::Wait`].
+    fn transact_may_wait<T>(&self, body: impl FnMut() -> Result<T, Retry<Stop>>) -> Attempt<T> {
         self.journal.transact(|| self.checkpoint(), body)
     }
 

@@ -7,7 +7,7 @@
 
 use sealfs_seal::ChangeKind;
 
-use super::{acl, Ctx, Error, Filesystem, Result, Stat, MAX_LINKS, NAME_MAX};
+use super::{acl, Attempt, Ctx, Error, Filesystem, Result, Retry, Stat, MAX_LINKS, NAME_MAX};
 use crate::format::record::{valid, Op, Ts};
 use crate::meta::inode::{flags, mode};
 use crate::meta::table::{RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, ROOT_INO};
@@ -328,28 +328,39 @@ impl Filesystem {
         })
     }
 
-    /// Removes a non-directory name.
-    pub fn unlink(&self, parent: u64, name: &[u8]) -> Result<()> {
-        self.remove(parent, name, false)
+    /// Removes a non-directory name. Removing the last link of a file a breakable seal or
+    /// mapping pin covers recalls it (the name goes at once; [`Attempt`] for the gate).
+    pub fn unlink(&self, parent: u64, name: &[u8]) -> Attempt<()> {
+        self.remove(parent, name, false, |inode| {
+            self.seal_gate(inode, ChangeKind::RemoveLast, 0, u64::MAX)
+        })
     }
 
-    /// Removes an empty directory.
+    /// Removes an empty directory (never waits: no seal covers a directory).
     pub fn rmdir(&self, parent: u64, name: &[u8]) -> Result<()> {
-        self.remove(parent, name, true)
+        self.remove(parent, name, true, |_| Ok(()))
     }
 
-    fn remove(&self, parent: u64, name: &[u8], dir: bool) -> Result<()> {
+    /// Removes `name` (a directory when `dir`); `last_link` asks the seals before the last
+    /// link of a regular file goes.
+    fn remove<E: From<Error>>(
+        &self,
+        parent: u64,
+        name: &[u8],
+        dir: bool,
+        last_link: impl Fn(&Inode) -> Result<(), E>,
+    ) -> Result<(), E> {
         self.check_writable()?;
         if name.len() > NAME_MAX {
-            return Err(Error::NameTooLong);
+            return Err(Error::NameTooLong.into());
         }
         if dir && name == b"." {
-            return Err(Error::Invalid("rmdir of ."));
+            return Err(Error::Invalid("rmdir of .").into());
         }
         if dir && name == b".." {
-            return Err(Error::NotEmpty);
+            return Err(Error::NotEmpty.into());
         }
-        let evict = self.transact(|| {
+        let evict = self.transact_as::<_, E>(|| {
             let mut t = self.namespace.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
             let child = {
@@ -376,7 +387,7 @@ impl Filesystem {
                     return Err(Error::Perm("immutable or append-only file").into());
                 }
                 if cg.attr.is_file() && cg.attr.nlink == 1 {
-                    self.seal_gate(&cg, ChangeKind::RemoveLast, 0, u64::MAX)?;
+                    last_link(&cg).map_err(Retry::Err)?;
                 }
             }
             let op = Op::Unlink {
@@ -384,7 +395,7 @@ impl Filesystem {
                 name: name.to_vec(),
                 time: self.now(),
             };
-            self.log_ns(&mut t, &op)?;
+            self.log_ns(&mut t, &op).map_err(Retry::widen)?;
             let cg = c.read();
             Ok((cg.attr.nlink == 0 && cg.open == 0).then_some(child))
         })?;
@@ -407,26 +418,26 @@ impl Filesystem {
         newname: &[u8],
         rflags: u32,
         ctx: Ctx,
-    ) -> Result<()> {
+    ) -> Attempt<()> {
         self.check_writable()?;
         check_name(newname)?;
         if name.len() > NAME_MAX {
-            return Err(Error::NameTooLong);
+            return Err(Error::NameTooLong.into());
         }
         if rflags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
             || (rflags & RENAME_EXCHANGE != 0 && rflags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0)
         {
-            return Err(Error::Invalid("rename flags"));
+            return Err(Error::Invalid("rename flags").into());
         }
         if is_dot(name) || is_dot(newname) {
-            return Err(Error::Busy);
+            return Err(Error::Busy.into());
         }
         let whiteout = rflags & RENAME_WHITEOUT != 0;
         let rflags = rflags & !RENAME_WHITEOUT;
         if whiteout {
             self.meta_room()?;
         }
-        let evict = self.transact(|| {
+        let evict = self.transact_may_wait(|| {
             let mut t = self.namespace.table.write();
             let evict = self.rename_checks(&t, parent, name, newparent, newname, rflags)?;
             let Some(evict) = evict else { return Ok(None) };
@@ -483,14 +494,14 @@ impl Filesystem {
         newparent: u64,
         newname: &[u8],
         rflags: u32,
-    ) -> Result<Option<Option<u64>>> {
+    ) -> Attempt<Option<Option<u64>>> {
         let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
         let np = t.get(newparent).cloned().ok_or(Error::NotFound)?;
         let src = {
             let g = p.read();
             let d = g.dir().ok_or(Error::NotDir)?;
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                return Err(Error::Perm("immutable or append-only directory"));
+                return Err(Error::Perm("immutable or append-only directory").into());
             }
             d.get(name).ok_or(Error::NotFound)?.0
         };
@@ -498,7 +509,7 @@ impl Filesystem {
             let g = np.read();
             let d = want_dir(&g)?;
             if g.attr.flags & flags::IMMUTABLE != 0 {
-                return Err(Error::Perm("immutable directory"));
+                return Err(Error::Perm("immutable directory").into());
             }
             d.get(newname).map(|e| e.0)
         };
@@ -511,45 +522,45 @@ impl Filesystem {
             (g.attr.is_dir(), g.attr.flags)
         };
         if src_flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-            return Err(Error::Perm("immutable or append-only file"));
+            return Err(Error::Perm("immutable or append-only file").into());
         }
         if rflags & RENAME_EXCHANGE != 0 && dst.is_none() {
-            return Err(Error::NotFound);
+            return Err(Error::NotFound.into());
         }
         if let Some(dst) = dst {
             if rflags & RENAME_NOREPLACE != 0 {
-                return Err(Error::Exists);
+                return Err(Error::Exists.into());
             }
             let dg = t.get(dst).cloned().ok_or(Error::NotFound)?;
             let g = dg.read();
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                return Err(Error::Perm("immutable or append-only file"));
+                return Err(Error::Perm("immutable or append-only file").into());
             }
             if rflags & RENAME_EXCHANGE == 0 && g.attr.is_file() && g.attr.nlink == 1 {
                 self.seal_gate(&g, ChangeKind::RemoveLast, 0, u64::MAX)?;
             }
             if rflags & RENAME_EXCHANGE == 0 {
                 match (src_dir, g.attr.is_dir()) {
-                    (true, false) => return Err(Error::NotDir),
-                    (false, true) => return Err(Error::IsDir),
+                    (true, false) => return Err(Error::NotDir.into()),
+                    (false, true) => return Err(Error::IsDir.into()),
                     (true, true) if g.dir().is_some_and(|d| !d.is_empty()) => {
-                        return Err(Error::NotEmpty)
+                        return Err(Error::NotEmpty.into())
                     }
                     _ => {}
                 }
             } else if g.attr.is_dir() && parent != newparent {
                 // The exchanged directory moves to `parent`: it must not land inside itself.
                 if is_ancestor(t, dst, parent) {
-                    return Err(Error::Invalid("directory moved into itself"));
+                    return Err(Error::Invalid("directory moved into itself").into());
                 }
             }
         }
         if src_dir && parent != newparent {
             if is_ancestor(t, src, newparent) {
-                return Err(Error::Invalid("directory moved into itself"));
+                return Err(Error::Invalid("directory moved into itself").into());
             }
             if dst.is_none() && np.read().attr.nlink >= MAX_LINKS {
-                return Err(Error::TooManyLinks);
+                return Err(Error::TooManyLinks.into());
             }
         }
         let replaced = if rflags & RENAME_EXCHANGE != 0 {
@@ -610,9 +621,18 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Changes attributes.
-    pub fn setattr(&self, ino: u64, req: SetAttr, ctx: Ctx) -> Result<Stat> {
+    /// Changes attributes. A size change may wait for a seal recall ([`Attempt`]).
+    pub fn setattr(&self, ino: u64, req: SetAttr, ctx: Ctx) -> Attempt<Stat> {
         self.check_writable()?;
+        self.setattr_allowed(ino, &req)?;
+        if let Some(size) = req.size {
+            self.truncate(ino, size, ctx)?;
+        }
+        Ok(self.set_other_attrs(ino, req)?)
+    }
+
+    /// What the flags and the file type allow a setattr `req` of `ino`.
+    pub(super) fn setattr_allowed(&self, ino: u64, req: &SetAttr) -> Result<()> {
         {
             let n = self.namespace.node(ino)?;
             let g = n.read();
@@ -635,9 +655,12 @@ impl Filesystem {
                 }
             }
         }
-        if let Some(size) = req.size {
-            self.truncate(ino, size, ctx)?;
-        }
+        Ok(())
+    }
+
+    /// The part of a setattr `req` other than the size (which `truncate` did), then the
+    /// attributes of `ino`.
+    pub(super) fn set_other_attrs(&self, ino: u64, req: SetAttr) -> Result<Stat> {
         let has_other = req.mode.is_some()
             || req.uid.is_some()
             || req.gid.is_some()

@@ -10,7 +10,7 @@ use sealfs_alloc::Extent;
 use sealfs_seal::ChangeKind;
 
 use super::windows::DevExtent;
-use super::{Ctx, Error, Filesystem, Result, Retry};
+use super::{Attempt, Ctx, Error, Filesystem, Result, Retry, Stop};
 use crate::format::record::{MapExtent, Op};
 
 /// What a defragmentation pass did.
@@ -65,7 +65,7 @@ impl Filesystem {
         fstart: u64,
         fend: u64,
         per: u64,
-    ) -> Result<(), Retry> {
+    ) -> Result<(), Retry<Stop>> {
         let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let map = inode
@@ -93,7 +93,7 @@ impl Filesystem {
             .iter()
             .map(|r| target.start + (r.fblock - fstart))
             .collect();
-        self.move_runs(&mut inode, &runs, &dsts, target)
+        Ok(self.move_runs(&mut inode, &runs, &dsts, target)?)
     }
 
     /// Copies each run to its new device block, makes the
@@ -202,7 +202,7 @@ impl Filesystem {
 
     /// Makes every fragmented, unsealed regular file contiguous where a free run allows.
     /// Root only (EPERM for anyone else, checked before the mount's writability).
-    pub fn defrag(&self, ctx: Ctx) -> Result<DefragReport> {
+    pub fn defrag(&self, ctx: Ctx) -> Attempt<DefragReport> {
         ctx.require_root("defrag is for root")?;
         self.check_writable()?;
         let inos: Vec<u64> = {
@@ -213,22 +213,22 @@ impl Filesystem {
         };
         let mut rep = DefragReport::default();
         for ino in inos {
-            match self.transact(|| self.defrag_file(ino)) {
+            match self.transact_may_wait(|| self.defrag_file(ino)) {
                 Ok(None) => {}
                 Ok(Some(true)) => {
                     rep.files += 1;
                     rep.moved += 1;
                 }
                 Ok(Some(false)) => rep.files += 1,
-                Err(Error::Sealed) | Err(Error::Perm(_)) => {
+                Err(Stop::Failed(Error::Sealed | Error::Perm(_))) => {
                     rep.files += 1;
                     rep.sealed += 1;
                 }
-                Err(Error::NoSpace) => {
+                Err(Stop::Failed(Error::NoSpace)) => {
                     rep.files += 1;
                     rep.no_space += 1;
                 }
-                Err(Error::NotFound) => {}
+                Err(Stop::Failed(Error::NotFound)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -237,7 +237,7 @@ impl Filesystem {
 
     /// `None`: not a regular file; `Some(moved)`. Runs inside [`Filesystem::transact`]
     /// (under the gate).
-    fn defrag_file(&self, ino: u64) -> Result<Option<bool>, Retry> {
+    fn defrag_file(&self, ino: u64) -> Result<Option<bool>, Retry<Stop>> {
         let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let Some(map) = inode.extents() else {

@@ -5,7 +5,7 @@
 //! (immutable extent map) is the persisted inode flag `SEALED_MAP`; the state machine is
 //! told about it on every check and refuses with EPERM.
 //!
-//! A change that conflicts with a breakable seal gets `Error::WouldWait`: the recall has
+//! A change that conflicts with a breakable seal stops with [`crate::Stop::Wait`]: the recall has
 //! been recorded (the holder is notified through the hook) and the caller retries after a
 //! release or at the deadline, when `expire_seals` revokes what was not given back. The FUSE
 //! adapter parks such requests without holding a worker thread; other callers use
@@ -19,7 +19,7 @@ use sealfs_seal::{
     Stats,
 };
 
-use super::{Ctx, Error, Filesystem, Result};
+use super::{Attempt, Ctx, Error, Filesystem, Result, Stop, Wait};
 use crate::meta::inode::flags;
 use crate::meta::Inode;
 
@@ -157,7 +157,7 @@ impl Filesystem {
         kind: ChangeKind,
         start: u64,
         end: u64,
-    ) -> Result<()> {
+    ) -> Attempt<()> {
         let immutable = inode.attr.flags & flags::SEALED_MAP != 0;
         let mut table = self.seals.table.lock();
         if !immutable && !table.has_seals(inode.ino) {
@@ -174,7 +174,7 @@ impl Filesystem {
         self.on_revoked(&revoked);
         match decision {
             Decision::Proceed => Ok(()),
-            Decision::Refuse(e) => Err(e.into()),
+            Decision::Refuse(e) => Err(Error::from(e).into()),
             // Unlink or rename over the last link: the holders are told, and the name goes
             // now (the kernel holds the directory locked until the reply; the blocks stay
             // the file's while a holder keeps it open).
@@ -184,10 +184,10 @@ impl Filesystem {
             }
             Decision::Wait { deadline, recall } => {
                 self.send_recalls(recall);
-                Err(Error::WouldWait {
+                Err(Stop::Wait(Wait {
                     ino: inode.ino,
                     deadline_ns: deadline,
-                })
+                }))
             }
         }
     }
@@ -218,7 +218,7 @@ impl Filesystem {
         mode: SealMode,
         populate: Populate,
         ctx: Ctx,
-    ) -> Result<()> {
+    ) -> Attempt<()> {
         let breakable = mode == SealMode::Breakable;
         let h = self.handle(fh)?;
         let r = range(off, len)?;
@@ -226,15 +226,15 @@ impl Filesystem {
             let node = self.namespace.node(h.ino)?;
             let inode = node.read();
             if !inode.attr.is_file() {
-                return Err(Error::Invalid("seals apply to regular files"));
+                return Err(Error::Invalid("seals apply to regular files").into());
             }
         }
         if self.seals.table.lock().is_revoked(fh) {
-            return Err(Error::Revoked);
+            return Err(Error::Revoked.into());
         }
         // Access first: a refused seal must not have allocated anything.
         if (!breakable && !h.writable()) || (breakable && !h.readable()) {
-            return Err(Error::BadFd);
+            return Err(Error::BadFd.into());
         }
         let kind = match mode {
             SealMode::Breakable => SealKind::Breakable,
@@ -259,7 +259,7 @@ impl Filesystem {
             // whatever the seal kind.
             self.check_writable()?;
             if !h.writable() {
-                return Err(Error::BadFd);
+                return Err(Error::BadFd.into());
             }
             // Population and the seal are one step under the inode lock: a refused seal
             // (ENOLCK, EBUSY, ...) allocates nothing, and no hole can be punched between.
@@ -280,7 +280,7 @@ impl Filesystem {
     }
 
     /// Allocates (zeroed) every hole of `r` below the file size; all or nothing.
-    fn populate(&self, ino: u64, r: ByteRange) -> Result<()> {
+    fn populate(&self, ino: u64, r: ByteRange) -> Attempt<()> {
         self.populate_then(ino, r.start, r.end, || Ok(()), |()| {})
     }
 
@@ -434,10 +434,12 @@ impl Filesystem {
 
     /// Runs `f`, waiting out recalls (for callers that may block: tests, relocation, the CLI
     /// inside the daemon never). Waits at most until each deadline, then revokes.
-    pub fn blocking<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    pub fn blocking<T>(&self, mut f: impl FnMut() -> Attempt<T>) -> Result<T> {
         loop {
             match f() {
-                Err(Error::WouldWait { deadline_ns, .. }) => {
+                Ok(v) => return Ok(v),
+                Err(Stop::Failed(e)) => return Err(e),
+                Err(Stop::Wait(Wait { deadline_ns, .. })) => {
                     let now = self.clock_ns();
                     if deadline_ns > now {
                         let mut table = self.seals.table.lock();
@@ -447,29 +449,28 @@ impl Filesystem {
                     }
                     self.expire_seals();
                 }
-                other => return other,
             }
         }
     }
 
     /// Sets the permanent seal (immutable extent map). Owner or root. A file with holes
     /// below its size is refused (EINVAL) unless [`Populate::Fill`] allocates them first.
-    pub fn set_sealed_map(&self, ino: u64, populate: Populate, ctx: Ctx) -> Result<()> {
+    pub fn set_sealed_map(&self, ino: u64, populate: Populate, ctx: Ctx) -> Attempt<()> {
         self.check_writable()?;
         {
             let node = self.namespace.node(ino)?;
             let inode = node.read();
             if !inode.attr.is_file() {
-                return Err(Error::Invalid("seals apply to regular files"));
+                return Err(Error::Invalid("seals apply to regular files").into());
             }
             if ctx.uid != 0 && ctx.uid != inode.attr.uid {
-                return Err(Error::Perm("not the owner"));
+                return Err(Error::Perm("not the owner").into());
             }
         }
         if populate == Populate::Fill {
             self.populate(ino, ByteRange::to_eof(0))?;
         }
-        self.set_map_flag(ino, true)
+        Ok(self.set_map_flag(ino, true)?)
     }
 
     /// Clears the permanent seal. Owner or root.

@@ -21,7 +21,7 @@ use sealfs_alloc::Extent;
 use sealfs_seal::{Access, ByteRange, SealId, SealKind};
 
 use super::space::Hold;
-use super::{Ctx, Error, Filesystem, Result};
+use super::{Attempt, Ctx, Error, Filesystem, Result, Stop};
 
 /// The SETUPMAPPING flags, as the ABI defines them.
 pub use crate::abi::{MAP_POPULATE, MAP_READ, MAP_WRITE};
@@ -213,16 +213,16 @@ impl Filesystem {
         flags: u64,
         moffset: u64,
         ctx: Ctx,
-    ) -> Result<Vec<DevExtent>> {
+    ) -> Attempt<Vec<DevExtent>> {
         if flags & !(MAP_READ | MAP_WRITE | MAP_POPULATE | MAP_BEYOND_EOF) != 0
             || flags & (MAP_READ | MAP_WRITE) == 0
         {
-            return Err(Error::Invalid("mapping flags"));
+            return Err(Error::Invalid("mapping flags").into());
         }
         let h = self.handle(fh)?;
         let write = flags & MAP_WRITE != 0;
         if (write && !h.writable()) || (flags & MAP_READ != 0 && !h.readable()) {
-            return Err(Error::Access);
+            return Err(Error::Access.into());
         }
         self.may_map_device(ctx, write)?;
         let unit = self.dev.align().max(self.bs);
@@ -230,20 +230,18 @@ impl Filesystem {
             .checked_add(len)
             .ok_or(Error::Invalid("mapping range overflows"))?;
         if len == 0 || !foffset.is_multiple_of(unit) || !len.is_multiple_of(unit) {
-            return Err(Error::Invalid(
-                "mapping range must be aligned to the mapping unit",
-            ));
+            return Err(Error::Invalid("mapping range must be aligned to the mapping unit").into());
         }
         if self.seals.table.lock().is_revoked(fh) {
-            return Err(Error::Revoked);
+            return Err(Error::Revoked.into());
         }
         if self.windows.maps.lock().contains_key(&(fh, moffset)) {
-            return Err(Error::Exists);
+            return Err(Error::Exists.into());
         }
         let size = self.getattr(h.ino)?.attr.size;
         let beyond_eof = flags & MAP_BEYOND_EOF != 0;
         if !beyond_eof && end > size.div_ceil(unit) * unit {
-            return Err(Error::Invalid("mapping beyond the end of the file"));
+            return Err(Error::Invalid("mapping beyond the end of the file").into());
         }
         let fill_end = if beyond_eof { end } else { end.min(size) };
         if foffset < fill_end {
@@ -259,10 +257,10 @@ impl Filesystem {
         let (fb, fe) = (foffset / self.bs, end / self.bs);
         let segs = m.segments(fb, fe);
         if segs.iter().any(|s| s.dblock.is_none()) {
-            return Err(Error::Invalid("range has holes"));
+            return Err(Error::Invalid("range has holes").into());
         }
         if segs.len() > MAX_EXTENTS {
-            return Err(Error::TooBig);
+            return Err(Error::TooBig.into());
         }
         let access = Access {
             read: h.readable(),
@@ -301,7 +299,7 @@ impl Filesystem {
         let std::collections::hash_map::Entry::Vacant(slot) = maps.entry((fh, moffset)) else {
             drop(maps);
             self.seals.table.lock().remove_acknowledged(fh, seal);
-            return Err(Error::Exists);
+            return Err(Error::Exists.into());
         };
         slot.insert(Mapping {
             ino: h.ino,
@@ -318,7 +316,7 @@ impl Filesystem {
 
     /// On a 2 MiB-aligned device, relocates the range into `unit`-aligned runs when it is
     /// not laid out that way (allowed: it is not pinned yet), or fails with EINVAL.
-    fn align_for_window(&self, ino: u64, start: u64, end: u64, unit: u64) -> Result<()> {
+    fn align_for_window(&self, ino: u64, start: u64, end: u64, unit: u64) -> Attempt<()> {
         let per = unit / self.bs;
         let (fb, fe) = (start / self.bs, end / self.bs);
         // File block f on device block d maps cleanly iff f and d are congruent modulo the
@@ -331,10 +329,10 @@ impl Filesystem {
         if aligned {
             return Ok(());
         }
-        self.transact(|| self.relocate_range(ino, fb, fe, per))
+        self.transact_may_wait(|| self.relocate_range(ino, fb, fe, per))
             .map_err(|e| match e {
-                Error::Sealed | Error::NoSpace => {
-                    Error::Invalid("range cannot be laid out in aligned runs")
+                Stop::Failed(Error::Sealed | Error::NoSpace) => {
+                    Stop::Failed(Error::Invalid("range cannot be laid out in aligned runs"))
                 }
                 other => other,
             })
@@ -518,7 +516,7 @@ mod tests {
         // Without the flag the range ends at the last block of the file.
         assert!(matches!(
             fs.setup_mapping(fh, 0, SLOT, MAP_READ | MAP_WRITE, 0, c),
-            Err(Error::Invalid(_))
+            Err(Stop::Failed(Error::Invalid(_)))
         ));
         let ext = fs
             .setup_mapping(fh, 0, SLOT, MAP_READ | MAP_WRITE | MAP_BEYOND_EOF, 0, c)
@@ -540,10 +538,7 @@ mod tests {
             "growth moved no block"
         );
         // Shrinking frees pinned blocks: the pin is recalled and the truncate waits.
-        assert!(matches!(
-            fs.truncate(f.ino, 4096, c),
-            Err(Error::WouldWait { .. })
-        ));
+        assert!(matches!(fs.truncate(f.ino, 4096, c), Err(Stop::Wait(_))));
         assert_eq!(fs.seal_stats().recalls, 1);
         fs.remove_mapping(fh, 0).unwrap();
         fs.truncate(f.ino, 4096, c).unwrap();

@@ -30,45 +30,72 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use self::log::Log;
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Stop};
 use crate::format::record::Op;
 use crate::format::Superblock;
 use crate::meta::table::ApplyError;
 use crate::meta::Table;
 use crate::sync::{Mutex, Rank, RwLock};
 
-/// Why a logged change did not finish: a real error, or the log had no room for its
-/// record (nothing written; [`transact`] checkpoints and runs it again). Internal to the
-/// core: `LogFull` never reaches a caller.
+/// Why a logged change did not finish: an error `E` (an [`Error`], or a [`Stop`] for a
+/// change that may wait for a seal recall), or the log had no room for its record (nothing
+/// written; [`transact`] checkpoints and runs it again). Internal to the core: `LogFull`
+/// never reaches a caller.
 #[derive(Debug)]
-pub(crate) enum Retry {
-    /// A real error, returned as it is.
-    Err(Error),
+pub(crate) enum Retry<E = Error> {
+    /// A real error (or a wait), returned as it is.
+    Err(E),
     /// The log is full: checkpoint and retry.
     LogFull,
 }
 
-impl From<Error> for Retry {
-    fn from(e: Error) -> Retry {
-        Retry::Err(e)
-    }
-}
-
-impl From<crate::format::FormatError> for Retry {
-    fn from(e: crate::format::FormatError) -> Retry {
+impl<E: From<Error>> From<Error> for Retry<E> {
+    fn from(e: Error) -> Retry<E> {
         Retry::Err(e.into())
     }
 }
 
-impl From<std::io::Error> for Retry {
-    fn from(e: std::io::Error) -> Retry {
-        Retry::Err(e.into())
+impl<E: From<Error>> From<crate::format::FormatError> for Retry<E> {
+    fn from(e: crate::format::FormatError) -> Retry<E> {
+        Retry::Err(Error::from(e).into())
     }
 }
 
-impl From<sealfs_seal::SealError> for Retry {
-    fn from(e: sealfs_seal::SealError) -> Retry {
-        Retry::Err(e.into())
+impl<E: From<Error>> From<std::io::Error> for Retry<E> {
+    fn from(e: std::io::Error) -> Retry<E> {
+        Retry::Err(Error::from(e).into())
+    }
+}
+
+impl<E: From<Error>> From<sealfs_seal::SealError> for Retry<E> {
+    fn from(e: sealfs_seal::SealError) -> Retry<E> {
+        Retry::Err(Error::from(e).into())
+    }
+}
+
+impl From<Stop> for Retry<Stop> {
+    fn from(s: Stop) -> Retry<Stop> {
+        Retry::Err(s)
+    }
+}
+
+impl Retry {
+    /// The same outcome for a change whose error type is `E`.
+    pub(crate) fn widen<E: From<Error>>(self) -> Retry<E> {
+        match self {
+            Retry::Err(e) => Retry::Err(e.into()),
+            Retry::LogFull => Retry::LogFull,
+        }
+    }
+}
+
+/// A step that cannot wait inside a change that may.
+impl From<Retry> for Retry<Stop> {
+    fn from(r: Retry) -> Retry<Stop> {
+        match r {
+            Retry::Err(e) => Retry::Err(e.into()),
+            Retry::LogFull => Retry::LogFull,
+        }
     }
 }
 
@@ -136,11 +163,11 @@ impl Journal {
     }
 
     /// Runs one logged change ([`transact`]) under this journal's gate.
-    pub(crate) fn transact<T>(
+    pub(crate) fn transact<T, E: From<Error>>(
         &self,
         checkpoint: impl FnMut() -> Result<()>,
-        body: impl FnMut() -> Result<T, Retry>,
-    ) -> Result<T> {
+        body: impl FnMut() -> Result<T, Retry<E>>,
+    ) -> Result<T, E> {
         transact(&self.gate, checkpoint, body)
     }
 
@@ -233,12 +260,13 @@ const TRIES: usize = 3;
 /// append is durable before it returns) and applies. When the append finds the log full
 /// ([`Retry::LogFull`], nothing written), the gate is released, `checkpoint` runs (it takes the gate
 /// exclusively and starts the log over) and `body` runs again from the start; after three
-/// full logs in a row, `NoSpace`.
-pub(crate) fn transact<T>(
+/// full logs in a row, `NoSpace`. A change that may wait for a recall has `E` = [`Stop`]:
+/// its wait ends it like an error (the gate released), and the caller runs it again later.
+pub(crate) fn transact<T, E: From<Error>>(
     gate: &RwLock<()>,
     mut checkpoint: impl FnMut() -> Result<()>,
-    mut body: impl FnMut() -> Result<T, Retry>,
-) -> Result<T> {
+    mut body: impl FnMut() -> Result<T, Retry<E>>,
+) -> Result<T, E> {
     for _ in 0..TRIES {
         let r = {
             let _gate = gate.read();
@@ -250,5 +278,5 @@ pub(crate) fn transact<T>(
             Ok(v) => return Ok(v),
         }
     }
-    Err(Error::NoSpace)
+    Err(Error::NoSpace.into())
 }

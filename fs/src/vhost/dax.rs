@@ -268,7 +268,11 @@ impl Window {
             Err(e) => {
                 tracing::debug!(ino, foffset, error = %e, "vhost-user: guest mapping refused");
                 self.unref(st, ino, write);
-                return Err(e.errno());
+                return Err(match e {
+                    crate::error::Stop::Failed(e) => e.errno(),
+                    // A guest's mapping is never parked: a wait for a recall refuses it.
+                    crate::error::Stop::Wait(_) => libc::EIO,
+                });
             }
         };
         let mut pieces = Vec::with_capacity(extents.len());
