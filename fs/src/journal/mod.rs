@@ -8,6 +8,8 @@
 //!   publication of a new generation (checkpoint area, log header, superblock).
 //! * [`replay`]: reading the superblocks, loading the checkpoint and replaying the log.
 //! * `transact`: the gate and the checkpoint-and-retry around one logged change.
+//! * `Journal`: the journal's state in a mounted filesystem (gate, log writer, superblock
+//!   in use, failure flag) and the locking of a checkpoint.
 //!
 //! The journal sits above `device` (it writes only through `device::persist`), `format`
 //! (superblock, log header and record encodings) and `meta` (the table it serialises and
