@@ -32,7 +32,7 @@ use vhost::vhost_user::message::{VhostUserMMap, VhostUserMMapFlags};
 use vhost::vhost_user::{Backend, VhostUserFrontendReqHandler};
 
 use super::wire;
-use crate::filesystem::windows::{MAP_BEYOND_EOF, MAP_READ, MAP_WRITE};
+use crate::filesystem::windows::{DevExtent, MAP_BEYOND_EOF, MAP_READ, MAP_WRITE};
 use crate::filesystem::{Ctx, Filesystem};
 
 /// virtio-fs's `FUSE_SETUPMAPPING_FLAG_WRITE` and `_READ` (not sealfs's ioctl bits).
@@ -49,6 +49,9 @@ struct Slot {
     pieces: Vec<(u64, u64)>,
     /// Unmapped from the window after its pin was revoked.
     fenced: bool,
+    /// Shows the file only up to its last block (see [`Window::setup_pin`]): mapped again
+    /// after the guest grows the file.
+    clamped: bool,
 }
 
 struct FileRef {
@@ -65,6 +68,15 @@ struct State {
     files: HashMap<(u64, bool), FileRef>,
     /// Window offsets of slots set aside while a guest request changes their blocks.
     suspended: HashMap<u64, u64>,
+}
+
+/// Whether dropping a slot gives back the blocks it allocated past the end of the file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trim {
+    /// The slot is gone for good (removed, reset, replaced by another range).
+    Yes,
+    /// The slot comes back at once (set aside, or upgraded to writable).
+    No,
 }
 
 /// A slot set aside by [`Window::suspend`].
@@ -199,7 +211,7 @@ impl Window {
         let all: Vec<u64> = st.slots.keys().copied().collect();
         let n = all.len();
         for m in all {
-            self.drop_slot(st, m);
+            self.drop_slot(st, m, Trim::Yes);
         }
         self.publish(st);
         if n > 0 {
@@ -237,10 +249,50 @@ impl Window {
         }
         // The guest reuses the slot (or upgrades it to writable): what was mapped there
         // goes first, QEMU refuses overlapping mappings.
-        self.clear_range(&mut st, moffset, len);
+        self.clear_range(&mut st, moffset, len, Some((ino, foffset)));
         let r = self.map_slot(&mut st, ino, foffset, len, write, moffset);
         self.publish(&st);
         r
+    }
+
+    /// The core mapping pin of a slot: the whole slot, backed past the end of the file;
+    /// or, when nothing can be allocated (a read-only mount, a full device), the file up to
+    /// its last block — `clamped`, and mapped again when the guest grows the file.
+    fn setup_pin(
+        &self,
+        fh: u64,
+        ino: u64,
+        foffset: u64,
+        len: u64,
+        write: bool,
+        moffset: u64,
+    ) -> crate::Result<(Vec<DevExtent>, bool)> {
+        let flags = MAP_READ | if write { MAP_WRITE } else { 0 };
+        if !self.fs.is_read_only() {
+            match self.fs.setup_mapping(
+                fh,
+                foffset,
+                len,
+                flags | MAP_BEYOND_EOF,
+                moffset,
+                daemon_ctx(),
+            ) {
+                Err(crate::Error::NoSpace) => {
+                    tracing::info!(ino, foffset, "vhost-user: no room to back a guest slot past the end of the file; mapping the file's blocks only");
+                }
+                r => return r.map(|e| (e, false)),
+            }
+        }
+        let size = self.fs.getattr(ino)?.attr.size;
+        let end = size.div_ceil(self.unit) * self.unit;
+        let shown = len.min(end.saturating_sub(foffset));
+        if shown == 0 {
+            return Err(crate::Error::Invalid("mapping beyond the end of the file"));
+        }
+        let e = self
+            .fs
+            .setup_mapping(fh, foffset, shown, flags, moffset, daemon_ctx())?;
+        Ok((e, true))
     }
 
     fn map_slot(
@@ -259,12 +311,8 @@ impl Window {
             return Err(libc::EIO);
         };
         let fh = self.file_ref(st, ino, write)?;
-        let flags = MAP_READ | if write { MAP_WRITE } else { 0 } | MAP_BEYOND_EOF;
-        let extents = match self
-            .fs
-            .setup_mapping(fh, foffset, len, flags, moffset, daemon_ctx())
-        {
-            Ok(e) => e,
+        let (extents, clamped) = match self.setup_pin(fh, ino, foffset, len, write, moffset) {
+            Ok(r) => r,
             Err(e) => {
                 tracing::debug!(ino, foffset, error = %e, "vhost-user: guest mapping refused");
                 self.unref(st, ino, write);
@@ -329,6 +377,7 @@ impl Window {
                 write,
                 pieces,
                 fenced: false,
+                clamped,
             },
         );
         Ok(())
@@ -340,7 +389,7 @@ impl Window {
         let ranges = wire::removemapping(args).ok_or(libc::EINVAL)?;
         let mut st = self.state.lock();
         for (moffset, len) in ranges {
-            self.clear_range(&mut st, moffset, len);
+            self.clear_range(&mut st, moffset, len, None);
         }
         self.publish(&st);
         Ok(())
@@ -348,7 +397,7 @@ impl Window {
 
     /// Drops every slot over window bytes `[moffset, moffset+len)`, and forgets slots set
     /// aside there (the guest removed or reused them: they must not come back).
-    fn clear_range(&self, st: &mut State, moffset: u64, len: u64) {
+    fn clear_range(&self, st: &mut State, moffset: u64, len: u64, keep: Option<(u64, u64)>) {
         let hit: Vec<u64> = st
             .slots
             .range(..moffset.saturating_add(len))
@@ -356,7 +405,8 @@ impl Window {
             .map(|(m, _)| *m)
             .collect();
         for m in hit {
-            self.drop_slot(st, m);
+            let same = st.slots.get(&m).map(|s| (s.ino, s.foffset)) == keep;
+            self.drop_slot(st, m, if same { Trim::No } else { Trim::Yes });
         }
         st.suspended.retain(|m, l| !overlaps(*m, *l, moffset, len));
     }
@@ -364,13 +414,23 @@ impl Window {
     /// Sets aside the slots of `ino` over `[start, end)` while a guest request changes
     /// their blocks.
     pub fn suspend(&self, ino: u64, start: u64, end: u64) -> Vec<Suspended> {
+        self.suspend_where(|s| {
+            s.ino == ino && !s.fenced && overlaps(s.foffset, s.len, start, end - start)
+        })
+    }
+
+    /// Sets aside the clamped slots of `ino` while a guest request may grow the file: they
+    /// come back showing its new blocks.
+    pub fn suspend_clamped(&self, ino: u64) -> Vec<Suspended> {
+        self.suspend_where(|s| s.ino == ino && !s.fenced && s.clamped)
+    }
+
+    fn suspend_where(&self, pred: impl Fn(&Slot) -> bool) -> Vec<Suspended> {
         let mut st = self.state.lock();
         let hit: Vec<u64> = st
             .slots
             .iter()
-            .filter(|(_, s)| {
-                s.ino == ino && !s.fenced && overlaps(s.foffset, s.len, start, end - start)
-            })
+            .filter(|(_, s)| pred(s))
             .map(|(m, _)| *m)
             .collect();
         let mut out = Vec::with_capacity(hit.len());
@@ -379,12 +439,12 @@ impl Window {
             let len = s.len;
             out.push(Suspended {
                 moffset: m,
-                ino,
+                ino: s.ino,
                 foffset: s.foffset,
                 len,
                 write: s.write,
             });
-            self.drop_slot(&mut st, m);
+            self.drop_slot(&mut st, m, Trim::No);
             st.suspended.insert(m, len);
         }
         self.publish(&st);
@@ -427,7 +487,7 @@ impl Window {
         }
     }
 
-    fn drop_slot(&self, st: &mut State, moffset: u64) {
+    fn drop_slot(&self, st: &mut State, moffset: u64, trim: Trim) {
         let Some(s) = st.slots.remove(&moffset) else {
             return;
         };
@@ -440,6 +500,13 @@ impl Window {
         }
         if let Err(e) = self.fs.remove_mapping(s.fh, moffset) {
             tracing::warn!(error = %e, moffset, "vhost-user: removing a guest mapping's pin failed");
+        }
+        if trim == Trim::Yes {
+            // The slot backed its whole range; what lies past the end of the file goes
+            // back, as a filesystem trims speculative preallocation.
+            if let Err(e) = self.fs.trim_beyond_eof(s.ino, s.foffset, s.foffset + s.len) {
+                tracing::warn!(error = %e, ino = s.ino, "vhost-user: trimming a slot's blocks past the end of the file failed");
+            }
         }
         if s.write {
             // Pages the host cached under what the guest wrote through the slot.

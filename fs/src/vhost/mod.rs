@@ -322,10 +322,15 @@ impl Guest {
         // its own DAX layouts first, so its mappings of the range step aside while the
         // request runs and are mapped again (onto the file's new blocks) before it is
         // answered.
-        let suspended = match wire::extent_change(&h, chain.args()) {
+        let mut suspended = match wire::extent_change(&h, chain.args()) {
             Some((start, end)) => self.inner.dax.suspend(h.nodeid, start, end),
             None => Vec::new(),
         };
+        // A slot that shows the file only up to its last block (no room to back more) is
+        // mapped again after a request that may grow the file, before it is answered.
+        if wire::may_grow(&h, chain.args()) {
+            suspended.extend(self.inner.dax.suspend_clamped(h.nodeid));
+        }
         b.forward(vring, chain, h, suspended);
     }
 

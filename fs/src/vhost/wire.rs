@@ -12,6 +12,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryLoadGuard, GuestMemoryMmap};
 pub const SETATTR: u32 = 4;
 pub const FORGET: u32 = 2;
 pub const OPEN: u32 = 14;
+pub const WRITE: u32 = 16;
 pub const RELEASE: u32 = 18;
 pub const FSYNC: u32 = 20;
 pub const INIT: u32 = 26;
@@ -223,6 +224,15 @@ pub fn extent_change(h: &Header, args: &[u8]) -> Option<(u64, u64)> {
             }
         }
         _ => None,
+    }
+}
+
+/// Whether a request may grow its file: a write, a truncate, an fallocate.
+pub fn may_grow(h: &Header, args: &[u8]) -> bool {
+    match h.opcode {
+        WRITE | FALLOCATE => true,
+        SETATTR => le32(args, 0).is_some_and(|v| v & FATTR_SIZE != 0),
+        _ => false,
     }
 }
 
