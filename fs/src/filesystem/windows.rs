@@ -426,8 +426,9 @@ impl Filesystem {
             | crate::filesystem::data::falloc::KEEP_SIZE;
         match self.fallocate(ino, from, end - from, punch) {
             // A seal or pin taken since the check: it keeps the blocks, as above.
-            Err(Error::WouldWait { .. }) | Err(Error::Sealed) => Ok(()),
-            r => r,
+            Err(Stop::Wait(_)) | Err(Stop::Failed(Error::Sealed)) => Ok(()),
+            Err(Stop::Failed(e)) => Err(e),
+            Ok(()) => Ok(()),
         }
     }
 

@@ -266,7 +266,7 @@ impl Window {
         len: u64,
         write: bool,
         moffset: u64,
-    ) -> crate::Result<(Vec<DevExtent>, bool)> {
+    ) -> crate::Attempt<(Vec<DevExtent>, bool)> {
         let flags = MAP_READ | if write { MAP_WRITE } else { 0 };
         if !self.fs.is_read_only() {
             match self.fs.setup_mapping(
@@ -277,7 +277,7 @@ impl Window {
                 moffset,
                 daemon_ctx(),
             ) {
-                Err(crate::Error::NoSpace) => {
+                Err(crate::Stop::Failed(crate::Error::NoSpace)) => {
                     tracing::info!(ino, foffset, "vhost-user: no room to back a guest slot past the end of the file; mapping the file's blocks only");
                 }
                 r => return r.map(|e| (e, false)),
@@ -287,7 +287,7 @@ impl Window {
         let end = size.div_ceil(self.unit) * self.unit;
         let shown = len.min(end.saturating_sub(foffset));
         if shown == 0 {
-            return Err(crate::Error::Invalid("mapping beyond the end of the file"));
+            return Err(crate::Error::Invalid("mapping beyond the end of the file").into());
         }
         let e = self
             .fs
