@@ -93,17 +93,36 @@ pub enum Error {
     /// Consistent bytes, inconsistent state.
     #[error("corrupt filesystem: {0}")]
     Corrupt(String),
-    /// A breakable seal or mapping pin is being recalled: retry the operation after a
-    /// release or at `deadline_ns` (monotonic, `Filesystem::clock_ns`). Never an errno:
-    /// the FUSE adapter parks the request, other callers use `Filesystem::blocking`.
-    #[error("waiting for a seal recall on inode {ino}")]
-    WouldWait {
-        /// Inode whose seals must go.
-        ino: u64,
-        /// When the recalled seals are revoked at the latest.
-        deadline_ns: u64,
-    },
 }
+
+/// A call must wait for a seal recall before it can go on: a breakable seal or mapping pin
+/// in its way is being recalled. Not an error and never an errno: the caller runs the call
+/// again after a release or at `deadline_ns` (monotonic, `Filesystem::clock_ns`), when
+/// what was not given back is revoked. Transports park the request
+/// ([`crate::park::Parker::run`]); other callers use `Filesystem::blocking`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wait {
+    /// Inode whose seals must go.
+    pub ino: u64,
+    /// When the recalled seals are revoked at the latest.
+    pub deadline_ns: u64,
+}
+
+/// Why a call that may wait for a recall did not finish: it failed, or it must wait.
+#[derive(Debug, thiserror::Error)]
+pub enum Stop {
+    /// A real error, with its errno.
+    #[error(transparent)]
+    Failed(#[from] Error),
+    /// Not done yet: run the call again when the recall ends ([`Wait`]).
+    #[error("waiting for a seal recall on inode {}", .0.ino)]
+    Wait(Wait),
+}
+
+/// The result of a core call that may have to wait for a seal recall (`write`, `truncate`,
+/// `setattr`, `fallocate`, `unlink`, `rename`, `copy_range`, `seal`, `set_sealed_map`,
+/// `setup_mapping`, `defrag`): done, failed, or [`Stop::Wait`].
+pub type Attempt<T> = std::result::Result<T, Stop>;
 
 impl From<sealfs_abi::AbiError> for Error {
     fn from(e: sealfs_abi::AbiError) -> Error {
@@ -133,6 +152,18 @@ impl From<sealfs_seal::SealError> for Error {
             S::NotFound => Error::Invalid("no such seal"),
             S::RecallPending => Error::Busy,
         }
+    }
+}
+
+impl From<sealfs_seal::SealError> for Stop {
+    fn from(e: sealfs_seal::SealError) -> Stop {
+        Stop::Failed(e.into())
+    }
+}
+
+impl From<sealfs_abi::AbiError> for Stop {
+    fn from(e: sealfs_abi::AbiError) -> Stop {
+        Stop::Failed(e.into())
     }
 }
 
@@ -167,7 +198,7 @@ impl Error {
             Error::Loop => libc::ELOOP,
             Error::Errno(e) => *e,
             Error::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
-            Error::Format(_) | Error::Corrupt(_) | Error::WouldWait { .. } => libc::EIO,
+            Error::Format(_) | Error::Corrupt(_) => libc::EIO,
         }
     }
 }

@@ -41,5 +41,5 @@ pub mod sync;
 pub mod vhost;
 pub mod window;
 
-pub use error::{Error, Result};
+pub use error::{Attempt, Error, Result, Stop, Wait};
 pub use filesystem::{Ctx, Filesystem, Stat};

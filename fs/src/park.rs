@@ -1,7 +1,8 @@
 //! Parking requests that must wait for a seal recall, without holding a worker thread.
 //!
-//! A core call that conflicts with a breakable seal or a mapping pin returns
-//! `Error::WouldWait`. A transport hands such a request here with a closure that retries it
+//! A core call that conflicts with a breakable seal or a mapping pin stops with
+//! [`Stop::Wait`] (its [`Attempt`] is neither done nor failed). A transport hands such a
+//! request here with a closure that retries it
 //! and one that sends the reply; the first attempt runs in the worker thread, and if it
 //! must wait the request is parked and the worker is free again — so the holder's UNSEAL or
 //! REMOVEMAPPING is served even with `threads=1`. One background thread retries parked
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::error::{Error, Result};
+use crate::error::{Attempt, Result, Stop};
 use crate::filesystem::Filesystem;
 
 type Retry = Box<dyn FnMut() -> bool + Send>;
@@ -115,29 +116,32 @@ impl Parker {
         }
     }
 
-    /// Runs `attempt`; if it must wait for a recall, parks it and retries it later. `reply`
-    /// gets the final result exactly once.
+    /// Runs `attempt`; if it must wait for a recall ([`Stop::Wait`]), parks it and retries
+    /// it later. `reply` gets the final result, done or failed, exactly once.
     pub fn run<T: 'static>(
         &self,
-        mut attempt: impl FnMut() -> Result<T> + Send + 'static,
+        mut attempt: impl FnMut() -> Attempt<T> + Send + 'static,
         reply: impl FnOnce(Result<T>) + Send + 'static,
     ) {
         match attempt() {
-            Err(Error::WouldWait { ino, .. }) => {
-                tracing::debug!(ino, "request parked until a recall ends");
+            Err(Stop::Wait(w)) => {
+                tracing::debug!(ino = w.ino, "request parked until a recall ends");
                 let mut reply = Some(reply);
-                self.parked.lock().push(Box::new(move || match attempt() {
-                    Err(Error::WouldWait { .. }) => false,
-                    r => {
-                        if let Some(f) = reply.take() {
-                            f(r);
-                        }
-                        true
+                self.parked.lock().push(Box::new(move || {
+                    let r = match attempt() {
+                        Err(Stop::Wait(_)) => return false,
+                        Err(Stop::Failed(e)) => Err(e),
+                        Ok(v) => Ok(v),
+                    };
+                    if let Some(f) = reply.take() {
+                        f(r);
                     }
+                    true
                 }));
                 self.kick();
             }
-            r => reply(r),
+            Err(Stop::Failed(e)) => reply(Err(e)),
+            Ok(v) => reply(Ok(v)),
         }
     }
 

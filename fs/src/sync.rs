@@ -11,8 +11,8 @@
 //!
 //! | rank | lock | held for |
 //! |---|---|---|
-//! | 1 `Gate` | `Filesystem::gate` | shared by every mutation, exclusive by a checkpoint |
-//! | 2 `Table` | `Filesystem::table` | shared to find an inode, exclusive for namespace changes |
+//! | 1 `Gate` | the journal's gate | shared by every mutation, exclusive by a checkpoint |
+//! | 2 `Table` | the namespace's inode table | shared to find an inode, exclusive for namespace changes |
 //! | 3 `Inode` | each inode's lock | data I/O on different files proceeds in parallel |
 //! | 4 `SealTable` | the seal state machine | a gate decision, a seal, a release |
 //! | 5 `Recalls` | holders waiting to be sent POLLPRI | a push or a drain |
@@ -24,6 +24,11 @@
 //! | 11 `Superblock` | the superblock in use | a checkpoint's publish, a read of counters |
 //! | 12 `Handles` | open file descriptions | an insert, a lookup, a removal |
 //! | 13 `SealHook` | the transport's notifier | a copy of it (it is called unlocked) |
+//!
+//! Each subsystem of the core owns a part of this order and says which in its
+//! documentation: the journal (`Journal`: 1, 10, 11), the namespace (`Namespace`: 2, 3),
+//! the seals (`SealCtl`: 4, 5, 13), the windows (`Windows`: 6, 8), the space (`Space`: 7,
+//! 9) and the open file descriptions (`Handles`: 12).
 //!
 //! The transport's own locks (FUSE adapter, parked requests) are outside this order: the
 //! core calls the transport (the seal hook) with no ranked lock held, and the transport
@@ -48,9 +53,9 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Rank {
-    /// `Filesystem::gate`.
+    /// The journal's gate.
     Gate = 1,
-    /// `Filesystem::table`.
+    /// The namespace's inode table.
     Table = 2,
     /// One inode's lock (several may be held, in table-lock-protected order).
     Inode = 3,

@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{mkfs_layout, snapshot, Rng};
+use common::{mkfs_layout, snapshot, Failed, Rng};
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::seals::{Populate, SealMode, SealOptions};
 use sealfs::filesystem::windows::{MAP_READ, MAP_WRITE};
 use sealfs::filesystem::MountOptions;
 use sealfs::format::layout::LayoutOptions;
-use sealfs::{Ctx, Error, Filesystem};
+use sealfs::{Ctx, Error, Filesystem, Stop};
 
 const WORKERS: u64 = 6;
 const CHECKPOINTERS: u64 = 2;
@@ -42,11 +42,14 @@ fn expected(e: &Error) -> bool {
     ) || matches!(e, Error::Invalid(_))
 }
 
-fn ok_or_expected<T>(what: &str, r: Result<T, Error>) -> Option<T> {
-    match r {
+/// `r`'s value, or `None` for an error a race may cause; anything else (a wait for a
+/// recall included: no breakable seal is taken here) fails the test.
+fn ok_or_expected<T>(what: &str, r: Result<T, impl Into<Stop>>) -> Option<T> {
+    match r.map_err(Into::into) {
         Ok(v) => Some(v),
-        Err(e) if expected(&e) => None,
-        Err(e) => panic!("{what}: unexpected {e} (errno {})", e.errno()),
+        Err(Stop::Failed(e)) if expected(&e) => None,
+        Err(Stop::Failed(e)) => panic!("{what}: unexpected {e} (errno {})", e.errno()),
+        Err(Stop::Wait(w)) => panic!("{what}: unexpected wait {w:?}"),
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use common::mkfs_layout;
 
+use common::Failed;
 use sealfs::device::sim::SimDevice;
 use sealfs::device::Device;
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};

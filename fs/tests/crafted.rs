@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::Failed;
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions, MAX_LINKS};
 use sealfs::format::layout::LayoutOptions;

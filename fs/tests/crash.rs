@@ -248,7 +248,7 @@ fn run(fs: &Filesystem, w: &W) -> (Option<u64>, Option<u64>) {
                 let _ = if *on {
                     fs.set_sealed_map(i, r_populate(i), c)
                 } else {
-                    fs.clear_sealed_map(i, c)
+                    fs.clear_sealed_map(i, c).map_err(Into::into)
                 };
             }
         }

@@ -6,10 +6,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Failed;
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::seals::{Populate, SealMode, SealOptions};
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
-use sealfs::{Ctx, Error, Filesystem};
+use sealfs::{Ctx, Filesystem, Stop, Wait};
 
 fn setup(timeout_ms: u64) -> (Arc<SimDevice>, Filesystem, u64) {
     let dev = Arc::new(SimDevice::new(16 << 20, true));
@@ -157,7 +158,7 @@ fn breakable_seal_is_recalled_then_released_or_revoked() {
         .unwrap();
     // The conflicting truncate must wait; the holder is told.
     match fs.truncate(ino, 0, Ctx::root()) {
-        Err(Error::WouldWait { ino: i, .. }) => assert_eq!(i, ino),
+        Err(Stop::Wait(Wait { ino: i, .. })) => assert_eq!(i, ino),
         other => panic!("expected a wait, got {other:?}"),
     }
     assert!(fs.recall_pending(fh));
@@ -312,13 +313,21 @@ fn device_extents_and_defrag_are_refused_to_non_root_with_eperm() {
         pid: 10,
         umask: 0,
     };
-    let perm = |r: sealfs::Result<()>| r.map_err(|e| e.errno());
+    let perm = |r: Result<(), Stop>| r.map_err(|e| e.errno());
     assert_eq!(
-        perm(fs.device_extents(ino, 0, user).map(drop)),
+        perm(
+            fs.device_extents(ino, 0, user)
+                .map(drop)
+                .map_err(Into::into)
+        ),
         Err(libc::EPERM)
     );
     assert_eq!(
-        perm(fs.device_extents(u64::MAX, 0, user).map(drop)),
+        perm(
+            fs.device_extents(u64::MAX, 0, user)
+                .map(drop)
+                .map_err(Into::into)
+        ),
         Err(libc::EPERM)
     );
     assert_eq!(perm(fs.defrag(user).map(drop)), Err(libc::EPERM));
@@ -396,7 +405,7 @@ fn a_refused_populate_leaves_no_block_allocated() {
         .unwrap();
     assert!(matches!(
         fs.truncate(ino, 0, Ctx::root()),
-        Err(Error::WouldWait { .. })
+        Err(Stop::Wait(_))
     ));
     let fh = fs.open(ino, libc::O_RDWR, ctx(16)).unwrap();
     assert_eq!(

@@ -5,11 +5,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Failed;
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::seals::SealOptions;
 use sealfs::filesystem::windows::{RecalledMapping, MAP_READ, MAP_WRITE};
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
-use sealfs::{Ctx, Error, Filesystem};
+use sealfs::{Ctx, Filesystem, Stop};
 
 fn setup() -> (Filesystem, u64, u64) {
     let dev = Arc::new(SimDevice::new(16 << 20, true));
@@ -86,7 +87,7 @@ fn mapping_pins_the_range_and_a_recall_is_answered_by_removemapping() {
     // A truncate into the mapped range waits for the host.
     assert!(matches!(
         fs.truncate(ino, 4096, Ctx::root()),
-        Err(Error::WouldWait { .. })
+        Err(Stop::Wait(_))
     ));
     assert_eq!(
         fs.recalled_mappings(fh),

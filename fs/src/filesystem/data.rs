@@ -9,7 +9,7 @@
 use sealfs_alloc::Extent;
 use sealfs_seal::ChangeKind;
 
-use super::{Ctx, Error, Filesystem, Result, Retry, MAX_FILE_SIZE};
+use super::{Attempt, Ctx, Error, Filesystem, Result, Retry, Stop, MAX_FILE_SIZE};
 use crate::device::persist::{self, Batch};
 use crate::format::record::{MapExtent, Op};
 use crate::meta::extents::ExtentMap;
@@ -77,7 +77,7 @@ impl Filesystem {
 
     /// Reads up to `size` bytes at `off`; updates atime as the mount's rule says.
     pub fn read(&self, ino: u64, off: u64, size: u32) -> Result<Vec<u8>> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let buf = {
             let g = n.read();
             let m = file_map(&g)?;
@@ -99,7 +99,7 @@ impl Filesystem {
     /// Allocates device blocks for the holes among `segs`, in file order. All or nothing.
     fn allocate_holes(&self, m: &ExtentMap, fstart: u64, fend: u64) -> Result<Vec<MapExtent>> {
         let mut out: Vec<MapExtent> = Vec::new();
-        let mut alloc = self.alloc.lock();
+        let mut alloc = self.space.alloc.lock();
         let huge_blocks = (HUGE / self.bs).max(1);
         let holes = m
             .segments(fstart, fend)
@@ -136,7 +136,7 @@ impl Filesystem {
     }
 
     fn unreserve(&self, exts: &[MapExtent]) {
-        let mut alloc = self.alloc.lock();
+        let mut alloc = self.space.alloc.lock();
         for x in exts {
             self.give_back(
                 &mut alloc,
@@ -153,7 +153,7 @@ impl Filesystem {
     /// changes rather than go on with a wrong free map (never dropped silently).
     pub(super) fn give_back(&self, alloc: &mut sealfs_alloc::Allocator, e: Extent) {
         if let Err(err) = alloc.free(e) {
-            let _ = self.fail(crate::meta::table::ApplyError(format!(
+            let _ = self.journal.fail(crate::meta::table::ApplyError(format!(
                 "giving back reserved blocks {}+{}: {err}",
                 e.start, e.len
             )));
@@ -220,17 +220,17 @@ impl Filesystem {
     }
 
     /// Writes `data` at `off`; returns bytes written (short only when the device fills).
-    pub fn write(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32> {
+    pub fn write(&self, ino: u64, off: u64, data: &[u8]) -> Attempt<u32> {
         self.check_writable()?;
         if data.is_empty() {
             return Ok(0);
         }
-        self.transact(|| self.write_once(ino, off, data))
+        self.transact_may_wait(|| self.write_once(ino, off, data))
     }
 
     /// One try of `write`; runs inside [`Filesystem::transact`] (under the gate).
-    fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32, Retry> {
-        let node = self.node(ino)?;
+    fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32, Retry<Stop>> {
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         file_map(&inode)?;
         if inode.attr.flags & flags::IMMUTABLE != 0 {
@@ -249,7 +249,7 @@ impl Filesystem {
             .extents()
             .ok_or(Error::Invalid("not a regular file"))?;
         // Shorten the write to what the free space can hold (a short write, as Linux does).
-        let free = self.alloc.lock().free_blocks();
+        let free = self.space.alloc.lock().free_blocks();
         let mut holes = 0;
         for seg in map.segments(fstart, (off + len).div_ceil(bs)) {
             if seg.dblock.is_none() {
@@ -295,7 +295,7 @@ impl Filesystem {
             };
             if let Err(e) = self.commit_inode(&inode, &op) {
                 self.unreserve(&new);
-                return Err(e);
+                return Err(e.into());
             }
             self.apply_inode(&mut inode, &op)?;
         } else {
@@ -307,13 +307,13 @@ impl Filesystem {
     }
 
     /// Changes the size.
-    pub fn truncate(&self, ino: u64, size: u64, _ctx: Ctx) -> Result<()> {
+    pub fn truncate(&self, ino: u64, size: u64, _ctx: Ctx) -> Attempt<()> {
         self.check_writable()?;
         if size > MAX_FILE_SIZE {
-            return Err(Error::FileTooBig);
+            return Err(Error::FileTooBig.into());
         }
-        self.transact(|| {
-            let n = self.node(ino)?;
+        self.transact_may_wait(|| {
+            let n = self.namespace.node(ino)?;
             let mut g = n.write();
             let m = file_map(&g)?;
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
@@ -345,38 +345,38 @@ impl Filesystem {
                 size,
                 time: self.now(),
             };
-            self.log_inode(&mut g, &op)
+            Ok(self.log_inode(&mut g, &op)?)
         })
     }
 
     /// `fallocate(2)`.
-    pub fn fallocate(&self, ino: u64, off: u64, len: u64, mode: i32) -> Result<()> {
+    pub fn fallocate(&self, ino: u64, off: u64, len: u64, mode: i32) -> Attempt<()> {
         self.check_writable()?;
         let supported = falloc::KEEP_SIZE | falloc::PUNCH_HOLE | falloc::ZERO_RANGE;
         if mode & !supported != 0 {
-            return Err(Error::NotSupported);
+            return Err(Error::NotSupported.into());
         }
         if mode & falloc::PUNCH_HOLE != 0
             && (mode & falloc::KEEP_SIZE == 0 || mode & falloc::ZERO_RANGE != 0)
         {
-            return Err(Error::NotSupported);
+            return Err(Error::NotSupported.into());
         }
         if len == 0 {
-            return Err(Error::Invalid("fallocate length 0"));
+            return Err(Error::Invalid("fallocate length 0").into());
         }
         let end = off.checked_add(len).ok_or(Error::FileTooBig)?;
         if end > MAX_FILE_SIZE {
-            return Err(Error::FileTooBig);
+            return Err(Error::FileTooBig.into());
         }
         {
-            let n = self.node(ino)?;
+            let n = self.namespace.node(ino)?;
             let g = n.read();
             file_map(&g)?;
             if g.attr.flags & flags::IMMUTABLE != 0 {
-                return Err(Error::Perm("immutable file"));
+                return Err(Error::Perm("immutable file").into());
             }
             if mode & !falloc::KEEP_SIZE != 0 && g.attr.flags & flags::APPEND != 0 {
-                return Err(Error::Perm("append-only file"));
+                return Err(Error::Perm("append-only file").into());
             }
         }
         if mode & falloc::PUNCH_HOLE != 0 {
@@ -395,7 +395,7 @@ impl Filesystem {
         let mut pos = off;
         while pos < end {
             let cend = ((pos / CHUNK + 1) * CHUNK).min(end);
-            self.transact(|| self.allocate_range(ino, pos, cend, size, fill))?;
+            self.transact_may_wait(|| self.allocate_range(ino, pos, cend, size, fill))?;
             pos = cend;
         }
         Ok(())
@@ -411,8 +411,8 @@ impl Filesystem {
         end: u64,
         size: Size,
         fill: Fill,
-    ) -> Result<(), Retry> {
-        let node = self.node(ino)?;
+    ) -> Result<(), Retry<Stop>> {
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let bs = self.bs;
         let map = file_map(&inode)?;
@@ -423,7 +423,7 @@ impl Filesystem {
             .filter(|s| s.dblock.is_none())
             .map(|s| s.len)
             .sum();
-        if holes > self.alloc.lock().free_blocks() {
+        if holes > self.space.alloc.lock().free_blocks() {
             return Err(Error::NoSpace.into());
         }
         if holes > 0 {
@@ -461,7 +461,7 @@ impl Filesystem {
         };
         if let Err(e) = self.commit_inode(&inode, &op) {
             self.unreserve(&new);
-            return Err(e);
+            return Err(e.into());
         }
         Ok(self.apply_inode(&mut inode, &op)?)
     }
@@ -505,7 +505,7 @@ impl Filesystem {
         end: u64,
         take: impl FnMut() -> Result<T>,
         undo: impl FnMut(T),
-    ) -> Result<T> {
+    ) -> Attempt<T> {
         self.populate_then_to(ino, off, end, false, take, undo)
     }
 
@@ -519,14 +519,16 @@ impl Filesystem {
         beyond_eof: bool,
         mut take: impl FnMut() -> Result<T>,
         mut undo: impl FnMut(T),
-    ) -> Result<T> {
+    ) -> Attempt<T> {
         self.check_writable()?;
-        self.transact(|| self.populate_once(ino, off, end, beyond_eof, &mut take, &mut undo))
-            .map_err(|e| match e {
-                // Mapping records that could never fit in the log: too much to populate.
-                Error::TooBig => Error::NoSpace,
-                other => other,
-            })
+        self.transact_may_wait(|| {
+            self.populate_once(ino, off, end, beyond_eof, &mut take, &mut undo)
+        })
+        .map_err(|e| match e {
+            // Mapping records that could never fit in the log: too much to populate.
+            Stop::Failed(Error::TooBig) => Stop::Failed(Error::NoSpace),
+            other => other,
+        })
     }
 
     /// One try of `populate`; runs inside [`Filesystem::transact`] (under the gate).
@@ -538,10 +540,10 @@ impl Filesystem {
         beyond_eof: bool,
         take: &mut impl FnMut() -> Result<T>,
         undo: &mut impl FnMut(T),
-    ) -> Result<T, Retry> {
+    ) -> Result<T, Retry<Stop>> {
         /// Extents per `Map` record (24 bytes each: well under `REC_MAX`).
         const PER_RECORD: usize = 4096;
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let mut g = n.write();
         let bs = self.bs;
         let m = file_map(&g)?;
@@ -566,7 +568,7 @@ impl Filesystem {
         if holes == 0 {
             return Ok(take()?);
         }
-        if holes > self.alloc.lock().free_blocks() {
+        if holes > self.space.alloc.lock().free_blocks() {
             return Err(Error::NoSpace.into());
         }
         self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
@@ -598,21 +600,21 @@ impl Filesystem {
             undo(taken);
             return Err(e.into());
         }
-        let (written, res) = self.log.lock().append_all(&*self.dev, &ops);
+        let (written, res) = self.journal.commit_all(&*self.dev, &ops);
         for op in &ops[..written] {
             self.apply_inode(&mut g, op)?;
         }
         if let Err(e) = res {
             self.unreserve(&new[(written * PER_RECORD).min(new.len())..]);
             undo(taken);
-            return Err(e);
+            return Err(e.into());
         }
         Ok(taken)
     }
 
-    fn punch(&self, ino: u64, off: u64, end: u64) -> Result<()> {
-        self.transact(|| {
-            let n = self.node(ino)?;
+    fn punch(&self, ino: u64, off: u64, end: u64) -> Attempt<()> {
+        self.transact_may_wait(|| {
+            let n = self.namespace.node(ino)?;
             let mut g = n.write();
             let bs = self.bs;
             let m = file_map(&g)?;
@@ -664,7 +666,7 @@ impl Filesystem {
 
     /// `lseek` with `SEEK_DATA` (3) or `SEEK_HOLE` (4); other whences are the kernel's.
     pub fn seek(&self, ino: u64, off: u64, whence: i32) -> Result<u64> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         let m = file_map(&g)?;
         let size = g.attr.size;
@@ -690,12 +692,12 @@ impl Filesystem {
         ino_out: u64,
         off_out: u64,
         len: u64,
-    ) -> Result<u64> {
+    ) -> Attempt<u64> {
         if ino_in == ino_out
             && off_in < off_out.saturating_add(len)
             && off_out < off_in.saturating_add(len)
         {
-            return Err(Error::Invalid("overlapping copy in one file"));
+            return Err(Error::Invalid("overlapping copy in one file").into());
         }
         let mut done = 0u64;
         while done < len {
@@ -715,7 +717,7 @@ impl Filesystem {
 
     /// `FS_IOC_GETFLAGS`.
     pub fn get_flags(&self, ino: u64) -> Result<u32> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         Ok(g.attr.flags & flags::USER_SETTABLE)
     }
@@ -728,7 +730,7 @@ impl Filesystem {
             return Err(Error::NotSupported);
         }
         self.transact(|| {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let mut inode = node.write();
             if ctx.uid != 0 && ctx.uid != inode.attr.uid {
                 return Err(Error::Perm("not the owner").into());
@@ -753,7 +755,7 @@ impl Filesystem {
     /// them `FUSE_WRITE_KILL_SUIDGID` instead when the writer lacks CAP_FSETID
     /// (`fs/fuse/file.c`, `fuse_direct_io`), and the FUSE adapter then asks for this. True
     /// when the mode changed.
-    pub fn remove_privs(&self, ino: u64, ctx: Ctx) -> Result<bool> {
+    pub fn remove_privs(&self, ino: u64, _ctx: Ctx) -> Result<bool> {
         let perm = self.getattr(ino)?.attr.mode & 0o7777;
         let mut new = perm & !libc::S_ISUID;
         if perm & (libc::S_ISGID | libc::S_IXGRP) == libc::S_ISGID | libc::S_IXGRP {
@@ -766,6 +768,9 @@ impl Filesystem {
             mode: Some(new),
             ..Default::default()
         };
-        self.setattr(ino, req, ctx).map(|_| true)
+        // No size: nothing here can wait for a recall.
+        self.check_writable()?;
+        self.setattr_allowed(ino, &req)?;
+        self.set_other_attrs(ino, req).map(|_| true)
     }
 }

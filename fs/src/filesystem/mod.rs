@@ -1,9 +1,13 @@
 //! The filesystem core: a transport-free API over inode numbers that the FUSE adapter and
 //! the tests drive.
 //!
-//! Every lock here is a ranked lock of [`crate::sync`], whose documentation is the one
-//! statement of the acquisition order (gate, table, inodes, seals, windows, alloc, log,
-//! superblock, handles), checked on every acquisition.
+//! The state is split into subsystems, each owning its locks: the journal
+//! (`crate::journal::Journal`: gate, log, superblock), the namespace (the inode table),
+//! the space (allocator and window quarantine), the seals, the windows (mapping table) and
+//! the handles (open file descriptions). Every lock is a ranked lock of [`crate::sync`],
+//! whose documentation is the one statement of the acquisition order (gate, table, inodes,
+//! seals, windows, alloc, log, superblock, handles), checked on every acquisition; each
+//! subsystem says which ranks it owns.
 //!
 //! Every mutation builds an `Op`, appends it to the log (durable before the reply), then
 //! applies it with the same function replay uses, inside `Filesystem::transact` (the
@@ -16,21 +20,21 @@ pub mod mount;
 pub mod namespace;
 pub mod relocate;
 pub mod seals;
+mod space;
 pub mod windows;
 pub mod xattr;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
-use crate::sync::{Mutex, RwLock};
-use sealfs_alloc::{Allocator, Extent};
+use crate::sync::{Mutex, Rank};
+use sealfs_alloc::Extent;
 
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::{Attempt, Error, Result, Stop, Wait};
 use crate::format::record::{valid, Op, Ts};
-use crate::format::{Layout, Superblock};
-use crate::journal::log::Log;
-use crate::journal::Retry;
+use crate::format::Layout;
+use crate::journal::{Journal, Retry};
 use crate::meta::inode::{mode, Attr};
 use crate::meta::table::{ApplyError, Blocks};
 use crate::meta::{Node, Table};
@@ -165,37 +169,81 @@ impl AtimePolicy {
     }
 }
 
-/// Superblock state that checkpoints advance.
-struct SbState {
-    current: Superblock,
-    checkpoints: u64,
-}
-
-/// A mounted sealfs.
-pub struct Filesystem {
-    dev: Box<dyn Device>,
-    layout: Layout,
-    bs: u64,
-    gate: RwLock<()>,
-    table: RwLock<Table>,
-    alloc: Mutex<Allocator>,
-    log: Mutex<Log>,
-    sb: Mutex<SbState>,
-    handles: Mutex<HashMap<u64, Handle>>,
-    next_fh: AtomicU64,
+/// The mount's switches: read-only, the access-time rule and POSIX ACLs. Atomics only,
+/// no ranked lock.
+struct Settings {
     read_only: AtomicBool,
     atime: AtomicU8,
     nodiratime: AtomicBool,
     acl: AtomicBool,
-    failed: AtomicBool,
+}
+
+impl Settings {
+    fn new(read_only: bool) -> Settings {
+        Settings {
+            read_only: AtomicBool::new(read_only),
+            atime: AtomicU8::new(AtimePolicy::Relative.to_u8()),
+            nodiratime: AtomicBool::new(false),
+            acl: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Open file descriptions. Owns rank 12 (`Handles`) of the lock order
+/// ([`crate::sync`]): taken last but for the seal hook, briefly, for one insert, lookup or
+/// removal.
+struct Handles {
+    open: Mutex<HashMap<u64, Handle>>,
+    next_fh: AtomicU64,
+}
+
+impl Handles {
+    fn new() -> Handles {
+        Handles {
+            open: Mutex::new(Rank::Handles, HashMap::new()),
+            next_fh: AtomicU64::new(1),
+        }
+    }
+
+    /// Records `h` under a new file handle.
+    fn insert(&self, h: Handle) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.open.lock().insert(fh, h);
+        fh
+    }
+
+    /// The handle `fh` (EBADF when it is not open).
+    fn get(&self, fh: u64) -> Result<Handle> {
+        self.open.lock().get(&fh).copied().ok_or(Error::BadFd)
+    }
+
+    /// Forgets `fh`, returning what it was (EBADF when it is not open).
+    fn remove(&self, fh: u64) -> Result<Handle> {
+        self.open.lock().remove(&fh).ok_or(Error::BadFd)
+    }
+}
+
+/// A mounted sealfs: the device and its layout, which never change, and the state of its
+/// subsystems, each owning its locks and its part of the one lock order
+/// ([`crate::sync`]): the journal, the namespace, the space, the seals, the windows and
+/// the handles. Methods that touch one subsystem live on it; those that coordinate several
+/// are `Filesystem`'s.
+pub struct Filesystem {
+    dev: Box<dyn Device>,
+    layout: Layout,
+    bs: u64,
+    journal: Journal,
+    namespace: namespace::Namespace,
+    space: space::Space,
+    settings: Settings,
     seals: seals::SealCtl,
     windows: windows::Windows,
+    handles: Handles,
 }
 
 /// Frees blocks into the allocator after the record that frees them is durable.
 struct LiveBlocks<'a> {
-    alloc: &'a Mutex<Allocator>,
-    windows: &'a windows::Windows,
+    space: &'a space::Space,
 }
 
 impl Blocks for LiveBlocks<'_> {
@@ -204,7 +252,8 @@ impl Blocks for LiveBlocks<'_> {
         Ok(())
     }
     fn freed(&mut self, ino: u64, start: u64, len: u64) -> Result<(), ApplyError> {
-        windows::free_blocks(self.windows, self.alloc, Extent { start, len })
+        self.space
+            .free(Extent { start, len })
             .map_err(|e| ApplyError(format!("inode {ino}: {e}")))
     }
 }
@@ -245,39 +294,35 @@ impl Filesystem {
         &*self.dev
     }
 
-    fn node(&self, ino: u64) -> Result<Node> {
-        self.table.read().get(ino).cloned().ok_or(Error::NotFound)
-    }
-
     /// Mounted read-only (`-o ro`, or remounted so)?
     pub fn is_read_only(&self) -> bool {
-        self.read_only.load(Ordering::SeqCst)
+        self.settings.read_only.load(Ordering::SeqCst)
     }
 
     /// Turns POSIX ACLs on (the FUSE session negotiated `FUSE_POSIX_ACL` and
     /// `FUSE_DONT_MASK`): `system.posix_acl_*` attributes are accepted and interpreted,
     /// creates inherit default ACLs and apply [`Ctx::umask`] themselves.
     pub fn set_acl_enabled(&self, on: bool) {
-        self.acl.store(on, Ordering::SeqCst);
+        self.settings.acl.store(on, Ordering::SeqCst);
     }
 
     /// Whether POSIX ACLs are on.
     pub fn acl_enabled(&self) -> bool {
-        self.acl.load(Ordering::Relaxed)
+        self.settings.acl.load(Ordering::Relaxed)
     }
 
     /// The access-time rule reads and directory listings follow from now on; with
     /// `nodiratime`, listings never update a directory's atime.
     pub fn set_atime_policy(&self, p: AtimePolicy, nodiratime: bool) {
-        self.atime.store(p.to_u8(), Ordering::SeqCst);
-        self.nodiratime.store(nodiratime, Ordering::SeqCst);
+        self.settings.atime.store(p.to_u8(), Ordering::SeqCst);
+        self.settings.nodiratime.store(nodiratime, Ordering::SeqCst);
     }
 
     /// The access-time rule reads follow, and whether `nodiratime` is on.
     pub fn atime_policy(&self) -> (AtimePolicy, bool) {
         (
-            AtimePolicy::from_u8(self.atime.load(Ordering::SeqCst)),
-            self.nodiratime.load(Ordering::SeqCst),
+            AtimePolicy::from_u8(self.settings.atime.load(Ordering::SeqCst)),
+            self.settings.nodiratime.load(Ordering::SeqCst),
         )
     }
 
@@ -305,7 +350,7 @@ impl Filesystem {
     /// the daemon): always under `noatime`/`nodiratime`, never under `strictatime`, and
     /// under `relatime` while atime is after mtime and ctime and less than a day old.
     pub fn listing_updates_atime(&self, ino: u64) -> bool {
-        match self.node(ino) {
+        match self.namespace.node(ino) {
             Ok(n) => self.atime_due(&n.read().attr, true),
             Err(_) => true,
         }
@@ -328,9 +373,16 @@ impl Filesystem {
         if !ro && !self.device().writable() {
             return Err(Error::ReadOnly);
         }
-        let was = self.read_only.swap(ro, Ordering::SeqCst);
+        let was = self.settings.read_only.swap(ro, Ordering::SeqCst);
         if was && !ro {
-            let orphans: Vec<u64> = self.table.read().orphans.iter().copied().collect();
+            let orphans: Vec<u64> = self
+                .namespace
+                .table
+                .read()
+                .orphans
+                .iter()
+                .copied()
+                .collect();
             for ino in orphans {
                 self.evict(ino)?;
             }
@@ -342,7 +394,7 @@ impl Filesystem {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
-        if self.failed.load(Ordering::Relaxed) {
+        if self.journal.failed() {
             return Err(Error::Errno(libc::EIO));
         }
         Ok(())
@@ -354,21 +406,11 @@ impl Filesystem {
     /// overstates; when it trips, a checkpoint measures the real size first.
     fn meta_room(&self) -> Result<()> {
         let limit = self.layout.ckpt_len / 10 * 9;
-        // A create's checkpoint entry (inode + directory entry) is larger than its log
-        // record, but less than twice as large: count log bytes double.
-        // Each lock in its own statement: a temporary guard lives to the end of its
-        // statement, and holding the superblock while taking the log inverts the order a
-        // checkpoint takes them in (crate::sync).
-        let projected = || {
-            let log_used = self.log.lock().used();
-            let ckpt_used = self.sb.lock().current.ckpt_used;
-            ckpt_used + 2 * log_used
-        };
-        if projected() <= limit {
+        if self.journal.projected_meta() <= limit {
             return Ok(());
         }
         self.checkpoint()?;
-        if projected() <= limit {
+        if self.journal.projected_meta() <= limit {
             return Ok(());
         }
         tracing::warn!(limit, "metadata area full");
@@ -377,7 +419,7 @@ impl Filesystem {
 
     /// Appends `op` to the log (durable on return).
     fn commit(&self, op: &Op) -> Result<(), Retry> {
-        self.log.lock().append(&*self.dev, op).map(|_| ())
+        self.journal.commit(&*self.dev, op)
     }
 
     /// Checks a namespace op against the table it will apply to (the validator replay and
@@ -403,20 +445,15 @@ impl Filesystem {
     /// Applies a committed inode-level op to a locked inode. A failure here means memory
     /// and log disagree: the filesystem stops accepting changes.
     fn apply_inode(&self, inode: &mut crate::meta::Inode, op: &Op) -> Result<()> {
-        let mut b = LiveBlocks {
-            alloc: &self.alloc,
-            windows: &self.windows,
-        };
-        crate::meta::table::apply_inode(inode, op, self.bs, &mut b).map_err(|e| self.fail(e))
+        let mut b = LiveBlocks { space: &self.space };
+        crate::meta::table::apply_inode(inode, op, self.bs, &mut b)
+            .map_err(|e| self.journal.fail(e))
     }
 
     /// Applies a committed namespace op (caller holds the table write lock).
     fn apply_ns(&self, table: &mut Table, op: &Op) -> Result<()> {
-        let mut b = LiveBlocks {
-            alloc: &self.alloc,
-            windows: &self.windows,
-        };
-        table.apply(op, &mut b).map_err(|e| self.fail(e))
+        let mut b = LiveBlocks { space: &self.space };
+        table.apply(op, &mut b).map_err(|e| self.journal.fail(e))
     }
 
     /// One logged inode change: checks `op` against the locked inode, commits it (durable)
@@ -452,17 +489,27 @@ impl Filesystem {
         Ok(self.apply_ns(table, op)?)
     }
 
-    fn fail(&self, e: ApplyError) -> Error {
-        tracing::error!(error = %e, "logged operation failed to apply; refusing further changes");
-        self.failed.store(true, Ordering::Relaxed);
-        Error::Corrupt(e.0)
-    }
-
     /// Runs one logged change, `body`, under the shared gate, checkpointing and running it
     /// again when the log is full ([`crate::journal::transact`]). `body` checks, commits
     /// and applies; it must not take the gate itself.
     fn transact<T>(&self, body: impl FnMut() -> Result<T, Retry>) -> Result<T> {
-        crate::journal::transact(&self.gate, || self.checkpoint(), body)
+        self.journal.transact(|| self.checkpoint(), body)
+    }
+
+    /// [`Filesystem::transact`] for a change whose error type is `E`: an [`Error`], or a
+    /// [`Stop`] when it may wait.
+    fn transact_as<T, E: From<Error>>(
+        &self,
+        body: impl FnMut() -> Result<T, Retry<E>>,
+    ) -> Result<T, E> {
+        self.journal.transact(|| self.checkpoint(), body)
+    }
+
+    /// [`Filesystem::transact`] for a change that may have to wait for a seal recall
+    /// (`seal_gate`): `body`'s wait ends the attempt, as an error would, and the caller
+    /// gets it as [`Stop::Wait`].
+    fn transact_may_wait<T>(&self, body: impl FnMut() -> Result<T, Retry<Stop>>) -> Attempt<T> {
+        self.journal.transact(|| self.checkpoint(), body)
     }
 
     /// A `Stat` for a locked inode.
@@ -478,7 +525,7 @@ impl Filesystem {
 
     /// Attributes of `ino`.
     pub fn getattr(&self, ino: u64) -> Result<Stat> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let inode = node.read();
         Ok(self.stat_of(&inode))
     }
@@ -486,32 +533,28 @@ impl Filesystem {
     /// Filesystem counters.
     pub fn stats(&self) -> FsStats {
         let (free, total) = {
-            let a = self.alloc.lock();
+            let a = self.space.alloc.lock();
             (a.free_blocks(), a.total_blocks())
         };
-        let inodes = self.table.read().inodes.len() as u64;
-        let (log_used, log_len, records) = {
-            let l = self.log.lock();
-            (l.tail, l.len, l.appended)
-        };
-        let sb = self.sb.lock();
+        let inodes = self.namespace.table.read().inodes.len() as u64;
+        let journal = self.journal.stats();
         FsStats {
             block_size: self.bs,
             total_blocks: total,
             free_blocks: free,
             inodes,
             max_inodes: self.layout.ckpt_len / 128,
-            log_used,
-            log_len,
-            checkpoints: sb.checkpoints,
-            records,
-            generation: sb.current.generation,
+            log_used: journal.log_used,
+            log_len: journal.log_len,
+            checkpoints: journal.checkpoints,
+            records: journal.records,
+            generation: journal.generation,
         }
     }
 
     /// Opens `ino` with `flags`, returning a file handle.
     pub fn open(&self, ino: u64, flags: i32, ctx: Ctx) -> Result<u64> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let write = matches!(flags & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR);
         if write || flags & libc::O_TRUNC != 0 {
@@ -528,32 +571,25 @@ impl Filesystem {
             }
         }
         inode.open += 1;
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().insert(
-            fh,
-            Handle {
-                ino,
-                flags,
-                pid: ctx.pid,
-            },
-        );
-        Ok(fh)
+        Ok(self.handles.insert(Handle {
+            ino,
+            flags,
+            pid: ctx.pid,
+        }))
     }
 
     /// The handle `fh`.
     pub fn handle(&self, fh: u64) -> Result<Handle> {
-        self.handles.lock().get(&fh).copied().ok_or(Error::BadFd)
+        self.handles.get(fh)
     }
 
     /// Last close of a file handle: an unlinked inode goes away with its last handle.
     pub fn release(&self, fh: u64) -> Result<()> {
-        let Some(h) = self.handles.lock().remove(&fh) else {
-            return Err(Error::BadFd);
-        };
+        let h = self.handles.remove(fh)?;
         self.release_mappings(fh);
         self.release_seals(fh);
         let evict = {
-            let Ok(node) = self.node(h.ino) else {
+            let Ok(node) = self.namespace.node(h.ino) else {
                 return Ok(());
             };
             let mut inode = node.write();
@@ -578,7 +614,7 @@ impl Filesystem {
             return Ok(());
         }
         self.transact(|| {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let mut inode = node.write();
             if !inode.dirty_times {
                 return Ok(());
@@ -604,7 +640,7 @@ impl Filesystem {
     /// Drops an unlinked inode with no handles left.
     fn evict(&self, ino: u64) -> Result<()> {
         self.transact(|| {
-            let mut table = self.table.write();
+            let mut table = self.namespace.table.write();
             let Some(node) = table.get(ino).cloned() else {
                 return Ok(());
             };
@@ -621,7 +657,7 @@ impl Filesystem {
 
     /// `fsync`: file data (image files) and in-memory times become durable.
     pub fn fsync(&self, ino: u64, datasync: bool) -> Result<()> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         {
             let inode = node.read();
             if !self.dev.durable_writes() {
@@ -663,9 +699,9 @@ mod tests {
         let b = fs.mkdir(a, b"b", 0o755, c).unwrap().ino;
         let (f, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, c).unwrap();
         fs.release(fh).unwrap();
-        let tail = fs.log.lock().tail;
+        let tail = fs.journal.log_tail();
         {
-            let t = fs.table.read();
+            let t = fs.namespace.table.read();
             let op = Op::Rename {
                 parent: 1,
                 name: b"a".to_vec(),
@@ -694,8 +730,8 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert_eq!(fs.log.lock().tail, tail, "nothing was logged");
-        assert!(!fs.failed.load(Ordering::Relaxed));
+        assert_eq!(fs.journal.log_tail(), tail, "nothing was logged");
+        assert!(!fs.journal.failed());
         fs.rename(1, b"f", a, b"g", 0, Ctx::root()).unwrap();
         assert_eq!(fs.lookup(a, b"g").unwrap().ino, f.ino);
     }

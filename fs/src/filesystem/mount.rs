@@ -1,12 +1,7 @@
 //! Making a filesystem, mounting it (the journal's checkpoint load and log replay) and
 //! taking the locks a checkpoint needs.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
-
-use crate::sync::{Mutex, Rank, RwLock};
-
-use super::{Filesystem, SbState};
+use super::Filesystem;
 use crate::device::persist;
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -15,8 +10,8 @@ use crate::format::log_header::LogHeader;
 use crate::format::record::Ts;
 use crate::format::superblock::FORMAT_VERSION;
 use crate::format::{crc, Layout, Superblock};
-use crate::journal::checkpoint;
 use crate::journal::replay::{load, read_superblocks};
+use crate::journal::{checkpoint, Journal};
 use crate::meta::Table;
 
 /// Options for `mkfs`.
@@ -124,26 +119,13 @@ impl Filesystem {
             dev,
             layout,
             bs: layout.block_size,
-            gate: RwLock::new(Rank::Gate, ()),
-            table: RwLock::new(Rank::Table, table),
-            alloc: Mutex::new(Rank::Alloc, alloc),
-            log: Mutex::new(Rank::Log, log),
-            sb: Mutex::new(
-                Rank::Superblock,
-                SbState {
-                    current: report.sb,
-                    checkpoints: 0,
-                },
-            ),
-            handles: Mutex::new(Rank::Handles, HashMap::new()),
-            next_fh: AtomicU64::new(1),
-            read_only: AtomicBool::new(opts.read_only),
-            atime: AtomicU8::new(1),
-            nodiratime: AtomicBool::new(false),
-            acl: AtomicBool::new(false),
-            failed: AtomicBool::new(false),
+            journal: Journal::new(log, report.sb),
+            namespace: super::namespace::Namespace::new(table),
+            space: super::space::Space::new(alloc),
+            settings: super::Settings::new(opts.read_only),
             seals: super::seals::SealCtl::new(Default::default()),
             windows: Default::default(),
+            handles: super::Handles::new(),
         };
         if !opts.read_only {
             fs.upgrade_format()?;
@@ -161,7 +143,7 @@ impl Filesystem {
     /// the start of the region), then one in the current version. A crash leaves one of
     /// the superblocks written so far, each of which mounts to the same state.
     fn upgrade_format(&self) -> Result<()> {
-        let from = self.sb.lock().current.version;
+        let from = self.journal.superblock().version;
         if from == FORMAT_VERSION {
             return Ok(());
         }
@@ -183,28 +165,12 @@ impl Filesystem {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
-        let _gate = self.gate.write();
-        let table = self.table.read();
-        // The exclusive gate keeps every appender out, so the log's next sequence number and
-        // the generation cannot move while the table (and each inode, rank 3) is encoded
-        // before the log and superblock locks (ranks 10, 11) are taken.
-        let next_seq = self.log.lock().next_seq;
-        let generation = self.sb.lock().current.generation + 1;
-        let blob = checkpoint::encode(&table, generation, next_seq);
-        let mut log = self.log.lock();
-        let mut sb = self.sb.lock();
-        if log.next_seq != next_seq || sb.current.generation + 1 != generation {
-            return Err(Error::Corrupt(
-                "log appended or superblock published during a checkpoint".into(),
-            ));
-        }
-        sb.current = checkpoint::publish(&*self.dev, &blob, version, &mut log, &sb.current)?;
-        sb.checkpoints += 1;
-        Ok(())
+        self.journal
+            .checkpoint(&*self.dev, &self.namespace.table, version)
     }
 
     /// The superblock in use.
     pub fn superblock(&self) -> Superblock {
-        self.sb.lock().current
+        self.journal.superblock()
     }
 }

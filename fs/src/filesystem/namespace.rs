@@ -7,11 +7,12 @@
 
 use sealfs_seal::ChangeKind;
 
-use super::{acl, Ctx, Error, Filesystem, Result, Stat, MAX_LINKS, NAME_MAX};
+use super::{acl, Attempt, Ctx, Error, Filesystem, Result, Retry, Stat, MAX_LINKS, NAME_MAX};
 use crate::format::record::{valid, Op, Ts};
 use crate::meta::inode::{flags, mode};
 use crate::meta::table::{RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, ROOT_INO};
-use crate::meta::{Inode, Table};
+use crate::meta::{Inode, Node, Table};
+use crate::sync::{Rank, RwLock};
 
 /// A time in a setattr request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,13 +80,34 @@ fn want_dir(g: &Inode) -> Result<&crate::meta::dir::Dir> {
     g.dir().ok_or(Error::NotDir)
 }
 
+/// The namespace: the inode table (every inode, directory and extent map in memory).
+/// Owns ranks 2 (`Table`) and 3 (`Inode`) of the lock order ([`crate::sync`]): the table
+/// shared to find an inode (released as soon as its node is cloned) or exclusively for a
+/// namespace change, then the inode's own lock; a second inode lock only under the table's.
+pub(crate) struct Namespace {
+    pub(super) table: RwLock<Table>,
+}
+
+impl Namespace {
+    pub(super) fn new(table: Table) -> Namespace {
+        Namespace {
+            table: RwLock::new(Rank::Table, table),
+        }
+    }
+
+    /// The node of `ino` (ENOENT when there is none), the table lock released again.
+    pub(super) fn node(&self, ino: u64) -> Result<Node> {
+        self.table.read().get(ino).cloned().ok_or(Error::NotFound)
+    }
+}
+
 impl Filesystem {
     /// Looks `name` up in `parent`.
     pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<Stat> {
         if name.len() > NAME_MAX {
             return Err(Error::NameTooLong);
         }
-        let t = self.table.read();
+        let t = self.namespace.table.read();
         let p = t.get(parent).ok_or(Error::NotFound)?;
         let child = {
             let g = p.read();
@@ -168,7 +190,7 @@ impl Filesystem {
             0
         };
         self.transact(|| {
-            let mut t = self.table.write();
+            let mut t = self.namespace.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
             let (gid, mut perm, dir_default) = {
                 let g = p.read();
@@ -249,7 +271,7 @@ impl Filesystem {
 
     /// Reads a symlink.
     pub fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         match &g.body {
             crate::meta::Body::Symlink(t) => Ok(t.to_vec()),
@@ -266,7 +288,7 @@ impl Filesystem {
         }
         self.meta_room()?;
         self.transact(|| {
-            let mut t = self.table.write();
+            let mut t = self.namespace.table.write();
             let n = t.get(ino).cloned().ok_or(Error::NotFound)?;
             let p = t.get(newparent).cloned().ok_or(Error::NotFound)?;
             {
@@ -306,29 +328,40 @@ impl Filesystem {
         })
     }
 
-    /// Removes a non-directory name.
-    pub fn unlink(&self, parent: u64, name: &[u8]) -> Result<()> {
-        self.remove(parent, name, false)
+    /// Removes a non-directory name. Removing the last link of a file a breakable seal or
+    /// mapping pin covers recalls it (the name goes at once; [`Attempt`] for the gate).
+    pub fn unlink(&self, parent: u64, name: &[u8]) -> Attempt<()> {
+        self.remove(parent, name, false, |inode| {
+            self.seal_gate(inode, ChangeKind::RemoveLast, 0, u64::MAX)
+        })
     }
 
-    /// Removes an empty directory.
+    /// Removes an empty directory (never waits: no seal covers a directory).
     pub fn rmdir(&self, parent: u64, name: &[u8]) -> Result<()> {
-        self.remove(parent, name, true)
+        self.remove(parent, name, true, |_| Ok(()))
     }
 
-    fn remove(&self, parent: u64, name: &[u8], dir: bool) -> Result<()> {
+    /// Removes `name` (a directory when `dir`); `last_link` asks the seals before the last
+    /// link of a regular file goes.
+    fn remove<E: From<Error>>(
+        &self,
+        parent: u64,
+        name: &[u8],
+        dir: bool,
+        last_link: impl Fn(&Inode) -> Result<(), E>,
+    ) -> Result<(), E> {
         self.check_writable()?;
         if name.len() > NAME_MAX {
-            return Err(Error::NameTooLong);
+            return Err(Error::NameTooLong.into());
         }
         if dir && name == b"." {
-            return Err(Error::Invalid("rmdir of ."));
+            return Err(Error::Invalid("rmdir of .").into());
         }
         if dir && name == b".." {
-            return Err(Error::NotEmpty);
+            return Err(Error::NotEmpty.into());
         }
-        let evict = self.transact(|| {
-            let mut t = self.table.write();
+        let evict = self.transact_as::<_, E>(|| {
+            let mut t = self.namespace.table.write();
             let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
             let child = {
                 let pg = p.read();
@@ -354,7 +387,7 @@ impl Filesystem {
                     return Err(Error::Perm("immutable or append-only file").into());
                 }
                 if cg.attr.is_file() && cg.attr.nlink == 1 {
-                    self.seal_gate(&cg, ChangeKind::RemoveLast, 0, u64::MAX)?;
+                    last_link(&cg).map_err(Retry::Err)?;
                 }
             }
             let op = Op::Unlink {
@@ -362,7 +395,7 @@ impl Filesystem {
                 name: name.to_vec(),
                 time: self.now(),
             };
-            self.log_ns(&mut t, &op)?;
+            self.log_ns(&mut t, &op).map_err(Retry::widen)?;
             let cg = c.read();
             Ok((cg.attr.nlink == 0 && cg.open == 0).then_some(child))
         })?;
@@ -385,27 +418,27 @@ impl Filesystem {
         newname: &[u8],
         rflags: u32,
         ctx: Ctx,
-    ) -> Result<()> {
+    ) -> Attempt<()> {
         self.check_writable()?;
         check_name(newname)?;
         if name.len() > NAME_MAX {
-            return Err(Error::NameTooLong);
+            return Err(Error::NameTooLong.into());
         }
         if rflags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
             || (rflags & RENAME_EXCHANGE != 0 && rflags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0)
         {
-            return Err(Error::Invalid("rename flags"));
+            return Err(Error::Invalid("rename flags").into());
         }
         if is_dot(name) || is_dot(newname) {
-            return Err(Error::Busy);
+            return Err(Error::Busy.into());
         }
         let whiteout = rflags & RENAME_WHITEOUT != 0;
         let rflags = rflags & !RENAME_WHITEOUT;
         if whiteout {
             self.meta_room()?;
         }
-        let evict = self.transact(|| {
-            let mut t = self.table.write();
+        let evict = self.transact_may_wait(|| {
+            let mut t = self.namespace.table.write();
             let evict = self.rename_checks(&t, parent, name, newparent, newname, rflags)?;
             let Some(evict) = evict else { return Ok(None) };
             let time = self.now();
@@ -461,14 +494,14 @@ impl Filesystem {
         newparent: u64,
         newname: &[u8],
         rflags: u32,
-    ) -> Result<Option<Option<u64>>> {
+    ) -> Attempt<Option<Option<u64>>> {
         let p = t.get(parent).cloned().ok_or(Error::NotFound)?;
         let np = t.get(newparent).cloned().ok_or(Error::NotFound)?;
         let src = {
             let g = p.read();
             let d = g.dir().ok_or(Error::NotDir)?;
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                return Err(Error::Perm("immutable or append-only directory"));
+                return Err(Error::Perm("immutable or append-only directory").into());
             }
             d.get(name).ok_or(Error::NotFound)?.0
         };
@@ -476,7 +509,7 @@ impl Filesystem {
             let g = np.read();
             let d = want_dir(&g)?;
             if g.attr.flags & flags::IMMUTABLE != 0 {
-                return Err(Error::Perm("immutable directory"));
+                return Err(Error::Perm("immutable directory").into());
             }
             d.get(newname).map(|e| e.0)
         };
@@ -489,45 +522,45 @@ impl Filesystem {
             (g.attr.is_dir(), g.attr.flags)
         };
         if src_flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-            return Err(Error::Perm("immutable or append-only file"));
+            return Err(Error::Perm("immutable or append-only file").into());
         }
         if rflags & RENAME_EXCHANGE != 0 && dst.is_none() {
-            return Err(Error::NotFound);
+            return Err(Error::NotFound.into());
         }
         if let Some(dst) = dst {
             if rflags & RENAME_NOREPLACE != 0 {
-                return Err(Error::Exists);
+                return Err(Error::Exists.into());
             }
             let dg = t.get(dst).cloned().ok_or(Error::NotFound)?;
             let g = dg.read();
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
-                return Err(Error::Perm("immutable or append-only file"));
+                return Err(Error::Perm("immutable or append-only file").into());
             }
             if rflags & RENAME_EXCHANGE == 0 && g.attr.is_file() && g.attr.nlink == 1 {
                 self.seal_gate(&g, ChangeKind::RemoveLast, 0, u64::MAX)?;
             }
             if rflags & RENAME_EXCHANGE == 0 {
                 match (src_dir, g.attr.is_dir()) {
-                    (true, false) => return Err(Error::NotDir),
-                    (false, true) => return Err(Error::IsDir),
+                    (true, false) => return Err(Error::NotDir.into()),
+                    (false, true) => return Err(Error::IsDir.into()),
                     (true, true) if g.dir().is_some_and(|d| !d.is_empty()) => {
-                        return Err(Error::NotEmpty)
+                        return Err(Error::NotEmpty.into())
                     }
                     _ => {}
                 }
             } else if g.attr.is_dir() && parent != newparent {
                 // The exchanged directory moves to `parent`: it must not land inside itself.
                 if is_ancestor(t, dst, parent) {
-                    return Err(Error::Invalid("directory moved into itself"));
+                    return Err(Error::Invalid("directory moved into itself").into());
                 }
             }
         }
         if src_dir && parent != newparent {
             if is_ancestor(t, src, newparent) {
-                return Err(Error::Invalid("directory moved into itself"));
+                return Err(Error::Invalid("directory moved into itself").into());
             }
             if dst.is_none() && np.read().attr.nlink >= MAX_LINKS {
-                return Err(Error::TooManyLinks);
+                return Err(Error::TooManyLinks.into());
             }
         }
         let replaced = if rflags & RENAME_EXCHANGE != 0 {
@@ -546,7 +579,7 @@ impl Filesystem {
         offset: u64,
         mut add: impl FnMut(DirEntry) -> bool,
     ) -> Result<()> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         let d = g.dir().ok_or(Error::NotDir)?;
         if offset < 1
@@ -588,11 +621,20 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Changes attributes.
-    pub fn setattr(&self, ino: u64, req: SetAttr, ctx: Ctx) -> Result<Stat> {
+    /// Changes attributes. A size change may wait for a seal recall ([`Attempt`]).
+    pub fn setattr(&self, ino: u64, req: SetAttr, ctx: Ctx) -> Attempt<Stat> {
         self.check_writable()?;
+        self.setattr_allowed(ino, &req)?;
+        if let Some(size) = req.size {
+            self.truncate(ino, size, ctx)?;
+        }
+        Ok(self.set_other_attrs(ino, req)?)
+    }
+
+    /// What the flags and the file type allow a setattr `req` of `ino`.
+    pub(super) fn setattr_allowed(&self, ino: u64, req: &SetAttr) -> Result<()> {
         {
-            let n = self.node(ino)?;
+            let n = self.namespace.node(ino)?;
             let g = n.read();
             let f = g.attr.flags;
             if f & flags::IMMUTABLE != 0 {
@@ -613,9 +655,12 @@ impl Filesystem {
                 }
             }
         }
-        if let Some(size) = req.size {
-            self.truncate(ino, size, ctx)?;
-        }
+        Ok(())
+    }
+
+    /// The part of a setattr `req` other than the size (which `truncate` did), then the
+    /// attributes of `ino`.
+    pub(super) fn set_other_attrs(&self, ino: u64, req: SetAttr) -> Result<Stat> {
         let has_other = req.mode.is_some()
             || req.uid.is_some()
             || req.gid.is_some()
@@ -624,7 +669,7 @@ impl Filesystem {
             || (req.ctime.is_some() && req.size.is_none());
         if has_other {
             self.transact(|| {
-                let n = self.node(ino)?;
+                let n = self.namespace.node(ino)?;
                 let mut g = n.write();
                 let now = self.now();
                 let mut v = valid::CTIME;

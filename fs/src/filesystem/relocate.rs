@@ -10,7 +10,7 @@ use sealfs_alloc::Extent;
 use sealfs_seal::ChangeKind;
 
 use super::windows::DevExtent;
-use super::{Ctx, Error, Filesystem, Result, Retry};
+use super::{Attempt, Ctx, Error, Filesystem, Result, Retry, Stop};
 use crate::format::record::{MapExtent, Op};
 
 /// What a defragmentation pass did.
@@ -29,7 +29,7 @@ pub struct DefragReport {
 impl Filesystem {
     /// The runs of a regular file's extent map, in data blocks, sorted by file block.
     pub fn extents(&self, ino: u64) -> Result<Vec<MapExtent>> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let inode = node.read();
         Ok(inode
             .extents()
@@ -65,8 +65,8 @@ impl Filesystem {
         fstart: u64,
         fend: u64,
         per: u64,
-    ) -> Result<(), Retry> {
-        let node = self.node(ino)?;
+    ) -> Result<(), Retry<Stop>> {
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let map = inode
             .extents()
@@ -84,6 +84,7 @@ impl Filesystem {
             fend * self.bs,
         )?;
         let target = self
+            .space
             .alloc
             .lock()
             .allocate_aligned(fend - fstart, per)
@@ -92,7 +93,7 @@ impl Filesystem {
             .iter()
             .map(|r| target.start + (r.fblock - fstart))
             .collect();
-        self.move_runs(&mut inode, &runs, &dsts, target)
+        Ok(self.move_runs(&mut inode, &runs, &dsts, target)?)
     }
 
     /// Copies each run to its new device block, makes the
@@ -107,7 +108,7 @@ impl Filesystem {
     ) -> Result<(), Retry> {
         let ino = inode.ino;
         if let Err(e) = self.copy_runs(runs, dsts, target) {
-            self.give_back(&mut self.alloc.lock(), target);
+            self.give_back(&mut self.space.alloc.lock(), target);
             return Err(e.into());
         }
         // Destination blocks not used by any run (gaps) go back right away.
@@ -121,7 +122,7 @@ impl Filesystem {
             .collect();
         used.sort_by_key(|e| e.start);
         {
-            let mut alloc = self.alloc.lock();
+            let mut alloc = self.space.alloc.lock();
             let mut pos = target.start;
             for e in &used {
                 if e.start > pos {
@@ -153,7 +154,7 @@ impl Filesystem {
                 len: run.len,
             };
             if let Err(e) = self.commit_inode(inode, &op) {
-                let mut alloc = self.alloc.lock();
+                let mut alloc = self.space.alloc.lock();
                 for (r, &d) in runs[i..].iter().zip(&dsts[i..]) {
                     self.give_back(
                         &mut alloc,
@@ -201,33 +202,33 @@ impl Filesystem {
 
     /// Makes every fragmented, unsealed regular file contiguous where a free run allows.
     /// Root only (EPERM for anyone else, checked before the mount's writability).
-    pub fn defrag(&self, ctx: Ctx) -> Result<DefragReport> {
+    pub fn defrag(&self, ctx: Ctx) -> Attempt<DefragReport> {
         ctx.require_root("defrag is for root")?;
         self.check_writable()?;
         let inos: Vec<u64> = {
-            let table = self.table.read();
+            let table = self.namespace.table.read();
             let mut v: Vec<u64> = table.inodes.keys().copied().collect();
             v.sort_unstable();
             v
         };
         let mut rep = DefragReport::default();
         for ino in inos {
-            match self.transact(|| self.defrag_file(ino)) {
+            match self.transact_may_wait(|| self.defrag_file(ino)) {
                 Ok(None) => {}
                 Ok(Some(true)) => {
                     rep.files += 1;
                     rep.moved += 1;
                 }
                 Ok(Some(false)) => rep.files += 1,
-                Err(Error::Sealed) | Err(Error::Perm(_)) => {
+                Err(Stop::Failed(Error::Sealed | Error::Perm(_))) => {
                     rep.files += 1;
                     rep.sealed += 1;
                 }
-                Err(Error::NoSpace) => {
+                Err(Stop::Failed(Error::NoSpace)) => {
                     rep.files += 1;
                     rep.no_space += 1;
                 }
-                Err(Error::NotFound) => {}
+                Err(Stop::Failed(Error::NotFound)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -236,8 +237,8 @@ impl Filesystem {
 
     /// `None`: not a regular file; `Some(moved)`. Runs inside [`Filesystem::transact`]
     /// (under the gate).
-    fn defrag_file(&self, ino: u64) -> Result<Option<bool>, Retry> {
-        let node = self.node(ino)?;
+    fn defrag_file(&self, ino: u64) -> Result<Option<bool>, Retry<Stop>> {
+        let node = self.namespace.node(ino)?;
         let mut inode = node.write();
         let Some(map) = inode.extents() else {
             return Ok(None);
@@ -260,6 +261,7 @@ impl Filesystem {
         )?;
         let total: u64 = runs.iter().map(|r| r.len).sum();
         let target = self
+            .space
             .alloc
             .lock()
             .allocate_aligned(total, 1)

@@ -5,7 +5,7 @@
 //! (immutable extent map) is the persisted inode flag `SEALED_MAP`; the state machine is
 //! told about it on every check and refuses with EPERM.
 //!
-//! A change that conflicts with a breakable seal gets `Error::WouldWait`: the recall has
+//! A change that conflicts with a breakable seal stops with [`crate::Stop::Wait`]: the recall has
 //! been recorded (the holder is notified through the hook) and the caller retries after a
 //! release or at the deadline, when `expire_seals` revokes what was not given back. The FUSE
 //! adapter parks such requests without holding a worker thread; other callers use
@@ -19,7 +19,7 @@ use sealfs_seal::{
     Stats,
 };
 
-use super::{Ctx, Error, Filesystem, Result};
+use super::{Attempt, Ctx, Error, Filesystem, Result, Stop, Wait};
 use crate::meta::inode::flags;
 use crate::meta::Inode;
 
@@ -78,7 +78,10 @@ pub struct SealStats {
 
 type Hook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
-/// The core's seal state.
+/// The core's seal state: the seal table, the holders to notify and the transports' hooks.
+/// Owns ranks 4 (`SealTable`), 5 (`Recalls`) and 13 (`SealHook`) of the lock order
+/// ([`crate::sync`]): the table under an inode lock for a gate decision, the recall queue
+/// after it, and the hooks only to copy them (they are called with no lock held).
 pub(crate) struct SealCtl {
     pub(crate) table: Mutex<SealTable>,
     changed: Condvar,
@@ -154,7 +157,7 @@ impl Filesystem {
         kind: ChangeKind,
         start: u64,
         end: u64,
-    ) -> Result<()> {
+    ) -> Attempt<()> {
         let immutable = inode.attr.flags & flags::SEALED_MAP != 0;
         let mut table = self.seals.table.lock();
         if !immutable && !table.has_seals(inode.ino) {
@@ -171,7 +174,7 @@ impl Filesystem {
         self.on_revoked(&revoked);
         match decision {
             Decision::Proceed => Ok(()),
-            Decision::Refuse(e) => Err(e.into()),
+            Decision::Refuse(e) => Err(Error::from(e).into()),
             // Unlink or rename over the last link: the holders are told, and the name goes
             // now (the kernel holds the directory locked until the reply; the blocks stay
             // the file's while a holder keeps it open).
@@ -181,10 +184,10 @@ impl Filesystem {
             }
             Decision::Wait { deadline, recall } => {
                 self.send_recalls(recall);
-                Err(Error::WouldWait {
+                Err(Stop::Wait(Wait {
                     ino: inode.ino,
                     deadline_ns: deadline,
-                })
+                }))
             }
         }
     }
@@ -215,23 +218,23 @@ impl Filesystem {
         mode: SealMode,
         populate: Populate,
         ctx: Ctx,
-    ) -> Result<()> {
+    ) -> Attempt<()> {
         let breakable = mode == SealMode::Breakable;
         let h = self.handle(fh)?;
         let r = range(off, len)?;
         {
-            let node = self.node(h.ino)?;
+            let node = self.namespace.node(h.ino)?;
             let inode = node.read();
             if !inode.attr.is_file() {
-                return Err(Error::Invalid("seals apply to regular files"));
+                return Err(Error::Invalid("seals apply to regular files").into());
             }
         }
         if self.seals.table.lock().is_revoked(fh) {
-            return Err(Error::Revoked);
+            return Err(Error::Revoked.into());
         }
         // Access first: a refused seal must not have allocated anything.
         if (!breakable && !h.writable()) || (breakable && !h.readable()) {
-            return Err(Error::BadFd);
+            return Err(Error::BadFd.into());
         }
         let kind = match mode {
             SealMode::Breakable => SealKind::Breakable,
@@ -256,7 +259,7 @@ impl Filesystem {
             // whatever the seal kind.
             self.check_writable()?;
             if !h.writable() {
-                return Err(Error::BadFd);
+                return Err(Error::BadFd.into());
             }
             // Population and the seal are one step under the inode lock: a refused seal
             // (ENOLCK, EBUSY, ...) allocates nothing, and no hole can be punched between.
@@ -269,7 +272,7 @@ impl Filesystem {
             // before the seal is granted, never after. (Without it the change still
             // linearises before the seal, since every reader of the map waits for the inode
             // lock; with it the seal table never lists a seal over a map still changing.)
-            let node = self.node(h.ino)?;
+            let node = self.namespace.node(h.ino)?;
             let _g = node.read();
             take()?;
         }
@@ -277,7 +280,7 @@ impl Filesystem {
     }
 
     /// Allocates (zeroed) every hole of `r` below the file size; all or nothing.
-    fn populate(&self, ino: u64, r: ByteRange) -> Result<()> {
+    fn populate(&self, ino: u64, r: ByteRange) -> Attempt<()> {
         self.populate_then(ino, r.start, r.end, || Ok(()), |()| {})
     }
 
@@ -314,7 +317,7 @@ impl Filesystem {
     pub fn revoke_seals(&self, ino: u64, off: u64, len: u64, ctx: Ctx) -> Result<usize> {
         ctx.require_root("only root revokes seals")?;
         {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let inode = node.read();
             if !inode.attr.is_file() {
                 return Err(Error::Invalid("seals apply to regular files"));
@@ -431,10 +434,12 @@ impl Filesystem {
 
     /// Runs `f`, waiting out recalls (for callers that may block: tests, relocation, the CLI
     /// inside the daemon never). Waits at most until each deadline, then revokes.
-    pub fn blocking<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    pub fn blocking<T>(&self, mut f: impl FnMut() -> Attempt<T>) -> Result<T> {
         loop {
             match f() {
-                Err(Error::WouldWait { deadline_ns, .. }) => {
+                Ok(v) => return Ok(v),
+                Err(Stop::Failed(e)) => return Err(e),
+                Err(Stop::Wait(Wait { deadline_ns, .. })) => {
                     let now = self.clock_ns();
                     if deadline_ns > now {
                         let mut table = self.seals.table.lock();
@@ -444,36 +449,35 @@ impl Filesystem {
                     }
                     self.expire_seals();
                 }
-                other => return other,
             }
         }
     }
 
     /// Sets the permanent seal (immutable extent map). Owner or root. A file with holes
     /// below its size is refused (EINVAL) unless [`Populate::Fill`] allocates them first.
-    pub fn set_sealed_map(&self, ino: u64, populate: Populate, ctx: Ctx) -> Result<()> {
+    pub fn set_sealed_map(&self, ino: u64, populate: Populate, ctx: Ctx) -> Attempt<()> {
         self.check_writable()?;
         {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let inode = node.read();
             if !inode.attr.is_file() {
-                return Err(Error::Invalid("seals apply to regular files"));
+                return Err(Error::Invalid("seals apply to regular files").into());
             }
             if ctx.uid != 0 && ctx.uid != inode.attr.uid {
-                return Err(Error::Perm("not the owner"));
+                return Err(Error::Perm("not the owner").into());
             }
         }
         if populate == Populate::Fill {
             self.populate(ino, ByteRange::to_eof(0))?;
         }
-        self.set_map_flag(ino, true)
+        Ok(self.set_map_flag(ino, true)?)
     }
 
     /// Clears the permanent seal. Owner or root.
     pub fn clear_sealed_map(&self, ino: u64, ctx: Ctx) -> Result<()> {
         self.check_writable()?;
         {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let inode = node.read();
             if ctx.uid != 0 && ctx.uid != inode.attr.uid {
                 return Err(Error::Perm("not the owner"));
@@ -484,7 +488,7 @@ impl Filesystem {
 
     fn set_map_flag(&self, ino: u64, on: bool) -> Result<()> {
         self.transact(|| {
-            let node = self.node(ino)?;
+            let node = self.namespace.node(ino)?;
             let mut inode = node.write();
             if on {
                 let bs = self.bs;
@@ -511,7 +515,7 @@ impl Filesystem {
 
     /// Whether the permanent seal is set.
     pub fn sealed_map(&self, ino: u64) -> Result<bool> {
-        let node = self.node(ino)?;
+        let node = self.namespace.node(ino)?;
         let inode = node.read();
         Ok(inode.attr.flags & flags::SEALED_MAP != 0)
     }

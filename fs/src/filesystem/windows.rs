@@ -17,10 +17,11 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Weak};
 
 use crate::sync::{Mutex, Rank};
-use sealfs_alloc::{Allocator, Extent};
+use sealfs_alloc::Extent;
 use sealfs_seal::{Access, ByteRange, SealId, SealKind};
 
-use super::{Ctx, Error, Filesystem, Result};
+use super::space::Hold;
+use super::{Attempt, Ctx, Error, Filesystem, Result, Stop};
 
 /// The SETUPMAPPING flags, as the ABI defines them.
 pub use crate::abi::{MAP_POPULATE, MAP_READ, MAP_WRITE};
@@ -83,15 +84,6 @@ impl Mapping {
     }
 }
 
-/// Blocks a host may still map; freed ones are held back from the allocator.
-struct Hold {
-    holder: u64,
-    moffset: u64,
-    pidfd: Option<Arc<OwnedFd>>,
-    at_risk: Vec<Extent>,
-    held: Vec<Extent>,
-}
-
 /// A window slot whose pin is being recalled (or was revoked): what GET_RECALLS reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecalledMapping {
@@ -101,10 +93,13 @@ pub struct RecalledMapping {
     pub len: u64,
 }
 
-/// Window state of a mounted filesystem.
+/// The mapping table of a mounted filesystem: live window mappings and the pidfds of the
+/// hosts that set them up (the quarantine of their blocks is the space's,
+/// [`super::space::Space`]). Owns ranks 6 (`WindowMaps`) and 8 (`WindowHosts`) of the
+/// lock order ([`crate::sync`]): a revoked pin or a last close holds the maps while it
+/// starts a quarantine hold (rank 7).
 pub(crate) struct Windows {
     maps: Mutex<HashMap<(u64, u64), Mapping>>,
-    holds: Mutex<Vec<Hold>>,
     /// One pidfd per live host process, shared by its mappings (one descriptor per
     /// process, not per mapping). Looked up by process id only to share it: an entry is
     /// used only while its process has not exited, and then that id is still its own.
@@ -133,62 +128,10 @@ impl Default for Windows {
     fn default() -> Windows {
         Windows {
             maps: Mutex::new(Rank::WindowMaps, HashMap::new()),
-            holds: Mutex::new(Rank::WindowHolds, Vec::new()),
             hosts: Mutex::new(Rank::WindowHosts, HashMap::new()),
             guest_mappings: Default::default(),
         }
     }
-}
-
-/// Frees blocks, keeping back the ones under quarantine.
-pub(crate) fn free_blocks(
-    windows: &Windows,
-    alloc: &Mutex<Allocator>,
-    e: Extent,
-) -> std::result::Result<(), String> {
-    let mut holds = windows.holds.lock();
-    let mut rest = vec![e];
-    for h in holds.iter_mut() {
-        let mut next = Vec::new();
-        for piece in rest {
-            let mut cut = vec![piece];
-            for r in &h.at_risk {
-                let mut out = Vec::new();
-                for c in cut {
-                    let (s, t) = (c.start.max(r.start), c.end().min(r.end()));
-                    if s >= t {
-                        out.push(c);
-                        continue;
-                    }
-                    h.held.push(Extent {
-                        start: s,
-                        len: t - s,
-                    });
-                    if c.start < s {
-                        out.push(Extent {
-                            start: c.start,
-                            len: s - c.start,
-                        });
-                    }
-                    if t < c.end() {
-                        out.push(Extent {
-                            start: t,
-                            len: c.end() - t,
-                        });
-                    }
-                }
-                cut = out;
-            }
-            next.extend(cut);
-        }
-        rest = next;
-    }
-    drop(holds);
-    let mut a = alloc.lock();
-    for piece in rest {
-        a.free(piece).map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
@@ -270,16 +213,16 @@ impl Filesystem {
         flags: u64,
         moffset: u64,
         ctx: Ctx,
-    ) -> Result<Vec<DevExtent>> {
+    ) -> Attempt<Vec<DevExtent>> {
         if flags & !(MAP_READ | MAP_WRITE | MAP_POPULATE | MAP_BEYOND_EOF) != 0
             || flags & (MAP_READ | MAP_WRITE) == 0
         {
-            return Err(Error::Invalid("mapping flags"));
+            return Err(Error::Invalid("mapping flags").into());
         }
         let h = self.handle(fh)?;
         let write = flags & MAP_WRITE != 0;
         if (write && !h.writable()) || (flags & MAP_READ != 0 && !h.readable()) {
-            return Err(Error::Access);
+            return Err(Error::Access.into());
         }
         self.may_map_device(ctx, write)?;
         let unit = self.dev.align().max(self.bs);
@@ -287,20 +230,18 @@ impl Filesystem {
             .checked_add(len)
             .ok_or(Error::Invalid("mapping range overflows"))?;
         if len == 0 || !foffset.is_multiple_of(unit) || !len.is_multiple_of(unit) {
-            return Err(Error::Invalid(
-                "mapping range must be aligned to the mapping unit",
-            ));
+            return Err(Error::Invalid("mapping range must be aligned to the mapping unit").into());
         }
         if self.seals.table.lock().is_revoked(fh) {
-            return Err(Error::Revoked);
+            return Err(Error::Revoked.into());
         }
         if self.windows.maps.lock().contains_key(&(fh, moffset)) {
-            return Err(Error::Exists);
+            return Err(Error::Exists.into());
         }
         let size = self.getattr(h.ino)?.attr.size;
         let beyond_eof = flags & MAP_BEYOND_EOF != 0;
         if !beyond_eof && end > size.div_ceil(unit) * unit {
-            return Err(Error::Invalid("mapping beyond the end of the file"));
+            return Err(Error::Invalid("mapping beyond the end of the file").into());
         }
         let fill_end = if beyond_eof { end } else { end.min(size) };
         if foffset < fill_end {
@@ -310,16 +251,16 @@ impl Filesystem {
         if unit > self.bs {
             self.align_for_window(h.ino, foffset, end, unit)?;
         }
-        let n = self.node(h.ino)?;
+        let n = self.namespace.node(h.ino)?;
         let g = n.write();
         let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
         let (fb, fe) = (foffset / self.bs, end / self.bs);
         let segs = m.segments(fb, fe);
         if segs.iter().any(|s| s.dblock.is_none()) {
-            return Err(Error::Invalid("range has holes"));
+            return Err(Error::Invalid("range has holes").into());
         }
         if segs.len() > MAX_EXTENTS {
-            return Err(Error::TooBig);
+            return Err(Error::TooBig.into());
         }
         let access = Access {
             read: h.readable(),
@@ -358,7 +299,7 @@ impl Filesystem {
         let std::collections::hash_map::Entry::Vacant(slot) = maps.entry((fh, moffset)) else {
             drop(maps);
             self.seals.table.lock().remove_acknowledged(fh, seal);
-            return Err(Error::Exists);
+            return Err(Error::Exists.into());
         };
         slot.insert(Mapping {
             ino: h.ino,
@@ -375,7 +316,7 @@ impl Filesystem {
 
     /// On a 2 MiB-aligned device, relocates the range into `unit`-aligned runs when it is
     /// not laid out that way (allowed: it is not pinned yet), or fails with EINVAL.
-    fn align_for_window(&self, ino: u64, start: u64, end: u64, unit: u64) -> Result<()> {
+    fn align_for_window(&self, ino: u64, start: u64, end: u64, unit: u64) -> Attempt<()> {
         let per = unit / self.bs;
         let (fb, fe) = (start / self.bs, end / self.bs);
         // File block f on device block d maps cleanly iff f and d are congruent modulo the
@@ -388,10 +329,10 @@ impl Filesystem {
         if aligned {
             return Ok(());
         }
-        self.transact(|| self.relocate_range(ino, fb, fe, per))
+        self.transact_may_wait(|| self.relocate_range(ino, fb, fe, per))
             .map_err(|e| match e {
-                Error::Sealed | Error::NoSpace => {
-                    Error::Invalid("range cannot be laid out in aligned runs")
+                Stop::Failed(Error::Sealed | Error::NoSpace) => {
+                    Stop::Failed(Error::Invalid("range cannot be laid out in aligned runs"))
                 }
                 other => other,
             })
@@ -428,7 +369,8 @@ impl Filesystem {
     fn mapping_removed(&self, fh: u64, moffset: u64, m: Mapping) -> MappedRange {
         if m.revoked {
             // The acknowledgement a revoked host owes: its quarantined blocks come back.
-            self.release_holds(|h| h.holder == fh && h.moffset == moffset);
+            self.space
+                .release_holds(|h| h.holder == fh && h.moffset == moffset);
         } else {
             self.seals.table.lock().remove_acknowledged(fh, m.seal);
             self.seals_changed();
@@ -484,8 +426,9 @@ impl Filesystem {
             | crate::filesystem::data::falloc::KEEP_SIZE;
         match self.fallocate(ino, from, end - from, punch) {
             // A seal or pin taken since the check: it keeps the blocks, as above.
-            Err(Error::WouldWait { .. }) | Err(Error::Sealed) => Ok(()),
-            r => r,
+            Err(Stop::Wait(_)) | Err(Stop::Failed(Error::Sealed)) => Ok(()),
+            Err(Stop::Failed(e)) => Err(e),
+            Ok(()) => Ok(()),
         }
     }
 
@@ -516,7 +459,7 @@ impl Filesystem {
             .filter(|(k, m)| k.0 == holder && m.seal == seal)
         {
             m.revoked = true;
-            self.windows.holds.lock().push(Hold {
+            self.space.hold(Hold {
                 holder,
                 moffset: k.1,
                 pidfd: m.host.clone(),
@@ -537,7 +480,7 @@ impl Filesystem {
                     // Already quarantined at revocation.
                     continue;
                 }
-                self.windows.holds.lock().push(Hold {
+                self.space.hold(Hold {
                     holder: fh,
                     moffset: k.1,
                     pidfd: m.host,
@@ -548,29 +491,13 @@ impl Filesystem {
         }
     }
 
-    fn release_holds(&self, pred: impl Fn(&Hold) -> bool) {
-        let gone: Vec<Hold> = {
-            let mut holds = self.windows.holds.lock();
-            let (gone, keep): (Vec<Hold>, Vec<Hold>) = holds.drain(..).partition(|h| pred(h));
-            *holds = keep;
-            gone
-        };
-        let mut a = self.alloc.lock();
-        for h in gone {
-            for e in h.held {
-                if let Err(err) = a.free(e) {
-                    tracing::error!(error = %err, "returning quarantined blocks failed");
-                }
-            }
-        }
-    }
-
     /// Ends the quarantine of hosts whose process has exited. Cheap when nothing is held.
     pub fn reap_quarantine(&self) {
-        if self.windows.holds.lock().is_empty() {
+        if self.space.no_holds() {
             return;
         }
-        self.release_holds(|h| exited(&h.pidfd) || h.pidfd.is_none());
+        self.space
+            .release_holds(|h| exited(&h.pidfd) || h.pidfd.is_none());
     }
 
     /// Records how many DAX window mappings a virtual machine has live now (`sealfs stat`).
@@ -589,13 +516,7 @@ impl Filesystem {
 
     /// Blocks held back in quarantine now.
     pub fn quarantined_blocks(&self) -> u64 {
-        self.windows
-            .holds
-            .lock()
-            .iter()
-            .flat_map(|h| h.held.iter())
-            .map(|e| e.len)
-            .sum()
+        self.space.quarantined_blocks()
     }
 }
 
@@ -627,7 +548,7 @@ mod tests {
         // Without the flag the range ends at the last block of the file.
         assert!(matches!(
             fs.setup_mapping(fh, 0, SLOT, MAP_READ | MAP_WRITE, 0, c),
-            Err(Error::Invalid(_))
+            Err(Stop::Failed(Error::Invalid(_)))
         ));
         let ext = fs
             .setup_mapping(fh, 0, SLOT, MAP_READ | MAP_WRITE | MAP_BEYOND_EOF, 0, c)
@@ -649,10 +570,7 @@ mod tests {
             "growth moved no block"
         );
         // Shrinking frees pinned blocks: the pin is recalled and the truncate waits.
-        assert!(matches!(
-            fs.truncate(f.ino, 4096, c),
-            Err(Error::WouldWait { .. })
-        ));
+        assert!(matches!(fs.truncate(f.ino, 4096, c), Err(Stop::Wait(_))));
         assert_eq!(fs.seal_stats().recalls, 1);
         fs.remove_mapping(fh, 0).unwrap();
         fs.truncate(f.ino, 4096, c).unwrap();

@@ -82,7 +82,7 @@ impl Filesystem {
         mut f: impl FnMut(&mut crate::meta::Inode) -> Result<(), Retry>,
     ) -> Result<()> {
         self.transact(|| {
-            let n = self.node(ino)?;
+            let n = self.namespace.node(ino)?;
             let mut g = n.write();
             if g.attr.flags & (flags::IMMUTABLE | flags::APPEND) != 0 {
                 return Err(Error::Perm("immutable or append-only file").into());
@@ -144,7 +144,7 @@ impl Filesystem {
         if acl::is_acl_name(name) && !self.acl_enabled() {
             return Err(Error::NotSupported);
         }
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         let v = g.xattr(name).ok_or(Error::NoData)?.to_vec();
         sized(v, size)
@@ -152,7 +152,7 @@ impl Filesystem {
 
     /// `listxattr(2)`: NUL-terminated names.
     pub fn listxattr(&self, ino: u64, size: u32) -> Result<XattrReply> {
-        let n = self.node(ino)?;
+        let n = self.namespace.node(ino)?;
         let g = n.read();
         let mut out = Vec::new();
         let acl_on = self.acl_enabled();

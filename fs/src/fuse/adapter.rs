@@ -30,7 +30,7 @@ use fuser::{
 use super::atime::MountWatch;
 use super::attr::{file_attr, file_type, request_time, time_set};
 use super::options::{CacheMode, MountConfig};
-use crate::error::Error;
+use crate::error::{Error, Stop};
 use crate::filesystem::namespace::SetAttr;
 use crate::filesystem::xattr::XattrReply;
 use crate::filesystem::{Ctx, Filesystem, NAME_MAX};
@@ -126,7 +126,7 @@ impl SealFuse {
     /// is parked (no worker thread held) and `done` replies when it finally runs.
     fn parked<T: 'static>(
         &self,
-        f: impl FnMut(&Filesystem) -> crate::Result<T> + Send + 'static,
+        f: impl FnMut(&Filesystem) -> crate::Attempt<T> + Send + 'static,
         done: impl FnOnce(crate::Result<T>) + Send + 'static,
     ) {
         let fs = self.fs.clone();
@@ -157,7 +157,7 @@ fn create_ctx(req: &Request, umask: u32) -> Ctx {
 /// The errno of a core error; unexpected ones are logged as errors, the rest at debug.
 fn errno(e: Error) -> Errno {
     match &e {
-        Error::Io(_) | Error::Format(_) | Error::Corrupt(_) | Error::WouldWait { .. } => {
+        Error::Io(_) | Error::Format(_) | Error::Corrupt(_) => {
             tracing::error!(error = %e, "request failed")
         }
         _ => tracing::debug!(error = %e, "request failed"),
@@ -483,7 +483,7 @@ impl fuser::Filesystem for SealFuse {
         }
         // The common case (no seal in the way) runs without copying the data.
         match self.fs.write(ino.0, offset, data) {
-            Err(crate::Error::WouldWait { .. }) => {
+            Err(Stop::Wait(_)) => {
                 let data = data.to_vec();
                 self.parked(
                     move |fs| fs.write(ino.0, offset, &data),
@@ -494,7 +494,7 @@ impl fuser::Filesystem for SealFuse {
                 );
             }
             Ok(n) => reply.written(n),
-            Err(e) => reply.error(errno(e)),
+            Err(Stop::Failed(e)) => reply.error(errno(e)),
         }
     }
 
@@ -774,8 +774,9 @@ impl fuser::Filesystem for SealFuse {
         for x in first.invalidate {
             self.invalidate_data(x.ino, x.offset, x.len);
         }
-        match first.result {
-            Err(crate::Error::WouldWait { .. }) if c.may_park => {
+        let res = match first.result {
+            // Only a command whose handler may park stops with a wait (`Command::run`).
+            Err(Stop::Wait(_)) => {
                 let input = in_data.to_vec();
                 let notifier = self.notifier.clone();
                 let retry_notifier = self.notifier.clone();
@@ -809,16 +810,17 @@ impl fuser::Filesystem for SealFuse {
                         }
                     },
                 );
+                return;
             }
-            res => {
-                if c.changes_attrs {
-                    self.invalidate_attr(ino.0);
-                }
-                match res {
-                    Ok(out) => reply.ioctl(0, &out),
-                    Err(e) => reply.error(errno(e)),
-                }
-            }
+            Err(Stop::Failed(e)) => Err(e),
+            Ok(out) => Ok(out),
+        };
+        if c.changes_attrs {
+            self.invalidate_attr(ino.0);
+        }
+        match res {
+            Ok(out) => reply.ioctl(0, &out),
+            Err(e) => reply.error(errno(e)),
         }
     }
 

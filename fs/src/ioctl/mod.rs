@@ -7,16 +7,16 @@
 //! A transport only translates: it looks the command up ([`command`]; an unknown one is
 //! ENOTTY, a sealfs number with another argument size EINVAL), runs it ([`Command::run`]),
 //! applies the page-cache invalidations the [`Outcome`] carries (on every attempt, also a
-//! failed one), parks and retries the command when it returns `Error::WouldWait` and the
-//! entry says it may park, drops the inode's cached attributes when the entry says it
-//! changes them, and maps the error to its errno.
+//! failed one), parks and retries the command when it must wait for a recall
+//! ([`Stop::Wait`], which only a [`Handler::MayPark`] entry returns), drops the inode's
+//! cached attributes when the entry says it changes them, and maps the error to its errno.
 //!
 //! * `flags` — the Linux inode-flag ioctls (`chattr`, `lsattr`, `xfs_io chattr`);
 //! * `seals` — seals, the permanent seal, DAX windows, the extent list and defrag;
 //! * `mount` — `sealfs stat` and the remount switch.
 
 use crate::abi;
-use crate::error::{Error, Result};
+use crate::error::{Attempt, Error, Result, Stop};
 use crate::filesystem::{Ctx, Filesystem};
 
 pub mod flags;
@@ -68,14 +68,22 @@ pub struct Reply {
 /// The result of one attempt of a command.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The bytes to copy out, or the error.
-    pub result: Result<Vec<u8>>,
+    /// The bytes to copy out, the error, or (a [`Handler::MayPark`] command only) the
+    /// wait for a recall.
+    pub result: Attempt<Vec<u8>>,
     /// Page-cache ranges to invalidate, whatever the result.
     pub invalidate: Vec<Invalidation>,
 }
 
-/// A handler: fills `reply` or fails.
-pub type Handler = fn(&Filesystem, &Request<'_>, &mut Reply) -> Result<()>;
+/// A handler: fills `reply` or fails; by whether it may have to wait for a seal recall.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// It never waits.
+    Never(fn(&Filesystem, &Request<'_>, &mut Reply) -> Result<()>),
+    /// It may return [`Stop::Wait`] (it allocates holes or relocates, and can meet a
+    /// recall): the transport parks it and runs it again when seals change.
+    MayPark(fn(&Filesystem, &Request<'_>, &mut Reply) -> Attempt<()>),
+}
 
 /// One entry of the command table.
 pub struct Command {
@@ -90,8 +98,7 @@ pub struct Command {
     /// should have changed nothing, but the kernel must never keep attributes the daemon
     /// may have changed).
     pub changes_attrs: bool,
-    /// It may return `Error::WouldWait` (it allocates holes or relocates, and can meet a
-    /// recall): the transport parks it and runs it again when seals change.
+    /// Its handler is a [`Handler::MayPark`]: its outcome may be [`Stop::Wait`].
     pub may_park: bool,
 }
 
@@ -99,7 +106,11 @@ impl Command {
     /// Runs one attempt.
     pub fn run(&self, fs: &Filesystem, r: &Request<'_>) -> Outcome {
         let mut reply = Reply::default();
-        let result = (self.handler)(fs, r, &mut reply).map(|()| reply.data);
+        let result = match self.handler {
+            Handler::Never(f) => f(fs, r, &mut reply).map_err(Stop::Failed),
+            Handler::MayPark(f) => f(fs, r, &mut reply),
+        }
+        .map(|()| reply.data);
         Outcome {
             result,
             invalidate: reply.invalidate,
@@ -116,28 +127,13 @@ enum Attrs {
     Changed,
 }
 
-/// Whether a command may wait for a recall ([`Command::may_park`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Park {
-    /// It never returns `Error::WouldWait`.
-    Never,
-    /// The transport parks it on `Error::WouldWait`.
-    May,
-}
-
-const fn entry(
-    cmd: u32,
-    name: &'static str,
-    handler: Handler,
-    attrs: Attrs,
-    park: Park,
-) -> Command {
+const fn entry(cmd: u32, name: &'static str, handler: Handler, attrs: Attrs) -> Command {
     Command {
         cmd,
         name,
         handler,
         changes_attrs: matches!(attrs, Attrs::Changed),
-        may_park: matches!(park, Park::May),
+        may_park: matches!(handler, Handler::MayPark(_)),
     }
 }
 
@@ -146,140 +142,126 @@ pub static TABLE: &[Command] = &[
     entry(
         flags::FS_IOC_GETFLAGS,
         "GETFLAGS",
-        flags::get_flags,
+        Handler::Never(flags::get_flags),
         Attrs::Kept,
-        Park::Never,
     ),
     entry(
         flags::FS_IOC32_GETFLAGS,
         "GETFLAGS32",
-        flags::get_flags,
+        Handler::Never(flags::get_flags),
         Attrs::Kept,
-        Park::Never,
     ),
     entry(
         flags::FS_IOC_SETFLAGS,
         "SETFLAGS",
-        flags::set_flags,
+        Handler::Never(flags::set_flags),
         Attrs::Changed,
-        Park::Never,
     ),
     entry(
         flags::FS_IOC32_SETFLAGS,
         "SETFLAGS32",
-        flags::set_flags,
+        Handler::Never(flags::set_flags),
         Attrs::Changed,
-        Park::Never,
     ),
     entry(
         flags::FS_IOC_FSGETXATTR,
         "FSGETXATTR",
-        flags::get_xattr,
+        Handler::Never(flags::get_xattr),
         Attrs::Kept,
-        Park::Never,
     ),
     entry(
         flags::FS_IOC_FSSETXATTR,
         "FSSETXATTR",
-        flags::set_xattr,
+        Handler::Never(flags::set_xattr),
         Attrs::Changed,
-        Park::Never,
     ),
-    entry(abi::IOC_STAT, "STAT", mount::stat, Attrs::Kept, Park::Never),
+    entry(
+        abi::IOC_STAT,
+        "STAT",
+        Handler::Never(mount::stat),
+        Attrs::Kept,
+    ),
     entry(
         abi::IOC_SET_READONLY,
         "SET_READONLY",
-        mount::set_readonly,
+        Handler::Never(mount::set_readonly),
         Attrs::Kept,
-        Park::Never,
     ),
     // SEAL with POPULATE fills holes (block count) and may meet a recall.
     entry(
         abi::IOC_SEAL,
         "SEAL",
-        seals::seal,
+        Handler::MayPark(seals::seal),
         Attrs::Changed,
-        Park::May,
     ),
     entry(
         abi::IOC_UNSEAL,
         "UNSEAL",
-        seals::unseal,
+        Handler::Never(seals::unseal),
         Attrs::Kept,
-        Park::Never,
     ),
     entry(
         abi::IOC_REVOKE,
         "REVOKE",
-        seals::revoke,
+        Handler::Never(seals::revoke),
         Attrs::Kept,
-        Park::Never,
     ),
     entry(
         abi::IOC_GET_SEALS,
         "GET_SEALS",
-        seals::get_seals,
+        Handler::Never(seals::get_seals),
         Attrs::Kept,
-        Park::Never,
     ),
     // The permanent seal is an inode flag; with POPULATE it fills holes first.
     entry(
         abi::IOC_SET_IMMUTABLE,
         "SET_IMMUTABLE",
-        seals::set_immutable,
+        Handler::MayPark(seals::set_immutable),
         Attrs::Changed,
-        Park::May,
     ),
     entry(
         abi::IOC_CLEAR_IMMUTABLE,
         "CLEAR_IMMUTABLE",
-        seals::clear_immutable,
+        Handler::Never(seals::clear_immutable),
         Attrs::Changed,
-        Park::Never,
     ),
     // SETUPMAPPING fills the holes it maps for writing.
     entry(
         abi::IOC_SETUPMAPPING,
         "SETUPMAPPING",
-        seals::setup_mapping,
+        Handler::MayPark(seals::setup_mapping),
         Attrs::Changed,
-        Park::May,
     ),
     entry(
         abi::IOC_REMOVEMAPPING,
         "REMOVEMAPPING",
-        seals::remove_mapping,
+        Handler::Never(seals::remove_mapping),
         Attrs::Kept,
-        Park::Never,
     ),
     entry(
         abi::IOC_FLUSHMAPPING,
         "FLUSHMAPPING",
-        seals::flush_mapping,
+        Handler::Never(seals::flush_mapping),
         Attrs::Kept,
-        Park::Never,
     ),
     entry(
         abi::IOC_GET_RECALLS,
         "GET_RECALLS",
-        seals::get_recalls,
+        Handler::Never(seals::get_recalls),
         Attrs::Kept,
-        Park::Never,
     ),
     entry(
         abi::IOC_EXTENTS,
         "EXTENTS",
-        seals::extents,
+        Handler::Never(seals::extents),
         Attrs::Kept,
-        Park::Never,
     ),
     // Defrag relocates files and waits out the recall of a breakable seal in its way.
     entry(
         abi::IOC_DEFRAG,
         "DEFRAG",
-        seals::defrag,
+        Handler::MayPark(seals::defrag),
         Attrs::Kept,
-        Park::May,
     ),
 ];
 
@@ -357,7 +339,10 @@ mod tests {
         assert_eq!(total, 1);
         assert_eq!(list, vec![(0, fs.layout().data_off + d * bs, 8192)]);
         r.ctx.uid = 1000;
-        assert!(matches!(c.run(&fs, &r).result, Err(Error::Perm(_))));
+        assert!(matches!(
+            c.run(&fs, &r).result,
+            Err(Stop::Failed(Error::Perm(_)))
+        ));
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! core, encode the answer.
 //!
 //! A SEAL or SET_IMMUTABLE with POPULATE and a SETUPMAPPING can meet a recall while they
-//! allocate holes, DEFRAG while it relocates: they return `Error::WouldWait` like any other
-//! extent-map change and the transport parks them (their table entries say so).
+//! allocate holes, DEFRAG while it relocates: their handlers return an [`Attempt`], whose
+//! [`crate::error::Stop::Wait`] the transport parks (their table entries are
+//! `Handler::MayPark`).
 
 use super::{want_out, Invalidation, Reply, Request};
 use crate::abi;
-use crate::error::{Error, Result};
+use crate::error::{Attempt, Error, Result};
 use crate::filesystem::seals::{Populate, SealMode};
 use crate::filesystem::windows::{DevExtent, MappedRange};
 use crate::filesystem::Filesystem;
@@ -25,7 +26,7 @@ fn triple(e: &DevExtent) -> abi::Triple {
 }
 
 /// `SEALFS_IOC_SEAL`.
-pub fn seal(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Result<()> {
+pub fn seal(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Attempt<()> {
     let a = abi::SealArg::decode(r.input)?;
     let fh = need_fh(r)?;
     fs.seal(
@@ -107,7 +108,7 @@ pub fn get_seals(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()
 }
 
 /// `SEALFS_IOC_SET_IMMUTABLE`.
-pub fn set_immutable(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Result<()> {
+pub fn set_immutable(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Attempt<()> {
     let populate = if abi::decode_immutable(r.input)? {
         Populate::Fill
     } else {
@@ -123,7 +124,7 @@ pub fn clear_immutable(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Re
 }
 
 /// `SEALFS_IOC_SETUPMAPPING`.
-pub fn setup_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
+pub fn setup_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Attempt<()> {
     want_out(r, abi::SETUPMAPPING_SIZE)?;
     let m = abi::SetupMapping::decode(r.input)?;
     let ext = fs.setup_mapping(need_fh(r)?, m.foffset, m.len, m.flags, m.moffset, r.ctx)?;
@@ -197,7 +198,7 @@ pub fn extents(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> 
 }
 
 /// `SEALFS_IOC_DEFRAG` (the core refuses anyone but root).
-pub fn defrag(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
+pub fn defrag(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Attempt<()> {
     want_out(r, abi::DEFRAG_SIZE)?;
     let d = fs.defrag(r.ctx)?;
     out.data = abi::encode_defrag(d.files, d.moved, d.sealed, d.no_space);

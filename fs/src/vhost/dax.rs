@@ -269,7 +269,7 @@ impl Window {
         len: u64,
         write: bool,
         moffset: u64,
-    ) -> crate::Result<(Vec<DevExtent>, bool)> {
+    ) -> crate::Attempt<(Vec<DevExtent>, bool)> {
         let flags = MAP_READ | if write { MAP_WRITE } else { 0 };
         if self.may_back_past_eof(ino, foffset, len)? {
             match self.fs.setup_mapping(
@@ -280,7 +280,9 @@ impl Window {
                 moffset,
                 daemon_ctx(),
             ) {
-                Err(e @ (crate::Error::NoSpace | crate::Error::Sealed | crate::Error::Perm(_))) => {
+                Err(crate::Stop::Failed(
+                    e @ (crate::Error::NoSpace | crate::Error::Sealed | crate::Error::Perm(_)),
+                )) => {
                     tracing::info!(ino, foffset, error = %e, "vhost-user: cannot back a guest slot past the end of the file; mapping the file's blocks only");
                 }
                 r => return r.map(|e| (e, false)),
@@ -290,7 +292,7 @@ impl Window {
         let end = size.div_ceil(self.unit) * self.unit;
         let shown = len.min(end.saturating_sub(foffset));
         if shown == 0 {
-            return Err(crate::Error::Invalid("mapping beyond the end of the file"));
+            return Err(crate::Error::Invalid("mapping beyond the end of the file").into());
         }
         let e = self
             .fs
@@ -343,7 +345,11 @@ impl Window {
             Err(e) => {
                 tracing::debug!(ino, foffset, error = %e, "vhost-user: guest mapping refused");
                 self.unref(st, ino, write);
-                return Err(e.errno());
+                return Err(match e {
+                    crate::error::Stop::Failed(e) => e.errno(),
+                    // A guest's mapping is never parked: a wait for a recall refuses it.
+                    crate::error::Stop::Wait(_) => libc::EIO,
+                });
             }
         };
         let mut pieces = Vec::with_capacity(extents.len());

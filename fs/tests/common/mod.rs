@@ -32,6 +32,31 @@ pub fn skip(why: &str) {
     }
 }
 
+/// The error a call that may wait for a recall (a [`sealfs::Stop`]) failed with, for tests
+/// that expect it to fail: a wait there fails the test.
+pub trait Failed {
+    /// The error; panics on a wait.
+    fn failed(self) -> sealfs::Error;
+    /// Its errno; panics on a wait.
+    fn errno(&self) -> i32;
+}
+
+impl Failed for sealfs::Stop {
+    fn failed(self) -> sealfs::Error {
+        match self {
+            sealfs::Stop::Failed(e) => e,
+            sealfs::Stop::Wait(w) => panic!("expected an error, got a wait: {w:?}"),
+        }
+    }
+
+    fn errno(&self) -> i32 {
+        match self {
+            sealfs::Stop::Failed(e) => e.errno(),
+            sealfs::Stop::Wait(w) => panic!("expected an error, got a wait: {w:?}"),
+        }
+    }
+}
+
 /// Makes a filesystem on `dev` with region sizes `layout` (a small log or checkpoint area
 /// makes checkpoints and a full metadata area easy to reach).
 pub fn mkfs_layout(dev: &dyn Device, layout: LayoutOptions) {
