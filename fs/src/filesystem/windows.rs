@@ -402,8 +402,9 @@ impl Filesystem {
     }
 
     /// Gives back the blocks of `[start, end)` past the end of the file — what a mapping made
-    /// with [`MAP_BEYOND_EOF`] allocated there — once that mapping is gone. Never waits and
-    /// never recalls: blocks a seal or pin still covers stay (the last of them to go trims).
+    /// with [`MAP_BEYOND_EOF`] allocated there — once that mapping is gone. Never waits:
+    /// blocks a seal or pin covers stay (the last mapping to go trims). A breakable seal taken
+    /// between the check and the punch is recalled as by any punch, and keeps the blocks.
     pub(crate) fn trim_beyond_eof(&self, ino: u64, start: u64, end: u64) -> Result<()> {
         let size = self.getattr(ino)?.attr.size;
         let from = start.max(size.div_ceil(self.bs) * self.bs);
