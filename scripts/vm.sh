@@ -767,7 +767,7 @@ c_step() { # NAME
 		grep -q immutable "$out" || ok=1
 		host_check "host: sealfs seals lists the permanent seal the guest set over virtio-fs" $ok "$(head -n 3 "$out" | tr '\n' ' ')"
 		rc=0
-		truncate -s 0 "$c_mnt/gseal.bin" >"$out" 2>&1 || rc=$?
+		truncate -c -s 0 "$c_mnt/gseal.bin" >"$out" 2>&1 || rc=$?
 		n=1
 		[[ $rc != 0 ]] && grep -q 'Operation not permitted' "$out" && n=0
 		host_check "host: a host truncate of the guest-sealed file is refused (EPERM)" $n "exit $rc: $(head -n1 "$out")"
@@ -790,7 +790,7 @@ c_step() { # NAME
 		before=$(c_stat_field '\([0-9][0-9]*\) revocations')
 		t0=$(date +%s.%N)
 		rc=0
-		timeout 60 truncate -s 0 "$c_mnt/dax-r.bin" >"$out" 2>&1 || rc=$?
+		timeout 60 truncate -c -s 0 "$c_mnt/dax-r.bin" >"$out" 2>&1 || rc=$?
 		t1=$(date +%s.%N)
 		local secs
 		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
@@ -936,13 +936,13 @@ run_sequence_c() {
 				host_check "C$phase guest ran its tests and powered off (${boot_secs}s boot-to-result)" 0
 			else
 				host_check "C$phase guest powered off before reporting" 1 "console log:"
-				tail -n 25 "$work/console-C$phase.log" | sed 's/^/        | /'
+				{ tail -n 25 "$work/console-C$phase.log" 2>/dev/null || echo "(no console output)"; } | sed "s/^/        | /"
 				c_show_logs "$phase"
 			fi
 			;;
 		*)
 			host_check "C$phase boot ended: $boot_status after ${boot_secs}s" 1 "console log:"
-			tail -n 25 "$work/console-C$phase.log" | sed 's/^/        | /'
+			{ tail -n 25 "$work/console-C$phase.log" 2>/dev/null || echo "(no console output)"; } | sed "s/^/        | /"
 			c_show_logs "$phase"
 			;;
 		esac
