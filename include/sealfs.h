@@ -156,7 +156,8 @@ struct sealfs_stat {
 	__u64 timeout_ms;   /* name and attribute cache lifetime (timeout=) */
 	__u64 max_seals_per_user;
 	__u8  uuid[16];     /* the filesystem's UUID, as in its superblock */
-	__u64 reserved[5];
+	__u64 guest_mappings; /* live DAX window mappings of a vhost-user-fs guest */
+	__u64 reserved[4];
 };
 
 /* Remount support (root only): the daemon stops or resumes writing. */

@@ -498,6 +498,8 @@ pub const STAT_SIZE: usize = 256;
 pub const IOC_STAT: u32 = ioc(IOC_READ, IOC_TYPE, 0x10, STAT_SIZE);
 /// Byte offset of `uuid[16]` in `struct sealfs_stat` (after the 24 u64 fields).
 pub const STAT_UUID_AT: usize = 200;
+/// Byte offset of `guest_mappings` in `struct sealfs_stat` (after `uuid[16]`).
+pub const STAT_GUEST_MAPPINGS_AT: usize = 216;
 /// Value of the first field of `struct sealfs_stat`.
 pub const STAT_VERSION: u64 = 1;
 /// `mount_flags` bit: mounted read-only.
@@ -577,6 +579,8 @@ pub struct StatArg {
     /// The filesystem's UUID (as in its superblock): a window host that opens the device
     /// by the mount's source checks it found this filesystem there.
     pub uuid: [u8; 16],
+    /// Live DAX window mappings of a virtual machine served over vhost-user-fs.
+    pub guest_mappings: u64,
 }
 
 impl StatArg {
@@ -617,6 +621,7 @@ impl StatArg {
             put64(&mut b, i * 8, *v);
         }
         b[STAT_UUID_AT..STAT_UUID_AT + 16].copy_from_slice(&self.uuid);
+        put64(&mut b, STAT_GUEST_MAPPINGS_AT, self.guest_mappings);
         b
     }
 
@@ -655,6 +660,7 @@ impl StatArg {
             uuid: b[STAT_UUID_AT..STAT_UUID_AT + 16]
                 .try_into()
                 .map_err(|_| Error::Invalid("sealfs_stat size"))?,
+            guest_mappings: le64(b, STAT_GUEST_MAPPINGS_AT),
         })
     }
 
@@ -707,6 +713,7 @@ mod stat_abi_tests {
             timeout_ms: 60_000,
             max_seals_per_user: 16384,
             uuid: [9; 16],
+            guest_mappings: 26,
             ..Default::default()
         };
         assert_eq!(StatArg::decode(&s.encode()).unwrap(), s);

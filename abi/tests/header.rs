@@ -44,6 +44,7 @@ int main(void) {
 	N(sizeof(struct sealfs_ranges)); N(sizeof(struct sealfs_extent_list));
 	N(sizeof(struct sealfs_defrag)); N(sizeof(struct sealfs_stat));
 	N(sizeof(struct sealfs_readonly)); N(offsetof(struct sealfs_stat, uuid));
+	N(offsetof(struct sealfs_stat, guest_mappings));
 
 	struct sealfs_seal seal = { .offset = 0x1122334455667788ull, .length = 0x99aabbccddeeff01ull,
 		.flags = 3 };
@@ -83,6 +84,7 @@ int main(void) {
 	for (int i = 1; i < 25; i++) f[i] = 0x100 + i;
 	st.version = SEALFS_STAT_VERSION;
 	for (int i = 0; i < 16; i++) st.uuid[i] = 0xa0 + i;
+	st.guest_mappings = 0x11a;
 	DUMP("stat", st);
 	struct sealfs_readonly ro = { .read_only = 1 };
 	DUMP("readonly", ro);
@@ -192,7 +194,7 @@ fn numbers_sizes_and_layouts_match_the_c_header() {
     for (k, v) in consts {
         assert_eq!(num(k), v, "{k}");
     }
-    let sizes: [(&str, usize); 12] = [
+    let sizes: [(&str, usize); 13] = [
         ("sizeof(struct sealfs_seal)", abi::SEAL_ARG_SIZE),
         ("sizeof(struct sealfs_seal_info)", abi::SEAL_INFO_SIZE),
         ("sizeof(struct sealfs_seal_list)", abi::SEAL_LIST_SIZE),
@@ -205,6 +207,10 @@ fn numbers_sizes_and_layouts_match_the_c_header() {
         ("sizeof(struct sealfs_stat)", abi::STAT_SIZE),
         ("sizeof(struct sealfs_readonly)", abi::READONLY_ARG_SIZE),
         ("offsetof(struct sealfs_stat, uuid)", abi::STAT_UUID_AT),
+        (
+            "offsetof(struct sealfs_stat, guest_mappings)",
+            abi::STAT_GUEST_MAPPINGS_AT,
+        ),
     ];
     for (k, v) in sizes {
         assert_eq!(num(k), v as u64, "{k}");
@@ -276,6 +282,7 @@ fn numbers_sizes_and_layouts_match_the_c_header() {
         timeout_ms: f(23),
         max_seals_per_user: f(24),
         uuid: std::array::from_fn(|i| 0xa0 + i as u8),
+        guest_mappings: 0x11a,
     };
     assert_eq!(hex(&st.encode()), bytes("stat"));
     assert_eq!(hex(&abi::encode_readonly(true)), bytes("readonly"));

@@ -38,6 +38,7 @@ pub mod meta;
 pub mod mounts;
 pub mod park;
 pub mod sync;
+pub mod vhost;
 pub mod window;
 
 pub use error::{Error, Result};

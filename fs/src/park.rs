@@ -45,7 +45,7 @@ impl Parker {
         });
         let weak: Weak<Parker> = Arc::downgrade(&p);
         let hook = weak.clone();
-        fs.set_seal_hook(move || {
+        fs.add_seal_hook(move || {
             if let Some(p) = hook.upgrade() {
                 p.kick_if_needed();
             }

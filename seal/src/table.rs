@@ -296,7 +296,10 @@ impl SealTable {
             return Decision::Proceed;
         };
         let all = change.kind == ChangeKind::RemoveLast;
-        let conflicts = |s: &Seal| all || s.range.overlaps(&change.range);
+        let extend = change.kind == ChangeKind::Extend;
+        let conflicts = |s: &Seal| {
+            all || (s.range.overlaps(&change.range) && !(extend && s.kind == SealKind::MappingPin))
+        };
 
         if change.kind == ChangeKind::Relocate {
             return if v.iter().any(conflicts) {

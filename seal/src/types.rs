@@ -57,6 +57,10 @@ pub enum ChangeKind {
     /// Size change: truncate up or down, extending write or fallocate. The
     /// caller passes `[min(old, new), max(old, new))` as the range.
     SizeChange,
+    /// The size grows over `[old, new)` (extending write, truncate up, fallocate past
+    /// the end) and no block moves: seals conflict (they freeze the size), mapping pins do
+    /// not (blocks already past the end of the file stay where they are mapped).
+    Extend,
     /// Hole punch of the range.
     Punch,
     /// Zero-range that reallocates blocks in the range.

@@ -206,6 +206,9 @@ impl Model {
         }
         let hit: Vec<usize> = (0..self.seals.len())
             .filter(|&i| self.seals[i].ino == ino && touches(self.seals[i].range, change))
+            .filter(|&i| {
+                change.kind != ChangeKind::Extend || self.seals[i].kind != SealKind::MappingPin
+            })
             .collect();
         if hit.is_empty() {
             return Decision::Proceed;
@@ -316,6 +319,7 @@ fn kind() -> impl Strategy<Value = SealKind> {
 fn change_kind() -> impl Strategy<Value = ChangeKind> {
     prop_oneof![
         Just(ChangeKind::SizeChange),
+        Just(ChangeKind::Extend),
         Just(ChangeKind::Punch),
         Just(ChangeKind::ZeroRange),
         Just(ChangeKind::AllocateHole),

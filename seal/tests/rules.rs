@@ -739,3 +739,34 @@ fn revoke_removes_every_overlapping_seal_and_fences_its_holders() {
     assert_eq!(t.stats().revocations, 3);
     assert!(t.revoke(9, ByteRange::WHOLE).is_empty());
 }
+
+#[test]
+fn growth_passes_mapping_pins_but_not_seals() {
+    let mut t = table();
+    // A pin over blocks past the end of the file (a guest's whole 2 MiB slot).
+    seal(&mut t, 1, 1, SealKind::MappingPin, r(0, 2 << 20));
+    let grow = ch(ChangeKind::Extend, 100, 4096);
+    assert_eq!(t.check(1, &grow, false, 0), Decision::Proceed);
+    // Shrinking over the same bytes frees them: the pin is recalled.
+    let d = t.check(1, &ch(ChangeKind::SizeChange, 100, 4096), false, 0);
+    assert_eq!(recalled_ids(&d).len(), 1);
+    // Seals freeze the size: growth recalls a breakable one, a temporary one refuses it.
+    seal(&mut t, 2, 1, SealKind::Breakable, r(0, 2 << 20));
+    let d = t.check(2, &grow, false, 0);
+    assert_eq!(recalled_ids(&d).len(), 1);
+    seal(&mut t, 3, 1, SealKind::Temporary, r(0, 2 << 20));
+    assert_eq!(
+        t.check(3, &grow, false, 0),
+        Decision::Refuse(SealError::Busy)
+    );
+    // A pin and a breakable seal on one file: growth waits for the seal alone.
+    let mut t = table();
+    seal(&mut t, 4, 1, SealKind::MappingPin, r(0, 2 << 20));
+    seal(&mut t, 4, 2, SealKind::Breakable, r(0, 2 << 20));
+    let d = t.check(4, &grow, false, 0);
+    assert_eq!(recalled_ids(&d).len(), 1);
+    assert_eq!(
+        states(&t, 4),
+        vec![SealState::Active, SealState::Recalled { deadline: T }]
+    );
+}

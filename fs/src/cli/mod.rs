@@ -12,7 +12,7 @@
 //! * `sys` — the few raw system calls (fork, ioctl) the command line needs.
 
 mod admin;
-mod args;
+pub(crate) mod args;
 mod bench;
 mod logging;
 mod mkfs;
@@ -132,6 +132,10 @@ options (comma-separated, -o may repeat):
                         them in step with the mode and inherits default ACLs
   timeout=SECONDS       how long the kernel caches names and attributes (default 60)
   subtype=NAME          type fuse.NAME (default sealfs; empty: plain fuse)
+  vhost_user=SOCKET     also serve a virtual machine as a vhost-user-fs device on this
+                        UNIX socket (QEMU >= 11.1; guest: mount -t virtiofs TAG, -o dax)
+  vhost_tag=TAG         the guest's virtio-fs tag (default sealfs)
+  vhost_window=SIZE     the guest's DAX window (default 512M; 0: none)
   remount               change the flags (ro/rw, nodev, nosuid, noexec, noatime, ...)
                         of the live mount at MOUNTPOINT instead of mounting
   dev, suid, exec, noexec, atime, noatime, sync, async, dirsync and their no- forms

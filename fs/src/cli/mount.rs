@@ -310,14 +310,26 @@ fn serve(
     signals
         .thread_block()
         .map_err(|e| format!("blocking signals: {}", e.desc()))?;
-    let mut session = crate::fuse::session::mount(Arc::new(fs), device, mnt, cfg).map_err(|e| {
-        at(
-            mnt,
-            format!("mount failed: {}{}", describe_io(&e), unprivileged(&e)),
-        )
-    })?;
+    let fs = Arc::new(fs);
+    let (mut session, shared) =
+        crate::fuse::session::mount(fs.clone(), device, mnt, cfg).map_err(|e| {
+            at(
+                mnt,
+                format!("mount failed: {}{}", describe_io(&e), unprivileged(&e)),
+            )
+        })?;
     if cfg.strictatime == Some(true) || cfg.nodiratime == Some(true) {
         mount_atime_flags(mnt, cfg).map_err(|e| at(mnt, e))?;
+    }
+    if let Some(socket) = &cfg.vhost_user {
+        let guest = crate::vhost::Config {
+            socket: socket.clone(),
+            tag: cfg.vhost_tag.clone(),
+            window: cfg.vhost_window,
+            mount: cfg.clone(),
+        };
+        crate::vhost::serve(fs, guest, shared.parker, shared.notifier)
+            .map_err(|e| at(socket, describe_io(&e)))?;
     }
     let mut unmounter = session.unmount_callable();
     let target = mnt.to_path_buf();

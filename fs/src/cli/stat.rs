@@ -131,4 +131,5 @@ fn print(path: &Path, mount: Option<&mounts::MountInfo>, s: &StatArg) {
         s.quarantined_blocks,
         human(s.quarantined_blocks * bs)
     );
+    println!("  guest window mappings: {}", s.guest_mappings);
 }

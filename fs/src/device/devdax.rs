@@ -124,6 +124,9 @@ impl Device for DevDax {
     fn path(&self) -> Option<&Path> {
         Some(&self.path)
     }
+    fn file(&self) -> Option<&std::fs::File> {
+        Some(&self.map.file)
+    }
     fn metadata(&self) -> Option<std::io::Result<std::fs::Metadata>> {
         Some(self.map.file.metadata())
     }

@@ -68,6 +68,11 @@ pub trait Device: Send + Sync {
     fn writable(&self) -> bool {
         true
     }
+    /// The open device file or image, for a virtual machine monitor to map (the
+    /// vhost-user back end passes it with each guest window mapping); none in a simulation.
+    fn file(&self) -> Option<&std::fs::File> {
+        None
+    }
 }
 
 /// A shared device is a device: a test (or a tool) keeps an `Arc` while the filesystem owns
@@ -111,6 +116,9 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     }
     fn writable(&self) -> bool {
         (**self).writable()
+    }
+    fn file(&self) -> Option<&std::fs::File> {
+        (**self).file()
     }
 }
 

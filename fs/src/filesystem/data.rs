@@ -198,7 +198,7 @@ impl Filesystem {
             self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
         }
         if end > g.attr.size {
-            self.seal_gate(&g, ChangeKind::SizeChange, g.attr.size, end)?;
+            self.seal_gate(&g, ChangeKind::Extend, g.attr.size, end)?;
         }
         let new = if holes > 0 {
             self.allocate_holes(m, fstart, fend)?
@@ -292,12 +292,12 @@ impl Filesystem {
             }
             let bs = self.bs;
             if size != g.attr.size {
-                self.seal_gate(
-                    &g,
-                    ChangeKind::SizeChange,
-                    size.min(g.attr.size),
-                    size.max(g.attr.size),
-                )?;
+                let kind = if size > g.attr.size {
+                    ChangeKind::Extend
+                } else {
+                    ChangeKind::SizeChange
+                };
+                self.seal_gate(&g, kind, size.min(g.attr.size), size.max(g.attr.size))?;
             }
             if size < g.attr.size && !size.is_multiple_of(bs) {
                 // Bytes past EOF in an allocated block must read as zero if the file grows.
@@ -393,7 +393,7 @@ impl Filesystem {
             self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
         }
         if !keep && end > g.attr.size {
-            self.seal_gate(&g, ChangeKind::SizeChange, g.attr.size, end)?;
+            self.seal_gate(&g, ChangeKind::Extend, g.attr.size, end)?;
         }
         let new = if holes > 0 {
             self.allocate_holes(m, fstart, fend)?
@@ -455,11 +455,25 @@ impl Filesystem {
         ino: u64,
         off: u64,
         end: u64,
+        take: impl FnMut() -> Result<T>,
+        undo: impl FnMut(T),
+    ) -> Result<T> {
+        self.populate_then_to(ino, off, end, false, take, undo)
+    }
+
+    /// [`Filesystem::populate_then`], filling past the end of the file too when
+    /// `beyond_eof` (the size stays, as with `FALLOC_FL_KEEP_SIZE`).
+    pub(crate) fn populate_then_to<T>(
+        &self,
+        ino: u64,
+        off: u64,
+        end: u64,
+        beyond_eof: bool,
         mut take: impl FnMut() -> Result<T>,
         mut undo: impl FnMut(T),
     ) -> Result<T> {
         self.check_writable()?;
-        self.transact(|| self.populate_once(ino, off, end, &mut take, &mut undo))
+        self.transact(|| self.populate_once(ino, off, end, beyond_eof, &mut take, &mut undo))
             .map_err(|e| match e {
                 // Mapping records that could never fit in the log: too much to populate.
                 Error::TooBig => Error::NoSpace,
@@ -473,6 +487,7 @@ impl Filesystem {
         ino: u64,
         off: u64,
         end: u64,
+        beyond_eof: bool,
         take: &mut impl FnMut() -> Result<T>,
         undo: &mut impl FnMut(T),
     ) -> Result<T, Retry> {
@@ -485,7 +500,11 @@ impl Filesystem {
         if g.attr.flags & flags::IMMUTABLE != 0 {
             return Err(Error::Perm("immutable file").into());
         }
-        let end = end.min(g.attr.size);
+        let end = if beyond_eof {
+            end
+        } else {
+            end.min(g.attr.size)
+        };
         let (fstart, fend) = (off / bs, end.div_ceil(bs));
         let holes: u64 = if off < end {
             m.segments(fstart, fend)

@@ -85,7 +85,7 @@ pub(crate) struct SealCtl {
     changed: Condvar,
     /// Holders to wake with POLLPRI: recalled, or revoked without a recall first.
     to_notify: Mutex<Vec<u64>>,
-    hook: RwLock<Option<Hook>>,
+    hooks: RwLock<Vec<Hook>>,
     epoch: Instant,
 }
 
@@ -95,7 +95,7 @@ impl SealCtl {
             table: Mutex::new(Rank::SealTable, SealTable::new(config(opts))),
             changed: Condvar::new(),
             to_notify: Mutex::new(Rank::Recalls, Vec::new()),
-            hook: RwLock::new(Rank::SealHook, None),
+            hooks: RwLock::new(Rank::SealHook, Vec::new()),
             epoch: Instant::now(),
         }
     }
@@ -132,17 +132,18 @@ impl Filesystem {
         *self.seals.table.lock() = SealTable::new(config(opts));
     }
 
-    /// Called (from any thread) whenever recalls are pending or seals were released or
-    /// revoked: the FUSE adapter sends poll notifications and retries parked requests.
-    pub fn set_seal_hook(&self, f: impl Fn() + Send + Sync + 'static) {
-        *self.seals.hook.write() = Some(std::sync::Arc::new(f));
+    /// Adds a hook called (from any thread, with no core lock held) whenever recalls are
+    /// pending or seals were released or revoked: the parker sends poll notifications and
+    /// retries parked requests; the vhost-user back end fences revoked guest mappings.
+    pub fn add_seal_hook(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.seals.hooks.write().push(std::sync::Arc::new(f));
     }
 
     pub(crate) fn seals_changed(&self) {
         self.seals.changed.notify_all();
         // Called with no lock held: the transport calls back into the core.
-        let hook = self.seals.hook.read().clone();
-        if let Some(h) = hook {
+        let hooks = self.seals.hooks.read().clone();
+        for h in hooks {
             h();
         }
     }

@@ -25,6 +25,12 @@ use super::{Ctx, Error, Filesystem, Result};
 /// The SETUPMAPPING flags, as the ABI defines them.
 pub use crate::abi::{MAP_POPULATE, MAP_READ, MAP_WRITE};
 
+/// A flag only the daemon's own window hosts use (never accepted from an ioctl): map the
+/// whole range even where it lies past the end of the file, allocating zeroed blocks there
+/// as `fallocate(FALLOC_FL_KEEP_SIZE)` does. A virtio-fs guest maps whole 2 MiB ranges and
+/// keeps them across truncates and extensions, so its window slot must stay backed.
+pub(crate) const MAP_BEYOND_EOF: u64 = 1 << 63;
+
 /// Most device extents one mapping may need (the ioctl answer's capacity).
 pub const MAX_EXTENTS: usize = crate::abi::MAP_EXTENTS_MAX;
 
@@ -94,6 +100,8 @@ pub(crate) struct Windows {
     /// process, not per mapping). Looked up by process id only to share it: an entry is
     /// used only while its process has not exited, and then that id is still its own.
     hosts: Mutex<HashMap<u32, Weak<OwnedFd>>>,
+    /// Live mappings of a virtual machine's DAX window (kept by the vhost-user back end).
+    guest_mappings: std::sync::atomic::AtomicU64,
 }
 
 impl Windows {
@@ -118,6 +126,7 @@ impl Default for Windows {
             maps: Mutex::new(Rank::WindowMaps, HashMap::new()),
             holds: Mutex::new(Rank::WindowHolds, Vec::new()),
             hosts: Mutex::new(Rank::WindowHosts, HashMap::new()),
+            guest_mappings: Default::default(),
         }
     }
 }
@@ -253,7 +262,7 @@ impl Filesystem {
         moffset: u64,
         ctx: Ctx,
     ) -> Result<Vec<DevExtent>> {
-        if flags & !(MAP_READ | MAP_WRITE | MAP_POPULATE) != 0
+        if flags & !(MAP_READ | MAP_WRITE | MAP_POPULATE | MAP_BEYOND_EOF) != 0
             || flags & (MAP_READ | MAP_WRITE) == 0
         {
             return Err(Error::Invalid("mapping flags"));
@@ -280,13 +289,14 @@ impl Filesystem {
             return Err(Error::Exists);
         }
         let size = self.getattr(h.ino)?.attr.size;
-        if end > size.div_ceil(unit) * unit {
+        let beyond_eof = flags & MAP_BEYOND_EOF != 0;
+        if !beyond_eof && end > size.div_ceil(unit) * unit {
             return Err(Error::Invalid("mapping beyond the end of the file"));
         }
-        let fill_end = end.min(size);
+        let fill_end = if beyond_eof { end } else { end.min(size) };
         if foffset < fill_end {
             // All or nothing, as SEAL with POPULATE: a refused mapping keeps no new block.
-            self.populate_then(h.ino, foffset, fill_end, || Ok(()), |()| {})?;
+            self.populate_then_to(h.ino, foffset, fill_end, beyond_eof, || Ok(()), |()| {})?;
         }
         if unit > self.bs {
             self.align_for_window(h.ino, foffset, end, unit)?;
@@ -437,6 +447,16 @@ impl Filesystem {
             .collect()
     }
 
+    /// True when the pin of the mapping of `fh` at `moffset` was revoked (its blocks are in
+    /// quarantine until the mapping is removed).
+    pub fn mapping_revoked(&self, fh: u64, moffset: u64) -> bool {
+        self.windows
+            .maps
+            .lock()
+            .get(&(fh, moffset))
+            .is_some_and(|m| m.revoked)
+    }
+
     /// The range the mapping of `fh` at `moffset` shows.
     pub fn mapping(&self, fh: u64, moffset: u64) -> Option<MappedRange> {
         self.windows
@@ -511,6 +531,20 @@ impl Filesystem {
         self.release_holds(|h| exited(&h.pidfd) || h.pidfd.is_none());
     }
 
+    /// Records how many DAX window mappings a virtual machine has live now (`sealfs stat`).
+    pub fn set_guest_mappings(&self, n: u64) {
+        self.windows
+            .guest_mappings
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Live DAX window mappings of a virtual machine.
+    pub fn guest_mappings(&self) -> u64 {
+        self.windows
+            .guest_mappings
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Blocks held back in quarantine now.
     pub fn quarantined_blocks(&self) -> u64 {
         self.windows
@@ -520,5 +554,79 @@ impl Filesystem {
             .flat_map(|h| h.held.iter())
             .map(|e| e.len)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::sim::SimDevice;
+    use crate::device::Device;
+    use crate::filesystem::{mkfs, MkfsOptions, MountOptions};
+
+    const SLOT: u64 = 2 << 20;
+
+    fn fs() -> (Arc<SimDevice>, Filesystem) {
+        let dev = Arc::new(SimDevice::new(64 << 20, true));
+        mkfs(&*dev, MkfsOptions::default()).unwrap();
+        let fs = Filesystem::mount(Box::new(dev.clone()), MountOptions::default()).unwrap();
+        (dev, fs)
+    }
+
+    /// A guest's slot is backed past the end of the file (size kept); growing the file over
+    /// it moves no block and recalls nothing, shrinking it recalls the pin.
+    #[test]
+    fn a_mapping_beyond_eof_is_backed_and_survives_growth_but_not_shrinking() {
+        let (dev, fs) = fs();
+        let c = Ctx::root();
+        let (f, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, c).unwrap();
+        fs.write(f.ino, 0, &[7u8; 100]).unwrap();
+        // Without the flag the range ends at the last block of the file.
+        assert!(matches!(
+            fs.setup_mapping(fh, 0, SLOT, MAP_READ | MAP_WRITE, 0, c),
+            Err(Error::Invalid(_))
+        ));
+        let ext = fs
+            .setup_mapping(fh, 0, SLOT, MAP_READ | MAP_WRITE | MAP_BEYOND_EOF, 0, c)
+            .unwrap();
+        assert_eq!(ext.iter().map(|e| e.len).sum::<u64>(), SLOT);
+        assert_eq!(ext[0].foffset, 0);
+        assert_eq!(fs.getattr(f.ino).unwrap().attr.size, 100);
+        // The blocks past the end read as zeros on the device.
+        let mut tail = vec![1u8; 4096];
+        dev.read(ext[0].doffset + 4096, &mut tail).unwrap();
+        assert_eq!(tail, vec![0u8; 4096]);
+        // Growth: an extending write and a truncate up, both over pinned blocks.
+        fs.write(f.ino, SLOT / 2, b"grown").unwrap();
+        fs.truncate(f.ino, SLOT, c).unwrap();
+        assert_eq!(fs.seal_stats().recalls, 0);
+        let now: Vec<DevExtent> = fs
+            .device_extents(f.ino, 0)
+            .unwrap()
+            .into_iter()
+            .map(|(foffset, doffset, len)| DevExtent {
+                foffset,
+                doffset,
+                len,
+            })
+            .collect();
+        assert_eq!(now, ext, "growth moved no block");
+        // Shrinking frees pinned blocks: the pin is recalled and the truncate waits.
+        assert!(matches!(
+            fs.truncate(f.ino, 4096, c),
+            Err(Error::WouldWait { .. })
+        ));
+        assert_eq!(fs.seal_stats().recalls, 1);
+        fs.remove_mapping(fh, 0).unwrap();
+        fs.truncate(f.ino, 4096, c).unwrap();
+        fs.release(fh).unwrap();
+        assert_eq!(
+            fs.read(f.ino, 0, 200).unwrap(),
+            [7u8; 100]
+                .iter()
+                .copied()
+                .chain([0u8; 100])
+                .collect::<Vec<_>>()
+        );
     }
 }

@@ -60,6 +60,12 @@ impl SealFuse {
     /// Serves `fs` with the settings of `cfg`.
     pub fn new(fs: Arc<Filesystem>, cfg: MountConfig) -> SealFuse {
         let parker = Parker::start(fs.clone());
+        SealFuse::with_parker(fs, cfg, parker)
+    }
+
+    /// Serves `fs` beside another transport of the same mount, sharing its parker: one
+    /// thread retries the parked requests and delivers the recalls of every transport.
+    pub fn with_parker(fs: Arc<Filesystem>, cfg: MountConfig, parker: Arc<Parker>) -> SealFuse {
         SealFuse {
             fs,
             info: cfg.info(),
@@ -84,6 +90,11 @@ impl SealFuse {
         if let Some((p, nodiratime)) = self.mount.as_ref().and_then(MountWatch::changed) {
             self.fs.set_atime_policy(p, nodiratime);
         }
+    }
+
+    /// The parker of this mount's requests.
+    pub fn parker(&self) -> Arc<Parker> {
+        self.parker.clone()
     }
 
     /// Where the session's notifier goes once the session exists (it is made from the
@@ -155,7 +166,7 @@ fn errno(e: Error) -> Errno {
 }
 
 /// Drops page-cache pages of `ino` through the session's notifier.
-fn invalidate_data(notifier: &OnceLock<Notifier>, ino: u64, off: u64, len: u64) {
+pub(crate) fn invalidate_data(notifier: &OnceLock<Notifier>, ino: u64, off: u64, len: u64) {
     if let Some(n) = notifier.get() {
         let (o, l) = (
             i64::try_from(off).unwrap_or(i64::MAX),

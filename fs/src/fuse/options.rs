@@ -74,6 +74,14 @@ pub struct MountConfig {
     pub sync: Flag,
     /// `dirsync`.
     pub dirsync: Flag,
+    /// `vhost_user=SOCKET`: also serve the filesystem to a virtual machine as a
+    /// vhost-user-fs device on this UNIX socket (see [`crate::vhost`]).
+    pub vhost_user: Option<std::path::PathBuf>,
+    /// `vhost_tag=TAG`: the virtio-fs tag the guest mounts (default `sealfs`).
+    pub vhost_tag: String,
+    /// `vhost_window=SIZE`: the guest's DAX window in bytes (`K`/`M`/`G` suffixes; a power
+    /// of two, at least 2 MiB; default 512 MiB; 0 offers no window).
+    pub vhost_window: u64,
 }
 
 impl Default for MountConfig {
@@ -100,6 +108,9 @@ impl Default for MountConfig {
             strictatime: None,
             sync: None,
             dirsync: None,
+            vhost_user: None,
+            vhost_tag: "sealfs".into(),
+            vhost_window: crate::vhost::DEFAULT_WINDOW,
         }
     }
 }
@@ -241,6 +252,27 @@ impl MountConfig {
             ("sync", None) => self.sync = Some(true),
             ("async", None) => self.sync = Some(false),
             ("dirsync", None) => self.dirsync = Some(true),
+            ("vhost_user", v) => self.vhost_user = Some(need(key, v)?.into()),
+            ("vhost_tag", v) => {
+                let t = need(key, v)?;
+                if t.is_empty() || t.len() > crate::vhost::TAG_MAX {
+                    return Err(format!(
+                        "mount option vhost_tag: 1 to {} bytes",
+                        crate::vhost::TAG_MAX
+                    ));
+                }
+                self.vhost_tag = t.to_string();
+            }
+            ("vhost_window", v) => {
+                let w = crate::cli::args::parse_size(std::ffi::OsStr::new(need(key, v)?))
+                    .map_err(|e| format!("mount option vhost_window: {e}"))?;
+                if w != 0 && (!w.is_power_of_two() || w < crate::vhost::SLOT) {
+                    return Err(
+                        "mount option vhost_window: a power of two, at least 2M (or 0)".into(),
+                    );
+                }
+                self.vhost_window = w;
+            }
             // fstab and mount(8) vocabulary with no meaning for a FUSE mount.
             (
                 "defaults" | "auto" | "noauto" | "user" | "nouser" | "users" | "owner" | "group"

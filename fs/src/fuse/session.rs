@@ -63,6 +63,16 @@ pub fn fuser_config(device: &Path, cfg: &MountConfig) -> Config {
     c
 }
 
+/// What another transport of the same mount (the vhost-user back end) shares with the
+/// FUSE session: its parker, and its notifier (to drop the host's cached pages a guest
+/// wrote under).
+pub struct Shared {
+    /// The mount's parker.
+    pub parker: Arc<crate::park::Parker>,
+    /// The FUSE session's notifier, set once the session exists.
+    pub notifier: Arc<std::sync::OnceLock<fuser::Notifier>>,
+}
+
 /// Mounts `fs` (opened from `device`) on `mountpoint` and completes the FUSE handshake:
 /// when this returns, the mount is live. `Session::run` then serves it until unmounted.
 pub fn mount(
@@ -70,7 +80,7 @@ pub fn mount(
     device: &Path,
     mountpoint: &Path,
     cfg: &MountConfig,
-) -> io::Result<Session<SealFuse>> {
+) -> io::Result<(Session<SealFuse>, Shared)> {
     fs.configure_seals(SealOptions {
         max_seals: cfg.max_seals,
         max_seals_per_user: cfg.max_seals_per_user,
@@ -88,7 +98,14 @@ pub fn mount(
     let mut adapter = SealFuse::new(fs, cfg.clone());
     adapter.watch_mount(mountpoint, device);
     let slot = adapter.notifier_slot();
+    let parker = adapter.parker();
     let session = Session::new(adapter, mountpoint, &config)?;
     let _ = slot.set(session.notifier());
-    Ok(session)
+    Ok((
+        session,
+        Shared {
+            parker,
+            notifier: slot,
+        },
+    ))
 }

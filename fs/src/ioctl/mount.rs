@@ -89,5 +89,6 @@ fn answer(fs: &Filesystem, cfg: &MountInfo) -> abi::StatArg {
         timeout_ms: cfg.timeout.as_millis().min(u64::MAX as u128) as u64,
         max_seals_per_user: cfg.max_seals_per_user as u64,
         uuid: fs.superblock().uuid,
+        guest_mappings: fs.guest_mappings(),
     }
 }
