@@ -671,6 +671,15 @@ c_daemon_pid() { # -> pid of the daemon serving $c_sock (the process this script
 
 c_mounted() { grep -qF " $c_mnt " /proc/mounts; }
 
+c_threads() { # the daemon's threads and where each waits in the kernel
+	local pid t
+	pid=$(cat "$work/daemon-C.pid" 2>/dev/null) || true
+	[[ -n $pid && -d /proc/$pid ]] || return 0
+	for t in /proc/"$pid"/task/*; do
+		printf '%s: %s; ' "$(cat "$t/comm" 2>/dev/null)" "$(cat "$t/wchan" 2>/dev/null)"
+	done
+}
+
 c_mount() { # WHAT: the host mount with the vhost-user socket; a host check
 	rm -f "$c_sock"
 	local t0=$SECONDS rc=0
@@ -830,7 +839,7 @@ c_step() { # NAME
 	if [[ $ok == 0 ]]; then c_answer "$name" ok; else c_answer "$name" "fail: see the host's checks"; fi
 }
 
-boot_c() { # PHASE -> boot_status (ok|killed|timeout), boot_secs; serves the guest's steps
+boot_c() { # PHASE -> boot_status (ok|killed|timeout|no-start), boot_secs; serves the guest's steps
 	local phase=$1 log=$work/console-C$1.log f name t0 t1
 	local -A answered=()
 	rm -f "$c_share"/step-* "$c_share"/done-*
@@ -848,8 +857,16 @@ boot_c() { # PHASE -> boot_status (ok|killed|timeout), boot_secs; serves the gue
 		</dev/null >"$work/qemu-C$phase.out" 2>&1 &
 	qemu_pid=$!
 	echo "$qemu_pid" >"$work/qemu-C.pid"
-	local deadline=$(($(date +%s) + boot_timeout)) status=ok
+	# QEMU does the vhost-user handshake before it starts the guest: no console output
+	# after a minute means the daemon took the connection but does not answer it.
+	local start=$(date +%s) status=ok
+	local deadline=$((start + (boot_timeout < 300 ? boot_timeout : 300)))
 	while kill -0 "$qemu_pid" 2>/dev/null; do
+		if [[ ! -s $log ]] && (($(date +%s) > start + 60)); then
+			kill -KILL "$qemu_pid"
+			status=no-start
+			break
+		fi
 		for f in "$c_share"/step-*; do
 			[[ -e $f ]] || continue
 			name=${f##*/step-}
@@ -927,6 +944,18 @@ run_sequence_c() {
 			continue
 		fi
 		boot_c "$phase"
+		if [[ $boot_status == no-start ]]; then
+			# The same daemon did not serve this VMM: say so (with where its threads
+			# wait), then give the boot a new daemon so that the later checks still run.
+			host_check "C$phase the daemon serves a new QEMU after the previous one exited" 1 \
+				"QEMU showed no console output within 60 s (handshake unanswered); daemon threads (name: kernel wait channel): $(c_threads)"
+			c_show_logs "$phase"
+			c_umount "C$phase (restart)"
+			served=0
+			c_mount "C$phase a new daemon" || continue
+			served=1
+			boot_c "$phase"
+		fi
 		res=$c_share/results-$phase.txt
 		[[ -s $res ]] && report_guest "$res"
 		case $phase:$boot_status in
