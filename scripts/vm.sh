@@ -719,6 +719,7 @@ c_fsck() { # WHAT
 	local rc=0
 	timeout 300 "$sealfs_bin" fsck "$c_img" >"$work/fsck-C.out" 2>&1 || rc=$?
 	host_check "$1: sealfs fsck IMAGE exits 0" $rc "exit $rc: $(tail -n 5 "$work/fsck-C.out" | tr '\n' ' ')"
+	echo "  info  $1: fsck: $(tail -n 1 "$work/fsck-C.out")"
 }
 
 c_stat_field() { # REGEX-WITH-ONE-NUMBER -> the number from `sealfs stat` (empty if absent)
@@ -821,6 +822,15 @@ c_step() { # NAME
 		[[ -n $qemu_pid ]] && kill -KILL "$qemu_pid" 2>/dev/null || true
 		c_crashed=1
 		return
+		;;
+	small-before)
+		stat -c %b "$c_mnt/small.txt" >"$work/small-blocks" 2>"$out" || ok=1
+		host_check "host: st_blocks of the guest's 100-byte file: $(cat "$work/small-blocks")" $ok "$(head -n1 "$out")"
+		;;
+	small-after)
+		n=$(stat -c %b "$c_mnt/small.txt" 2>"$out") || ok=1
+		[[ $ok == 0 && $n == "$(cat "$work/small-blocks" 2>/dev/null)" ]] || ok=1
+		host_check "host: the guest's DAX read of the 100-byte file allocated nothing (st_blocks $(cat "$work/small-blocks" 2>/dev/null) -> ${n:-?})" $ok "$(head -n1 "$out")"
 		;;
 	seals-after)
 		timeout 30 "$sealfs_bin" seals "$c_mnt/gseal.bin" >"$out" 2>&1 || true

@@ -108,6 +108,10 @@ vfs_phase1() {
 	expect_good "guest: sealfs seal --immutable on the virtio-fs mount (the ioctl crosses virtio-fs)" sfs 60 seal --immutable "$MNT/gseal.bin"
 	expect_msg "guest's permanent seal: a guest truncate is refused (EPERM)" "Operation not permitted" truncate -s 0 "$MNT/gseal.bin"
 	step guest-seal
+	# A small file for the DAX read in boot 2 (written here without DAX).
+	printf '%0100d' 7 >$H/small.txt
+	cp $H/small.txt "$MNT/small.txt" && sync "$MNT/small.txt"
+	step small-before
 	vfs_umount
 }
 
@@ -117,6 +121,8 @@ vfs_phase2() {
 		return
 	}
 	seals_held "after the guest rebooted"
+	expect_good "DAX read of a 100-byte file written in boot 1: exact" cmp "$MNT/small.txt" $H/small.txt
+	step small-after
 
 	# (a) guest stores through its mapping, the host reads through its mount.
 	a=$MNT/dax-a.bin
@@ -136,10 +142,11 @@ vfs_phase2() {
 		expect_good "DAX (b): and through read(2) on the dax=always mount" vfsmap check "$b" 9 $SPECS_B
 	fi
 
-	# (c) a live mapping in the host's counters, then the host truncates the file.
+	# (c) a live mapping in the host's counters, then the host truncates the file: one
+	# 2 MiB file, so the guest holds exactly one window slot (one mapping pin) of it.
 	r=$MNT/dax-r.bin
-	truncate -s 4M "$r"
-	expect_good "revoke: guest writes 4 MiB of pattern with write(2) + fsync" vfsmap pwrite "$r" 5 0:4194304
+	truncate -s 2M "$r"
+	expect_good "revoke: guest writes 2 MiB of pattern with write(2) + fsync" vfsmap pwrite "$r" 5 0:2097152
 	rm -f $H/held-r $H/go-r
 	vfsmap hold "$r" 5 1048581 64 $H/held-r $H/go-r 120 >/tmp/hold-r.out 2>&1 &
 	hp=$!
