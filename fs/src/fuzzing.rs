@@ -431,7 +431,7 @@ fn mapped_blocks(t: &Table) -> u64 {
         .map(|n| {
             n.read()
                 .extents()
-                .map_or(0, |m| m.iter().map(|e| e.2).sum())
+                .map_or(0, |m| m.iter().map(|e| e.len).sum())
         })
         .sum()
 }
@@ -596,7 +596,7 @@ fn build_image() -> BaseImage {
     fs.unlink(1, b"fifo").unwrap(); // Unlink (+ Evict)
     fs.release(fe).unwrap();
     fs.release(fa).unwrap();
-    let rep = fs.defrag().unwrap(); // Remap
+    let rep = fs.defrag(c).unwrap(); // Remap
     assert!(rep.moved > 0, "defrag moved nothing: {rep:?}");
     let log_used = fs.stats().log_used;
     let layout = *fs.layout();

@@ -759,7 +759,7 @@ fn a_checkpoint_with_a_valid_checksum_and_an_invalid_field_is_refused() {
             Box::new(move |t| {
                 let n = inode(t, i.f);
                 let mut g = n.write();
-                let (_, d, _) = g.extents().unwrap().iter().next().unwrap();
+                let d = g.extents().unwrap().iter().next().unwrap().dblock;
                 let m = g.extents_mut().unwrap();
                 m.remove(0, 1);
                 assert!(m.insert(1 << 50, d, 1));

@@ -280,7 +280,7 @@ fn run(fs: &Filesystem, w: &W) -> (Option<u64>, Option<u64>) {
             }
         }
         W::Defrag => {
-            let _ = fs.defrag();
+            let _ = fs.defrag(Ctx::root());
         }
         W::Checkpoint => {
             let _ = fs.checkpoint();

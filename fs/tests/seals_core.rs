@@ -279,7 +279,7 @@ fn defrag_moves_fragmented_files_but_never_a_sealed_one() {
     );
     fs.seal(fa, 0, 0, SealMode::Temporary, Populate::No, ctx(20))
         .unwrap();
-    let rep = fs.defrag().unwrap();
+    let rep = fs.defrag(Ctx::root()).unwrap();
     assert_eq!(rep.sealed, 1);
     assert_eq!(rep.moved, 1);
     assert_eq!(
@@ -296,9 +296,41 @@ fn defrag_moves_fragmented_files_but_never_a_sealed_one() {
     assert_eq!(fs.read(b.ino, 0, 1 << 20).unwrap(), db);
     fs.release(fa).unwrap();
     fs.release(fb).unwrap();
-    assert_eq!(fs.defrag().unwrap().moved, 1, "unsealed now");
+    assert_eq!(fs.defrag(Ctx::root()).unwrap().moved, 1, "unsealed now");
     assert_eq!(fs.extents(a.ino).unwrap().len(), 1);
     assert_eq!(fs.read(a.ino, 0, 1 << 20).unwrap(), da);
+}
+
+/// Device addresses and defragmentation are root's: the core refuses anyone else with EPERM,
+/// before it looks at the file or at whether the mount is writable.
+#[test]
+fn device_extents_and_defrag_are_refused_to_non_root_with_eperm() {
+    let (_d, fs, ino) = setup(5000);
+    let user = Ctx {
+        uid: 1000,
+        gid: 1000,
+        pid: 10,
+        umask: 0,
+    };
+    let perm = |r: sealfs::Result<()>| r.map_err(|e| e.errno());
+    assert_eq!(
+        perm(fs.device_extents(ino, 0, user).map(drop)),
+        Err(libc::EPERM)
+    );
+    assert_eq!(
+        perm(fs.device_extents(u64::MAX, 0, user).map(drop)),
+        Err(libc::EPERM)
+    );
+    assert_eq!(perm(fs.defrag(user).map(drop)), Err(libc::EPERM));
+    let ext = fs.device_extents(ino, 0, Ctx::root()).unwrap();
+    assert_eq!(
+        ext.iter().map(|e| e.len).sum::<u64>(),
+        4 * 4096,
+        "the file's 4 blocks"
+    );
+    fs.set_read_only(true).unwrap();
+    assert_eq!(perm(fs.defrag(user).map(drop)), Err(libc::EPERM));
+    assert_eq!(perm(fs.defrag(Ctx::root()).map(drop)), Err(libc::EROFS));
 }
 
 /// Free data blocks and the file's allocated 512-byte blocks.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::seals::SealOptions;
-use sealfs::filesystem::windows::{MAP_READ, MAP_WRITE};
+use sealfs::filesystem::windows::{RecalledMapping, MAP_READ, MAP_WRITE};
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
 use sealfs::{Ctx, Error, Filesystem};
 
@@ -88,7 +88,13 @@ fn mapping_pins_the_range_and_a_recall_is_answered_by_removemapping() {
         fs.truncate(ino, 4096, Ctx::root()),
         Err(Error::WouldWait { .. })
     ));
-    assert_eq!(fs.recalled_mappings(fh), vec![(0, 64 << 10)]);
+    assert_eq!(
+        fs.recalled_mappings(fh),
+        vec![RecalledMapping {
+            moffset: 0,
+            len: 64 << 10
+        }]
+    );
     fs.remove_mapping(fh, 0).unwrap();
     fs.truncate(ino, 4096, Ctx::root()).unwrap();
     assert_eq!(fs.quarantined_blocks(), 0);
@@ -142,8 +148,8 @@ fn a_revoked_host_is_fenced_and_its_blocks_are_quarantined_until_it_exits() {
         }
     }
     let base = fs.layout().data_off;
-    for (_, d, l) in fs.extents(big.ino).unwrap() {
-        let (s, e) = (base + d * 4096, base + (d + l) * 4096);
+    for x in fs.extents(big.ino).unwrap() {
+        let (s, e) = (base + x.dblock * 4096, base + (x.dblock + x.len) * 4096);
         assert!(
             mapped.iter().all(|&(ms, me)| e <= ms || s >= me),
             "a quarantined block was reallocated"
@@ -267,7 +273,13 @@ fn root_revokes_a_pin_at_once_and_its_blocks_are_quarantined() {
     );
     assert_eq!(fs.revoke_seals(ino, 0, 0, Ctx::root()).unwrap(), 1);
     assert!(fs.seals_of(ino).is_empty());
-    assert_eq!(fs.recalled_mappings(fh), vec![(0, 64 << 10)]);
+    assert_eq!(
+        fs.recalled_mappings(fh),
+        vec![RecalledMapping {
+            moffset: 0,
+            len: 64 << 10
+        }]
+    );
     assert_eq!(
         fs.setup_mapping(fh, 0, 4096, MAP_READ, 1, host(me))
             .unwrap_err()

@@ -361,16 +361,7 @@ impl SealTable {
             // the index ever disagreed with the seals.
             self.deadlines.remove(&(deadline, id, ino));
             for s in self.take_where(ino, |s| s.id == id) {
-                self.holders.entry(s.holder).or_default().revoked = true;
-                self.revocations = self.revocations.saturating_add(1);
-                out.push(Revoked {
-                    id: s.id,
-                    ino: s.ino,
-                    holder: s.holder,
-                    pid: s.pid,
-                    kind: s.kind,
-                    range: s.range,
-                });
+                out.push(self.fence(s));
             }
         }
         out
@@ -382,20 +373,22 @@ impl SealTable {
     /// `sealfs unseal --force`). Returns the revoked seals, oldest first.
     pub fn revoke(&mut self, ino: Ino, range: ByteRange) -> Vec<Revoked> {
         let gone = self.take_where(ino, |s| s.range.overlaps(&range));
-        gone.into_iter()
-            .map(|s| {
-                self.holders.entry(s.holder).or_default().revoked = true;
-                self.revocations = self.revocations.saturating_add(1);
-                Revoked {
-                    id: s.id,
-                    ino: s.ino,
-                    holder: s.holder,
-                    pid: s.pid,
-                    kind: s.kind,
-                    range: s.range,
-                }
-            })
-            .collect()
+        gone.into_iter().map(|s| self.fence(s)).collect()
+    }
+
+    /// A seal just taken out of the table is revoked: its holder is fenced and
+    /// the revocation counted.
+    fn fence(&mut self, s: SealInfo) -> Revoked {
+        self.holders.entry(s.holder).or_default().revoked = true;
+        self.revocations = self.revocations.saturating_add(1);
+        Revoked {
+            id: s.id,
+            ino: s.ino,
+            holder: s.holder,
+            pid: s.pid,
+            kind: s.kind,
+            range: s.range,
+        }
     }
 
     /// The earliest deadline of any recalled seal, if any: when the core

@@ -11,7 +11,7 @@ use sealfs_seal::ChangeKind;
 
 use super::{Ctx, Error, Filesystem, Result, Retry, MAX_FILE_SIZE};
 use crate::device::persist::{self, Batch};
-use crate::format::record::{valid, MapExtent, Op};
+use crate::format::record::{MapExtent, Op};
 use crate::meta::extents::ExtentMap;
 use crate::meta::inode::flags;
 use crate::meta::Inode;
@@ -24,6 +24,24 @@ pub mod falloc {
     pub const PUNCH_HOLE: i32 = 0x02;
     /// Zero the range.
     pub const ZERO_RANGE: i32 = 0x10;
+}
+
+/// Whether an allocation may grow the file (`FALLOC_FL_KEEP_SIZE` says it may not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Size {
+    /// The size grows to the end of the range.
+    Grow,
+    /// The size stays; blocks past the end are allocated all the same.
+    Keep,
+}
+
+/// What an allocation does to the bytes the range already maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fill {
+    /// Plain `fallocate`: only holes get (zeroed) blocks; mapped bytes stay as they are.
+    Holes,
+    /// `FALLOC_FL_ZERO_RANGE`: mapped bytes are zeroed in place too.
+    ZeroRange,
 }
 
 /// Largest file range one allocation record covers (keeps records small).
@@ -147,6 +165,60 @@ impl Filesystem {
         self.layout.block_offset(dblock) + (pos - fblock * self.bs)
     }
 
+    /// Copies `data` to file bytes `[off, off + data.len())`, which `map` and the blocks just
+    /// reserved for its holes (`new`) cover: the bytes of new blocks the data does not cover
+    /// are zeroed, new blocks are flushed (they must be durable before the record that maps
+    /// them), and on a device whose writes are durable every written byte is flushed too; a
+    /// fence ends it when anything was flushed. On failure the caller gives `new` back.
+    fn copy_in(&self, map: &ExtentMap, new: &[MapExtent], off: u64, data: &[u8]) -> Result<()> {
+        let bs = self.bs;
+        let end = off + data.len() as u64;
+        let (fstart, fend) = (off / bs, end.div_ceil(bs));
+        let durable = self.dev.durable_writes();
+        let batch = Batch::new(&*self.dev);
+        // New blocks: zero what the data does not cover.
+        for x in new {
+            let (bstart, bend) = (x.fblock * bs, (x.fblock + x.len) * bs);
+            if bstart < off {
+                self.dev.zero(
+                    self.dev_off(x.fblock, x.dblock, bstart),
+                    off.min(bend) - bstart,
+                )?;
+            }
+            if bend > end {
+                let zs = end.max(bstart);
+                self.dev
+                    .zero(self.dev_off(x.fblock, x.dblock, zs), bend - zs)?;
+            }
+        }
+        let mut runs: Vec<MapExtent> = map
+            .segments(fstart, fend)
+            .iter()
+            .filter_map(|s| s.mapped())
+            .collect();
+        runs.extend_from_slice(new);
+        for run in runs {
+            let s = (run.fblock * bs).max(off);
+            let e = ((run.fblock + run.len) * bs).min(end);
+            if s >= e {
+                continue;
+            }
+            let doff = self.dev_off(run.fblock, run.dblock, s);
+            self.dev
+                .write(doff, &data[(s - off) as usize..(e - off) as usize])?;
+            if durable {
+                batch.flush(doff, e - s)?;
+            }
+        }
+        for x in new {
+            batch.flush(self.layout.block_offset(x.dblock), x.len * bs)?;
+        }
+        if durable || !new.is_empty() {
+            batch.fence();
+        }
+        Ok(())
+    }
+
     /// Writes `data` at `off`; returns bytes written (short only when the device fills).
     pub fn write(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32> {
         self.check_writable()?;
@@ -158,13 +230,13 @@ impl Filesystem {
 
     /// One try of `write`; runs inside [`Filesystem::transact`] (under the gate).
     fn write_once(&self, ino: u64, off: u64, data: &[u8]) -> Result<u32, Retry> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
-        file_map(&g)?;
-        if g.attr.flags & flags::IMMUTABLE != 0 {
+        let node = self.node(ino)?;
+        let mut inode = node.write();
+        file_map(&inode)?;
+        if inode.attr.flags & flags::IMMUTABLE != 0 {
             return Err(Error::Perm("immutable file").into());
         }
-        if g.attr.flags & flags::APPEND != 0 && off < g.attr.size {
+        if inode.attr.flags & flags::APPEND != 0 && off < inode.attr.size {
             return Err(Error::Perm("append-only file").into());
         }
         if off >= MAX_FILE_SIZE {
@@ -173,11 +245,13 @@ impl Filesystem {
         let bs = self.bs;
         let mut len = (data.len() as u64).min(MAX_FILE_SIZE - off);
         let fstart = off / bs;
-        let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
+        let map = inode
+            .extents()
+            .ok_or(Error::Invalid("not a regular file"))?;
         // Shorten the write to what the free space can hold (a short write, as Linux does).
         let free = self.alloc.lock().free_blocks();
         let mut holes = 0;
-        for seg in m.segments(fstart, (off + len).div_ceil(bs)) {
+        for seg in map.segments(fstart, (off + len).div_ceil(bs)) {
             if seg.dblock.is_none() {
                 if holes + seg.len > free {
                     let fits = free - holes;
@@ -195,84 +269,39 @@ impl Filesystem {
         let end = off + len;
         let fend = end.div_ceil(bs);
         if holes > 0 {
-            self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
+            self.seal_gate(&inode, ChangeKind::AllocateHole, off, end)?;
         }
-        if end > g.attr.size {
-            self.seal_gate(&g, ChangeKind::Extend, g.attr.size, end)?;
+        if end > inode.attr.size {
+            self.seal_gate(&inode, ChangeKind::Extend, inode.attr.size, end)?;
         }
         let new = if holes > 0 {
-            self.allocate_holes(m, fstart, fend)?
+            self.allocate_holes(map, fstart, fend)?
         } else {
             Vec::new()
         };
         let data = &data[..len as usize];
-        let durable = self.dev.durable_writes();
-        let copy = (|| -> Result<()> {
-            let batch = Batch::new(&*self.dev);
-            // New blocks: zero what the data does not cover.
-            for x in &new {
-                let (bstart, bend) = (x.fblock * bs, (x.fblock + x.len) * bs);
-                if bstart < off {
-                    self.dev.zero(
-                        self.dev_off(x.fblock, x.dblock, bstart),
-                        off.min(bend) - bstart,
-                    )?;
-                }
-                if bend > end {
-                    let zs = end.max(bstart);
-                    self.dev
-                        .zero(self.dev_off(x.fblock, x.dblock, zs), bend - zs)?;
-                }
-            }
-            let mut runs: Vec<(u64, u64, u64)> = m
-                .segments(fstart, fend)
-                .iter()
-                .filter_map(|s| s.dblock.map(|d| (s.fblock, d, s.len)))
-                .collect();
-            runs.extend(new.iter().map(|x| (x.fblock, x.dblock, x.len)));
-            for (fb, db, l) in runs {
-                let s = (fb * bs).max(off);
-                let e = ((fb + l) * bs).min(end);
-                if s >= e {
-                    continue;
-                }
-                let doff = self.dev_off(fb, db, s);
-                self.dev
-                    .write(doff, &data[(s - off) as usize..(e - off) as usize])?;
-                if durable {
-                    batch.flush(doff, e - s)?;
-                }
-            }
-            for x in &new {
-                batch.flush(self.layout.block_offset(x.dblock), x.len * bs)?;
-            }
-            if durable || !new.is_empty() {
-                batch.fence();
-            }
-            Ok(())
-        })();
-        if let Err(e) = copy {
+        if let Err(e) = self.copy_in(map, &new, off, data) {
             self.unreserve(&new);
             return Err(e.into());
         }
         let now = self.now();
-        if !new.is_empty() || end > g.attr.size {
+        if !new.is_empty() || end > inode.attr.size {
             let op = Op::Map {
                 ino,
-                size: if end > g.attr.size { end } else { 0 },
+                size: if end > inode.attr.size { end } else { 0 },
                 time: now,
                 touch: true,
                 extents: new.clone(),
             };
-            if let Err(e) = self.commit_inode(&g, &op) {
+            if let Err(e) = self.commit_inode(&inode, &op) {
                 self.unreserve(&new);
                 return Err(e);
             }
-            self.apply_inode(&mut g, &op)?;
+            self.apply_inode(&mut inode, &op)?;
         } else {
-            g.attr.mtime = now;
-            g.attr.ctime = now;
-            g.dirty_times = true;
+            inode.attr.mtime = now;
+            inode.attr.ctime = now;
+            inode.dirty_times = true;
         }
         Ok(len as u32)
     }
@@ -353,34 +382,42 @@ impl Filesystem {
         if mode & falloc::PUNCH_HOLE != 0 {
             return self.punch(ino, off, end);
         }
-        let keep = mode & falloc::KEEP_SIZE != 0;
-        let zero = mode & falloc::ZERO_RANGE != 0;
+        let size = if mode & falloc::KEEP_SIZE != 0 {
+            Size::Keep
+        } else {
+            Size::Grow
+        };
+        let fill = if mode & falloc::ZERO_RANGE != 0 {
+            Fill::ZeroRange
+        } else {
+            Fill::Holes
+        };
         let mut pos = off;
         while pos < end {
             let cend = ((pos / CHUNK + 1) * CHUNK).min(end);
-            self.transact(|| self.allocate_range(ino, pos, cend, keep, zero))?;
+            self.transact(|| self.allocate_range(ino, pos, cend, size, fill))?;
             pos = cend;
         }
         Ok(())
     }
 
-    /// Allocates (and zeroes) the holes of `[off, end)`; with `zero`, zeroes the mapped
-    /// bytes too. Grows the size to `end` unless `keep`. Runs inside
+    /// Allocates (and zeroes) the holes of `[off, end)`; with [`Fill::ZeroRange`], zeroes the
+    /// mapped bytes too. Grows the size to `end` unless [`Size::Keep`]. Runs inside
     /// [`Filesystem::transact`] (under the gate).
     fn allocate_range(
         &self,
         ino: u64,
         off: u64,
         end: u64,
-        keep: bool,
-        zero: bool,
+        size: Size,
+        fill: Fill,
     ) -> Result<(), Retry> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
+        let node = self.node(ino)?;
+        let mut inode = node.write();
         let bs = self.bs;
-        let m = file_map(&g)?;
+        let map = file_map(&inode)?;
         let (fstart, fend) = (off / bs, end.div_ceil(bs));
-        let holes: u64 = m
+        let holes: u64 = map
             .segments(fstart, fend)
             .iter()
             .filter(|s| s.dblock.is_none())
@@ -390,43 +427,28 @@ impl Filesystem {
             return Err(Error::NoSpace.into());
         }
         if holes > 0 {
-            self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
+            self.seal_gate(&inode, ChangeKind::AllocateHole, off, end)?;
         }
-        if !keep && end > g.attr.size {
-            self.seal_gate(&g, ChangeKind::Extend, g.attr.size, end)?;
+        let grow = size == Size::Grow && end > inode.attr.size;
+        let zero = fill == Fill::ZeroRange;
+        if grow {
+            self.seal_gate(&inode, ChangeKind::Extend, inode.attr.size, end)?;
         }
         let new = if holes > 0 {
-            self.allocate_holes(m, fstart, fend)?
+            self.allocate_holes(map, fstart, fend)?
         } else {
             Vec::new()
         };
-        let work = (|| -> Result<()> {
-            let batch = Batch::new(&*self.dev);
-            for x in &new {
-                batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
-            }
-            if zero {
-                for seg in m.segments(fstart, fend) {
-                    let Some(d) = seg.dblock else { continue };
-                    let s = (seg.fblock * bs).max(off);
-                    let e = ((seg.fblock + seg.len) * bs).min(end);
-                    batch.zero(self.dev_off(seg.fblock, d, s), e - s)?;
-                }
-            }
-            batch.fence();
-            Ok(())
-        })();
-        if let Err(e) = work {
+        if let Err(e) = self.zero_new(&new, map, zero.then_some(off..end)) {
             self.unreserve(&new);
             return Err(e.into());
         }
-        let grow = !keep && end > g.attr.size;
         if new.is_empty() && !grow {
             if zero {
                 let now = self.now();
-                g.attr.mtime = now;
-                g.attr.ctime = now;
-                g.dirty_times = true;
+                inode.attr.mtime = now;
+                inode.attr.ctime = now;
+                inode.dirty_times = true;
             }
             return Ok(());
         }
@@ -437,11 +459,37 @@ impl Filesystem {
             touch: grow || zero,
             extents: new.clone(),
         };
-        if let Err(e) = self.commit_inode(&g, &op) {
+        if let Err(e) = self.commit_inode(&inode, &op) {
             self.unreserve(&new);
             return Err(e);
         }
-        Ok(self.apply_inode(&mut g, &op)?)
+        Ok(self.apply_inode(&mut inode, &op)?)
+    }
+
+    /// Zeroes the blocks just reserved for holes (`new`) and, for `ZERO_RANGE`, the bytes
+    /// `map` already maps in `mapped`; one fence makes all of it durable before the record that
+    /// maps the new blocks. On failure the caller gives `new` back.
+    fn zero_new(
+        &self,
+        new: &[MapExtent],
+        map: &ExtentMap,
+        mapped: Option<std::ops::Range<u64>>,
+    ) -> Result<()> {
+        let bs = self.bs;
+        let batch = Batch::new(&*self.dev);
+        for x in new {
+            batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
+        }
+        if let Some(range) = mapped {
+            for seg in map.segments(range.start / bs, range.end.div_ceil(bs)) {
+                let Some(d) = seg.dblock else { continue };
+                let s = (seg.fblock * bs).max(range.start);
+                let e = ((seg.fblock + seg.len) * bs).min(range.end);
+                batch.zero(self.dev_off(seg.fblock, d, s), e - s)?;
+            }
+        }
+        batch.fence();
+        Ok(())
     }
 
     /// `SEALFS_SEAL_POPULATE`: allocates and zeroes every hole of `[off, end)` below the
@@ -523,15 +571,7 @@ impl Filesystem {
         }
         self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
         let new = self.allocate_holes(m, fstart, fend)?;
-        let zeroed = (|| -> Result<()> {
-            let batch = Batch::new(&*self.dev);
-            for x in &new {
-                batch.zero(self.layout.block_offset(x.dblock), x.len * bs)?;
-            }
-            batch.fence();
-            Ok(())
-        })();
-        if let Err(e) = zeroed {
+        if let Err(e) = self.zero_new(&new, m, None) {
             self.unreserve(&new);
             return Err(e.into());
         }
@@ -688,32 +728,20 @@ impl Filesystem {
             return Err(Error::NotSupported);
         }
         self.transact(|| {
-            let n = self.node(ino)?;
-            let mut g = n.write();
-            if ctx.uid != 0 && ctx.uid != g.attr.uid {
+            let node = self.node(ino)?;
+            let mut inode = node.write();
+            if ctx.uid != 0 && ctx.uid != inode.attr.uid {
                 return Err(Error::Perm("not the owner").into());
             }
-            let old = g.attr.flags & flags::USER_SETTABLE;
+            let old = inode.attr.flags & flags::USER_SETTABLE;
             if old != new && ctx.uid != 0 {
                 return Err(Error::Perm(
                     "changing immutable/append-only needs CAP_LINUX_IMMUTABLE",
                 )
                 .into());
             }
-            let a = g.attr;
-            let op = Op::SetAttr {
-                ino,
-                // Pending in-memory times ride along (apply clears the dirty mark).
-                valid: valid::FLAGS | valid::CTIME | valid::ATIME | valid::MTIME,
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                atime: a.atime,
-                mtime: a.mtime,
-                ctime: self.now(),
-                flags: (a.flags & !flags::USER_SETTABLE) | new,
-            };
-            self.log_inode(&mut g, &op)
+            let kept = inode.attr.flags & !flags::USER_SETTABLE;
+            self.log_flags(&mut inode, kept | new)
         })
     }
 }

@@ -27,7 +27,7 @@ use sealfs_alloc::{Allocator, Extent};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::format::record::{Op, Ts};
+use crate::format::record::{valid, Op, Ts};
 use crate::format::{Layout, Superblock};
 use crate::journal::log::Log;
 use crate::journal::Retry;
@@ -62,6 +62,14 @@ impl Ctx {
     /// Root, pid 0 (tests, internal callers).
     pub fn root() -> Ctx {
         Ctx::default()
+    }
+
+    /// EPERM (saying `why`) unless the caller is root.
+    pub fn require_root(self, why: &'static str) -> Result<()> {
+        if self.uid != 0 {
+            return Err(Error::Perm(why));
+        }
+        Ok(())
     }
 }
 
@@ -305,11 +313,11 @@ impl Filesystem {
 
     /// Sets the atime of `n` to now when `atime_due` (in memory; logged with the other
     /// time updates at the last close, fsync or checkpoint).
-    fn touch_atime(&self, n: &Node, dir: bool) {
-        let mut g = n.write();
-        if self.atime_due(&g.attr, dir) {
-            g.attr.atime = self.now();
-            g.dirty_times = true;
+    fn touch_atime(&self, node: &Node, dir: bool) {
+        let mut inode = node.write();
+        if self.atime_due(&inode.attr, dir) {
+            inode.attr.atime = self.now();
+            inode.dirty_times = true;
         }
     }
 
@@ -419,6 +427,24 @@ impl Filesystem {
         Ok(self.apply_inode(inode, op)?)
     }
 
+    /// Logs a change of the locked inode's flags to `flags` (ctime now) as one `SetAttr`;
+    /// pending in-memory times ride along (apply clears the dirty mark).
+    fn log_flags(&self, inode: &mut crate::meta::Inode, flags: u32) -> Result<(), Retry> {
+        let a = inode.attr;
+        let op = Op::SetAttr {
+            ino: inode.ino,
+            valid: valid::FLAGS | valid::CTIME | valid::ATIME | valid::MTIME,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            atime: a.atime,
+            mtime: a.mtime,
+            ctime: self.now(),
+            flags,
+        };
+        self.log_inode(inode, &op)
+    }
+
     /// One logged namespace change under the table's write lock: `commit_ns`, then
     /// `apply_ns`.
     fn log_ns(&self, table: &mut Table, op: &Op) -> Result<(), Retry> {
@@ -440,11 +466,11 @@ impl Filesystem {
     }
 
     /// A `Stat` for a locked inode.
-    fn stat_of(&self, g: &crate::meta::Inode) -> Stat {
-        let blocks = g.extents().map(|m| m.mapped_blocks()).unwrap_or(0) * (self.bs / 512);
+    fn stat_of(&self, inode: &crate::meta::Inode) -> Stat {
+        let blocks = inode.extents().map(|m| m.mapped_blocks()).unwrap_or(0) * (self.bs / 512);
         Stat {
-            ino: g.ino,
-            attr: g.attr,
+            ino: inode.ino,
+            attr: inode.attr,
             blocks,
             blksize: self.bs.min(1 << 20) as u32,
         }
@@ -452,9 +478,9 @@ impl Filesystem {
 
     /// Attributes of `ino`.
     pub fn getattr(&self, ino: u64) -> Result<Stat> {
-        let n = self.node(ino)?;
-        let g = n.read();
-        Ok(self.stat_of(&g))
+        let node = self.node(ino)?;
+        let inode = node.read();
+        Ok(self.stat_of(&inode))
     }
 
     /// Filesystem counters.
@@ -485,23 +511,23 @@ impl Filesystem {
 
     /// Opens `ino` with `flags`, returning a file handle.
     pub fn open(&self, ino: u64, flags: i32, ctx: Ctx) -> Result<u64> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
+        let node = self.node(ino)?;
+        let mut inode = node.write();
         let write = matches!(flags & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR);
         if write || flags & libc::O_TRUNC != 0 {
             if self.is_read_only() {
                 return Err(Error::ReadOnly);
             }
-            if g.attr.flags & crate::meta::inode::flags::IMMUTABLE != 0 {
+            if inode.attr.flags & crate::meta::inode::flags::IMMUTABLE != 0 {
                 return Err(Error::Perm("immutable file"));
             }
-            if g.attr.flags & crate::meta::inode::flags::APPEND != 0
+            if inode.attr.flags & crate::meta::inode::flags::APPEND != 0
                 && (flags & libc::O_APPEND == 0 || flags & libc::O_TRUNC != 0)
             {
                 return Err(Error::Perm("append-only file"));
             }
         }
-        g.open += 1;
+        inode.open += 1;
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.handles.lock().insert(
             fh,
@@ -527,17 +553,17 @@ impl Filesystem {
         self.release_mappings(fh);
         self.release_seals(fh);
         let evict = {
-            let Ok(n) = self.node(h.ino) else {
+            let Ok(node) = self.node(h.ino) else {
                 return Ok(());
             };
-            let mut g = n.write();
-            g.open = g.open.saturating_sub(1);
-            if g.dirty_times && g.attr.nlink > 0 && !self.is_read_only() {
-                drop(g);
+            let mut inode = node.write();
+            inode.open = inode.open.saturating_sub(1);
+            if inode.dirty_times && inode.attr.nlink > 0 && !self.is_read_only() {
+                drop(inode);
                 self.flush_times(h.ino)?;
                 false
             } else {
-                g.open == 0 && g.attr.nlink == 0
+                inode.open == 0 && inode.attr.nlink == 0
             }
         };
         if evict {
@@ -552,12 +578,12 @@ impl Filesystem {
             return Ok(());
         }
         self.transact(|| {
-            let n = self.node(ino)?;
-            let mut g = n.write();
-            if !g.dirty_times {
+            let node = self.node(ino)?;
+            let mut inode = node.write();
+            if !inode.dirty_times {
                 return Ok(());
             }
-            let a = g.attr;
+            let a = inode.attr;
             let op = Op::SetAttr {
                 ino,
                 valid: crate::format::record::valid::ATIME
@@ -571,43 +597,43 @@ impl Filesystem {
                 ctime: a.ctime,
                 flags: 0,
             };
-            self.log_inode(&mut g, &op)
+            self.log_inode(&mut inode, &op)
         })
     }
 
     /// Drops an unlinked inode with no handles left.
     fn evict(&self, ino: u64) -> Result<()> {
         self.transact(|| {
-            let mut t = self.table.write();
-            let Some(n) = t.get(ino).cloned() else {
+            let mut table = self.table.write();
+            let Some(node) = table.get(ino).cloned() else {
                 return Ok(());
             };
             {
-                let g = n.read();
-                if g.attr.nlink != 0 || g.open != 0 {
+                let inode = node.read();
+                if inode.attr.nlink != 0 || inode.open != 0 {
                     return Ok(());
                 }
             }
             let op = Op::Evict { ino };
-            self.log_ns(&mut t, &op)
+            self.log_ns(&mut table, &op)
         })
     }
 
     /// `fsync`: file data (image files) and in-memory times become durable.
     pub fn fsync(&self, ino: u64, datasync: bool) -> Result<()> {
-        let n = self.node(ino)?;
+        let node = self.node(ino)?;
         {
-            let g = n.read();
+            let inode = node.read();
             if !self.dev.durable_writes() {
-                if let Some(m) = g.extents() {
+                if let Some(map) = inode.extents() {
                     let batch = crate::device::persist::Batch::new(&*self.dev);
-                    for (_, d, l) in m.iter() {
-                        batch.flush(self.layout.block_offset(d), l * self.bs)?;
+                    for e in map.iter() {
+                        batch.flush(self.layout.block_offset(e.dblock), e.len * self.bs)?;
                     }
                     batch.fence();
                 }
             }
-            if datasync || !g.dirty_times {
+            if datasync || !inode.dirty_times {
                 return Ok(());
             }
         }
@@ -654,14 +680,14 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
-            let n = t.get(f.ino).unwrap().clone();
-            let g = n.read();
+            let node = t.get(f.ino).unwrap().clone();
+            let inode = node.read();
             let op = Op::Truncate {
                 ino: f.ino,
                 size: u64::MAX,
                 time: Ts::now(),
             };
-            match fs.commit_inode(&g, &op) {
+            match fs.commit_inode(&inode, &op) {
                 Err(Retry::Err(Error::Corrupt(m))) => {
                     assert!(m.contains("beyond the largest file"), "{m}")
                 }

@@ -9,8 +9,9 @@
 use sealfs_alloc::Extent;
 use sealfs_seal::ChangeKind;
 
-use super::{Error, Filesystem, Result, Retry};
-use crate::format::record::Op;
+use super::windows::DevExtent;
+use super::{Ctx, Error, Filesystem, Result, Retry};
+use crate::format::record::{MapExtent, Op};
 
 /// What a defragmentation pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,27 +27,32 @@ pub struct DefragReport {
 }
 
 impl Filesystem {
-    /// The device extents of a regular file: (file block, data block, length), and the
-    /// device byte offset of data block 0 (for `sealfs extents`, root only).
-    pub fn extents(&self, ino: u64) -> Result<Vec<(u64, u64, u64)>> {
-        let n = self.node(ino)?;
-        let g = n.read();
-        Ok(g.extents()
+    /// The runs of a regular file's extent map, in data blocks, sorted by file block.
+    pub fn extents(&self, ino: u64) -> Result<Vec<MapExtent>> {
+        let node = self.node(ino)?;
+        let inode = node.read();
+        Ok(inode
+            .extents()
             .ok_or(Error::Invalid("not a regular file"))?
             .iter()
             .collect())
     }
 
-    /// The extents of a regular file that end past byte `start`, in bytes: (file offset,
-    /// device byte address, length) — what `SEALFS_IOC_EXTENTS` reports (to root only).
-    pub fn device_extents(&self, ino: u64, start: u64) -> Result<Vec<(u64, u64, u64)>> {
+    /// The extents of a regular file that end past byte `start`, in bytes at device
+    /// addresses — what `SEALFS_IOC_EXTENTS` reports. Root only (EPERM for anyone else,
+    /// checked first): device addresses let a caller reach the data of any file.
+    pub fn device_extents(&self, ino: u64, start: u64, ctx: Ctx) -> Result<Vec<DevExtent>> {
+        ctx.require_root("device addresses are shown to root only")?;
         let bs = self.bs;
-        let base = self.layout().data_off;
         Ok(self
             .extents(ino)?
             .into_iter()
-            .filter(|&(f, _, l)| (f + l) * bs > start)
-            .map(|(f, d, l)| (f * bs, base + d * bs, l * bs))
+            .filter(|e| (e.fblock + e.len) * bs > start)
+            .map(|e| DevExtent {
+                foffset: e.fblock * bs,
+                doffset: self.layout.block_offset(e.dblock),
+                len: e.len * bs,
+            })
             .collect())
     }
 
@@ -60,57 +66,47 @@ impl Filesystem {
         fend: u64,
         per: u64,
     ) -> Result<(), Retry> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
-        let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
-        let runs: Vec<(u64, u64, u64)> = m
+        let node = self.node(ino)?;
+        let mut inode = node.write();
+        let map = inode
+            .extents()
+            .ok_or(Error::Invalid("not a regular file"))?;
+        let runs: Vec<MapExtent> = map
             .segments(fstart, fend)
             .iter()
-            .map(|s| s.dblock.map(|d| (s.fblock, d, s.len)))
+            .map(|s| s.mapped())
             .collect::<Option<Vec<_>>>()
             .ok_or(Error::Invalid("range has holes"))?;
-        self.seal_gate(&g, ChangeKind::Relocate, fstart * self.bs, fend * self.bs)?;
+        self.seal_gate(
+            &inode,
+            ChangeKind::Relocate,
+            fstart * self.bs,
+            fend * self.bs,
+        )?;
         let target = self
             .alloc
             .lock()
             .allocate_aligned(fend - fstart, per)
             .ok_or(Error::NoSpace)?;
-        let dsts: Vec<u64> = runs.iter().map(|r| target.start + (r.0 - fstart)).collect();
-        self.move_runs(&mut g, &runs, &dsts, target)
+        let dsts: Vec<u64> = runs
+            .iter()
+            .map(|r| target.start + (r.fblock - fstart))
+            .collect();
+        self.move_runs(&mut inode, &runs, &dsts, target)
     }
 
-    /// Copies each run (file block, device block, length) to its new device block, makes the
+    /// Copies each run to its new device block, makes the
     /// copies durable, then logs and applies one `Remap` per run. `target` was reserved by the
     /// caller and covers every destination; whatever is not switched is given back.
     fn move_runs(
         &self,
-        g: &mut crate::meta::Inode,
-        runs: &[(u64, u64, u64)],
+        inode: &mut crate::meta::Inode,
+        runs: &[MapExtent],
         dsts: &[u64],
         target: Extent,
     ) -> Result<(), Retry> {
-        let ino = g.ino;
-        let bs = self.bs;
-        let copy = (|| -> Result<()> {
-            let mut buf = vec![0u8; (1u64 << 20).min(target.len * bs) as usize];
-            for (&(_, d, l), &dst) in runs.iter().zip(dsts) {
-                let mut done = 0;
-                while done < l * bs {
-                    let k = (l * bs - done).min(buf.len() as u64) as usize;
-                    self.dev
-                        .read(self.layout.block_offset(d) + done, &mut buf[..k])?;
-                    self.dev
-                        .write(self.layout.block_offset(dst) + done, &buf[..k])?;
-                    done += k as u64;
-                }
-            }
-            crate::device::persist::persist(
-                &*self.dev,
-                self.layout.block_offset(target.start),
-                target.len * bs,
-            )
-        })();
-        if let Err(e) = copy {
+        let ino = inode.ino;
+        if let Err(e) = self.copy_runs(runs, dsts, target) {
             self.give_back(&mut self.alloc.lock(), target);
             return Err(e.into());
         }
@@ -118,16 +114,19 @@ impl Filesystem {
         let mut used: Vec<Extent> = runs
             .iter()
             .zip(dsts)
-            .map(|(r, &d)| Extent { start: d, len: r.2 })
+            .map(|(r, &d)| Extent {
+                start: d,
+                len: r.len,
+            })
             .collect();
         used.sort_by_key(|e| e.start);
         {
-            let mut a = self.alloc.lock();
+            let mut alloc = self.alloc.lock();
             let mut pos = target.start;
             for e in &used {
                 if e.start > pos {
                     self.give_back(
-                        &mut a,
+                        &mut alloc,
                         Extent {
                             start: pos,
                             len: e.start - pos,
@@ -138,7 +137,7 @@ impl Filesystem {
             }
             if pos < target.end() {
                 self.give_back(
-                    &mut a,
+                    &mut alloc,
                     Extent {
                         start: pos,
                         len: target.end() - pos,
@@ -146,31 +145,68 @@ impl Filesystem {
                 );
             }
         }
-        for (i, (&(f, _, l), &dst)) in runs.iter().zip(dsts).enumerate() {
+        for (i, (run, &dst)) in runs.iter().zip(dsts).enumerate() {
             let op = Op::Remap {
                 ino,
-                fblock: f,
+                fblock: run.fblock,
                 dblock: dst,
-                len: l,
+                len: run.len,
             };
-            if let Err(e) = self.commit_inode(g, &op) {
-                let mut a = self.alloc.lock();
+            if let Err(e) = self.commit_inode(inode, &op) {
+                let mut alloc = self.alloc.lock();
                 for (r, &d) in runs[i..].iter().zip(&dsts[i..]) {
-                    self.give_back(&mut a, Extent { start: d, len: r.2 });
+                    self.give_back(
+                        &mut alloc,
+                        Extent {
+                            start: d,
+                            len: r.len,
+                        },
+                    );
                 }
                 return Err(e);
             }
-            self.apply_inode(g, &op)?;
+            self.apply_inode(inode, &op)?;
         }
         Ok(())
     }
 
+    /// Copies each run to its new device block `dsts[i]` and makes `target`, which holds
+    /// every destination, durable.
+    fn copy_runs(&self, runs: &[MapExtent], dsts: &[u64], target: Extent) -> Result<()> {
+        let bs = self.bs;
+        let mut buf = vec![0u8; (1u64 << 20).min(target.len * bs) as usize];
+        for (
+            &MapExtent {
+                dblock: d, len: l, ..
+            },
+            &dst,
+        ) in runs.iter().zip(dsts)
+        {
+            let mut done = 0;
+            while done < l * bs {
+                let k = (l * bs - done).min(buf.len() as u64) as usize;
+                self.dev
+                    .read(self.layout.block_offset(d) + done, &mut buf[..k])?;
+                self.dev
+                    .write(self.layout.block_offset(dst) + done, &buf[..k])?;
+                done += k as u64;
+            }
+        }
+        crate::device::persist::persist(
+            &*self.dev,
+            self.layout.block_offset(target.start),
+            target.len * bs,
+        )
+    }
+
     /// Makes every fragmented, unsealed regular file contiguous where a free run allows.
-    pub fn defrag(&self) -> Result<DefragReport> {
+    /// Root only (EPERM for anyone else, checked before the mount's writability).
+    pub fn defrag(&self, ctx: Ctx) -> Result<DefragReport> {
+        ctx.require_root("defrag is for root")?;
         self.check_writable()?;
         let inos: Vec<u64> = {
-            let t = self.table.read();
-            let mut v: Vec<u64> = t.inodes.keys().copied().collect();
+            let table = self.table.read();
+            let mut v: Vec<u64> = table.inodes.keys().copied().collect();
             v.sort_unstable();
             v
         };
@@ -201,25 +237,28 @@ impl Filesystem {
     /// `None`: not a regular file; `Some(moved)`. Runs inside [`Filesystem::transact`]
     /// (under the gate).
     fn defrag_file(&self, ino: u64) -> Result<Option<bool>, Retry> {
-        let n = self.node(ino)?;
-        let mut g = n.write();
-        let Some(m) = g.extents() else {
+        let node = self.node(ino)?;
+        let mut inode = node.write();
+        let Some(map) = inode.extents() else {
             return Ok(None);
         };
-        let runs: Vec<(u64, u64, u64)> = m.iter().collect();
+        let runs: Vec<MapExtent> = map.iter().collect();
         // Contiguous already: runs follow each other on the device.
-        if runs.windows(2).all(|w| w[0].1 + w[0].2 == w[1].1) {
+        if runs
+            .windows(2)
+            .all(|w| w[0].dblock + w[0].len == w[1].dblock)
+        {
             return Ok(Some(false));
         }
-        let first = runs[0].0;
-        let (last_f, _, last_l) = runs[runs.len() - 1];
+        let first = runs[0].fblock;
+        let last = runs[runs.len() - 1];
         self.seal_gate(
-            &g,
+            &inode,
             ChangeKind::Relocate,
             first * self.bs,
-            (last_f + last_l) * self.bs,
+            (last.fblock + last.len) * self.bs,
         )?;
-        let total: u64 = runs.iter().map(|r| r.2).sum();
+        let total: u64 = runs.iter().map(|r| r.len).sum();
         let target = self
             .alloc
             .lock()
@@ -230,9 +269,9 @@ impl Filesystem {
         let mut next = target.start;
         for r in &runs {
             dsts.push(next);
-            next += r.2;
+            next += r.len;
         }
-        self.move_runs(&mut g, &runs, &dsts, target)?;
+        self.move_runs(&mut inode, &runs, &dsts, target)?;
         Ok(Some(true))
     }
 }

@@ -20,7 +20,6 @@ use sealfs_seal::{
 };
 
 use super::{Ctx, Error, Filesystem, Result};
-use crate::format::record::{valid, Op};
 use crate::meta::inode::flags;
 use crate::meta::Inode;
 
@@ -151,24 +150,24 @@ impl Filesystem {
     /// The one question every extent-map change asks, with the inode locked.
     pub(crate) fn seal_gate(
         &self,
-        g: &Inode,
+        inode: &Inode,
         kind: ChangeKind,
         start: u64,
         end: u64,
     ) -> Result<()> {
-        let immutable = g.attr.flags & flags::SEALED_MAP != 0;
-        let mut t = self.seals.table.lock();
-        if !immutable && !t.has_seals(g.ino) {
+        let immutable = inode.attr.flags & flags::SEALED_MAP != 0;
+        let mut table = self.seals.table.lock();
+        if !immutable && !table.has_seals(inode.ino) {
             return Ok(());
         }
         let now = self.clock_ns();
-        let revoked = t.expire(now);
+        let revoked = table.expire(now);
         let change = Change {
             kind,
             range: ByteRange::new(start, end.max(start)),
         };
-        let decision = t.check(g.ino, &change, immutable, now);
-        drop(t);
+        let decision = table.check(inode.ino, &change, immutable, now);
+        drop(table);
         self.on_revoked(&revoked);
         match decision {
             Decision::Proceed => Ok(()),
@@ -183,7 +182,7 @@ impl Filesystem {
             Decision::Wait { deadline, recall } => {
                 self.send_recalls(recall);
                 Err(Error::WouldWait {
-                    ino: g.ino,
+                    ino: inode.ino,
                     deadline_ns: deadline,
                 })
             }
@@ -221,9 +220,9 @@ impl Filesystem {
         let h = self.handle(fh)?;
         let r = range(off, len)?;
         {
-            let n = self.node(h.ino)?;
-            let g = n.read();
-            if !g.attr.is_file() {
+            let node = self.node(h.ino)?;
+            let inode = node.read();
+            if !inode.attr.is_file() {
                 return Err(Error::Invalid("seals apply to regular files"));
             }
         }
@@ -270,8 +269,8 @@ impl Filesystem {
             // before the seal is granted, never after. (Without it the change still
             // linearises before the seal, since every reader of the map waits for the inode
             // lock; with it the seal table never lists a seal over a map still changing.)
-            let n = self.node(h.ino)?;
-            let _g = n.read();
+            let node = self.node(h.ino)?;
+            let _g = node.read();
             take()?;
         }
         Ok(())
@@ -287,11 +286,11 @@ impl Filesystem {
         let h = self.handle(fh)?;
         let r = range(off, len)?;
         // Only seals: a mapping pin with the same range goes away with REMOVEMAPPING alone.
-        let mut t = self.seals.table.lock();
-        if t.is_revoked(fh) {
+        let mut table = self.seals.table.lock();
+        if table.is_revoked(fh) {
             return Err(Error::Revoked);
         }
-        let ids: Vec<sealfs_seal::SealId> = t
+        let ids: Vec<sealfs_seal::SealId> = table
             .list(h.ino)
             .into_iter()
             .filter(|s| s.holder == fh && s.range == r && s.kind != SealKind::MappingPin)
@@ -301,9 +300,9 @@ impl Filesystem {
             return Err(Error::Invalid("no such seal"));
         }
         for id in ids {
-            t.unseal_id(fh, id)?;
+            table.unseal_id(fh, id)?;
         }
-        drop(t);
+        drop(table);
         self.seals_changed();
         Ok(())
     }
@@ -313,13 +312,11 @@ impl Filesystem {
     /// operations waiting for them go on, as when a recall times out. Root only (`sealfs
     /// unseal --force`). Returns how many were revoked.
     pub fn revoke_seals(&self, ino: u64, off: u64, len: u64, ctx: Ctx) -> Result<usize> {
-        if ctx.uid != 0 {
-            return Err(Error::Perm("only root revokes seals"));
-        }
+        ctx.require_root("only root revokes seals")?;
         {
-            let n = self.node(ino)?;
-            let g = n.read();
-            if !g.attr.is_file() {
+            let node = self.node(ino)?;
+            let inode = node.read();
+            if !inode.attr.is_file() {
                 return Err(Error::Invalid("seals apply to regular files"));
             }
         }
@@ -440,10 +437,10 @@ impl Filesystem {
                 Err(Error::WouldWait { deadline_ns, .. }) => {
                     let now = self.clock_ns();
                     if deadline_ns > now {
-                        let mut t = self.seals.table.lock();
+                        let mut table = self.seals.table.lock();
                         let wait =
                             Duration::from_nanos(deadline_ns - now).min(Duration::from_millis(50));
-                        self.seals.changed.wait_for(&mut t, wait);
+                        self.seals.changed.wait_for(&mut table, wait);
                     }
                     self.expire_seals();
                 }
@@ -457,12 +454,12 @@ impl Filesystem {
     pub fn set_sealed_map(&self, ino: u64, populate: Populate, ctx: Ctx) -> Result<()> {
         self.check_writable()?;
         {
-            let n = self.node(ino)?;
-            let g = n.read();
-            if !g.attr.is_file() {
+            let node = self.node(ino)?;
+            let inode = node.read();
+            if !inode.attr.is_file() {
                 return Err(Error::Invalid("seals apply to regular files"));
             }
-            if ctx.uid != 0 && ctx.uid != g.attr.uid {
+            if ctx.uid != 0 && ctx.uid != inode.attr.uid {
                 return Err(Error::Perm("not the owner"));
             }
         }
@@ -476,9 +473,9 @@ impl Filesystem {
     pub fn clear_sealed_map(&self, ino: u64, ctx: Ctx) -> Result<()> {
         self.check_writable()?;
         {
-            let n = self.node(ino)?;
-            let g = n.read();
-            if ctx.uid != 0 && ctx.uid != g.attr.uid {
+            let node = self.node(ino)?;
+            let inode = node.read();
+            if ctx.uid != 0 && ctx.uid != inode.attr.uid {
                 return Err(Error::Perm("not the owner"));
             }
         }
@@ -487,45 +484,35 @@ impl Filesystem {
 
     fn set_map_flag(&self, ino: u64, on: bool) -> Result<()> {
         self.transact(|| {
-            let n = self.node(ino)?;
-            let mut g = n.write();
+            let node = self.node(ino)?;
+            let mut inode = node.write();
             if on {
                 let bs = self.bs;
-                let m = g.extents().ok_or(Error::Invalid("not a regular file"))?;
-                let blocks = g.attr.size.div_ceil(bs);
-                if !m.is_mapped(0, blocks) {
+                let map = inode
+                    .extents()
+                    .ok_or(Error::Invalid("not a regular file"))?;
+                let blocks = inode.attr.size.div_ceil(bs);
+                if !map.is_mapped(0, blocks) {
                     return Err(Error::Invalid("file has holes (use populate)").into());
                 }
             }
-            let a = g.attr;
+            let attr = inode.attr;
             let new = if on {
-                a.flags | flags::SEALED_MAP
+                attr.flags | flags::SEALED_MAP
             } else {
-                a.flags & !flags::SEALED_MAP
+                attr.flags & !flags::SEALED_MAP
             };
-            if new == a.flags {
+            if new == attr.flags {
                 return Ok(());
             }
-            let op = Op::SetAttr {
-                ino,
-                // Pending in-memory times ride along (apply clears the dirty mark).
-                valid: valid::FLAGS | valid::CTIME | valid::ATIME | valid::MTIME,
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                atime: a.atime,
-                mtime: a.mtime,
-                ctime: self.now(),
-                flags: new,
-            };
-            self.log_inode(&mut g, &op)
+            self.log_flags(&mut inode, new)
         })
     }
 
     /// Whether the permanent seal is set.
     pub fn sealed_map(&self, ino: u64) -> Result<bool> {
-        let n = self.node(ino)?;
-        let g = n.read();
-        Ok(g.attr.flags & flags::SEALED_MAP != 0)
+        let node = self.node(ino)?;
+        let inode = node.read();
+        Ok(inode.attr.flags & flags::SEALED_MAP != 0)
     }
 }

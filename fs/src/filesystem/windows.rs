@@ -92,6 +92,15 @@ struct Hold {
     held: Vec<Extent>,
 }
 
+/// A window slot whose pin is being recalled (or was revoked): what GET_RECALLS reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecalledMapping {
+    /// The slot's offset in the host's window.
+    pub moffset: u64,
+    /// Length of the mapping in bytes.
+    pub len: u64,
+}
+
 /// Window state of a mounted filesystem.
 pub(crate) struct Windows {
     maps: Mutex<HashMap<(u64, u64), Mapping>>,
@@ -374,8 +383,8 @@ impl Filesystem {
         let aligned = self
             .extents(ino)?
             .iter()
-            .filter(|&&(f, _, l)| f < fe && f + l > fb)
-            .all(|&(f, d, _)| d % per == f % per);
+            .filter(|e| e.fblock < fe && e.fblock + e.len > fb)
+            .all(|e| e.dblock % per == e.fblock % per);
         if aligned {
             return Ok(());
         }
@@ -428,7 +437,7 @@ impl Filesystem {
     }
 
     /// The window slots of `fh` whose pins are being recalled.
-    pub fn recalled_mappings(&self, fh: u64) -> Vec<(u64, u64)> {
+    pub fn recalled_mappings(&self, fh: u64) -> Vec<RecalledMapping> {
         let Ok(h) = self.handle(fh) else {
             return Vec::new();
         };
@@ -443,7 +452,10 @@ impl Filesystem {
         let maps = self.windows.maps.lock();
         maps.iter()
             .filter(|(k, m)| k.0 == fh && (m.revoked || recalled.contains(&m.seal)))
-            .map(|(k, m)| (k.1, m.len))
+            .map(|(k, m)| RecalledMapping {
+                moffset: k.1,
+                len: m.len,
+            })
             .collect()
     }
 
@@ -600,17 +612,11 @@ mod tests {
         fs.write(f.ino, SLOT / 2, b"grown").unwrap();
         fs.truncate(f.ino, SLOT, c).unwrap();
         assert_eq!(fs.seal_stats().recalls, 0);
-        let now: Vec<DevExtent> = fs
-            .device_extents(f.ino, 0)
-            .unwrap()
-            .into_iter()
-            .map(|(foffset, doffset, len)| DevExtent {
-                foffset,
-                doffset,
-                len,
-            })
-            .collect();
-        assert_eq!(now, ext, "growth moved no block");
+        assert_eq!(
+            fs.device_extents(f.ino, 0, c).unwrap(),
+            ext,
+            "growth moved no block"
+        );
         // Shrinking frees pinned blocks: the pin is recalled and the truncate waits.
         assert!(matches!(
             fs.truncate(f.ino, 4096, c),

@@ -165,6 +165,14 @@ fn errno(e: Error) -> Errno {
     Errno::from_i32(e.errno())
 }
 
+/// Answers a request whose reply carries no data: done, or the errno of `r`.
+fn reply_empty(reply: ReplyEmpty, r: crate::Result<()>) {
+    match r {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(e)),
+    }
+}
+
 /// Drops page-cache pages of `ino` through the session's notifier.
 pub(crate) fn invalidate_data(notifier: &OnceLock<Notifier>, ino: u64, off: u64, len: u64) {
     if let Some(n) = notifier.get() {
@@ -189,6 +197,17 @@ fn invalidate_attr(notifier: &OnceLock<Notifier>, ino: u64) {
 
 fn name(n: &OsStr) -> &[u8] {
     n.as_bytes()
+}
+
+impl SealFuse {
+    /// Answers a request that names an inode: its entry (cached for the mount's timeout), or
+    /// the errno of `r`.
+    fn reply_entry(&self, reply: ReplyEntry, r: crate::Result<crate::Stat>) {
+        match r {
+            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
 }
 
 /// One debug span per request: opcode, inode and (where there is one) file handle.
@@ -251,10 +270,7 @@ impl fuser::Filesystem for SealFuse {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
         let _s = request!("lookup", parent.0);
-        match self.fs.lookup(parent.0, name(n)) {
-            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(reply, self.fs.lookup(parent.0, name(n)));
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -324,13 +340,11 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEntry,
     ) {
         let _s = request!("mknod", parent.0);
-        match self
-            .fs
-            .mknod(parent.0, name(n), mode, rdev as u64, create_ctx(req, umask))
-        {
-            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(
+            reply,
+            self.fs
+                .mknod(parent.0, name(n), mode, rdev as u64, create_ctx(req, umask)),
+        );
     }
 
     fn mkdir(
@@ -343,13 +357,11 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEntry,
     ) {
         let _s = request!("mkdir", parent.0);
-        match self
-            .fs
-            .mkdir(parent.0, name(n), mode, create_ctx(req, umask))
-        {
-            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(
+            reply,
+            self.fs
+                .mkdir(parent.0, name(n), mode, create_ctx(req, umask)),
+        );
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
@@ -357,19 +369,13 @@ impl fuser::Filesystem for SealFuse {
         let nm = name(n).to_vec();
         self.parked(
             move |fs| fs.unlink(parent.0, &nm),
-            move |r| match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(e)),
-            },
+            move |r| reply_empty(reply, r),
         );
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
         let _s = request!("rmdir", parent.0);
-        match self.fs.rmdir(parent.0, name(n)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(reply, self.fs.rmdir(parent.0, name(n)));
     }
 
     fn symlink(
@@ -382,10 +388,10 @@ impl fuser::Filesystem for SealFuse {
     ) {
         let _s = request!("symlink", parent.0);
         let target = target.as_os_str().as_bytes();
-        match self.fs.symlink(parent.0, name(link_name), target, ctx(req)) {
-            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(
+            reply,
+            self.fs.symlink(parent.0, name(link_name), target, ctx(req)),
+        );
     }
 
     fn rename(
@@ -407,10 +413,7 @@ impl fuser::Filesystem for SealFuse {
         );
         self.parked(
             move |fs| fs.rename(parent.0, &a, newparent.0, &b, fl, c),
-            move |r| match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(e)),
-            },
+            move |r| reply_empty(reply, r),
         );
     }
 
@@ -423,10 +426,7 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEntry,
     ) {
         let _s = request!("link", ino.0);
-        match self.fs.link(ino.0, newparent.0, name(newname)) {
-            Ok(st) => reply.entry(&self.cfg.timeout, &file_attr(&st), GENERATION),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(reply, self.fs.link(ino.0, newparent.0, name(newname)));
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -523,10 +523,7 @@ impl fuser::Filesystem for SealFuse {
     ) {
         let _s = request!("release", ino.0, fh.0);
         self.parker.forget(fh.0);
-        match self.fs.release(fh.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(reply, self.fs.release(fh.0));
     }
 
     fn fsync(
@@ -538,10 +535,7 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("fsync", ino.0, fh.0);
-        match self.fs.fsync(ino.0, datasync) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(reply, self.fs.fsync(ino.0, datasync));
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -573,10 +567,7 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyEmpty,
     ) {
         let _s = request!("releasedir", ino.0, fh.0);
-        match self.fs.release(fh.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(reply, self.fs.release(fh.0));
     }
 
     fn readdir(
@@ -688,10 +679,10 @@ impl fuser::Filesystem for SealFuse {
         // FUSE_SETXATTR_ACL_KILL_SGID flag never arrives: ask /proc what it would say.
         let pid = req.pid();
         let kill = |gid| !super::creds::in_group_or_capable_fsetid(pid, gid);
-        match self.fs.setxattr_as(ino.0, name(n), value, flags, &kill) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(
+            reply,
+            self.fs.setxattr_as(ino.0, name(n), value, flags, &kill),
+        );
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, n: &OsStr, size: u32, reply: ReplyXattr) {
@@ -714,10 +705,7 @@ impl fuser::Filesystem for SealFuse {
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, n: &OsStr, reply: ReplyEmpty) {
         let _s = request!("removexattr", ino.0);
-        match self.fs.removexattr(ino.0, name(n)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(reply, self.fs.removexattr(ino.0, name(n)));
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
@@ -783,8 +771,8 @@ impl fuser::Filesystem for SealFuse {
             mount: &self.info,
         };
         let first = c.run(&self.fs, &r);
-        for (i, o, l) in first.invalidate {
-            self.invalidate_data(i, o, l);
+        for x in first.invalidate {
+            self.invalidate_data(x.ino, x.offset, x.len);
         }
         match first.result {
             Err(crate::Error::WouldWait { .. }) if c.may_park => {
@@ -806,8 +794,8 @@ impl fuser::Filesystem for SealFuse {
                         // A retry applies the invalidations it asks for, as the first
                         // attempt does.
                         let o = c.run(fs, &r);
-                        for (i, o, l) in o.invalidate {
-                            invalidate_data(&retry_notifier, i, o, l);
+                        for x in o.invalidate {
+                            invalidate_data(&retry_notifier, x.ino, x.offset, x.len);
                         }
                         o.result
                     },
@@ -847,10 +835,7 @@ impl fuser::Filesystem for SealFuse {
         let _s = request!("fallocate", ino.0, fh.0);
         self.parked(
             move |fs| fs.fallocate(ino.0, offset, length, mode),
-            move |r| match r {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(e)),
-            },
+            move |r| reply_empty(reply, r),
         );
     }
 

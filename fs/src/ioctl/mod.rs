@@ -1,7 +1,8 @@
 //! The ioctl layer, shared by every transport: ONE table of the commands sealfs answers
 //! (number, handler, whether it changes the inode's attributes behind the kernel's cache,
 //! whether it may have to wait out a seal recall), and the handlers, which decode the
-//! argument bytes (`crate::abi`), check the caller, call the core and encode the answer.
+//! argument bytes (`crate::abi`), call the core with the caller's `Ctx` (the core decides
+//! what the caller may do) and encode the answer.
 //!
 //! A transport only translates: it looks the command up ([`command`]; an unknown one is
 //! ENOTTY, a sealfs number with another argument size EINVAL), runs it ([`Command::run`]),
@@ -24,8 +25,16 @@ pub mod seals;
 
 pub use mount::MountInfo;
 
-/// One page-cache range a transport must drop: (ino, offset, len).
-pub type Invalidation = (u64, u64, u64);
+/// One page-cache range a transport must drop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Invalidation {
+    /// The inode whose pages go.
+    pub ino: u64,
+    /// File offset of the range.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
 
 /// One ioctl request.
 #[derive(Clone, Copy, Debug)]
@@ -98,19 +107,37 @@ impl Command {
     }
 }
 
+/// Whether a command changes attributes no reply carries ([`Command::changes_attrs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attrs {
+    /// It leaves the cached attributes true.
+    Kept,
+    /// The transport drops the cached attributes after it.
+    Changed,
+}
+
+/// Whether a command may wait for a recall ([`Command::may_park`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Park {
+    /// It never returns `Error::WouldWait`.
+    Never,
+    /// The transport parks it on `Error::WouldWait`.
+    May,
+}
+
 const fn entry(
     cmd: u32,
     name: &'static str,
     handler: Handler,
-    changes_attrs: bool,
-    may_park: bool,
+    attrs: Attrs,
+    park: Park,
 ) -> Command {
     Command {
         cmd,
         name,
         handler,
-        changes_attrs,
-        may_park,
+        changes_attrs: matches!(attrs, Attrs::Changed),
+        may_park: matches!(park, Park::May),
     }
 }
 
@@ -120,110 +147,140 @@ pub static TABLE: &[Command] = &[
         flags::FS_IOC_GETFLAGS,
         "GETFLAGS",
         flags::get_flags,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC32_GETFLAGS,
         "GETFLAGS32",
         flags::get_flags,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC_SETFLAGS,
         "SETFLAGS",
         flags::set_flags,
-        true,
-        false,
+        Attrs::Changed,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC32_SETFLAGS,
         "SETFLAGS32",
         flags::set_flags,
-        true,
-        false,
+        Attrs::Changed,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC_FSGETXATTR,
         "FSGETXATTR",
         flags::get_xattr,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         flags::FS_IOC_FSSETXATTR,
         "FSSETXATTR",
         flags::set_xattr,
-        true,
-        false,
+        Attrs::Changed,
+        Park::Never,
     ),
-    entry(abi::IOC_STAT, "STAT", mount::stat, false, false),
+    entry(abi::IOC_STAT, "STAT", mount::stat, Attrs::Kept, Park::Never),
     entry(
         abi::IOC_SET_READONLY,
         "SET_READONLY",
         mount::set_readonly,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     // SEAL with POPULATE fills holes (block count) and may meet a recall.
-    entry(abi::IOC_SEAL, "SEAL", seals::seal, true, true),
-    entry(abi::IOC_UNSEAL, "UNSEAL", seals::unseal, false, false),
-    entry(abi::IOC_REVOKE, "REVOKE", seals::revoke, false, false),
+    entry(
+        abi::IOC_SEAL,
+        "SEAL",
+        seals::seal,
+        Attrs::Changed,
+        Park::May,
+    ),
+    entry(
+        abi::IOC_UNSEAL,
+        "UNSEAL",
+        seals::unseal,
+        Attrs::Kept,
+        Park::Never,
+    ),
+    entry(
+        abi::IOC_REVOKE,
+        "REVOKE",
+        seals::revoke,
+        Attrs::Kept,
+        Park::Never,
+    ),
     entry(
         abi::IOC_GET_SEALS,
         "GET_SEALS",
         seals::get_seals,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     // The permanent seal is an inode flag; with POPULATE it fills holes first.
     entry(
         abi::IOC_SET_IMMUTABLE,
         "SET_IMMUTABLE",
         seals::set_immutable,
-        true,
-        true,
+        Attrs::Changed,
+        Park::May,
     ),
     entry(
         abi::IOC_CLEAR_IMMUTABLE,
         "CLEAR_IMMUTABLE",
         seals::clear_immutable,
-        true,
-        false,
+        Attrs::Changed,
+        Park::Never,
     ),
     // SETUPMAPPING fills the holes it maps for writing.
     entry(
         abi::IOC_SETUPMAPPING,
         "SETUPMAPPING",
         seals::setup_mapping,
-        true,
-        true,
+        Attrs::Changed,
+        Park::May,
     ),
     entry(
         abi::IOC_REMOVEMAPPING,
         "REMOVEMAPPING",
         seals::remove_mapping,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         abi::IOC_FLUSHMAPPING,
         "FLUSHMAPPING",
         seals::flush_mapping,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
     entry(
         abi::IOC_GET_RECALLS,
         "GET_RECALLS",
         seals::get_recalls,
-        false,
-        false,
+        Attrs::Kept,
+        Park::Never,
     ),
-    entry(abi::IOC_EXTENTS, "EXTENTS", seals::extents, false, false),
+    entry(
+        abi::IOC_EXTENTS,
+        "EXTENTS",
+        seals::extents,
+        Attrs::Kept,
+        Park::Never,
+    ),
     // Defrag relocates files and waits out the recall of a breakable seal in its way.
-    entry(abi::IOC_DEFRAG, "DEFRAG", seals::defrag, false, true),
+    entry(
+        abi::IOC_DEFRAG,
+        "DEFRAG",
+        seals::defrag,
+        Attrs::Kept,
+        Park::May,
+    ),
 ];
 
 /// The table entry of `cmd`: ENOTTY for an unknown command (as on any Linux filesystem),
@@ -273,7 +330,7 @@ mod tests {
     }
 
     /// The answer any transport gets: the extents in bytes at device addresses, for root;
-    /// EPERM (before the argument is looked at) for anyone else.
+    /// EPERM (the core's refusal) for anyone else.
     #[test]
     fn extents_in_bytes_for_root_only() {
         let fs = mounted();
@@ -296,11 +353,10 @@ mod tests {
         let out = c.run(&fs, &r).result.unwrap();
         let (list, total) = abi::decode_extent_list(&out).unwrap();
         let bs = fs.block_size();
-        let d = fs.extents(st.ino).unwrap()[0].1;
+        let d = fs.extents(st.ino).unwrap()[0].dblock;
         assert_eq!(total, 1);
         assert_eq!(list, vec![(0, fs.layout().data_off + d * bs, 8192)]);
         r.ctx.uid = 1000;
-        r.input = &[];
         assert!(matches!(c.run(&fs, &r).result, Err(Error::Perm(_))));
     }
 

@@ -5,10 +5,11 @@
 //! allocate holes, DEFRAG while it relocates: they return `Error::WouldWait` like any other
 //! extent-map change and the transport parks them (their table entries say so).
 
-use super::{want_out, Reply, Request};
+use super::{want_out, Invalidation, Reply, Request};
 use crate::abi;
 use crate::error::{Error, Result};
 use crate::filesystem::seals::{Populate, SealMode};
+use crate::filesystem::windows::{DevExtent, MappedRange};
 use crate::filesystem::Filesystem;
 
 fn need_fh(r: &Request<'_>) -> Result<u64> {
@@ -16,6 +17,11 @@ fn need_fh(r: &Request<'_>) -> Result<u64> {
         return Err(Error::BadFd);
     }
     Ok(r.fh)
+}
+
+/// A device extent as the ABI's (file offset, device offset, length).
+fn triple(e: &DevExtent) -> abi::Triple {
+    (e.foffset, e.doffset, e.len)
 }
 
 /// `SEALFS_IOC_SEAL`.
@@ -121,9 +127,20 @@ pub fn setup_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resul
     want_out(r, abi::SETUPMAPPING_SIZE)?;
     let m = abi::SetupMapping::decode(r.input)?;
     let ext = fs.setup_mapping(need_fh(r)?, m.foffset, m.len, m.flags, m.moffset, r.ctx)?;
-    let triples: Vec<(u64, u64, u64)> = ext.iter().map(|e| (e.foffset, e.doffset, e.len)).collect();
+    let triples: Vec<abi::Triple> = ext.iter().map(triple).collect();
     out.data = abi::encode_mapping_answer(r.input, &triples)?;
     Ok(())
+}
+
+/// The page-cache pages under a writable window are stale: the transport drops them.
+fn drop_written(out: &mut Reply, m: MappedRange) {
+    if m.write {
+        out.invalidate.push(Invalidation {
+            ino: m.ino,
+            offset: m.foffset,
+            len: m.len,
+        });
+    }
 }
 
 /// `SEALFS_IOC_REMOVEMAPPING`: the pages a writable window wrote under are dropped.
@@ -132,9 +149,7 @@ pub fn remove_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resu
     let slots: Vec<u64> = abi::decode_ranges(r.input)?.iter().map(|r| r.0).collect();
     // All or nothing: one bad entry removes none.
     for m in fs.remove_mappings(fh, &slots)? {
-        if m.write {
-            out.invalidate.push((m.ino, m.foffset, m.len));
-        }
+        drop_written(out, m);
     }
     Ok(())
 }
@@ -147,9 +162,7 @@ pub fn flush_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resul
         let m = fs
             .mapping(fh, moffset)
             .ok_or(Error::Invalid("no mapping at that offset"))?;
-        if m.write {
-            out.invalidate.push((m.ino, m.foffset, m.len));
-        }
+        drop_written(out, m);
     }
     Ok(())
 }
@@ -157,7 +170,11 @@ pub fn flush_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Resul
 /// `SEALFS_IOC_GET_RECALLS`.
 pub fn get_recalls(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
     want_out(r, abi::RANGES_SIZE)?;
-    let v = fs.recalled_mappings(need_fh(r)?);
+    let v: Vec<(u64, u64)> = fs
+        .recalled_mappings(need_fh(r)?)
+        .iter()
+        .map(|m| (m.moffset, m.len))
+        .collect();
     let mut b = abi::encode_ranges(&v);
     if v.is_empty() {
         b[..4].copy_from_slice(&0u32.to_le_bytes());
@@ -166,25 +183,23 @@ pub fn get_recalls(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<
     Ok(())
 }
 
-/// `SEALFS_IOC_EXTENTS`: root only (device addresses).
+/// `SEALFS_IOC_EXTENTS` (the core refuses anyone but root).
 pub fn extents(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
-    if r.ctx.uid != 0 {
-        return Err(Error::Perm("device addresses are shown to root only"));
-    }
     want_out(r, abi::EXTENT_LIST_SIZE)?;
     let start = abi::decode_extent_start(r.input)?;
-    let all = fs.device_extents(r.ino, start)?;
+    let all: Vec<abi::Triple> = fs
+        .device_extents(r.ino, start, r.ctx)?
+        .iter()
+        .map(triple)
+        .collect();
     out.data = abi::encode_extent_list(start, &all, all.len());
     Ok(())
 }
 
-/// `SEALFS_IOC_DEFRAG`: root only.
+/// `SEALFS_IOC_DEFRAG` (the core refuses anyone but root).
 pub fn defrag(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Result<()> {
-    if r.ctx.uid != 0 {
-        return Err(Error::Perm("defrag is for root"));
-    }
     want_out(r, abi::DEFRAG_SIZE)?;
-    let d = fs.defrag()?;
+    let d = fs.defrag(r.ctx)?;
     out.data = abi::encode_defrag(d.files, d.moved, d.sealed, d.no_space);
     Ok(())
 }

@@ -23,6 +23,7 @@ use crate::meta::dir::Dir;
 use crate::meta::extents::ExtentMap;
 use crate::meta::inode::{mode, Attr, Body, Inode};
 use crate::meta::table::{ApplyError, Blocks, Table, ROOT_INO};
+use crate::meta::validate::valid_name;
 
 /// Magic at the start of a checkpoint.
 pub const CKPT_MAGIC: &[u8; 8] = b"SFCKPT\0\x01";
@@ -114,10 +115,10 @@ fn encode_inode(w: &mut Writer, g: &Inode) {
     match &g.body {
         Body::File(m) => {
             w.u32(m.run_count() as u32);
-            for (f, d, l) in m.iter() {
-                w.u64(f);
-                w.u64(d);
-                w.u64(l);
+            for e in m.iter() {
+                w.u64(e.fblock);
+                w.u64(e.dblock);
+                w.u64(e.len);
             }
         }
         Body::Dir(d) => {
@@ -335,17 +336,6 @@ fn validate_refs(t: &Table) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// A name a directory entry can have: what log replay accepts for a new name (not empty,
-/// at most 255 bytes, no `/` or NUL, not `.` or `..`).
-fn valid_entry_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && !name.contains(&b'/')
-        && !name.contains(&0)
-        && name != b"."
-        && name != b".."
-}
-
 /// A device number: 64 bits on the media, of which only the low 32 are ever written.
 fn rdev32(v: u64) -> Result<u32, FormatError> {
     u32::try_from(v).map_err(|_| FormatError::Invalid {
@@ -428,7 +418,8 @@ fn decode_inode(r: &mut Reader<'_>, blocks: &mut dyn Blocks) -> Result<Inode, Ch
                 let cino = r.u64()?;
                 let kind = r.u8()?;
                 let name = r.bytes16()?;
-                if !valid_entry_name(name) {
+                // What log replay accepts for a new name.
+                if !valid_name(name) {
                     return Err(ApplyError(format!("directory {ino}: bad entry name")).into());
                 }
                 entries.push((name, cino, kind));

@@ -11,6 +11,7 @@ use super::inode::mode;
 use super::validate::{acl_problems, KNOWN_FLAGS, SYMLINK_MAX};
 use super::{Body, Table, ROOT_INO};
 use crate::filesystem::{MAX_FILE_SIZE, MAX_LINKS};
+use crate::format::record::MapExtent;
 use crate::format::Layout;
 
 /// What [`check_table`] found.
@@ -58,7 +59,12 @@ pub fn check_table(table: &Table, alloc: &Allocator, layout: &Layout) -> TableCh
                         g.attr.mode
                     ));
                 }
-                for (f, d, l) in m.iter() {
+                for MapExtent {
+                    fblock: f,
+                    dblock: d,
+                    len: l,
+                } in m.iter()
+                {
                     used += l;
                     if d.checked_add(l).is_none_or(|e| e > layout.data_blocks) {
                         r.push(format!("inode {ino}: extent {d}+{l} outside the data area"));

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::format::record::MapExtent;
+
 /// One piece of a file range: mapped (`dblock` is `Some`) or a hole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
@@ -14,6 +16,17 @@ pub struct Segment {
     pub len: u64,
     /// First device block, or `None` for a hole.
     pub dblock: Option<u64>,
+}
+
+impl Segment {
+    /// The run this piece is, or `None` for a hole.
+    pub fn mapped(&self) -> Option<MapExtent> {
+        self.dblock.map(|dblock| MapExtent {
+            fblock: self.fblock,
+            dblock,
+            len: self.len,
+        })
+    }
 }
 
 /// A run of device blocks (start, len).
@@ -37,9 +50,13 @@ impl ExtentMap {
         self.runs.len()
     }
 
-    /// All runs as (fblock, dblock, len), sorted.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
-        self.runs.iter().map(|(&f, &(d, l))| (f, d, l))
+    /// All runs, sorted by file block.
+    pub fn iter(&self) -> impl Iterator<Item = MapExtent> + '_ {
+        self.runs.iter().map(|(&fblock, &(dblock, len))| MapExtent {
+            fblock,
+            dblock,
+            len,
+        })
     }
 
     /// Total mapped blocks.
@@ -209,7 +226,9 @@ mod tests {
         let freed = m.remove(1, 12);
         assert_eq!(freed, vec![(101, 3), (200, 2)]);
         assert_eq!(
-            m.iter().collect::<Vec<_>>(),
+            m.iter()
+                .map(|e| (e.fblock, e.dblock, e.len))
+                .collect::<Vec<_>>(),
             vec![(0, 100, 1), (12, 202, 3)]
         );
         assert_eq!(m.next_data(1), Some(12));

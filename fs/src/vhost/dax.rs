@@ -23,7 +23,7 @@
 //! the slots of the range while the request runs ([`Window::suspend`]) and maps them again
 //! onto the file's new blocks before answering it ([`Window::resume`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ struct State {
     /// Handles by (inode, writable).
     files: HashMap<(u64, bool), FileRef>,
     /// Window offsets of slots set aside while a guest request changes their blocks.
-    suspended: HashSet<u64>,
+    suspended: HashMap<u64, u64>,
 }
 
 /// A slot set aside by [`Window::suspend`].
@@ -83,6 +83,9 @@ pub struct Window {
     unit: u64,
     host_notifier: Arc<OnceLock<fuser::Notifier>>,
     state: Mutex<State>,
+    /// Set (without the state lock) when the device stops: no SHMEM request is sent from
+    /// then on, even by a thread that holds the state lock.
+    halted: std::sync::atomic::AtomicBool,
     kicked: Mutex<bool>,
     wake: Condvar,
 }
@@ -116,6 +119,7 @@ impl Window {
             unit,
             host_notifier,
             state: Mutex::new(State::default()),
+            halted: std::sync::atomic::AtomicBool::new(true),
             kicked: Mutex::new(false),
             wake: Condvar::new(),
         });
@@ -158,7 +162,20 @@ impl Window {
 
     /// The queues run: SHMEM requests may be sent.
     pub fn device_started(&self) {
-        self.state.lock().running = true;
+        let mut st = self.state.lock();
+        st.running = true;
+        self.halted
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The device is stopping: from now on no SHMEM request goes out. Takes no lock.
+    pub fn halt(&self) {
+        self.halted.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether SHMEM requests may go out (the device runs and is not being stopped).
+    fn live(&self, st: &State) -> bool {
+        st.running && !self.halted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The device stopped or was reset: QEMU dropped every window mapping, so the pins go
@@ -215,22 +232,12 @@ impl Window {
         }
         let write = flags & GUEST_WRITE != 0;
         let mut st = self.state.lock();
-        if !st.running || st.backend.is_none() {
+        if !self.live(&st) || st.backend.is_none() {
             return Err(libc::EIO);
         }
         // The guest reuses the slot (or upgrades it to writable): what was mapped there
         // goes first, QEMU refuses overlapping mappings.
-        let old: Vec<u64> = st
-            .slots
-            .range(..moffset + len)
-            .filter(|(m, s)| overlaps(**m, s.len, moffset, len))
-            .map(|(m, _)| *m)
-            .collect();
-        for m in old {
-            self.drop_slot(&mut st, m);
-        }
-        st.suspended
-            .retain(|m| !overlaps(*m, self.unit, moffset, len));
+        self.clear_range(&mut st, moffset, len);
         let r = self.map_slot(&mut st, ino, foffset, len, write, moffset);
         self.publish(&st);
         r
@@ -245,7 +252,7 @@ impl Window {
         write: bool,
         moffset: u64,
     ) -> Result<(), i32> {
-        let Some(backend) = st.backend.clone() else {
+        let Some(backend) = st.backend.clone().filter(|_| self.live(st)) else {
             return Err(libc::EIO);
         };
         let Some(dev) = self.fs.device().file() else {
@@ -279,10 +286,17 @@ impl Window {
                 },
                 ..Default::default()
             };
-            if let Err(err) = backend.shmem_map(&req, dev) {
+            let mapped = if self.live(st) {
+                backend.shmem_map(&req, dev).map(|_| ())
+            } else {
+                Err(std::io::Error::other("the device is stopping"))
+            };
+            if let Err(err) = mapped {
                 tracing::warn!(error = %err, ino, foffset, moffset, "vhost-user: SHMEM_MAP failed");
-                for (o, l) in pieces {
-                    unmap(&backend, o, l);
+                if self.live(st) {
+                    for (o, l) in pieces {
+                        unmap(&backend, o, l);
+                    }
                 }
                 if let Err(e) = self.fs.remove_mapping(fh, moffset) {
                     tracing::warn!(error = %e, "vhost-user: dropping a half-made mapping failed");
@@ -322,20 +336,25 @@ impl Window {
         let ranges = wire::removemapping(args).ok_or(libc::EINVAL)?;
         let mut st = self.state.lock();
         for (moffset, len) in ranges {
-            let hit: Vec<u64> = st
-                .slots
-                .range(..moffset.saturating_add(len))
-                .filter(|(m, s)| overlaps(**m, s.len, moffset, len))
-                .map(|(m, _)| *m)
-                .collect();
-            for m in hit {
-                self.drop_slot(&mut st, m);
-            }
-            st.suspended
-                .retain(|m| !overlaps(*m, self.unit, moffset, len));
+            self.clear_range(&mut st, moffset, len);
         }
         self.publish(&st);
         Ok(())
+    }
+
+    /// Drops every slot over window bytes `[moffset, moffset+len)`, and forgets slots set
+    /// aside there (the guest removed or reused them: they must not come back).
+    fn clear_range(&self, st: &mut State, moffset: u64, len: u64) {
+        let hit: Vec<u64> = st
+            .slots
+            .range(..moffset.saturating_add(len))
+            .filter(|(m, s)| overlaps(**m, s.len, moffset, len))
+            .map(|(m, _)| *m)
+            .collect();
+        for m in hit {
+            self.drop_slot(st, m);
+        }
+        st.suspended.retain(|m, l| !overlaps(*m, *l, moffset, len));
     }
 
     /// Sets aside the slots of `ino` over `[start, end)` while a guest request changes
@@ -352,17 +371,17 @@ impl Window {
             .collect();
         let mut out = Vec::with_capacity(hit.len());
         for m in hit {
-            if let Some(s) = st.slots.get(&m) {
-                out.push(Suspended {
-                    moffset: m,
-                    ino,
-                    foffset: s.foffset,
-                    len: s.len,
-                    write: s.write,
-                });
-            }
+            let Some(s) = st.slots.get(&m) else { continue };
+            let len = s.len;
+            out.push(Suspended {
+                moffset: m,
+                ino,
+                foffset: s.foffset,
+                len,
+                write: s.write,
+            });
             self.drop_slot(&mut st, m);
-            st.suspended.insert(m);
+            st.suspended.insert(m, len);
         }
         self.publish(&st);
         out
@@ -375,7 +394,7 @@ impl Window {
         }
         let mut st = self.state.lock();
         for s in slots {
-            if !st.suspended.remove(&s.moffset) || !st.running {
+            if st.suspended.remove(&s.moffset).is_none() || !self.live(&st) {
                 continue;
             }
             if let Err(e) = self.map_slot(&mut st, s.ino, s.foffset, s.len, s.write, s.moffset) {
@@ -408,7 +427,7 @@ impl Window {
         let Some(s) = st.slots.remove(&moffset) else {
             return;
         };
-        if !s.fenced && st.running {
+        if !s.fenced && self.live(st) {
             if let Some(b) = st.backend.as_ref() {
                 for &(o, l) in &s.pieces {
                     unmap(b, o, l);
@@ -461,14 +480,14 @@ impl Window {
     /// Unmaps every slot whose pin the core revoked.
     fn fence_revoked(&self) {
         let mut st = self.state.lock();
-        let running = st.running;
         let backend = st.backend.clone();
         let mut fenced = 0;
+        let st_live = self.live(&st);
         for (m, s) in st.slots.iter_mut() {
             if s.fenced || !self.fs.mapping_revoked(s.fh, *m) {
                 continue;
             }
-            if running {
+            if st_live {
                 if let Some(b) = backend.as_ref() {
                     for &(o, l) in &s.pieces {
                         unmap(b, o, l);

@@ -82,6 +82,8 @@ struct Inner {
     /// Set when the queues run; SHMEM requests are sent only then (QEMU 11.1.3 crashes
     /// on one that arrives before the device started).
     running: AtomicBool,
+    /// The clean-up after the device stopped, which runs on its own thread (below).
+    cleanup: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Starts serving guests of `fs` on `cfg.socket`: when this returns the socket listens, so
@@ -111,6 +113,7 @@ pub fn serve(
             session: Mutex::new(None),
             dax,
             running: AtomicBool::new(false),
+            cleanup: Mutex::new(None),
         }),
     };
     std::thread::Builder::new()
@@ -167,6 +170,7 @@ impl Guest {
             }
             drop(daemon);
             self.stop_device("the VMM disconnected");
+            self.finish_cleanup();
             self.inner.dax.set_backend(None);
             tracing::info!(socket = %socket.display(), "vhost-user: listening again");
         }
@@ -175,14 +179,49 @@ impl Guest {
     /// The guest driver went away (reset, reboot, VM exit): its FUSE session ends (its open
     /// files are closed, its seals released) and its window mappings are gone in QEMU, so
     /// their pins are dropped and quarantined blocks come back.
-    fn stop_device(&self, why: &str) {
+    ///
+    /// Called from the thread that answers QEMU (GET_VRING_BASE, RESET_DEVICE), which must
+    /// not wait: QEMU waits for that answer and meanwhile reads nothing on the channel a
+    /// `SHMEM_MAP` in flight waits on. So this stops further SHMEM requests at once and
+    /// leaves the clean-up to a thread of its own, which the device's restart waits for.
+    fn stop_device(&self, why: &'static str) {
         self.inner.running.store(false, Ordering::SeqCst);
-        self.inner.dax.device_stopped();
-        self.end_session(why);
+        self.inner.dax.halt();
+        let me = self.clone();
+        let mut slot = self.inner.cleanup.lock();
+        let previous = slot.take();
+        let spawned = std::thread::Builder::new()
+            .name("sealfs-guest-reset".into())
+            .spawn(move || {
+                if let Some(p) = previous {
+                    let _ = p.join();
+                }
+                me.inner.dax.device_stopped();
+                me.end_session(why);
+            });
+        match spawned {
+            Ok(h) => *slot = Some(h),
+            Err(e) => {
+                drop(slot);
+                tracing::error!(error = %e, "vhost-user: cannot start the reset thread; cleaning up in place");
+                self.inner.dax.device_stopped();
+                self.end_session(why);
+            }
+        }
+    }
+
+    /// Waits for the clean-up of the last stop (the device is starting again).
+    fn finish_cleanup(&self) {
+        let pending = self.inner.cleanup.lock().take();
+        if let Some(h) = pending {
+            if h.join().is_err() {
+                tracing::error!("vhost-user: the reset thread panicked");
+            }
+        }
     }
 
     /// Ends the guest driver's FUSE session, if one is bound.
-    fn end_session(&self, why: &str) {
+    fn end_session(&self, why: &'static str) {
         let old = self.inner.session.lock().take();
         if let Some(b) = old {
             tracing::info!(reason = why, "vhost-user: ending the guest's FUSE session");
@@ -196,6 +235,7 @@ impl Guest {
             return Ok(());
         };
         if !self.inner.running.swap(true, Ordering::SeqCst) {
+            self.finish_cleanup();
             self.inner.dax.device_started();
         }
         let mem = atomic.memory();
