@@ -357,7 +357,7 @@ ensure_qemu11() { # -> 0 with qemu11 and qemu11_version set, or 1 with the reaso
 	}
 	local v
 	v=$(apt-cache "${tapt_opts[@]}" policy qemu-system-x86 2>/dev/null | awk '/Candidate:/ && $2 != "(none)" { print $2 }') || true
-	if [[ ! -e $taptdir/lists/.updated || -z $v ]]; then
+	if [[ ! -e $taptdir/lists/.updated || -z $v ]] || ! dpkg --compare-versions "$v" ge "1:$qemu_min"; then
 		say "apt-get update (private lists for trixie and trixie-backports)"
 		if ! apt-get "${tapt_opts[@]}" --error-on=any update >"$taptdir/update.log" 2>&1; then
 			tail -n5 "$taptdir/update.log" >&2
