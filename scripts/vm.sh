@@ -700,7 +700,7 @@ c_umount() { # WHAT: umount, wait for the daemon to exit, fsck; host checks
 	pid=$(cat "$work/daemon-C.pid" 2>/dev/null) || true
 	if c_mounted; then
 		local rc=0
-		umount "$c_mnt" >"$work/umount-C.out" 2>&1 || rc=$?
+		timeout 60 umount "$c_mnt" >"$work/umount-C.out" 2>&1 || rc=$?
 		host_check "$1: umount of the host mount" $rc "$(cat "$work/umount-C.out")"
 	fi
 	for ((i = 0; i < 300; i++)); do
@@ -739,9 +739,9 @@ c_step() { # NAME
 	tree)
 		# The tree the guest made, seen through the host's own mount.
 		{
-			"$work/daxbench" tree "$c_mnt/tree" | sort || true
+			timeout 120 "$work/daxbench" tree "$c_mnt/tree" | sort || true
 			echo "# hard link"
-			echo "$(stat -c %i "$c_mnt/tree/big") $(stat -c %i "$c_mnt/tree/d1/big-hardlink")" |
+			echo "$(timeout 30 stat -c %i "$c_mnt/tree/big") $(timeout 30 stat -c %i "$c_mnt/tree/d1/big-hardlink")" |
 				awk '{ print ($1 == $2) ? "same inode" : "different inodes" }'
 		} >"$work/host-tree.txt" 2>&1 || true
 		diff "$c_share/manifest.txt" "$work/host-tree.txt" >"$out" 2>&1 || ok=1
@@ -777,17 +777,17 @@ c_step() { # NAME
 		grep -q immutable "$out" || ok=1
 		host_check "host: sealfs seals lists the permanent seal the guest set over virtio-fs" $ok "$(head -n 3 "$out" | tr '\n' ' ')"
 		rc=0
-		truncate -c -s 0 "$c_mnt/gseal.bin" >"$out" 2>&1 || rc=$?
+		timeout 30 truncate -c -s 0 "$c_mnt/gseal.bin" >"$out" 2>&1 || rc=$?
 		n=1
 		[[ $rc != 0 ]] && grep -q 'Operation not permitted' "$out" && n=0
 		host_check "host: a host truncate of the guest-sealed file is refused (EPERM)" $n "exit $rc: $(head -n1 "$out")"
 		;;
 	dax-a)
-		"$work/vfsmap" check "$c_mnt/dax-a.bin" 7 $(cat "$c_share/specs-a") >"$out" 2>&1 || ok=1
+		timeout 60 "$work/vfsmap" check "$c_mnt/dax-a.bin" 7 $(cat "$c_share/specs-a") >"$out" 2>&1 || ok=1
 		host_check "DAX (a): the host reads the guest's mapped stores through its mount: whole 4 MiB exact ($(head -n1 "$out"))" $ok
 		;;
 	dax-b)
-		"$work/vfsmap" pwrite "$c_mnt/dax-b.bin" 9 $(cat "$c_share/specs-b") >"$out" 2>&1 || ok=1
+		timeout 60 "$work/vfsmap" pwrite "$c_mnt/dax-b.bin" 9 $(cat "$c_share/specs-b") >"$out" 2>&1 || ok=1
 		host_check "DAX (b): the host pwrites + fsyncs in place through its mount (unaligned, across 2 MiB)" $ok "$(head -n1 "$out")"
 		;;
 	window-stat)
