@@ -459,6 +459,36 @@ impl Filesystem {
             .collect()
     }
 
+    /// Gives back the blocks of `[start, end)` past the end of the file — what a mapping made
+    /// with [`MAP_BEYOND_EOF`] allocated there — once that mapping is gone. Never waits and
+    /// never recalls: blocks a seal or pin still covers stay (the last of them to go trims).
+    pub(crate) fn trim_beyond_eof(&self, ino: u64, start: u64, end: u64) -> Result<()> {
+        let size = self.getattr(ino)?.attr.size;
+        let from = start.max(size.div_ceil(self.bs) * self.bs);
+        if from >= end {
+            return Ok(());
+        }
+        let past = ByteRange::new(from, end);
+        if self.seals_of(ino).iter().any(|s| s.range.overlaps(&past)) {
+            return Ok(());
+        }
+        let (first, last) = (from / self.bs, end.div_ceil(self.bs));
+        let allocated = self
+            .extents(ino)?
+            .iter()
+            .any(|e| e.fblock < last && e.fblock + e.len > first);
+        if !allocated {
+            return Ok(());
+        }
+        let punch = crate::filesystem::data::falloc::PUNCH_HOLE
+            | crate::filesystem::data::falloc::KEEP_SIZE;
+        match self.fallocate(ino, from, end - from, punch) {
+            // A seal or pin taken since the check: it keeps the blocks, as above.
+            Err(Error::WouldWait { .. }) | Err(Error::Sealed) => Ok(()),
+            r => r,
+        }
+    }
+
     /// True when the pin of the mapping of `fh` at `moffset` was revoked (its blocks are in
     /// quarantine until the mapping is removed).
     pub fn mapping_revoked(&self, fh: u64, moffset: u64) -> bool {
@@ -574,6 +604,7 @@ mod tests {
     use super::*;
     use crate::device::sim::SimDevice;
     use crate::device::Device;
+    use crate::filesystem::seals::{Populate, SealMode};
     use crate::filesystem::{mkfs, MkfsOptions, MountOptions};
 
     const SLOT: u64 = 2 << 20;
@@ -634,5 +665,34 @@ mod tests {
                 .chain([0u8; 100])
                 .collect::<Vec<_>>()
         );
+    }
+
+    /// Once the mapping is gone, the blocks it allocated past the end of the file go back —
+    /// unless a seal still covers them; the file's own blocks and bytes stay.
+    #[test]
+    fn blocks_past_the_end_go_back_when_the_mapping_does() {
+        let (_dev, fs) = fs();
+        let c = Ctx::root();
+        let (f, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, c).unwrap();
+        fs.write(f.ino, 0, &[7u8; 100]).unwrap();
+        let free0 = fs.stats().free_blocks;
+        let flags = MAP_READ | MAP_WRITE | MAP_BEYOND_EOF;
+        fs.setup_mapping(fh, 0, SLOT, flags, 0, c).unwrap();
+        let per_slot = SLOT / fs.block_size();
+        assert_eq!(fs.stats().free_blocks, free0 - (per_slot - 1));
+        // While a breakable seal covers the range past the end, nothing is trimmed.
+        let reader = fs.open(f.ino, libc::O_RDONLY, c).unwrap();
+        fs.seal(reader, 8192, 0, SealMode::Breakable, Populate::No, c)
+            .unwrap();
+        fs.remove_mapping(fh, 0).unwrap();
+        fs.trim_beyond_eof(f.ino, 0, SLOT).unwrap();
+        assert_eq!(fs.stats().free_blocks, free0 - (per_slot - 1));
+        assert_eq!(fs.seal_stats().recalls, 0, "trimming never recalls");
+        fs.release(reader).unwrap();
+        fs.trim_beyond_eof(f.ino, 0, SLOT).unwrap();
+        assert_eq!(fs.stats().free_blocks, free0);
+        assert_eq!(fs.getattr(f.ino).unwrap().attr.size, 100);
+        assert_eq!(fs.read(f.ino, 0, 4096).unwrap(), vec![7u8; 100]);
+        fs.release(fh).unwrap();
     }
 }

@@ -67,6 +67,15 @@ struct State {
     suspended: HashMap<u64, u64>,
 }
 
+/// Whether dropping a slot gives back the blocks it allocated past the end of the file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trim {
+    /// The slot is gone for good (removed, reset, replaced by another range).
+    Yes,
+    /// The slot comes back at once (set aside, or upgraded to writable).
+    No,
+}
+
 /// A slot set aside by [`Window::suspend`].
 pub struct Suspended {
     moffset: u64,
@@ -199,7 +208,7 @@ impl Window {
         let all: Vec<u64> = st.slots.keys().copied().collect();
         let n = all.len();
         for m in all {
-            self.drop_slot(st, m);
+            self.drop_slot(st, m, Trim::Yes);
         }
         self.publish(st);
         if n > 0 {
@@ -237,7 +246,7 @@ impl Window {
         }
         // The guest reuses the slot (or upgrades it to writable): what was mapped there
         // goes first, QEMU refuses overlapping mappings.
-        self.clear_range(&mut st, moffset, len);
+        self.clear_range(&mut st, moffset, len, Some((ino, foffset)));
         let r = self.map_slot(&mut st, ino, foffset, len, write, moffset);
         self.publish(&st);
         r
@@ -259,7 +268,21 @@ impl Window {
             return Err(libc::EIO);
         };
         let fh = self.file_ref(st, ino, write)?;
-        let flags = MAP_READ | if write { MAP_WRITE } else { 0 } | MAP_BEYOND_EOF;
+        let mut flags = MAP_READ | if write { MAP_WRITE } else { 0 };
+        let mut len = len;
+        if self.fs.is_read_only() {
+            // Nothing can be allocated, and no file can grow while the mount is read-only:
+            // the slot shows the file up to its last block (the guest reads no further).
+            let size = self.fs.getattr(ino).map_err(|e| e.errno())?.attr.size;
+            let end = size.div_ceil(self.unit) * self.unit;
+            len = len.min(end.saturating_sub(foffset));
+            if len == 0 {
+                self.unref(st, ino, write);
+                return Err(libc::EINVAL);
+            }
+        } else {
+            flags |= MAP_BEYOND_EOF;
+        }
         let extents = match self
             .fs
             .setup_mapping(fh, foffset, len, flags, moffset, daemon_ctx())
@@ -336,7 +359,7 @@ impl Window {
         let ranges = wire::removemapping(args).ok_or(libc::EINVAL)?;
         let mut st = self.state.lock();
         for (moffset, len) in ranges {
-            self.clear_range(&mut st, moffset, len);
+            self.clear_range(&mut st, moffset, len, None);
         }
         self.publish(&st);
         Ok(())
@@ -344,7 +367,7 @@ impl Window {
 
     /// Drops every slot over window bytes `[moffset, moffset+len)`, and forgets slots set
     /// aside there (the guest removed or reused them: they must not come back).
-    fn clear_range(&self, st: &mut State, moffset: u64, len: u64) {
+    fn clear_range(&self, st: &mut State, moffset: u64, len: u64, keep: Option<(u64, u64)>) {
         let hit: Vec<u64> = st
             .slots
             .range(..moffset.saturating_add(len))
@@ -352,7 +375,8 @@ impl Window {
             .map(|(m, _)| *m)
             .collect();
         for m in hit {
-            self.drop_slot(st, m);
+            let same = st.slots.get(&m).map(|s| (s.ino, s.foffset)) == keep;
+            self.drop_slot(st, m, if same { Trim::No } else { Trim::Yes });
         }
         st.suspended.retain(|m, l| !overlaps(*m, *l, moffset, len));
     }
@@ -380,7 +404,7 @@ impl Window {
                 len,
                 write: s.write,
             });
-            self.drop_slot(&mut st, m);
+            self.drop_slot(&mut st, m, Trim::No);
             st.suspended.insert(m, len);
         }
         self.publish(&st);
@@ -423,7 +447,7 @@ impl Window {
         }
     }
 
-    fn drop_slot(&self, st: &mut State, moffset: u64) {
+    fn drop_slot(&self, st: &mut State, moffset: u64, trim: Trim) {
         let Some(s) = st.slots.remove(&moffset) else {
             return;
         };
@@ -436,6 +460,13 @@ impl Window {
         }
         if let Err(e) = self.fs.remove_mapping(s.fh, moffset) {
             tracing::warn!(error = %e, moffset, "vhost-user: removing a guest mapping's pin failed");
+        }
+        if trim == Trim::Yes {
+            // The slot backed its whole range; what lies past the end of the file goes
+            // back, as a filesystem trims speculative preallocation.
+            if let Err(e) = self.fs.trim_beyond_eof(s.ino, s.foffset, s.foffset + s.len) {
+                tracing::warn!(error = %e, ino = s.ino, "vhost-user: trimming a slot's blocks past the end of the file failed");
+            }
         }
         if s.write {
             // Pages the host cached under what the guest wrote through the slot.
