@@ -726,6 +726,19 @@ c_stat_field() { # REGEX-WITH-ONE-NUMBER -> the number from `sealfs stat` (empty
 	timeout 30 "$sealfs_bin" stat "$c_mnt" 2>&1 | sed -n "s/.*$1.*/\\1/p" | head -n1 || true
 }
 
+c_small_back() { # after boot 2: the 100-byte file's blocks are what they were before the guest's DAX read
+	local want n="" i
+	want=$(cat "$work/small-bytes" 2>/dev/null) || true
+	for ((i = 0; i < 50; i++)); do
+		n=$(timeout 30 "$sealfs_bin" extents "$c_mnt/small.txt" 2>/dev/null | awk 'NR > 1 { s += $3 } END { print s + 0 }') || n=""
+		[[ -n $want && $n == "$want" ]] && break
+		sleep 0.2
+	done
+	local ok=1
+	[[ -n $want && $n == "$want" ]] && ok=0
+	host_check "host: after the guest's boot ended, the 100-byte file it read through DAX holds what it held before (${want:-?} -> ${n:-?} bytes in sealfs extents)" $ok
+}
+
 c_answer() { # NAME ok|"fail: why"
 	printf '%s\n' "$2" >"$c_share/.done-$1"
 	mv "$c_share/.done-$1" "$c_share/done-$1"
@@ -831,8 +844,9 @@ c_step() { # NAME
 			echo "$n" >"$work/small-bytes"
 			host_check "host: bytes allocated to the guest's 100-byte file: $n (sealfs extents)" $ok "$(head -n1 "$out")"
 		else
-			[[ $ok == 0 && $n == "$(cat "$work/small-bytes" 2>/dev/null)" ]] || ok=1
-			host_check "host: the guest's DAX read of the 100-byte file allocated nothing ($(cat "$work/small-bytes" 2>/dev/null) -> ${n:-?} bytes in sealfs extents)" $ok "$(head -n1 "$out")"
+			# The guest's slot may back the whole 2 MiB while it lives; c_small_back
+			# checks that it is given back when the guest's device stops.
+			echo "  info  host: bytes allocated to the 100-byte file while the guest holds its slot: ${n:-?} (sealfs extents)"
 		fi
 		;;
 	seals-after)
@@ -988,6 +1002,7 @@ run_sequence_c() {
 			c_show_logs "$phase"
 			;;
 		esac
+		[[ $phase == 2 ]] && c_mounted && c_small_back
 		echo "C$phase=${boot_secs}s" >>"$work/boot-times"
 		say "sequence C boot $phase: $boot_status after ${boot_secs}s" >&2
 		if [[ $phase == 3 ]]; then
