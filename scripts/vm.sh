@@ -6,9 +6,11 @@
 #   1. fetches QEMU (bookworm-backports), a 6.12 backports kernel, seabios,
 #      busybox-static and ndctl from Debian's archive with a private apt
 #      configuration, unpacking them into a cache folder (nothing is installed
-#      on the host); re-runs reuse the cache;
-#   2. builds a static sealfs (glibc, +crt-static; its own CARGO_TARGET_DIR) and a static
-#      raw-mapping helper (scripts/vm/daxbench.c);
+#      on the host); re-runs reuse the cache; for sequence C also QEMU >= 11.1
+#      from trixie-backports with trixie's loader and libraries (a second
+#      private apt configuration, $cache/trixie-root);
+#   2. builds a static sealfs (glibc, +crt-static; its own CARGO_TARGET_DIR) and the
+#      static helpers scripts/vm/daxbench.c (raw mapping) and scripts/vm/vfsmap.c;
 #   3. packs a busybox initramfs with ndctl, the NVDIMM/DAX and 9p modules,
 #      sealfs and the guest test script (scripts/vm/guest-test.sh);
 #   4. runs two sequences of four boots each on a fresh pmem image:
@@ -17,12 +19,17 @@
 #      boot 1 mkfs + POSIX smoke + bandwidth, boot 2 verify after a clean
 #      power-off, boot 3 write+fsync then QEMU is SIGKILLed, boot 4 verify
 #      after that crash;
-#   5. prints the checks and one final line "N passed, N failed[, N skipped]";
+#      and, beside them, sequence C: sealfs on the host (an image file) serves
+#      the guest as virtio-fs over vhost-user with a DAX window (QEMU >= 11.1;
+#      scripts/vm/guest-virtiofs.sh): POSIX smoke, DAX bytes both ways, seals
+#      across the boundary, a revoked guest mapping, a SIGKILLed daemon;
+#   5. prints the checks (sequence C also "virtiofs: N passed, N failed") and one
+#      final line "N passed, N failed[, N skipped]";
 #      exits non-zero on any failure, 0 with a reason when it must skip.
 #
 # Environment:
 #   SEALFS_VM_CACHE     cache folder (default ~/.cache/sealfs-vm)
-#   SEALFS_VM_SEQ       which sequences to run: "A B" (default), "A" or "B"
+#   SEALFS_VM_SEQ       which sequences to run: "A B C" (default), or any of them
 #   SEALFS_VM_BIN       use this sealfs binary instead of building one
 #   SEALFS_VM_TARGET_DIR  CARGO_TARGET_DIR of the static build (default CACHE/target,
 #                       kept apart from target/ so the normal build stays valid)
@@ -46,7 +53,7 @@ kernel_want=${SEALFS_VM_KERNEL:-linux-image-6.12.95+deb12-amd64}
 boot_timeout=${SEALFS_VM_TIMEOUT:-600}
 # Outside the work tree so that CI's fresh clones on the same machine build incrementally.
 vm_target=${SEALFS_VM_TARGET_DIR:-$cache/target}
-sequences=${SEALFS_VM_SEQ:-A B}
+sequences=${SEALFS_VM_SEQ:-A B C}
 t_start=$(date +%s)
 
 say() { printf 'vm: %s\n' "$*"; }
@@ -76,6 +83,15 @@ cleanup() {
 		done
 	fi
 	[[ -n $qemu_pid ]] && kill -KILL "$qemu_pid" 2>/dev/null || true
+	# Sequence C: the host's seal holder, its FUSE mount and its daemon.
+	if [[ -n $work ]]; then
+		for f in "$work"/holder-C.pid "$work"/daemon-C.pid; do
+			[[ -e $f ]] || continue
+			p=$(cat "$f")
+			[[ -n $p ]] && kill -KILL "$p" 2>/dev/null || true
+		done
+		grep -qF " $work/mnt-C " /proc/mounts 2>/dev/null && umount -l "$work/mnt-C" 2>/dev/null || true
+	fi
 	if [[ -n $work && -d $work ]]; then
 		if [[ ${SEALFS_VM_KEEP:-0} == 1 ]]; then
 			say "work folder kept: $work"
@@ -102,7 +118,7 @@ multiarch=usr/lib/x86_64-linux-gnu
 ready=$cache/ready # written once everything is unpacked; lists the kernel version
 
 apt_opts=()
-setup_apt() {
+find_mirror() { # -> the Debian mirror URL (SEALFS_VM_MIRROR or this host's apt sources)
 	local mirror=${SEALFS_VM_MIRROR:-}
 	if [[ -z $mirror ]]; then
 		# The mirror this host's apt already uses for bookworm (deb822 or one-line format).
@@ -119,6 +135,12 @@ setup_apt() {
 		) || true
 	fi
 	[[ -n $mirror ]] || return 1
+	echo "$mirror"
+}
+
+setup_apt() {
+	local mirror
+	mirror=$(find_mirror) || return 1
 	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 	[[ -r $keyring ]] || return 1
 	mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$debs"
@@ -255,6 +277,131 @@ ensure_packages() {
 }
 
 # ---------------------------------------------------------------------------
+# 1b. QEMU >= 11.1 for sequence C (virtio-fs with a DAX window), from
+#     trixie-backports into $cache/trixie-root. It needs glibc 2.38, so it runs
+#     through trixie's own loader with trixie's libraries: no chroot, no root.
+# ---------------------------------------------------------------------------
+taptdir=$cache/apt-trixie
+tdebs=$cache/debs-trixie
+troot=$cache/trixie-root
+tready=$cache/trixie-ready # written once everything is unpacked; holds QEMU's version
+qemu_min=11.1
+qemu11=()     # the command line prefix that runs QEMU >= 11.1
+qemu11_version=""
+c_skip=""     # why sequence C cannot run, if it cannot
+tapt_opts=()
+
+setup_apt_trixie() { # MIRROR
+	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	[[ -r $keyring ]] || return 1
+	mkdir -p "$taptdir/lists/partial" "$taptdir/cache" "$tdebs/partial"
+	cat >"$taptdir/sources.list" <<-EOT
+		deb [signed-by=$keyring] $1 trixie main
+		deb [signed-by=$keyring] $1 trixie-backports main
+	EOT
+	: >"$taptdir/status"
+	# Default-Release: QEMU, seabios and the libraries come from trixie-backports where it has
+	# them (backports' priority is 100, so a plain install would take trixie's QEMU 10.0).
+	# The empty dpkg status makes apt resolve the whole Depends closure, libc6 included.
+	tapt_opts=(
+		-o "Dir::Etc::SourceList=$taptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
+		-o "Dir::State::Lists=$taptdir/lists" -o "Dir::Cache=$taptdir/cache"
+		-o "Dir::Cache::archives=$tdebs" -o "Dir::State::Status=$taptdir/status"
+		-o APT::Default-Release=trixie-backports -o Debug::NoLocking=1
+		-o "APT::Sandbox::User=$(id -un)" -o quiet=1
+	)
+}
+
+qemu11_command() { # sets qemu11 from $troot; fails if the loader or the binary is missing
+	local ld=$troot/usr/lib64/ld-linux-x86-64.so.2 bin=$troot/usr/bin/qemu-system-x86_64
+	[[ -e $ld && -x $bin ]] || return 1
+	qemu11=("$ld" --library-path "$troot/$multiarch" "$bin"
+		-L "$troot/usr/share/seabios" -L "$troot/usr/share/qemu")
+}
+
+qemu11_check() { # -> QEMU's version on stdout, or a reason on stderr and 1
+	local missing v
+	missing=$("$troot/usr/lib64/ld-linux-x86-64.so.2" --library-path "$troot/$multiarch" --list \
+		"$troot/usr/bin/qemu-system-x86_64" 2>&1 | awk '/not found/ { print $1 }' | tr '\n' ' ') || true
+	if [[ -n $missing ]]; then
+		echo "trixie's QEMU lacks the libraries $missing" >&2
+		return 1
+	fi
+	v=$("${qemu11[@]}" --version 2>&1 | sed -n 's/^QEMU emulator version \([0-9][0-9.]*\).*/\1/p' | head -n1) || true
+	if [[ -z $v ]]; then
+		echo "the unpacked QEMU does not run: $("${qemu11[@]}" --version 2>&1 | head -n1)" >&2
+		return 1
+	fi
+	if [[ $(printf '%s\n%s\n' "$qemu_min" "$v" | sort -V | head -n1) != "$qemu_min" ]]; then
+		echo "QEMU $v is older than $qemu_min" >&2
+		return 1
+	fi
+	echo "$v"
+}
+
+ensure_qemu11() { # -> 0 with qemu11 and qemu11_version set, or 1 with the reason in c_skip
+	if [[ -s $tready ]] && qemu11_command; then
+		qemu11_version=$(cat "$tready")
+		return 0
+	fi
+	say "fetching QEMU >= $qemu_min from trixie-backports into $troot (first run only)"
+	if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+		c_skip="no apt-get/dpkg-deb on this host and no QEMU $qemu_min in $troot"
+		return 1
+	fi
+	local mirror
+	mirror=$(find_mirror) && setup_apt_trixie "$mirror" || {
+		c_skip="no Debian mirror found in this host's apt sources (set SEALFS_VM_MIRROR) and no QEMU $qemu_min in $troot"
+		return 1
+	}
+	local v
+	v=$(apt-cache "${tapt_opts[@]}" policy qemu-system-x86 2>/dev/null | awk '/Candidate:/ && $2 != "(none)" { print $2 }') || true
+	if [[ ! -e $taptdir/lists/.updated || -z $v ]] || ! dpkg --compare-versions "$v" ge "1:$qemu_min"; then
+		say "apt-get update (private lists for trixie and trixie-backports)"
+		if ! apt-get "${tapt_opts[@]}" --error-on=any update >"$taptdir/update.log" 2>&1; then
+			tail -n5 "$taptdir/update.log" >&2
+			c_skip="cannot reach the Debian archive for trixie-backports (apt-get update failed$([[ $(id -u) == 0 ]] || echo '; not root')) and no QEMU $qemu_min in $troot"
+			return 1
+		fi
+		touch "$taptdir/lists/.updated"
+		v=$(apt-cache "${tapt_opts[@]}" policy qemu-system-x86 2>/dev/null | awk '/Candidate:/ && $2 != "(none)" { print $2 }') || true
+	fi
+	if [[ -z $v ]] || ! dpkg --compare-versions "$v" ge "1:$qemu_min"; then
+		c_skip="trixie-backports has no qemu-system-x86 >= $qemu_min (candidate: ${v:-none}); vhost-user shared memory (the DAX window) needs QEMU $qemu_min"
+		return 1
+	fi
+	rm -f "$tdebs"/*.deb
+	say "downloading qemu-system-x86 $v and its dependencies (trixie, trixie-backports)"
+	if ! apt-get "${tapt_opts[@]}" -y --download-only --no-install-recommends install \
+		qemu-system-x86 qemu-system-common qemu-system-data seabios >"$taptdir/download.log" 2>&1; then
+		tail -n5 "$taptdir/download.log" >&2
+		c_skip="cannot download qemu-system-x86 $v and its dependencies (see $taptdir/download.log)"
+		return 1
+	fi
+	rm -rf "$troot"
+	mkdir -p "$troot"
+	local f n=0
+	for f in "$tdebs"/*.deb; do
+		dpkg-deb -x "$f" "$troot" || {
+			c_skip="dpkg-deb -x $f failed"
+			return 1
+		}
+		n=$((n + 1))
+	done
+	qemu11_command || {
+		c_skip="$n packages unpacked, but no trixie loader or qemu-system-x86_64 in $troot"
+		return 1
+	}
+	qemu11_version=$(qemu11_check 2>"$taptdir/check.log") || {
+		c_skip=$(cat "$taptdir/check.log")
+		return 1
+	}
+	echo "$qemu11_version" >"$tready"
+	say "QEMU $qemu11_version ready ($n packages, $(du -sh "$troot" | cut -f1))"
+}
+
+# ---------------------------------------------------------------------------
 # 2. Binaries: static sealfs and the raw-mapping helper
 # ---------------------------------------------------------------------------
 build_sealfs() { # -> path of a sealfs binary in $sealfs_bin, or empty with a reason in $sealfs_note
@@ -350,6 +497,8 @@ build_initramfs() {
 	install -m 0755 "$here/vm/init" "$ir/init"
 	install -m 0755 "$here/vm/guest-test.sh" "$ir/bin/guest-test.sh"
 	install -m 0755 "$work/daxbench" "$ir/bin/daxbench"
+	install -m 0755 "$here/vm/guest-virtiofs.sh" "$ir/bin/guest-virtiofs.sh"
+	install -m 0755 "$work/vfsmap" "$ir/bin/vfsmap"
 	if [[ -n $sealfs_bin ]]; then
 		if file_is_script "$sealfs_bin"; then
 			install -m 0755 "$sealfs_bin" "$ir/bin/sealfs"
@@ -504,6 +653,372 @@ run_sequence() { # SEQ ALIGN CPU
 	echo "$passed $failed $skipped" >"$work/counts-$seq"
 }
 
+# ---------------------------------------------------------------------------
+# 4b. Sequence C: the host's sealfs daemon serves the guest as virtio-fs
+#     (vhost-user) with a DAX window; QEMU >= 11.1 (section 1b)
+# ---------------------------------------------------------------------------
+c_img="" c_mnt="" c_sock="" c_share="" c_dlog=""
+c_window=64M
+c_holder="" # pid of the host's `sealfs seal --hold`
+
+c_daemon_pid() { # -> pid of the daemon serving $c_sock (the process this script started)
+	local d
+	for d in /proc/[0-9]*; do
+		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "vhost_user=$c_sock," && echo "${d#/proc/}" && return 0
+	done
+	return 0
+}
+
+c_mounted() { grep -qF " $c_mnt " /proc/mounts; }
+
+c_threads() { # the daemon's threads and where each waits in the kernel
+	local pid t
+	pid=$(cat "$work/daemon-C.pid" 2>/dev/null) || true
+	[[ -n $pid && -d /proc/$pid ]] || return 0
+	for t in /proc/"$pid"/task/*; do
+		printf '%s: %s; ' "$(cat "$t/comm" 2>/dev/null)" "$(cat "$t/wchan" 2>/dev/null)"
+	done
+}
+
+c_mount() { # WHAT: the host mount with the vhost-user socket; a host check
+	rm -f "$c_sock"
+	local t0=$SECONDS rc=0
+	RUST_LOG=${RUST_LOG:-sealfs=debug} SEALFS_LOG=$c_dlog timeout 120 "$sealfs_bin" mount "$c_img" "$c_mnt" \
+		-o "vhost_user=$c_sock,vhost_tag=sealfs,vhost_window=$c_window,break_timeout=1000" \
+		>"$work/mount-C.out" 2>&1 || rc=$?
+	if [[ $rc == 0 ]] && c_mounted && [[ -S $c_sock ]]; then
+		c_daemon_pid >"$work/daemon-C.pid"
+		host_check "$1: sealfs mount IMAGE MNT -o vhost_user=SOCK,vhost_tag=sealfs,vhost_window=$c_window,break_timeout=1000: host mount live and socket listening ($((SECONDS - t0))s, daemon pid $(cat "$work/daemon-C.pid"))" 0
+		return 0
+	fi
+	host_check "$1: sealfs mount with vhost_user=SOCK" 1 "exit $rc, mounted: $(c_mounted && echo yes || echo no), socket: $([[ -S $c_sock ]] && echo yes || echo no); it said: $(head -c 300 "$work/mount-C.out" | tr '\n' ' ')"
+	return 1
+}
+
+c_umount() { # WHAT: umount, wait for the daemon to exit, fsck; host checks
+	local pid i
+	pid=$(cat "$work/daemon-C.pid" 2>/dev/null) || true
+	if c_mounted; then
+		local rc=0
+		timeout 60 umount "$c_mnt" >"$work/umount-C.out" 2>&1 || rc=$?
+		host_check "$1: umount of the host mount" $rc "$(cat "$work/umount-C.out")"
+	fi
+	for ((i = 0; i < 300; i++)); do
+		[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		host_check "$1: the daemon exited after umount" 1 "pid $pid still running after 30 s"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$work/daemon-C.pid"
+	c_fsck "$1"
+}
+
+c_fsck() { # WHAT
+	local rc=0
+	timeout 300 "$sealfs_bin" fsck "$c_img" >"$work/fsck-C.out" 2>&1 || rc=$?
+	host_check "$1: sealfs fsck IMAGE exits 0" $rc "exit $rc: $(tail -n 5 "$work/fsck-C.out" | tr '\n' ' ')"
+	echo "  info  $1: fsck: $(tail -n 1 "$work/fsck-C.out")"
+}
+
+c_stat_field() { # REGEX-WITH-ONE-NUMBER -> the number from `sealfs stat` (empty if absent)
+	timeout 30 "$sealfs_bin" stat "$c_mnt" 2>&1 | sed -n "s/.*$1.*/\\1/p" | head -n1 || true
+}
+
+c_small_back() { # after boot 2: the 100-byte file's blocks are what they were before the guest's DAX read
+	local want n="" i
+	want=$(cat "$work/small-bytes" 2>/dev/null) || true
+	for ((i = 0; i < 50; i++)); do
+		n=$(timeout 30 "$sealfs_bin" extents "$c_mnt/small.txt" 2>/dev/null | awk 'NR > 1 { s += $3 } END { print s + 0 }') || n=""
+		[[ -n $want && $n == "$want" ]] && break
+		sleep 0.2
+	done
+	local ok=1
+	[[ -n $want && $n == "$want" ]] && ok=0
+	host_check "host: after the guest's boot ended, the 100-byte file it read through DAX holds what it held before (${want:-?} -> ${n:-?} bytes in sealfs extents)" $ok
+}
+
+c_answer() { # NAME ok|"fail: why"
+	printf '%s\n' "$2" >"$c_share/.done-$1"
+	mv "$c_share/.done-$1" "$c_share/done-$1"
+}
+
+# One step the guest asked for; host checks, then the answer the guest waits for.
+c_step() { # NAME
+	local name=$1 ok=0 out=$work/step-$1.out t0 t1 n before after rc pid
+	: >"$out"
+	case $name in
+	tree)
+		# The tree the guest made, seen through the host's own mount.
+		{
+			timeout 120 "$work/daxbench" tree "$c_mnt/tree" | sort || true
+			echo "# hard link"
+			echo "$(timeout 30 stat -c %i "$c_mnt/tree/big") $(timeout 30 stat -c %i "$c_mnt/tree/d1/big-hardlink")" |
+				awk '{ print ($1 == $2) ? "same inode" : "different inodes" }'
+		} >"$work/host-tree.txt" 2>&1 || true
+		diff "$c_share/manifest.txt" "$work/host-tree.txt" >"$out" 2>&1 || ok=1
+		host_check "host: the guest's tree read through the host mount matches the guest's manifest ($(grep -c . "$c_share/manifest.txt" 2>/dev/null) entries)" $ok "$(head -n 6 "$out" | tr '\n' ' ')"
+		;;
+	host-seal)
+		timeout 60 "$sealfs_bin" seal --immutable "$c_mnt/hseal.bin" >"$out" 2>&1 || ok=1
+		host_check "host: sealfs seal --immutable on a file the guest wrote" $ok "$(head -n 2 "$out" | tr '\n' ' ')"
+		"$sealfs_bin" seal --hold "$c_mnt/hheld.bin" >"$work/hold-C.out" 2>&1 &
+		c_holder=$!
+		echo "$c_holder" >"$work/holder-C.pid"
+		for ((n = 0; n < 50; n++)); do
+			grep -q 'held by pid' "$work/hold-C.out" 2>/dev/null && break
+			sleep 0.1
+		done
+		if grep -q 'held by pid' "$work/hold-C.out"; then
+			host_check "host: sealfs seal --hold on another file ($(head -n1 "$work/hold-C.out"))" 0
+		else
+			host_check "host: sealfs seal --hold on another file" 1 "$(head -n 2 "$work/hold-C.out" | tr '\n' ' ')"
+			ok=1
+		fi
+		;;
+	host-unhold)
+		if [[ -n $c_holder ]]; then
+			kill -KILL "$c_holder" 2>/dev/null || true
+			wait "$c_holder" 2>/dev/null || true
+			c_holder=""
+			rm -f "$work/holder-C.pid"
+		fi
+		;;
+	guest-seal)
+		timeout 30 "$sealfs_bin" seals "$c_mnt/gseal.bin" >"$out" 2>&1 || true
+		grep -q immutable "$out" || ok=1
+		host_check "host: sealfs seals lists the permanent seal the guest set over virtio-fs" $ok "$(head -n 3 "$out" | tr '\n' ' ')"
+		rc=0
+		timeout 30 truncate -c -s 0 "$c_mnt/gseal.bin" >"$out" 2>&1 || rc=$?
+		n=1
+		[[ $rc != 0 ]] && grep -q 'Operation not permitted' "$out" && n=0
+		host_check "host: a host truncate of the guest-sealed file is refused (EPERM)" $n "exit $rc: $(head -n1 "$out")"
+		;;
+	dax-a)
+		timeout 60 "$work/vfsmap" check "$c_mnt/dax-a.bin" 7 $(cat "$c_share/specs-a") >"$out" 2>&1 || ok=1
+		host_check "DAX (a): the host reads the guest's mapped stores through its mount: whole 4 MiB exact ($(head -n1 "$out"))" $ok
+		;;
+	dax-b)
+		timeout 60 "$work/vfsmap" pwrite "$c_mnt/dax-b.bin" 9 $(cat "$c_share/specs-b") >"$out" 2>&1 || ok=1
+		host_check "DAX (b): the host pwrites + fsyncs in place through its mount (unaligned, across 2 MiB)" $ok "$(head -n1 "$out")"
+		;;
+	window-stat)
+		timeout 30 "$sealfs_bin" stat "$c_mnt" >"$out" 2>&1 || true
+		n=$(sed -n 's/.*guest window mappings: \([0-9][0-9]*\).*/\1/p' "$out" | head -n1)
+		[[ -n $n && $n -ge 1 ]] || ok=1
+		host_check "host: sealfs stat shows the guest's live DAX mapping (guest window mappings: ${n:-absent})" $ok "$(grep -i -E 'guest|window|pins' "$out" | tr '\n' ' ')"
+		;;
+	revoke)
+		before=$(c_stat_field '\([0-9][0-9]*\) revocations')
+		t0=$(date +%s.%N)
+		rc=0
+		timeout 60 truncate -c -s 0 "$c_mnt/dax-r.bin" >"$out" 2>&1 || rc=$?
+		t1=$(date +%s.%N)
+		local secs
+		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+		after=$(c_stat_field '\([0-9][0-9]*\) revocations')
+		host_check "revoke: the host truncates the file the guest has mapped: it succeeds after ${secs}s (break_timeout=1000)" \
+			"$([[ $rc == 0 ]] && awk -v s="$secs" 'BEGIN { exit !(s >= 0.9 && s < 30) }' && echo 0 || echo 1)" "exit $rc: $(head -n1 "$out")"
+		n=1
+		[[ -n $before && -n $after ]] && ((after == before + 1)) && n=0
+		host_check "revoke: sealfs stat counts one more revocation (${before:-?} -> ${after:-?})" $n
+		[[ $rc == 0 ]] || ok=1
+		;;
+	crash)
+		pid=$(cat "$work/daemon-C.pid" 2>/dev/null) || true
+		if [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null; then
+			host_check "crash: the host SIGKILLed the daemon (pid $pid) after the guest's fsync" 0
+		else
+			host_check "crash: the host SIGKILLed the daemon after the guest's fsync" 1 "no daemon pid (${pid:-none})"
+		fi
+		[[ -n $qemu_pid ]] && kill -KILL "$qemu_pid" 2>/dev/null || true
+		c_crashed=1
+		return
+		;;
+	small-before | small-after)
+		# Allocated bytes from the daemon (`sealfs extents`), not st_blocks, which the
+		# host's attribute cache may keep from before the guest's read.
+		n=$(timeout 30 "$sealfs_bin" extents "$c_mnt/small.txt" 2>"$out" | awk 'NR > 1 { s += $3 } END { print s + 0 }') || ok=1
+		if [[ $name == small-before ]]; then
+			echo "$n" >"$work/small-bytes"
+			host_check "host: bytes allocated to the guest's 100-byte file: $n (sealfs extents)" $ok "$(head -n1 "$out")"
+		else
+			# The guest's slot may back the whole 2 MiB while it lives; c_small_back
+			# checks that it is given back when the guest's device stops.
+			echo "  info  host: bytes allocated to the 100-byte file while the guest holds its slot: ${n:-?} (sealfs extents)"
+		fi
+		;;
+	seals-after)
+		timeout 30 "$sealfs_bin" seals "$c_mnt/gseal.bin" >"$out" 2>&1 || true
+		grep -q immutable "$out" || ok=1
+		host_check "host, after the daemon crash: the guest's permanent seal is still listed" $ok "$(head -n 2 "$out" | tr '\n' ' ')"
+		timeout 30 "$sealfs_bin" seals "$c_mnt/hseal.bin" >"$out" 2>&1 || true
+		n=0
+		grep -q immutable "$out" || n=1 ok=1
+		host_check "host, after the daemon crash: the host's permanent seal is still listed" $n "$(head -n 2 "$out" | tr '\n' ' ')"
+		;;
+	*)
+		host_check "guest asked for an unknown step $name" 1
+		ok=1
+		;;
+	esac
+	if [[ $ok == 0 ]]; then c_answer "$name" ok; else c_answer "$name" "fail: see the host's checks"; fi
+}
+
+boot_c() { # PHASE -> boot_status (ok|killed|timeout|no-start), boot_secs; serves the guest's steps
+	local phase=$1 log=$work/console-C$1.log f name t0 t1
+	local -A answered=()
+	rm -f "$c_share"/step-* "$c_share"/done-*
+	c_crashed=0
+	t0=$(date +%s.%N)
+	"${qemu11[@]}" -nodefaults -no-user-config -accel tcg -smp "${SEALFS_VM_SMP:-1}" \
+		-machine pc -m 512M \
+		-object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
+		-chardev "socket,id=sealfs0,path=$c_sock" \
+		-device vhost-user-test-device-pci,chardev=sealfs0,virtio-id=26,num_vqs=2,config_size=40 \
+		-virtfs "local,path=$c_share,mount_tag=host,security_model=none,id=host" \
+		-kernel "$root/boot/vmlinuz-$kver" -initrd "$work/initrd.cpio" \
+		-append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4 vmseq=C vmphase=$phase" \
+		-display none -serial "file:$log" -monitor none -nic none -no-reboot \
+		</dev/null >"$work/qemu-C$phase.out" 2>&1 &
+	qemu_pid=$!
+	echo "$qemu_pid" >"$work/qemu-C.pid"
+	# QEMU does the vhost-user handshake before it starts the guest: no console output
+	# after a minute means the daemon took the connection but does not answer it.
+	local start=$(date +%s) status=ok
+	local deadline=$((start + (boot_timeout < 300 ? boot_timeout : 300)))
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		if [[ ! -s $log ]] && (($(date +%s) > start + 60)); then
+			kill -KILL "$qemu_pid"
+			status=no-start
+			break
+		fi
+		for f in "$c_share"/step-*; do
+			[[ -e $f ]] || continue
+			name=${f##*/step-}
+			[[ -n ${answered[$name]:-} ]] && continue
+			answered[$name]=1
+			c_step "$name"
+		done
+		if [[ $c_crashed == 1 ]]; then
+			status=killed
+			break
+		fi
+		if (($(date +%s) > deadline)); then
+			kill -KILL "$qemu_pid"
+			status=timeout
+			break
+		fi
+		sleep 0.2
+	done
+	wait "$qemu_pid" 2>/dev/null || true
+	qemu_pid=""
+	rm -f "$work/qemu-C.pid"
+	t1=$(date +%s.%N)
+	boot_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	boot_status=$status
+}
+
+c_show_logs() { # after a failure: the ends of QEMU's output and the daemon's log
+	local phase=$1
+	if [[ -s $work/qemu-C$phase.out ]]; then
+		echo "        QEMU said:"
+		tail -n 8 "$work/qemu-C$phase.out" | sed 's/^/        | /'
+	fi
+	if [[ -s $c_dlog ]]; then
+		echo "        daemon log (RUST_LOG=${RUST_LOG:-sealfs=debug}), last lines:"
+		tail -n 12 "$c_dlog" | cut -c1-200 | sed 's/^/        | /'
+	fi
+}
+
+c_prepare() { # in the main shell, before the sequences start: sets c_skip when C cannot run
+	if [[ ${SEALFS_VM_STANDIN:-0} == 1 ]]; then
+		c_skip="the stand-in (SEALFS_VM_STANDIN=1) cannot serve vhost-user"
+	elif [[ $(id -u) != 0 ]]; then
+		c_skip="the host's sealfs mount needs root"
+	elif [[ ! -c /dev/fuse ]]; then
+		c_skip="no /dev/fuse on the host"
+	else
+		ensure_qemu11 || true
+	fi
+	[[ -z $c_skip ]] || say "sequence C will be skipped: $c_skip"
+	return 0
+}
+
+run_sequence_c() {
+	echo "== sequence C (virtio-fs from the host's daemon, DAX window; QEMU ${qemu11_version:-none})"
+	if [[ -n $c_skip ]]; then
+		skipped=$((skipped + 1))
+		echo "  SKIP  C virtio-fs sequence — $c_skip"
+		echo "virtiofs: 0 passed, 0 failed, 1 skipped"
+		echo "$passed $failed $skipped" >"$work/counts-C"
+		return
+	fi
+	c_img=$work/vfs-C.img c_mnt=$work/mnt-C c_sock=$work/vfs-C.sock
+	c_share=$work/share-C c_dlog=$work/daemon-C.log
+	mkdir -p "$c_mnt" "$c_share"
+	rm -f "$c_img"
+	local rc=0
+	timeout 120 "$sealfs_bin" mkfs --size 1G "$c_img" >"$work/mkfs-C.out" 2>&1 || rc=$?
+	host_check "C: sealfs mkfs --size 1G IMAGE" $rc "exit $rc: $(head -n 3 "$work/mkfs-C.out" | tr '\n' ' ')"
+	local phase res served=0
+	c_mount "C1" && served=1
+	for phase in 1 2 3 4; do
+		echo "== sequence C, boot $phase"
+		if [[ $served == 0 ]]; then
+			host_check "C$phase guest boot" 1 "not booted: no daemon serves the vhost-user socket"
+			continue
+		fi
+		boot_c "$phase"
+		if [[ $boot_status == no-start ]]; then
+			# The same daemon did not serve this VMM: say so (with where its threads
+			# wait), then give the boot a new daemon so that the later checks still run.
+			host_check "C$phase the daemon serves a new QEMU after the previous one exited" 1 \
+				"QEMU showed no console output within 60 s (handshake unanswered); daemon threads (name: kernel wait channel): $(c_threads)"
+			c_show_logs "$phase"
+			c_umount "C$phase (restart)"
+			served=0
+			c_mount "C$phase a new daemon" || continue
+			served=1
+			boot_c "$phase"
+		fi
+		res=$c_share/results-$phase.txt
+		[[ -s $res ]] && report_guest "$res"
+		case $phase:$boot_status in
+		3:killed) ;;
+		[124]:ok)
+			if grep -q '^END' "$res" 2>/dev/null; then
+				host_check "C$phase guest ran its tests and powered off (${boot_secs}s boot-to-result)" 0
+			else
+				host_check "C$phase guest powered off before reporting" 1 "console log:"
+				{ tail -n 25 "$work/console-C$phase.log" 2>/dev/null || echo "(no console output)"; } | sed "s/^/        | /"
+				c_show_logs "$phase"
+			fi
+			;;
+		*)
+			host_check "C$phase boot ended: $boot_status after ${boot_secs}s" 1 "console log:"
+			{ tail -n 25 "$work/console-C$phase.log" 2>/dev/null || echo "(no console output)"; } | sed "s/^/        | /"
+			c_show_logs "$phase"
+			;;
+		esac
+		[[ $phase == 2 ]] && c_mounted && c_small_back
+		echo "C$phase=${boot_secs}s" >>"$work/boot-times"
+		say "sequence C boot $phase: $boot_status after ${boot_secs}s" >&2
+		if [[ $phase == 3 ]]; then
+			# The daemon was SIGKILLed: its FUSE mount is dead; fsck, then a new daemon.
+			umount -l "$c_mnt" 2>/dev/null || true
+			rm -f "$work/daemon-C.pid"
+			c_fsck "C3 after the daemon was SIGKILLed"
+			served=0
+			c_mount "C4 a new daemon" && served=1
+		fi
+	done
+	if [[ $served == 1 ]]; then c_umount "C end"; fi
+	echo "virtiofs: $passed passed, $failed failed$( ((skipped > 0)) && echo ", $skipped skipped")"
+	echo "$passed $failed $skipped" >"$work/counts-C"
+}
+
 bandwidth_summary() { # SEQ : one line from the guest's bandwidth figures of boot 1
 	local res=$work/share-$1/results-1.txt raw fs
 	[[ -s $res ]] || return 0
@@ -531,8 +1046,11 @@ main() {
 	command -v gcc >/dev/null || skip "gcc not found (needed for scripts/vm/daxbench.c: apt-get install gcc libc6-dev)"
 	gcc -O2 -Wall -static -o "$work/daxbench" "$here/vm/daxbench.c" 2>"$work/gcc.log" ||
 		skip "cannot build a static scripts/vm/daxbench.c ($(head -n1 "$work/gcc.log"); is libc6-dev installed?)"
+	gcc -O2 -Wall -static -o "$work/vfsmap" "$here/vm/vfsmap.c" 2>"$work/gcc.log" ||
+		skip "cannot build a static scripts/vm/vfsmap.c ($(head -n1 "$work/gcc.log"))"
 	build_sealfs
 	[[ -n $sealfs_note ]] && say "note: $sealfs_note"
+	case " $sequences " in *" C "*) c_prepare ;; esac
 	build_initramfs
 	say "ready after $(($(date +%s) - t_start))s; booting (kernel $kver, TCG)"
 
@@ -541,12 +1059,15 @@ main() {
 		case $s in
 		A) set -- A 2M max ;;
 		B) set -- B 4K default ;;
-		*) die "unknown sequence $s (A or B)" ;;
+		C) set -- ;;
+		*) die "unknown sequence $s (A, B or C)" ;;
 		esac
+		local run=run_sequence
+		[[ $s == C ]] && run=run_sequence_c
 		if [[ ${SEALFS_VM_SERIAL:-0} == 1 ]]; then
-			run_sequence "$@" >"$work/report-$s.txt"
+			$run "$@" >"$work/report-$s.txt"
 		else
-			run_sequence "$@" >"$work/report-$s.txt" &
+			$run "$@" >"$work/report-$s.txt" &
 			seq_pids+=($!)
 		fi
 	done
@@ -561,6 +1082,7 @@ main() {
 		passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s_seq))
 	done
 	for s in $sequences; do bandwidth_summary "$s"; done
+	touch "$work/boot-times"
 	say "boot-to-result: $(tr '\n' ' ' <"$work/boot-times")"
 	say "total $(($(date +%s) - t_start))s"
 	local line="$passed passed, $failed failed"

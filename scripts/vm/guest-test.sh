@@ -2,13 +2,14 @@
 # guest-test.sh — the sealfs test plan, run by /init inside the VM that
 # scripts/vm.sh boots (busybox sh; sealfs, daxbench, ndctl on PATH).
 #
-# One sequence is four boots of the same pmem image (phase = vmphase):
+# Sequences A and B are four boots of the same pmem image (phase = vmphase):
 #   1  create the devdax namespace (--align=$vmalign), bad-input checks, raw
 #      mapping bandwidth, mkfs, mount, POSIX smoke, bandwidth through the
 #      mount, seal tests, umount, fsck
 #   2  (after a clean power-off) mount, every file against the manifest, fsck
 #   3  mount, write + fsync a file, then the host SIGKILLs QEMU
 #   4  (after that crash) fsck, mount, the crash file and the manifest, fsck
+# Sequence C (virtio-fs from the host's daemon) is in guest-virtiofs.sh.
 # Results go to /host/results-PHASE.txt, one line each:
 #   PASS|FAIL|SKIP <seq><phase> <check>[ — detail]   INFO ...   "| " output
 # and the last line "END". The host counts them (scripts/vm.sh).
@@ -400,13 +401,19 @@ phase4() {
 
 say "start: sequence $SEQ, boot $PHASE, align $ALIGN"
 guest_facts
-case $PHASE in
-1) phase1 ;;
-2) phase2 ;;
-3) phase3 ;;
-4) phase4 ;;
-*) fail "unknown phase $PHASE" ;;
-esac
+if [ "$SEQ" = C ]; then
+	# virtio-fs served by the host's daemon (scripts/vm/guest-virtiofs.sh)
+	. /bin/guest-virtiofs.sh
+	vfs_phase
+else
+	case $PHASE in
+	1) phase1 ;;
+	2) phase2 ;;
+	3) phase3 ;;
+	4) phase4 ;;
+	*) fail "unknown phase $PHASE" ;;
+	esac
+fi
 info "boot $PHASE done at uptime $(cut -d' ' -f1 /proc/uptime)s"
 record END
 say "END"
