@@ -4,6 +4,10 @@
 # anything on a shared machine; see docs/performance.md for the method and the results.
 #
 #   scripts/bench.sh [--quick] [--out DIR]
+#   scripts/bench.sh --virtiofs      the virtio-fs benchmark in a QEMU guest instead: sealfs
+#                                    with and without DAX against virtiofsd, ratio lines
+#                                    virtiofs_dax_vs_nodax and virtiofs_vs_virtiofsd
+#                                    (SEALFS_VM_SEQ=V scripts/vm.sh; docs/performance.md)
 #
 # Needs root (FUSE mounts, mount of the bench dirs). Installs fio, bindfs, mergerfs, fuse3
 # and gcc when missing. Prints per workload the medians, `NAME ratio=X` (sealfs vs the best
@@ -19,10 +23,11 @@ OUT="$SEALFS_ROOT/bench-out"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
+        --virtiofs) exec env SEALFS_VM_SEQ=V "$(dirname "$0")/vm.sh" ;;
         --out) OUT=${2:?--out wants a directory}; shift ;;
         --out=*) OUT=${1#--out=} ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-        *) die "unknown argument $1 (usage: scripts/bench.sh [--quick] [--out DIR])" ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) die "unknown argument $1 (usage: scripts/bench.sh [--quick] [--out DIR] | --virtiofs)" ;;
     esac
     shift
 done

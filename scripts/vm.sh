@@ -29,7 +29,10 @@
 #
 # Environment:
 #   SEALFS_VM_CACHE     cache folder (default ~/.cache/sealfs-vm)
-#   SEALFS_VM_SEQ       which sequences to run: "A B C" (default), or any of them
+#   SEALFS_VM_SEQ       which sequences to run: "A B C" (default), or any of them;
+#                       "V" is the virtio-fs benchmark (scripts/bench.sh --virtiofs):
+#                       SEALFS_BENCH_MB (256) and SEALFS_BENCH_FILES (300) size it,
+#                       SEALFS_VIRTIOFSD=PATH runs your own virtiofsd
 #   SEALFS_VM_BIN       use this sealfs binary instead of building one
 #   SEALFS_VM_TARGET_DIR  CARGO_TARGET_DIR of the static build (default CACHE/target,
 #                       kept apart from target/ so the normal build stays valid)
@@ -498,6 +501,7 @@ build_initramfs() {
 	install -m 0755 "$here/vm/guest-test.sh" "$ir/bin/guest-test.sh"
 	install -m 0755 "$work/daxbench" "$ir/bin/daxbench"
 	install -m 0755 "$here/vm/guest-virtiofs.sh" "$ir/bin/guest-virtiofs.sh"
+	install -m 0755 "$here/vm/guest-bench-virtiofs.sh" "$ir/bin/guest-bench-virtiofs.sh"
 	install -m 0755 "$work/vfsmap" "$ir/bin/vfsmap"
 	if [[ -n $sealfs_bin ]]; then
 		if file_is_script "$sealfs_bin"; then
@@ -1019,6 +1023,168 @@ run_sequence_c() {
 	echo "$passed $failed $skipped" >"$work/counts-C"
 }
 
+# ---------------------------------------------------------------------------
+# 4c. Sequence V (not in the default run; scripts/bench.sh --virtiofs): the
+#     virtio-fs benchmark. One guest, three mounts one after the other
+#     (scripts/vm/guest-bench-virtiofs.sh): sealfs with dax=always, sealfs
+#     without DAX, and virtiofsd (>= 1.14) exporting a directory of the same
+#     host tmpfs that holds sealfs's image. Prints figures and ratio lines.
+# ---------------------------------------------------------------------------
+vroot=$cache/virtiofsd-root
+vready=$cache/virtiofsd-ready # holds virtiofsd's version once unpacked
+virtiofsd_min=1.14
+virtiofsd_cmd=()
+v_skip=""
+
+ensure_virtiofsd() { # -> 0 with virtiofsd_cmd set, or 1 with the reason in v_skip
+	local bin
+	if [[ -n ${SEALFS_VIRTIOFSD:-} ]]; then
+		virtiofsd_cmd=("$SEALFS_VIRTIOFSD")
+		return 0
+	fi
+	bin=$vroot/usr/libexec/virtiofsd
+	if [[ ! -s $vready ]]; then
+		# Debian has virtiofsd >= 1.14 in sid only (trixie: 1.13); its libraries (libc,
+		# libseccomp, libcap-ng) are trixie's, already in $troot for QEMU.
+		say "fetching virtiofsd >= $virtiofsd_min from Debian sid into $vroot (first run only)"
+		local mirror sapt=$cache/apt-sid
+		mirror=$(find_mirror) || {
+			v_skip="no Debian mirror found (set SEALFS_VM_MIRROR, or SEALFS_VIRTIOFSD=PATH)"
+			return 1
+		}
+		mkdir -p "$sapt/lists/partial" "$sapt/cache" "$sapt/debs/partial"
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror sid main" >"$sapt/sources.list"
+		: >"$sapt/status"
+		local o=(-o "Dir::Etc::SourceList=$sapt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+			-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
+			-o "Dir::State::Lists=$sapt/lists" -o "Dir::Cache=$sapt/cache"
+			-o "Dir::Cache::archives=$sapt/debs" -o "Dir::State::Status=$sapt/status"
+			-o Debug::NoLocking=1 -o "APT::Sandbox::User=$(id -un)" -o quiet=1)
+		apt-get "${o[@]}" update >"$sapt/update.log" 2>&1 || {
+			v_skip="cannot reach Debian sid for virtiofsd (apt-get update failed; SEALFS_VIRTIOFSD=PATH uses your own)"
+			return 1
+		}
+		rm -f "$sapt/debs"/*.deb
+		(cd "$sapt/debs" && apt-get "${o[@]}" download virtiofsd >"$sapt/download.log" 2>&1) || {
+			v_skip="cannot download virtiofsd from sid (see $sapt/download.log)"
+			return 1
+		}
+		rm -rf "$vroot"
+		mkdir -p "$vroot"
+		dpkg-deb -x "$sapt"/debs/virtiofsd_*.deb "$vroot" || {
+			v_skip="dpkg-deb -x of virtiofsd failed"
+			return 1
+		}
+	fi
+	virtiofsd_cmd=("$troot/usr/lib64/ld-linux-x86-64.so.2" --library-path "$troot/$multiarch" "$bin")
+	local v
+	v=$("${virtiofsd_cmd[@]}" --version 2>&1 | awk '/^virtiofsd/ { print $2; exit }') || true
+	if [[ -z $v ]] || [[ $(printf '%s\n%s\n' "$virtiofsd_min" "$v" | sort -V | head -n1) != "$virtiofsd_min" ]]; then
+		v_skip="the unpacked virtiofsd does not run or is older than $virtiofsd_min: $("${virtiofsd_cmd[@]}" --version 2>&1 | head -n1)"
+		return 1
+	fi
+	echo "$v" >"$vready"
+}
+
+run_sequence_v() {
+	echo "== sequence V (virtio-fs benchmark; QEMU ${qemu11_version:-none})"
+	if [[ -z $c_skip ]]; then ensure_virtiofsd || true; else v_skip=$c_skip; fi
+	if [[ -n $v_skip ]]; then
+		skipped=$((skipped + 1))
+		echo "  SKIP  V virtio-fs benchmark — $v_skip"
+		echo "$passed $failed $skipped" >"$work/counts-V"
+		return
+	fi
+	local tfs=$work/tmpfs-V
+	mkdir -p "$tfs"
+	# sealfs's image and virtiofsd's directory share one tmpfs: the same memory behind both.
+	mount -t tmpfs -o size=4G tmpfs "$tfs" || {
+		host_check "V: a tmpfs for the image and the shared directory" 1
+		echo "$passed $failed $skipped" >"$work/counts-V"
+		return
+	}
+	c_img=$tfs/vfs-V.img c_mnt=$work/mnt-V c_sock=$work/vfs-V.sock
+	c_share=$work/share-V c_dlog=$work/daemon-V.log
+	local vsock=$work/virtiofsd-V.sock vdir=$tfs/shared rc=0
+	mkdir -p "$c_mnt" "$c_share" "$vdir"
+	timeout 120 "$sealfs_bin" mkfs --size 2G "$c_img" >"$work/mkfs-V.out" 2>&1 || rc=$?
+	host_check "V: sealfs mkfs --size 2G IMAGE (on a tmpfs)" $rc "$(head -n 2 "$work/mkfs-V.out" | tr '\n' ' ')"
+	rm -f "$c_sock" "$vsock"
+	RUST_LOG=${RUST_LOG:-sealfs=info} SEALFS_LOG=$c_dlog timeout 120 "$sealfs_bin" mount "$c_img" "$c_mnt" \
+		-o "vhost_user=$c_sock,vhost_tag=sealfs" >"$work/mount-V.out" 2>&1 || rc=$?
+	host_check "V: sealfs mount IMAGE MNT -o vhost_user=SOCK (default 512 MiB window)" "$([[ $rc == 0 && -S $c_sock ]] && echo 0 || echo 1)" "$(head -c 300 "$work/mount-V.out")"
+	"${virtiofsd_cmd[@]}" --socket-path="$vsock" --shared-dir="$vdir" --cache=auto --sandbox=none \
+		>"$work/virtiofsd-V.log" 2>&1 &
+	local vpid=$! i
+	for ((i = 0; i < 100; i++)); do
+		[[ -S $vsock ]] && break
+		sleep 0.1
+	done
+	host_check "V: virtiofsd $(cat "$vready" 2>/dev/null || echo "(SEALFS_VIRTIOFSD)") --shared-dir (same tmpfs) --cache=auto listening" "$([[ -S $vsock ]] && echo 0 || echo 1)" "$(tail -n 3 "$work/virtiofsd-V.log" | tr '\n' ' ')"
+	local log=$work/console-V1.log
+	timeout "$boot_timeout" "${qemu11[@]}" -nodefaults -no-user-config -accel tcg -smp 1 \
+		-machine pc -m 1G \
+		-object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \
+		-chardev "socket,id=sealfs0,path=$c_sock" \
+		-device vhost-user-test-device-pci,chardev=sealfs0,virtio-id=26,num_vqs=2,config_size=40 \
+		-chardev "socket,id=vfsd0,path=$vsock" \
+		-device vhost-user-fs-pci,chardev=vfsd0,tag=vfsd \
+		-virtfs "local,path=$c_share,mount_tag=host,security_model=none,id=host" \
+		-kernel "$root/boot/vmlinuz-$kver" -initrd "$work/initrd.cpio" \
+		-append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4 vmseq=V vmphase=1 vmbenchmb=${SEALFS_BENCH_MB:-256} vmbenchfiles=${SEALFS_BENCH_FILES:-300}" \
+		-display none -serial "file:$log" -monitor none -nic none -no-reboot \
+		</dev/null >"$work/qemu-V1.out" 2>&1 || rc=$?
+	kill "$vpid" 2>/dev/null || true
+	wait "$vpid" 2>/dev/null || true
+	local res=$c_share/results-1.txt
+	[[ -s $res ]] && report_guest "$res"
+	umount "$c_mnt" 2>/dev/null || umount -l "$c_mnt" 2>/dev/null || true
+	bench_figures "$res"
+	umount -l "$tfs" 2>/dev/null || true
+	echo "$passed $failed $skipped" >"$work/counts-V"
+}
+
+bench_figures() { # RESULTS : the guest's BENCH lines as figures and ratios
+	local res=$1
+	if ! grep -q '^BENCH done' "$res" 2>/dev/null; then
+		host_check "V: the guest finished the benchmark" 1 "console log:"
+		tail -n 20 "$work/console-V1.log" 2>/dev/null | sed 's/^/        | /'
+		return
+	fi
+	if grep -q '^BENCH .* failed' "$res"; then
+		host_check "V: every benchmark step ran" 1 "$(grep '^BENCH .* failed' "$res" | tr '\n' ' ')"
+		return
+	fi
+	awk -v mb="${SEALFS_BENCH_MB:-256}" -v files="${SEALFS_BENCH_FILES:-300}" '
+		$1 == "BENCH" && NF == 4 { t[$2, $3] = $4 }
+		function r(a, b) { return (b > 0) ? a / b : 0 }
+		function rate(w, l) { return (t[l, w] > 0) ? mb / t[l, w] : 0 }
+		END {
+			printf "virtiofs benchmark (one TCG guest; %d MiB file, %d files; seconds, lower is better)\n", mb, files
+			split("seq_write seq_read stat_pass", ws, " ")
+			for (i = 1; i <= 3; i++) {
+				w = ws[i]
+				printf "  %-10s dax %6.2f s   nodax %6.2f s   virtiofsd %6.2f s", w, t["dax", w], t["nodax", w], t["virtiofsd", w]
+				if (w != "stat_pass")
+					printf "   (%.0f / %.0f / %.0f MiB/s)", rate(w, "dax"), rate(w, "nodax"), rate(w, "virtiofsd")
+				printf "\n"
+			}
+			# Ratios: the other side'\''s time over sealfs'\''s (above 1: sealfs is faster).
+			dw = r(t["nodax", "seq_write"], t["dax", "seq_write"]); dr = r(t["nodax", "seq_read"], t["dax", "seq_read"])
+			vw = r(t["virtiofsd", "seq_write"], t["nodax", "seq_write"]); vr = r(t["virtiofsd", "seq_read"], t["nodax", "seq_read"])
+			vs = r(t["virtiofsd", "stat_pass"], t["nodax", "stat_pass"])
+			xw = r(t["virtiofsd", "seq_write"], t["dax", "seq_write"]); xr = r(t["virtiofsd", "seq_read"], t["dax", "seq_read"])
+			printf "virtiofs_seq_write_dax_vs_nodax ratio=%.2f\n", dw
+			printf "virtiofs_seq_read_dax_vs_nodax ratio=%.2f\n", dr
+			printf "virtiofs_seq_write_vs_virtiofsd ratio=%.2f\n", vw
+			printf "virtiofs_seq_read_vs_virtiofsd ratio=%.2f\n", vr
+			printf "virtiofs_stat_pass_vs_virtiofsd ratio=%.2f\n", vs
+			printf "virtiofs_dax_vs_nodax ratio=%.2f\n", sqrt(dw * dr)
+			printf "virtiofs_vs_virtiofsd ratio=%.2f\n", exp((log(vw) + log(vr) + log(vs)) / 3)
+			printf "virtiofs_dax_vs_virtiofsd ratio=%.2f\n", sqrt(xw * xr)
+		}' "$res"
+}
+
 bandwidth_summary() { # SEQ : one line from the guest's bandwidth figures of boot 1
 	local res=$work/share-$1/results-1.txt raw fs
 	[[ -s $res ]] || return 0
@@ -1050,7 +1216,7 @@ main() {
 		skip "cannot build a static scripts/vm/vfsmap.c ($(head -n1 "$work/gcc.log"))"
 	build_sealfs
 	[[ -n $sealfs_note ]] && say "note: $sealfs_note"
-	case " $sequences " in *" C "*) c_prepare ;; esac
+	case " $sequences " in *" C "* | *" V "*) c_prepare ;; esac
 	build_initramfs
 	say "ready after $(($(date +%s) - t_start))s; booting (kernel $kver, TCG)"
 
@@ -1059,11 +1225,12 @@ main() {
 		case $s in
 		A) set -- A 2M max ;;
 		B) set -- B 4K default ;;
-		C) set -- ;;
-		*) die "unknown sequence $s (A, B or C)" ;;
+		C | V) set -- ;;
+		*) die "unknown sequence $s (A, B, C, or V: the virtio-fs benchmark)" ;;
 		esac
 		local run=run_sequence
 		[[ $s == C ]] && run=run_sequence_c
+		[[ $s == V ]] && run=run_sequence_v
 		if [[ ${SEALFS_VM_SERIAL:-0} == 1 ]]; then
 			$run "$@" >"$work/report-$s.txt"
 		else
