@@ -555,7 +555,7 @@ boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
 	local cpu_args=()
 	[[ $cpu == default ]] || cpu_args=(-cpu "$cpu")
 	rm -f "$share/ready-to-kill"
-	local t0 t1
+	local t0
 	t0=$(date +%s.%N)
 	LD_LIBRARY_PATH=$root/$multiarch:$root/lib/x86_64-linux-gnu \
 		"$root/usr/bin/qemu-system-x86_64" \
@@ -585,12 +585,15 @@ boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
 		fi
 		sleep 0.2
 	done
+	boot_done "$seq" "$t0" "$status"
+}
+
+boot_done() { # SEQ T0 STATUS : reaps the boot's QEMU; sets boot_secs and boot_status
 	wait "$qemu_pid" 2>/dev/null || true
 	qemu_pid=""
-	rm -f "$work/qemu-$seq.pid"
-	t1=$(date +%s.%N)
-	boot_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-	boot_status=$status
+	rm -f "$work/qemu-$1.pid"
+	boot_secs=$(awk -v a="$2" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	boot_status=$3
 }
 
 report_guest() { # RESULTS-FILE : print and count the guest's checks
@@ -871,7 +874,7 @@ c_step() { # NAME
 }
 
 boot_c() { # PHASE -> boot_status (ok|killed|timeout|no-start), boot_secs; serves the guest's steps
-	local phase=$1 log=$work/console-C$1.log f name t0 t1
+	local phase=$1 log=$work/console-C$1.log f name t0
 	local -A answered=()
 	rm -f "$c_share"/step-* "$c_share"/done-*
 	c_crashed=0
@@ -916,12 +919,7 @@ boot_c() { # PHASE -> boot_status (ok|killed|timeout|no-start), boot_secs; serve
 		fi
 		sleep 0.2
 	done
-	wait "$qemu_pid" 2>/dev/null || true
-	qemu_pid=""
-	rm -f "$work/qemu-C.pid"
-	t1=$(date +%s.%N)
-	boot_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-	boot_status=$status
+	boot_done C "$t0" "$status"
 }
 
 c_show_logs() { # after a failure: the ends of QEMU's output and the daemon's log
