@@ -262,6 +262,8 @@ mount_measure() { # mount_measure IMG -> "seconds rss_bytes"; leaves it unmounte
 step "sealfs: scale image with $SCALE_N files (scale_probe)"
 rm -f "$W/scale.img"
 "$PROBE" "$W/scale.img" "$SCALE_N" | sed 's/^/  scale_probe: /' | tee -a "$LOG"
+# As mkfs leaves an image: root's mounts (allow_other) refuse one other users may read.
+chmod 600 "$W/scale.img"
 "$SEALFS" mkfs --size 8G "$W/empty.img" >/dev/null
 for r in $(seq "$REPS"); do
     read -r te re < <(mount_measure "$W/empty.img")
