@@ -308,24 +308,29 @@ fn validate_refs(t: &Table) -> Result<(), ApplyError> {
     if !root.read().attr.is_dir() {
         return Err(ApplyError("root is not a directory".into()));
     }
+    let mut entries: Vec<(u64, u8)> = Vec::new();
     for n in t.inodes.values() {
-        // One inode lock at a time (crate::sync): the entries are copied out first.
-        let (dir_ino, entries) = {
+        // One inode lock at a time (crate::sync): the entries are copied out first, without
+        // their names (a name is looked up again only to report a bad entry).
+        let dir_ino = {
             let g = n.read();
             let Some(d) = g.dir() else { continue };
-            let entries: Vec<(Vec<u8>, u64, u8)> = d
-                .iter()
-                .map(|(name, ino, kind)| (name.to_vec(), ino, kind))
-                .collect();
-            (g.ino, entries)
+            entries.clear();
+            entries.extend(d.iter().map(|(_, ino, kind)| (ino, kind)));
+            g.ino
         };
-        for (name, ino, kind) in entries {
+        for &(ino, kind) in &entries {
             // A directory's own entry can name itself only if corrupt.
             let ok = ino != dir_ino
                 && t.inodes
                     .get(&ino)
                     .is_some_and(|c| c.read().dirent_kind() == kind);
             if !ok {
+                let name = n
+                    .read()
+                    .dir()
+                    .and_then(|d| d.iter().find(|e| e.1 == ino).map(|e| e.0.to_vec()))
+                    .unwrap_or_default();
                 return Err(ApplyError(format!(
                     "entry {:?} in directory {dir_ino} names missing or mismatched inode {ino}",
                     String::from_utf8_lossy(&name),

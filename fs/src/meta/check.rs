@@ -3,13 +3,13 @@
 //! against extents and types, ACLs). Mount runs them on the checkpoint and again after
 //! replay (`journal::replay::load`) and refuses a table that fails any; fsck lists them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use sealfs_alloc::Allocator;
 
 use super::inode::mode;
 use super::validate::{acl_problems, KNOWN_FLAGS, SYMLINK_MAX};
-use super::{Body, Table, ROOT_INO};
+use super::{Body, InoMap, InoSet, Table, ROOT_INO};
 use crate::filesystem::{MAX_FILE_SIZE, MAX_LINKS};
 use crate::format::record::MapExtent;
 use crate::format::Layout;
@@ -31,9 +31,9 @@ pub fn check_table(table: &Table, alloc: &Allocator, layout: &Layout) -> TableCh
     let mut problems = Vec::new();
     let r = &mut problems;
     // Link counts and parent pointers, from the directory entries.
-    let mut names: HashMap<u64, u32> = HashMap::new();
-    let mut subdirs: HashMap<u64, u32> = HashMap::new();
-    let mut dir_parent: HashMap<u64, u64> = HashMap::new();
+    let mut names: InoMap<u32> = InoMap::default();
+    let mut subdirs: InoMap<u32> = InoMap::default();
+    let mut dir_parent: InoMap<u64> = InoMap::default();
     let mut used = 0u64;
     for (&ino, n) in &table.inodes {
         let g = n.read();
@@ -154,7 +154,7 @@ pub fn check_table(table: &Table, alloc: &Allocator, layout: &Layout) -> TableCh
         acl_problems(&g, r);
     }
     // Reachability from the root.
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = InoSet::default();
     let mut queue = VecDeque::from([ROOT_INO]);
     while let Some(ino) = queue.pop_front() {
         if !seen.insert(ino) {
@@ -162,8 +162,16 @@ pub fn check_table(table: &Table, alloc: &Allocator, layout: &Layout) -> TableCh
         }
         if let Some(n) = table.inodes.get(&ino) {
             if let Some(d) = n.read().dir() {
-                for (_, c, _) in d.iter() {
-                    queue.push_back(c);
+                for (_, child, kind) in d.iter() {
+                    // Only directories are walked into: anything else is reached by being
+                    // named, without a read of its inode (a pass over every file's memory).
+                    // Entry kinds match their inodes: checkpoint decoding refuses one that
+                    // does not, and the operation validators keep them so.
+                    if kind as u32 == mode::S_IFDIR >> 12 {
+                        queue.push_back(child);
+                    } else {
+                        seen.insert(child);
+                    }
                 }
             }
         }

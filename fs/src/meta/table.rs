@@ -6,11 +6,12 @@
 //! nonsense), returns an error instead of panicking, and leaves the table unchanged on
 //! error where it can detect the problem up front.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::sync::{Rank, RwLock};
 
+use super::ino_map::InoMap;
 use super::inode::{mode, Attr, Inode};
 use crate::format::record::{valid, Op, Ts};
 
@@ -47,7 +48,7 @@ pub trait Blocks {
 #[derive(Debug)]
 pub struct Table {
     /// Inodes by number.
-    pub inodes: HashMap<u64, Node>,
+    pub inodes: InoMap<Node>,
     /// Next inode number to hand out (numbers are never reused).
     pub next_ino: u64,
     /// Inodes with no links left, kept until their last open handle goes.
@@ -70,7 +71,7 @@ impl Table {
             crtime: time,
             ..Default::default()
         };
-        let mut inodes = HashMap::new();
+        let mut inodes = InoMap::default();
         inodes.insert(
             ROOT_INO,
             Arc::new(RwLock::new(
@@ -89,7 +90,7 @@ impl Table {
     /// An empty table (checkpoint decoding fills it).
     pub fn empty(block_size: u64) -> Table {
         Table {
-            inodes: HashMap::new(),
+            inodes: InoMap::default(),
             next_ino: ROOT_INO + 1,
             orphans: BTreeSet::new(),
             block_size,
