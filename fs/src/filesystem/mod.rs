@@ -350,15 +350,26 @@ impl Filesystem {
     /// the daemon): always under `noatime`/`nodiratime`, never under `strictatime`, and
     /// under `relatime` while atime is after mtime and ctime and less than a day old.
     pub fn listing_updates_atime(&self, ino: u64) -> bool {
+        self.access_updates_atime(ino, true)
+    }
+
+    /// Would an access of `ino` now (a listing when `dir`) update its atime under the
+    /// current rule? True for an inode that is not there (let the access find out).
+    pub fn access_updates_atime(&self, ino: u64, dir: bool) -> bool {
         match self.namespace.node(ino) {
-            Ok(n) => self.atime_due(&n.read().attr, true),
+            Ok(n) => self.atime_due(&n.read().attr, dir),
             Err(_) => true,
         }
     }
 
     /// Sets the atime of `n` to now when `atime_due` (in memory; logged with the other
-    /// time updates at the last close, fsync or checkpoint).
+    /// time updates at the last close, fsync or checkpoint). Decided under the shared lock
+    /// first: most reads update nothing, and readers of one file then do not queue behind
+    /// each other's exclusive lock.
     fn touch_atime(&self, node: &Node, dir: bool) {
+        if !self.atime_due(&node.read().attr, dir) {
+            return;
+        }
         let mut inode = node.write();
         if self.atime_due(&inode.attr, dir) {
             inode.attr.atime = self.now();
