@@ -44,7 +44,9 @@ fn main() -> sealfs::Result<()> {
         );
         return Ok(());
     }
-    std::fs::File::create(img)?.set_len(8 << 30)?;
+    // Sparse: the checkpoint areas (a 32nd of the device each) must hold every inode and
+    // name, about 150 bytes a file; 8 KiB of device per file leaves room for both.
+    std::fs::File::create(img)?.set_len((8u64 << 30).max(n.saturating_mul(8 << 10)))?;
     let dev = sealfs::device::open(img.as_ref(), Duration::ZERO)?;
     mkfs(&*dev, MkfsOptions::default())?;
     let fs = Filesystem::mount(dev, MountOptions::default())?;

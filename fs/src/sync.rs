@@ -82,6 +82,8 @@ pub enum Rank {
 }
 
 const RANKS: usize = 14;
+// One bit per rank in `Held::mask`.
+const _: () = assert!(RANKS <= 16);
 
 impl Rank {
     fn from_index(i: usize) -> Option<Rank> {
@@ -106,8 +108,16 @@ impl Rank {
     }
 }
 
+/// What one thread holds: a count per rank, and a bit per rank held at least once, so
+/// that the check of an acquisition is one shift rather than a scan of every rank above.
+#[derive(Clone, Copy)]
+struct Held {
+    count: [u8; RANKS],
+    mask: u16,
+}
+
 thread_local! {
-    static HELD: Cell<[u8; RANKS]> = const { Cell::new([0; RANKS]) };
+    static HELD: Cell<Held> = const { Cell::new(Held { count: [0; RANKS], mask: 0 }) };
 }
 
 /// Whether an out-of-order acquisition panics (tests, debug builds, `strict-locks`, or
@@ -127,25 +137,32 @@ fn acquire(rank: Rank) {
     HELD.with(|h| {
         let mut held = h.get();
         let first = r + usize::from(rank == Rank::Inode);
-        if let Some(above) = (first..RANKS).rev().find(|&i| held[i] > 0) {
-            violation(rank, Rank::from_index(above).unwrap_or(rank));
+        if held.mask >> first != 0 {
+            // The highest rank held, which is at or above `first`.
+            let top = 15 - held.mask.leading_zeros() as usize;
+            violation(rank, Rank::from_index(top).unwrap_or(rank));
         }
         // A second inode lock only under the table lock, which serialises whoever locks
         // more than one inode (rename).
-        if rank == Rank::Inode && held[r] > 0 && held[Rank::Table as usize] == 0 {
+        if rank == Rank::Inode && held.count[r] > 0 && held.mask & (1 << Rank::Table as u16) == 0 {
             violation(rank, rank);
         }
         // Counted only once the checks passed: a panicking check leaves nothing held.
-        held[r] = held[r].saturating_add(1);
+        held.count[r] = held.count[r].saturating_add(1);
+        held.mask |= 1 << r;
         h.set(held);
     });
 }
 
 fn release(rank: Rank) {
+    let r = rank as usize;
     HELD.with(|h| {
-        let mut v = h.get();
-        v[rank as usize] = v[rank as usize].saturating_sub(1);
-        h.set(v);
+        let mut held = h.get();
+        held.count[r] = held.count[r].saturating_sub(1);
+        if held.count[r] == 0 {
+            held.mask &= !(1 << r);
+        }
+        h.set(held);
     });
 }
 
@@ -172,7 +189,7 @@ fn violation(taking: Rank, holding: Rank) {
 pub fn held_ranks() -> Vec<Rank> {
     let held = HELD.with(|h| h.get());
     (0..RANKS)
-        .filter(|&i| held[i] > 0)
+        .filter(|&i| held.count[i] > 0)
         .filter_map(Rank::from_index)
         .collect()
 }

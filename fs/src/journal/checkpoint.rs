@@ -319,6 +319,10 @@ fn validate_refs(t: &Table) -> Result<(), ApplyError> {
             entries.extend(d.iter().map(|(_, ino, kind)| (ino, kind)));
             g.ino
         };
+        // In number order, which is the table's and memory's order (meta::InoMap): the
+        // lookups below then walk memory forward instead of jumping (a third of a
+        // ten-million-file mount was spent waiting on those jumps).
+        entries.sort_unstable();
         for &(ino, kind) in &entries {
             // A directory's own entry can name itself only if corrupt.
             let ok = ino != dir_ino

@@ -31,7 +31,10 @@ pub fn check_table(table: &Table, alloc: &Allocator, layout: &Layout) -> TableCh
     let mut problems = Vec::new();
     let r = &mut problems;
     // Link counts and parent pointers, from the directory entries.
-    let mut names: InoMap<u32> = InoMap::default();
+    // Sized for every inode up front: growing a map of ten million entries by doubling
+    // moved each entry about twice (a third of a mount's time at that size).
+    let inodes = table.inodes.len();
+    let mut names: InoMap<u32> = InoMap::with_capacity_and_hasher(inodes, Default::default());
     let mut subdirs: InoMap<u32> = InoMap::default();
     let mut dir_parent: InoMap<u64> = InoMap::default();
     let mut used = 0u64;
@@ -154,7 +157,7 @@ pub fn check_table(table: &Table, alloc: &Allocator, layout: &Layout) -> TableCh
         acl_problems(&g, r);
     }
     // Reachability from the root.
-    let mut seen = InoSet::default();
+    let mut seen = InoSet::with_capacity_and_hasher(inodes, Default::default());
     let mut queue = VecDeque::from([ROOT_INO]);
     while let Some(ino) = queue.pop_front() {
         if !seen.insert(ino) {
