@@ -324,6 +324,48 @@ impl<T> RwLock<T> {
     }
 }
 
+/// The lock of one inode: a [`RwLock`] at [`Rank::Inode`] whose rank is its type's rather
+/// than a field. There is one per file, and a rank byte made every inode's allocation a
+/// 192-byte malloc chunk instead of 176 (16 bytes a file).
+pub struct InodeLock<T> {
+    inner: parking_lot::RwLock<T>,
+}
+
+impl<T> InodeLock<T> {
+    /// An inode lock holding `value`.
+    pub const fn new(value: T) -> InodeLock<T> {
+        InodeLock {
+            inner: parking_lot::RwLock::new(value),
+        }
+    }
+
+    /// Locks shared, checking the order first.
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        acquire(Rank::Inode);
+        RwLockReadGuard {
+            rank: Rank::Inode,
+            inner: self.inner.read(),
+        }
+    }
+
+    /// Locks exclusively, checking the order first.
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        acquire(Rank::Inode);
+        RwLockWriteGuard {
+            rank: Rank::Inode,
+            inner: self.inner.write(),
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for InodeLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InodeLock")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
 impl<T> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::sync::{Rank, RwLock};
+use crate::sync::InodeLock;
 
 use super::log::Log;
 use crate::device::persist;
@@ -268,8 +268,7 @@ pub fn decode(
             ))
             .into());
         }
-        t.inodes
-            .insert(inode.ino, Arc::new(RwLock::new(Rank::Inode, inode)));
+        t.inodes.insert(inode.ino, Arc::new(InodeLock::new(inode)));
     }
     let norphans = r.u64()?;
     if norphans > (r.remaining() / 8) as u64 {

@@ -208,12 +208,16 @@ impl Inode {
 
 #[cfg(test)]
 mod size {
-    /// Every inode in memory is an `Arc<RwLock<Inode>>`: 16 + 8 + this. At 144 bytes the
-    /// allocation is 168 bytes, a 176-byte malloc chunk (at 160, a 192-byte one).
+    /// Every inode in memory is an `Arc<InodeLock<Inode>>`: 16 + 8 + this. At 144 bytes
+    /// the allocation is 168 bytes, a 176-byte malloc chunk (at 160, a 192-byte one).
     #[test]
     fn inode_stays_small() {
         assert_eq!(std::mem::size_of::<crate::format::record::Ts>(), 12);
         assert_eq!(std::mem::size_of::<super::Attr>(), 80);
         assert_eq!(std::mem::size_of::<super::Inode>(), 144);
+        assert_eq!(
+            std::mem::size_of::<crate::sync::InodeLock<super::Inode>>(),
+            8 + 144
+        );
     }
 }

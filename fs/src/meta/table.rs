@@ -9,14 +9,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::sync::{Rank, RwLock};
+use crate::sync::InodeLock;
 
 use super::ino_map::InoMap;
 use super::inode::{mode, Attr, Inode};
 use crate::format::record::{valid, Op, Ts};
 
 /// A shared, individually locked inode.
-pub type Node = Arc<RwLock<Inode>>;
+pub type Node = Arc<InodeLock<Inode>>;
 
 /// The root directory's inode number.
 pub const ROOT_INO: u64 = 1;
@@ -74,10 +74,7 @@ impl Table {
         let mut inodes = InoMap::default();
         inodes.insert(
             ROOT_INO,
-            Arc::new(RwLock::new(
-                Rank::Inode,
-                Inode::new(ROOT_INO, attr, ROOT_INO, b""),
-            )),
+            Arc::new(InodeLock::new(Inode::new(ROOT_INO, attr, ROOT_INO, b""))),
         );
         Table {
             inodes,
@@ -231,8 +228,7 @@ impl Table {
             pg.attr.mtime = time;
             pg.attr.ctime = time;
         }
-        self.inodes
-            .insert(ino, Arc::new(RwLock::new(Rank::Inode, inode)));
+        self.inodes.insert(ino, Arc::new(InodeLock::new(inode)));
         self.next_ino = self.next_ino.max(ino + 1);
         Ok(())
     }
