@@ -296,9 +296,9 @@ ROWS=(
     "rand_write_4k IOPS hi 2 -"
     "create_unlink ops/s hi 2 -"
     "readdir_100k entries/s hi 2 -"
-    "stat us/op lo 1.0 -"
+    "stat us/op lo 1.5 -"
     "stat_cached us/op lo - -"
-    "parallel_write MB/s hi - -"
+    "parallel_write MB/s hi 1.5 -"
     "fsync_small ops/s hi - -"
 )
 CSV="$OUT/results.csv"
@@ -347,7 +347,7 @@ log "== sealfs-only rows (median of $REPS)"
 SROWS=(
     "seal_unseal_us us lo 20"
     "holder_death_us us lo 1000"
-    "seal_check_cost with/without hi -"
+    "seal_check_cost with/without hi 0.95"
     "window_vs_memcpy ratio hi 0.9"
     "window_vs_fuse_read ratio hi -"
     "window_read_GBps GB/s hi -"
@@ -355,8 +355,8 @@ SROWS=(
     "fuse_read_GBps GB/s hi -"
     "mount_empty_s s lo -"
     "mount_full_s s lo -"
-    "mount_s_per_million s/1M lo 3"
-    "daemon_bytes_per_file B/file lo 300"
+    "mount_s_per_million s/1M lo 0.5"
+    "daemon_bytes_per_file B/file lo 200"
     "fsck_s s lo -"
     "fsck_s_per_million s/1M lo -"
     "wloop_unsealed ops/s hi -"
@@ -370,11 +370,11 @@ for row in "${SROWS[@]}"; do
     log "$(printf '%-22s %12s %-10s %s   [%s]' "$wl" "$v" "$unit" "$g" "$(samples "$wl" sealfs)")"
 done
 log ""
-ratio_line seal_check_cost "$(median seal_check_cost sealfs)" -
+ratio_line seal_check_cost "$(median seal_check_cost sealfs)" 0.95
 ratio_line window_vs_memcpy "$(median window_vs_memcpy sealfs)" 0.9
 ratio_line window_vs_fuse_read "$(median window_vs_fuse_read sealfs)" -
 # absolute goals as ratios: goal / value (> 1 = goal met)
-for row in "seal_unseal_us 20" "holder_death_us 1000" "mount_s_per_million 3" "daemon_bytes_per_file 300"; do
+for row in "seal_unseal_us 20" "holder_death_us 1000" "mount_s_per_million 0.5" "daemon_bytes_per_file 200"; do
     read -r wl goal <<<"$row"
     ratio_line "${wl%_us}_vs_goal" "$(awk -v v="$(median "$wl" sealfs)" -v g="$goal" 'BEGIN{printf "%.3f", (v>0 ? g/v : 999)}')" 1
 done
