@@ -79,20 +79,15 @@ impl SealFuse {
     /// Follows the atime flags of the mount of `source` on `mountpoint` (see
     /// [`super::atime`]); called before the mount is made.
     pub fn watch_mount(&mut self, mountpoint: &Path, source: &Path) {
-        let watch = MountWatch::new(mountpoint.to_path_buf(), source.as_os_str().to_os_string());
-        watch.follow(Arc::downgrade(&self.fs));
-        self.mount = Some(watch);
+        self.mount = Some(MountWatch::new(
+            mountpoint.to_path_buf(),
+            source.as_os_str().to_os_string(),
+        ));
     }
 
-    /// Before an access of `ino` (a listing when `dir`) that would update its atime under
-    /// the rule the core has, brings that rule up to date with the mount's flags (a remount
-    /// to `noatime` holds from the next access on; see [`super::atime`]).
-    fn confirm_atime(&self, ino: u64, dir: bool) {
-        let Some(watch) = &self.mount else { return };
-        if !self.fs.access_updates_atime(ino, dir) {
-            return;
-        }
-        if let Some((p, nodiratime)) = watch.changed() {
+    /// Brings the core's atime rule up to date with the mount's flags.
+    fn refresh_atime(&self) {
+        if let Some((p, nodiratime)) = self.mount.as_ref().and_then(MountWatch::changed) {
             self.fs.set_atime_policy(p, nodiratime);
         }
     }
@@ -454,7 +449,7 @@ impl fuser::Filesystem for SealFuse {
         reply: ReplyData,
     ) {
         let _s = request!("read", ino.0, fh.0);
-        self.confirm_atime(ino.0, false);
+        self.refresh_atime();
         match self.fs.read(ino.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(errno(e)),
@@ -551,7 +546,7 @@ impl fuser::Filesystem for SealFuse {
         // directory changes (its i_version) or its attributes do. Not when this listing is
         // due to update the directory's atime: the daemon must see it, so the kernel is
         // told to drop its copy (no KEEP_CACHE) and cache this listing afresh.
-        self.confirm_atime(ino.0, true);
+        self.refresh_atime();
         let cache = if self.fs.listing_updates_atime(ino.0) {
             FopenFlags::FOPEN_CACHE_DIR
         } else {
@@ -584,7 +579,7 @@ impl fuser::Filesystem for SealFuse {
         mut reply: ReplyDirectory,
     ) {
         let _s = request!("readdir", ino.0, fh.0);
-        self.confirm_atime(ino.0, true);
+        self.refresh_atime();
         let r = self.fs.readdir(ino.0, offset, |e| {
             reply.add(
                 INodeNo(e.ino),
@@ -610,7 +605,7 @@ impl fuser::Filesystem for SealFuse {
         let _s = request!("readdirplus", ino.0, fh.0);
         // Collect first: attributes are read after the directory's lock is released.
         let mut entries = Vec::new();
-        self.confirm_atime(ino.0, true);
+        self.refresh_atime();
         let r = self.fs.readdir(ino.0, offset, |e| {
             entries.push(e);
             entries.len() >= READDIRPLUS_BATCH
