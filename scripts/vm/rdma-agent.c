@@ -16,10 +16,13 @@
  *       REMOVEMAPPING, UNSEAL, close); CTL/write2 (holding a seed) does another RDMA
  *       WRITE + READ through the registration and tries SEAL again (CTL/write2-done); a
  *       recall (POLLPRI) is answered by the same teardown (CTL/recalled), or with -i
- *       ignored (CTL/recall-ignored). With -w N it forks N workers after registering,
- *       each with its own queue-pair pair: worker k waits for CTL/go, writes and reads
- *       back slice k of pattern SEED through the inherited registration, flushes, writes
- *       CTL/worker-k and exits when CTL/exit-k appears; the parent exits at once.
+ *       ignored (CTL/recall-ignored). With -w N it forks N workers after registering:
+ *       worker k opens its own verbs context for a requester QP connected to a responder
+ *       QP of the parent's (the registration's protection domain), waits for CTL/go,
+ *       writes and reads back slice k of pattern SEED through the inherited registration,
+ *       flushes, writes CTL/worker-k and exits when CTL/exit-k appears; the parent
+ *       exits once the QPs are connected. Worker 0 first tries an RDMA WRITE on a QP of
+ *       the parent's context and reports what the kernel answers.
  *   rdma-agent link-add NAME NETDEV     `rdma link add NAME type rxe netdev NETDEV`
  *   rdma-agent try truncate FILE SIZE | punch FILE OFF LEN | unlink FILE
  *       prints "ok MS" or "ERRNO-NAME MS" (how long the call took)
@@ -362,6 +365,103 @@ static void vma_of(const void *addr, char *out, size_t n)
 	fclose(f);
 }
 
+/* The forking server. The parent owns the registration and one responder QP per
+ * worker; each worker opens its own verbs context for its requester QP (a forked
+ * child cannot ring the doorbell of a QP of its parent's context: rxe's post_send
+ * is a write(2) on the uverbs descriptor, and the kernel refuses write(2) from a
+ * process whose credentials are not the opener's — worker 0 shows that answer). */
+static int serve_workers(struct rd *r, int fd, uint8_t *window, struct ibv_mr *mr, uint64_t off, uint64_t len,
+			 uint64_t seed, int workers, const char *ctl)
+{
+	uint64_t slice = len / workers;
+	char why[200];
+	struct pair p0; /* a loopback pair in the parent's context, for worker 0's try */
+	pair_make(r, &p0, 4096);
+	struct ibv_qp **srv = calloc(workers, sizeof *srv);
+	int(*pipes)[2] = calloc(workers, sizeof *pipes);
+	for (int k = 0; k < workers; k++) {
+		struct ibv_cq *cq = ibv_create_cq(r->ctx, 4, NULL, NULL, 0);
+		struct ibv_qp_init_attr ia;
+		memset(&ia, 0, sizeof ia);
+		ia.send_cq = ia.recv_cq = cq;
+		ia.qp_type = IBV_QPT_RC;
+		ia.cap.max_send_wr = ia.cap.max_recv_wr = 1;
+		ia.cap.max_send_sge = ia.cap.max_recv_sge = 1;
+		if (!cq || !(srv[k] = ibv_create_qp(r->pd, &ia)))
+			die("responder QP", errno);
+		if (pipe(pipes[k]))
+			die("pipe", errno);
+	}
+	for (int k = 0; k < workers; k++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			die("fork", errno);
+		if (pid > 0) {
+			printf("worker %d: pid %d\n", k, pid);
+			continue;
+		}
+		/* worker k: its own context, PD, CQ and requester QP; the parent's registration */
+		char name[32], tried[240] = "", msg[512];
+		struct rd w;
+		struct pair p;
+		rd_open(&w, "rxe0");
+		p.len = slice;
+		p.cq = ibv_create_cq(w.ctx, 16, NULL, NULL, 0);
+		struct ibv_qp_init_attr ia;
+		memset(&ia, 0, sizeof ia);
+		ia.send_cq = ia.recv_cq = p.cq;
+		ia.qp_type = IBV_QPT_RC;
+		ia.cap.max_send_wr = 8;
+		ia.cap.max_recv_wr = 1;
+		ia.cap.max_send_sge = ia.cap.max_recv_sge = 1;
+		if (!p.cq || !(p.cli = ibv_create_qp(w.pd, &ia)))
+			die("worker requester QP", errno);
+		p.srv = srv[k];
+		p.buf = mmap(NULL, 2 * slice, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (p.buf == MAP_FAILED || !(p.bmr = ibv_reg_mr(w.pd, p.buf, 2 * slice, IBV_ACCESS_LOCAL_WRITE)))
+			die("worker buffer", errno);
+		uint32_t qpn = p.cli->qp_num;
+		if (write(pipes[k][1], &qpn, sizeof qpn) != sizeof qpn)
+			die("write pipe", errno);
+		qp_connect(&w, p.cli, srv[k]->qp_num);
+		if (k == 0) {
+			fill_pat(p0.buf, 0, 4096, seed);
+			if (rdma_op(&p0, 1, (uintptr_t)window, mr->rkey, 4096, why, sizeof why) == 0)
+				snprintf(tried, sizeof tried, "; the parent's QP: RDMA WRITE ok");
+			else
+				snprintf(tried, sizeof tried, "; the parent's QP: %s", why);
+		}
+		while (!exists(ctl, "go"))
+			usleep(20000);
+		uint64_t o = k * slice;
+		if (write_read(&p, window, mr->rkey, off, o, slice, seed, why, sizeof why) == 0) {
+			flush_lines(window + o, slice);
+			struct sealfs_ranges fr = { .count = 1 };
+			fr.ranges[0].moffset = 0;
+			fr.ranges[0].len = len;
+			int e = ioctl(fd, SEALFS_IOC_FLUSHMAPPING, &fr) ? errno : 0;
+			snprintf(msg, sizeof msg, "ok pid %d, FLUSHMAPPING %s%s", getpid(), ename(e), tried);
+		} else {
+			snprintf(msg, sizeof msg, "fail %s%s", why, tried);
+		}
+		snprintf(name, sizeof name, "worker-%d", k);
+		put(ctl, name, "%s\n", msg);
+		snprintf(name, sizeof name, "exit-%d", k);
+		while (!exists(ctl, name))
+			usleep(20000);
+		_exit(0);
+	}
+	for (int k = 0; k < workers; k++) {
+		uint32_t qpn;
+		if (read(pipes[k][0], &qpn, sizeof qpn) != sizeof qpn)
+			die("read pipe", errno);
+		qp_connect(r, srv[k], qpn);
+	}
+	put(ctl, "ready", "ok %d\n", getpid());
+	printf("parent exits; the workers keep the seal, the pin and the registration\n");
+	_exit(0);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	int breakable = 0, ignore = 0, workers = 0, c;
@@ -440,43 +540,8 @@ static int cmd_serve(int argc, char **argv)
 	printf("ibv_reg_mr of the window: ok, lkey 0x%x rkey 0x%x\n", mr->lkey, mr->rkey);
 	char why[200];
 
-	if (workers > 0) {
-		uint64_t slice = len / workers;
-		struct pair *ps = calloc(workers, sizeof *ps);
-		for (int k = 0; k < workers; k++)
-			pair_make(&r, &ps[k], slice);
-		for (int k = 0; k < workers; k++) {
-			pid_t pid = fork();
-			if (pid < 0)
-				die("fork", errno);
-			if (pid > 0) {
-				printf("worker %d: pid %d\n", k, pid);
-				continue;
-			}
-			/* worker k */
-			char name[32];
-			while (!exists(ctl, "go"))
-				usleep(20000);
-			uint64_t o = k * slice;
-			if (write_read(&ps[k], window, mr->rkey, off, o, slice, seed, why, sizeof why) == 0) {
-				flush_lines(window + o, slice);
-				struct sealfs_ranges fr = { .count = 1 };
-				fr.ranges[0].moffset = 0;
-				fr.ranges[0].len = len;
-				int e = ioctl(fd, SEALFS_IOC_FLUSHMAPPING, &fr) ? errno : 0;
-				snprintf(why, sizeof why, "ok pid %d, FLUSHMAPPING %s", getpid(), ename(e));
-			}
-			snprintf(name, sizeof name, "worker-%d", k);
-			put(ctl, name, "%s\n", why);
-			snprintf(name, sizeof name, "exit-%d", k);
-			while (!exists(ctl, name))
-				usleep(20000);
-			_exit(0);
-		}
-		put(ctl, "ready", "%d\n", getpid());
-		printf("parent exits; the workers keep the seal, the pin and the registration\n");
-		_exit(0);
-	}
+	if (workers > 0)
+		return serve_workers(&r, fd, window, mr, off, len, seed, workers, ctl);
 
 	struct pair p;
 	pair_make(&r, &p, len);
