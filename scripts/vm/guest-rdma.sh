@@ -125,6 +125,9 @@ rdma_temporary() {
 	expect_good "the 2 MiB before the sealed range still read as zeros" \
 		sh -c "dd if='$f' bs=1M count=2 2>/dev/null | cmp - /tmp/zero2m"
 	expect_stat "sealfs stat while registered" 1-2 "seals=1 pins=1"
+	expect_good "the kernel holds the agent's two memory registrations (window and client buffer): mr=2" \
+		sh -c "rdma-agent res | tr ' ' '\n' | grep -qx mr=2"
+	info "rxe0 resources while registered: $(rdma-agent res)"
 	expect_try "temporary seal: truncate to 0 while registered" ETXTBSY truncate "$f" 0
 	expect_try "temporary seal: truncate to 3 MiB (inside the range) while registered" ETXTBSY truncate "$f" $((3 * R_SLOT / 2))
 	expect_try "temporary seal: punch 4 KiB inside the range while registered" ETXTBSY punch "$f" $((R_SLOT + 4096)) 4096
@@ -138,6 +141,8 @@ rdma_temporary() {
 	else
 		fail "SIGKILL of the agent releases the seal and the mapping pin" "$(rdma-agent stat $MNT)"
 	fi
+	expect_good "SIGKILL of the agent releases its registrations: mr=0 ($(rdma-agent res))" \
+		sh -c "rdma-agent res | tr ' ' '\n' | grep -qx mr=0"
 	expect_try "after SIGKILL: truncate to 0" ok truncate "$f" 0
 	# The truncate may free the blocks before the daemon's exit watch (a pidfd polled
 	# every 200 ms) has seen the agent go: they are held back until it has.

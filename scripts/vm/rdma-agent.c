@@ -31,6 +31,8 @@
  *   rdma-agent fill FILE                fallocate 2 MiB pieces until ENOSPC
  *   rdma-agent overlap FILE EXTENTS     whether FILE's device extents overlap the
  *                                       "doffset len" lines of EXTENTS
+ *   rdma-agent res                      rxe0's resource counts (pd, cq, qp, mr, ...) from
+ *                                       RDMA_NLDEV_CMD_RES_GET, as `rdma resource show`
  *   rdma-agent odp                      on-demand paging: the device's capability and
  *                                       what ibv_reg_mr(IBV_ACCESS_ON_DEMAND) answers
  */
@@ -677,6 +679,82 @@ static int cmd_link_add(int argc, char **argv)
 	return 0;
 }
 
+/* res: the resource counts of rxe0 (`rdma resource show`: RDMA_NLDEV_CMD_RES_GET dump),
+ * "pd=N cq=N qp=N cm_id=N mr=N ctx=N ..." — the kernel's view of live registrations. */
+static int cmd_res(void)
+{
+	int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_RDMA);
+	if (s < 0)
+		die("socket(NETLINK_RDMA)", errno);
+	struct nlmsghdr h = {
+		.nlmsg_len = NLMSG_HDRLEN,
+		.nlmsg_type = RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_RES_GET),
+		.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		.nlmsg_seq = 2,
+	};
+	struct sockaddr_nl k = { .nl_family = AF_NETLINK };
+	if (sendto(s, &h, h.nlmsg_len, 0, (struct sockaddr *)&k, sizeof k) < 0)
+		die("sendto(NETLINK_RDMA)", errno);
+	static char rb[65536];
+	int found = 0;
+	for (;;) {
+		ssize_t n = recv(s, rb, sizeof rb, 0);
+		if (n < 0)
+			die("recv(NETLINK_RDMA)", errno);
+		for (struct nlmsghdr *m = (struct nlmsghdr *)rb; NLMSG_OK(m, (size_t)n); m = NLMSG_NEXT(m, n)) {
+			if (m->nlmsg_type == NLMSG_DONE)
+				goto done;
+			if (m->nlmsg_type == NLMSG_ERROR)
+				die("RDMA_NLDEV_CMD_RES_GET", -((struct nlmsgerr *)NLMSG_DATA(m))->error);
+			char line[512] = "";
+			int is_rxe0 = 0;
+			char *a = (char *)m + NLMSG_HDRLEN, *end = (char *)m + m->nlmsg_len;
+			while (a + NLA_HDRLEN <= end) {
+				struct nlattr *at = (struct nlattr *)a;
+				if (at->nla_len < NLA_HDRLEN || a + at->nla_len > end)
+					break;
+				int type = at->nla_type & NLA_TYPE_MASK;
+				if (type == RDMA_NLDEV_ATTR_DEV_NAME && strcmp(a + NLA_HDRLEN, "rxe0") == 0)
+					is_rxe0 = 1;
+				if (type == RDMA_NLDEV_ATTR_RES_SUMMARY) {
+					char *e = a + NLA_HDRLEN, *eend = a + at->nla_len;
+					while (e + NLA_HDRLEN <= eend) {
+						struct nlattr *ent = (struct nlattr *)e;
+						if (ent->nla_len < NLA_HDRLEN || e + ent->nla_len > eend)
+							break;
+						const char *name = "?";
+						unsigned long long cur = 0;
+						char *f = e + NLA_HDRLEN, *fend = e + ent->nla_len;
+						while (f + NLA_HDRLEN <= fend) {
+							struct nlattr *fa = (struct nlattr *)f;
+							if (fa->nla_len < NLA_HDRLEN || f + fa->nla_len > fend)
+								break;
+							int ft = fa->nla_type & NLA_TYPE_MASK;
+							if (ft == RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_NAME)
+								name = f + NLA_HDRLEN;
+							if (ft == RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_CURR)
+								memcpy(&cur, f + NLA_HDRLEN, sizeof cur);
+							f += NLA_ALIGN(fa->nla_len);
+						}
+						size_t l = strlen(line);
+						snprintf(line + l, sizeof line - l, "%s%s=%llu", l ? " " : "", name, cur);
+						e += NLA_ALIGN(ent->nla_len);
+					}
+				}
+				a += NLA_ALIGN(at->nla_len);
+			}
+			if (is_rxe0) {
+				printf("%s\n", line);
+				found = 1;
+			}
+		}
+	}
+done:
+	if (!found)
+		die("no resource summary for rxe0", ENODEV);
+	return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * small tools for the test script
  * ------------------------------------------------------------------------- */
@@ -842,7 +920,7 @@ static int cmd_odp(void)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: rdma-agent serve|link-add|try|check|stat|fill|overlap|odp ...\n");
+		fprintf(stderr, "usage: rdma-agent serve|link-add|try|check|stat|fill|overlap|odp|res ...\n");
 		return 64;
 	}
 	const char *c = argv[1];
@@ -862,6 +940,8 @@ int main(int argc, char **argv)
 		return cmd_overlap(argc - 1, argv + 1);
 	if (strcmp(c, "odp") == 0)
 		return cmd_odp();
+	if (strcmp(c, "res") == 0)
+		return cmd_res();
 	fprintf(stderr, "rdma-agent: unknown command %s\n", c);
 	return 64;
 }
