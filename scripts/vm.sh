@@ -484,6 +484,108 @@ build_rdma_agent() { # -> r_agent, or r_skip with the reason
 	fi
 }
 
+# Boot 3 of sequence R needs a kernel whose rxe has on-demand paging (6.12's has
+# none): the newest kernel of trixie-backports (linux-binary-* and linux-modules-*),
+# unpacked into $cache/odp-root with the trixie apt configuration of sequence C.
+odp_root=$cache/odp-root
+odp_ready=$cache/odp-ready # holds the kernel version once unpacked
+odp_kver="" odp_vmlinuz="" odp_moddir="" odp_skip=""
+
+odp_paths() { # sets odp_vmlinuz and odp_moddir for $odp_kver; fails if either is missing
+	local d
+	for d in "$odp_root/usr/lib/modules/$odp_kver" "$odp_root/lib/modules/$odp_kver"; do
+		[[ -d $d/kernel ]] && odp_moddir=$d
+	done
+	for d in "$odp_root/usr/lib/modules/$odp_kver/vmlinuz" "$odp_root/boot/vmlinuz-$odp_kver"; do
+		[[ -e $d ]] && odp_vmlinuz=$d
+	done
+	[[ -n $odp_moddir && -n $odp_vmlinuz ]]
+}
+
+ensure_odp_kernel() { # -> odp_kver etc., or odp_skip with the reason
+	if [[ -s $odp_ready ]]; then
+		odp_kver=$(cat "$odp_ready")
+		odp_paths && return 0
+	fi
+	local mirror kpkg
+	if ! command -v apt-get >/dev/null || ! mirror=$(find_mirror) || ! setup_apt_trixie "$mirror"; then
+		odp_skip="no apt-get or no Debian mirror for trixie-backports' kernel, and none in $odp_root"
+		return 1
+	fi
+	if [[ ! -e $taptdir/lists/.updated ]]; then
+		apt-get "${tapt_opts[@]}" --error-on=any update >"$taptdir/update.log" 2>&1 || {
+			odp_skip="cannot reach the Debian archive for trixie-backports (apt-get update failed)"
+			return 1
+		}
+		touch "$taptdir/lists/.updated"
+	fi
+	kpkg=$(apt-cache "${tapt_opts[@]}" show linux-image-amd64/trixie-backports 2>/dev/null |
+		sed -n 's/^Depends: .*\(linux-image-[0-9][^ ,]*-amd64\).*/\1/p' | head -n1) || true
+	[[ -n $kpkg ]] || {
+		odp_skip="trixie-backports has no linux-image-amd64"
+		return 1
+	}
+	odp_kver=${kpkg#linux-image-}
+	say "fetching trixie-backports' kernel $odp_kver for sequence R's ODP boot into $odp_root (first run only)"
+	mkdir -p "$cache/odp-debs"
+	rm -f "$cache"/odp-debs/*.deb
+	(cd "$cache/odp-debs" && apt-get "${tapt_opts[@]}" download "linux-binary-$odp_kver" "linux-modules-$odp_kver" ||
+		apt-get "${tapt_opts[@]}" download "$kpkg") >"$cache/odp-debs/download.log" 2>&1 || {
+		odp_skip="cannot download kernel $odp_kver from trixie-backports (see $cache/odp-debs/download.log)"
+		return 1
+	}
+	rm -rf "$odp_root"
+	mkdir -p "$odp_root"
+	local f
+	for f in "$cache"/odp-debs/*.deb; do dpkg-deb -x "$f" "$odp_root"; done
+	rm -f "$cache"/odp-debs/*.deb
+	odp_paths || {
+		odp_skip="kernel $odp_kver unpacked, but no vmlinuz or modules in $odp_root"
+		return 1
+	}
+	echo "$odp_kver" >"$odp_ready"
+}
+
+# The initramfs of the ODP boot: the same files, that kernel's modules.
+build_odp_initramfs() {
+	local ir2=$work/initramfs-odp m
+	rm -rf "$ir2"
+	cp -a "$ir" "$ir2"
+	rm -f "$ir2"/lib/modules/*.ko
+	local missing=""
+	for m in libnvdimm nfit nd_btt nd_pmem dax_pmem device_dax netfs 9pnet 9pnet_virtio 9p dummy ib_uverbs rdma_rxe; do
+		[[ -n $(moddir=$odp_moddir module_file "$m") ]] || missing+=" $m"
+	done
+	if [[ -n $missing ]]; then
+		odp_skip="kernel $odp_kver has no module$missing"
+		return
+	fi
+	(
+		moddir=$odp_moddir # this kernel's module walk stays in this subshell
+		mod_seen=()
+		mod_order=()
+		for m in libnvdimm nfit nd_btt nd_pmem dax_pmem device_dax netfs 9pnet 9pnet_virtio 9p; do add_module "$m"; done
+		: >"$ir2/etc/modules"
+		for m in "${mod_order[@]}"; do
+			uncompress "${m#*:}" >"$ir2/lib/modules/${m%%:*}.ko"
+			echo "${m%%:*}" >>"$ir2/etc/modules"
+		done
+		mod_order=()
+		for m in dummy ib_uverbs rdma_rxe; do add_module "$m"; done
+		: >"$ir2/etc/modules-rdma"
+		for m in "${mod_order[@]}"; do
+			uncompress "${m#*:}" >"$ir2/lib/modules/${m%%:*}.ko"
+			echo "${m%%:*}" >>"$ir2/etc/modules-rdma"
+		done
+	) || {
+		odp_skip="the modules of kernel $odp_kver could not be packed"
+		return
+	}
+	(cd "$ir2" && find . -mindepth 1 | LC_ALL=C sort | "$ir2/bin/busybox" cpio -o -H newc 2>/dev/null) >"$work/initrd-odp.cpio"
+	say "initramfs for R's ODP boot (kernel $odp_kver): $(du -h "$work/initrd-odp.cpio" | cut -f1), for R: $(tr '\n' ' ' <"$ir2/etc/modules-rdma")"
+	rm -rf "$ir2"
+}
+
 # ---------------------------------------------------------------------------
 # 3. initramfs
 # ---------------------------------------------------------------------------
@@ -600,6 +702,7 @@ build_initramfs() {
 		fi
 	fi
 	(cd "$ir" && find . -mindepth 1 | LC_ALL=C sort | "$ir/bin/busybox" cpio -o -H newc 2>/dev/null) >"$work/initrd.cpio"
+	if [[ -n $r_agent && -z $r_skip && -z $odp_skip ]]; then build_odp_initramfs; fi
 	say "initramfs: $(du -h "$work/initrd.cpio" | cut -f1), modules: $(tr '\n' ' ' <"$ir/etc/modules")$([[ -s $ir/etc/modules-rdma ]] && echo "; for R: $(tr '\n' ' ' <"$ir/etc/modules-rdma")")"
 }
 
@@ -620,6 +723,7 @@ host_check() { # NAME OK(0/1) [DETAIL]
 }
 
 boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
+	# (BOOT_KERNEL and BOOT_INITRD, if set, replace the kernel and the initramfs)
 	local seq=$1 phase=$2 align=$3 cpu=$4 img=$5 share=$6 mode=$7
 	local tag=$seq$phase log=$work/console-$seq$phase.log
 	local cpu_args=()
@@ -635,7 +739,7 @@ boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
 		-object "memory-backend-file,id=mem1,share=on,mem-path=$img,size=1G,align=2M" \
 		-device nvdimm,id=nvdimm1,memdev=mem1 \
 		-virtfs "local,path=$share,mount_tag=host,security_model=none,id=host" \
-		-kernel "$root/boot/vmlinuz-$kver" -initrd "$work/initrd.cpio" \
+		-kernel "${BOOT_KERNEL:-$root/boot/vmlinuz-$kver}" -initrd "${BOOT_INITRD:-$work/initrd.cpio}" \
 		-append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4 vmseq=$seq vmphase=$phase vmalign=$align" \
 		-display none -serial "file:$log" -monitor none -nic none -no-reboot \
 		</dev/null >"$work/qemu-$tag.out" 2>&1 &
@@ -1108,9 +1212,19 @@ run_sequence_r() {
 	mkdir -p "$share"
 	rm -f "$img"
 	truncate -s 1G "$img"
-	for phase in 1 2; do
-		echo "== sequence R, boot $phase"
-		boot R "$phase" 2M default "$img" "$share" normal
+	for phase in 1 2 3; do
+		if [[ $phase == 3 ]]; then
+			echo "== sequence R, boot 3 (kernel ${odp_kver:-none}: on-demand paging)"
+			if [[ -n $odp_skip || ! -s $work/initrd-odp.cpio ]]; then
+				skipped=$((skipped + 1))
+				echo "  SKIP  R3 on-demand paging on a kernel whose rxe has it — ${odp_skip:-no initramfs for it}"
+				continue
+			fi
+			BOOT_KERNEL=$odp_vmlinuz BOOT_INITRD=$work/initrd-odp.cpio boot R 3 2M default "$img" "$share" normal
+		else
+			echo "== sequence R, boot $phase"
+			boot R "$phase" 2M default "$img" "$share" normal
+		fi
 		res=$share/results-$phase.txt
 		[[ -s $res ]] && report_guest "$res"
 		if [[ $boot_status == ok ]] && grep -q '^END' "$res" 2>/dev/null; then
@@ -1321,7 +1435,11 @@ main() {
 	build_sealfs
 	[[ -n $sealfs_note ]] && say "note: $sealfs_note"
 	case " $sequences " in *" C "* | *" V "*) c_prepare ;; esac
-	case " $sequences " in *" R "*) build_rdma_agent ;; esac
+	case " $sequences " in *" R "*)
+		build_rdma_agent
+		[[ -n $r_skip ]] || ensure_odp_kernel || true
+		;;
+	esac
 	[[ -z $r_skip ]] || say "sequence R will be skipped: $r_skip"
 	build_initramfs
 	say "ready after $(($(date +%s) - t_start))s; booting (kernel $kver, TCG)"

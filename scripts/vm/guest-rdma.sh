@@ -9,6 +9,9 @@
 #           seal (recall answered; recall ignored: revoked, quarantined), a forking
 #           server, on-demand paging; a file written by RDMA and torn down cleanly
 #   boot 2  mount: that file's bytes after the reboot; fsck
+#   boot 3  (a newer kernel whose rxe has on-demand paging, when vm.sh has one) an ODP
+#           registration of the window: recall by unmapping, the next access faults,
+#           mapped again the same registration reaches the file
 
 R_SLOT=2097152 # the mapping unit of a 2 MiB-aligned device-DAX device
 R_NET=10.11.12.1
@@ -315,6 +318,68 @@ rdma_odp() {
 	fi
 }
 
+# Item 5, on a kernel whose rxe has ODP: the registration takes no pin; a recall is
+# answered by unmapping (no ibv_dereg_mr); the registration's next access faults instead
+# of reaching the blocks the truncate freed; mapped again, the same registration reaches
+# the file's new blocks.
+rdma_odp_recall() {
+	if ! rdma-agent odp >"$OUT" 2>&1; then
+		fail "odp: query rxe0" "$(head -n1 "$OUT")"
+		return
+	fi
+	info "odp: $(cat "$OUT")"
+	cp "$OUT" /tmp/odp.out
+	expect_good "odp: rxe on kernel $(uname -r) offers on-demand paging and registers anonymous memory with IBV_ACCESS_ON_DEMAND" \
+		grep -q 'IBV_ODP_SUPPORT set.*ON_DEMAND)=ok' /tmp/odp.out || return
+	f=$MNT/odp.bin
+	truncate -s $R_SLOT "$f"
+	if ! start_agent /tmp/r-odp -b -o "$DEV" "$f" 0 $R_SLOT 11 || ! grep -q '^ok' /tmp/r-odp/ready; then
+		fail "odp: breakable seal, window, ibv_reg_mr(IBV_ACCESS_ON_DEMAND), RDMA WRITE + READ" "$(cat /tmp/r-odp/ready 2>/dev/null)"
+		kill -9 $AGENT_PID 2>/dev/null
+		return
+	fi
+	pass "odp: breakable seal, window, ibv_reg_mr(IBV_ACCESS_ON_DEMAND) of the window, RDMA WRITE + READ of 2 MiB: exact"
+	info "agent: $(grep -E '^(extent|window vma|ibv_reg_mr)' /tmp/r-odp.log | tr '\n' ';')"
+	expect_good "odp: read(2) returns the RDMA-written bytes" rdma-agent check "$f" 0 $R_SLOT 11
+	set -- $(rdma-agent try truncate "$f" 0)
+	if [ "$1" = ok ] && [ "$2" -lt 900 ]; then
+		pass "odp: a conflicting truncate proceeds once the agent has unmapped the window, without ibv_dereg_mr ($2 ms)"
+	else
+		fail "odp: a conflicting truncate proceeds once the agent unmapped the window" "got $*"
+	fi
+	expect_good "odp: the agent answered the recall: munmap, REMOVEMAPPING, UNSEAL all 0 ($(cat /tmp/r-odp/recalled 2>/dev/null))" \
+		sh -c "set -- \$(cat /tmp/r-odp/recalled) && [ \"\$2 \$3 \$4\" = 'ok ok ok' ]"
+	expect_good "odp: the registration lives on through the recall (mr=2: $(rdma-agent res))" \
+		sh -c "rdma-agent res | tr ' ' '\n' | grep -qx mr=2"
+	wait_stat pins 0 10
+	expect_stat "odp: nothing revoked or quarantined" 4,5 "revocations=0 quarantined=0"
+	echo 12 >/tmp/r-odp/access
+	if wait_file /tmp/r-odp/access-done 60; then
+		info "odp: access after the recall: $(cat /tmp/r-odp/access-done)"
+		expect_good "odp: the registration's next RDMA WRITE faults (an error completion) and the freed blocks still hold what they held" \
+			grep -q '^fail .* stale=unchanged$' /tmp/r-odp/access-done
+	else
+		fail "odp: the agent answered access" "no answer in 60 s"
+	fi
+	truncate -s $R_SLOT "$f"
+	echo 13 >/tmp/r-odp/remap
+	if wait_file /tmp/r-odp/remap-done 60; then
+		expect_good "odp: sealed and mapped again at the same address, the same registration reaches the file's blocks ($(cat /tmp/r-odp/remap-done))" \
+			grep -q '^ok blocks=' /tmp/r-odp/remap-done
+		expect_good "odp: read(2) returns the bytes written through the re-mapped window" rdma-agent check "$f" 0 $R_SLOT 13
+	else
+		fail "odp: the agent answered remap" "no answer in 60 s"
+	fi
+	touch /tmp/r-odp/stop
+	wait $AGENT_PID
+	if wait_stat seals 0 10 && wait_stat pins 0 10; then
+		pass "odp: the agent's exit releases the seal and the pin"
+	else
+		fail "odp: the agent's exit releases the seal and the pin" "$(rdma-agent stat $MNT)"
+	fi
+	rm -f "$f"
+}
+
 # Item 1: a file written by RDMA, torn down in order, read back after the reboot.
 rdma_keep() {
 	f=$MNT/keep.bin
@@ -352,6 +417,15 @@ rdma_phase() {
 			rdma_odp
 			rdma_keep
 			info "RDMA tests took $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')s"
+		fi
+		do_umount_fsck
+		;;
+	3)
+		# the newer kernel (vm.sh: the ODP boot), whose rxe has on-demand paging
+		wait_file $DEV 10
+		expect_good "mount $DEV $MNT -o break_timeout=1000 (kernel $(uname -r))" sfs 120 mount $DEV $MNT -o break_timeout=1000 || return
+		if rdma_setup; then
+			rdma_odp_recall
 		fi
 		do_umount_fsck
 		;;

@@ -23,6 +23,7 @@
  *       flushes, writes CTL/worker-k and exits when CTL/exit-k appears; the parent
  *       exits once the QPs are connected. Worker 0 first tries an RDMA WRITE on a QP of
  *       the parent's context and reports what the kernel answers.
+ *       With -o the registration is an on-demand-paging one (see serve_odp).
  *   rdma-agent link-add NAME NETDEV     `rdma link add NAME type rxe netdev NETDEV`
  *   rdma-agent try truncate FILE SIZE | punch FILE OFF LEN | unlink FILE
  *       prints "ok MS" or "ERRNO-NAME MS" (how long the call took)
@@ -464,19 +465,161 @@ static int serve_workers(struct rd *r, int fd, uint8_t *window, struct ibv_mr *m
 	_exit(0);
 }
 
+/* On-demand paging (-o): the window is registered with IBV_ACCESS_ON_DEMAND (no pin).
+ * A recall is answered by unmapping the window (the kernel's MMU notifier invalidates the
+ * registration's translations), REMOVEMAPPING and UNSEAL — without ibv_dereg_mr.
+ * CTL/access (a seed): another RDMA WRITE + READ through the same registration, then
+ * whether the blocks the window showed before the recall still hold pattern SEED
+ * (CTL/access-done). CTL/remap (a seed): seal and map the range again at the same
+ * address and write + read it through the same registration from a new QP
+ * (CTL/remap-done). CTL/stop ends. */
+static int serve_odp(struct rd *r, int fd, int dfd, uint8_t *window, struct sealfs_setupmapping *sm, uint64_t off,
+		     uint64_t len, uint64_t seed, uint32_t sflags, const char *ctl)
+{
+	char why[200];
+	struct ibv_device_attr_ex ax;
+	memset(&ax, 0, sizeof ax);
+	int e = ibv_query_device_ex(r->ctx, NULL, &ax);
+	if (e || !(ax.odp_caps.general_caps & IBV_ODP_SUPPORT)) {
+		put(ctl, "ready", "noodp query %s general_caps 0x%llx\n", ename(e),
+		    (unsigned long long)ax.odp_caps.general_caps);
+		return 5;
+	}
+	struct ibv_mr *mr = ibv_reg_mr(r->pd, window, len,
+				       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+					       IBV_ACCESS_ON_DEMAND);
+	if (!mr) {
+		e = errno;
+		printf("ibv_reg_mr(IBV_ACCESS_ON_DEMAND) of the window: %s (%s)\n", ename(e), strerror(e));
+		put(ctl, "ready", "fail ibv_reg_mr(IBV_ACCESS_ON_DEMAND) %s\n", ename(e));
+		return 3;
+	}
+	printf("ibv_reg_mr(IBV_ACCESS_ON_DEMAND) of the window: ok, rkey 0x%x (rc_odp_caps 0x%x)\n", mr->rkey,
+	       ax.odp_caps.per_transport_caps.rc_odp_caps);
+	/* the device extents before any recall, for the stale-block check */
+	uint32_t n0 = sm->count;
+	struct sealfs_dev_extent *old = calloc(n0, sizeof *old);
+	memcpy(old, sm->extents, n0 * sizeof *old);
+	struct pair p;
+	pair_make(r, &p, len);
+	if (write_read(&p, window, mr->rkey, off, 0, len, seed, why, sizeof why)) {
+		printf("RDMA WRITE/READ through the ODP registration failed: %s\n", why);
+		put(ctl, "ready", "fail %s\n", why);
+		return 4;
+	}
+	flush_lines(window, len);
+	struct sealfs_ranges fr = { .count = 1 };
+	fr.ranges[0].moffset = 0;
+	fr.ranges[0].len = len;
+	if (ioctl(fd, SEALFS_IOC_FLUSHMAPPING, &fr))
+		die("SEALFS_IOC_FLUSHMAPPING", errno);
+	printf("RDMA WRITE + READ of %llu bytes through the ODP registration: ok\n", (unsigned long long)len);
+	put(ctl, "ready", "ok %d\n", getpid());
+	int mapped = 1;
+	for (;;) {
+		struct pollfd pf = { .fd = fd, .events = POLLPRI };
+		int n = poll(&pf, 1, mapped ? 50 : 0);
+		if (!mapped)
+			usleep(50000);
+		if (n > 0 && (pf.revents & POLLPRI) && mapped) {
+			struct sealfs_ranges rc;
+			memset(&rc, 0, sizeof rc);
+			int re = ioctl(fd, SEALFS_IOC_GET_RECALLS, &rc) ? errno : 0;
+			void *m = mmap(window, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+				       -1, 0);
+			int e2 = m == window ? 0 : errno;
+			int e3 = ioctl(fd, SEALFS_IOC_REMOVEMAPPING, &fr) ? errno : 0;
+			struct sealfs_seal us = { .offset = off, .length = len, .flags = sflags };
+			int e4 = ioctl(fd, SEALFS_IOC_UNSEAL, &us) ? errno : 0;
+			mapped = 0;
+			printf("recall (POLLPRI): GET_RECALLS %s (%u slot(s)); munmap %s, REMOVEMAPPING %s, UNSEAL %s; "
+			       "the ODP registration stays\n",
+			       ename(re), rc.count, ename(e2), ename(e3), ename(e4));
+			put(ctl, "recalled", "%u %s %s %s\n", rc.count, ename(e2), ename(e3), ename(e4));
+		}
+		char path[512];
+		unsigned long long s2 = 0;
+		snprintf(path, sizeof path, "%s/access", ctl);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (fscanf(f, "%llu", &s2) != 1)
+				die("read CTL/access", EINVAL);
+			fclose(f);
+			unlink(path);
+			int ok = write_read(&p, window, mr->rkey, off, 0, len, s2, why, sizeof why);
+			/* the blocks the window showed before the recall */
+			int stale = 1;
+			for (uint32_t i = 0; i < n0; i++) {
+				uint8_t *o = mmap(NULL, old[i].len, PROT_READ, MAP_SHARED, dfd, old[i].doffset);
+				if (o == MAP_FAILED)
+					die("mmap of the old extent", errno);
+				if (cmp_pat(o, old[i].foffset, old[i].len, seed) >= 0)
+					stale = 0;
+				munmap(o, old[i].len);
+			}
+			printf("access after the recall: %s; the old blocks %s pattern %llu\n", ok == 0 ? "ok" : why,
+			       stale ? "still hold" : "no longer hold", (unsigned long long)seed);
+			put(ctl, "access-done", "%s%s stale=%s\n", ok == 0 ? "ok" : "fail ", ok == 0 ? "" : why,
+			    stale ? "unchanged" : "changed");
+		}
+		snprintf(path, sizeof path, "%s/remap", ctl);
+		f = fopen(path, "r");
+		if (f) {
+			if (fscanf(f, "%llu", &s2) != 1)
+				die("read CTL/remap", EINVAL);
+			fclose(f);
+			unlink(path);
+			struct sealfs_seal seal = { .offset = off, .length = len, .flags = sflags | SEALFS_SEAL_POPULATE };
+			if (ioctl(fd, SEALFS_IOC_SEAL, &seal))
+				die("SEALFS_IOC_SEAL (remap)", errno);
+			memset(sm, 0, sizeof *sm);
+			sm->foffset = off;
+			sm->len = len;
+			sm->flags = SEALFS_MAP_READ | SEALFS_MAP_WRITE;
+			if (ioctl(fd, SEALFS_IOC_SETUPMAPPING, sm))
+				die("SEALFS_IOC_SETUPMAPPING (remap)", errno);
+			int same = sm->count == n0;
+			for (uint32_t i = 0; i < sm->count; i++) {
+				struct sealfs_dev_extent *x = &sm->extents[i];
+				if (mmap(window + (x->foffset - off), x->len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+					 dfd, x->doffset) != window + (x->foffset - off))
+					die("mmap (remap)", errno);
+				if (same && x->doffset != old[i].doffset)
+					same = 0;
+			}
+			mapped = 1;
+			struct pair p2;
+			pair_make(r, &p2, len);
+			int ok = write_read(&p2, window, mr->rkey, off, 0, len, s2, why, sizeof why);
+			if (ok == 0) {
+				flush_lines(window, len);
+				if (ioctl(fd, SEALFS_IOC_FLUSHMAPPING, &fr))
+					die("SEALFS_IOC_FLUSHMAPPING (remap)", errno);
+			}
+			printf("remap: %s device blocks; RDMA WRITE + READ through the same registration: %s\n",
+			       same ? "the same" : "other", ok == 0 ? "ok" : why);
+			put(ctl, "remap-done", "%s%s blocks=%s\n", ok == 0 ? "ok" : "fail ", ok == 0 ? "" : why,
+			    same ? "same" : "other");
+		}
+		if (exists(ctl, "stop"))
+			return 0;
+	}
+}
+
 static int cmd_serve(int argc, char **argv)
 {
-	int breakable = 0, ignore = 0, workers = 0, c;
-	while ((c = getopt(argc, argv, "biw:")) != -1) {
+	int breakable = 0, ignore = 0, workers = 0, odp = 0, c;
+	while ((c = getopt(argc, argv, "biow:")) != -1) {
 		switch (c) {
 		case 'b': breakable = 1; break;
 		case 'i': ignore = 1; break;
+		case 'o': odp = 1; break;
 		case 'w': workers = atoi(optarg); break;
 		default: return 64;
 		}
 	}
 	if (argc - optind != 6) {
-		fprintf(stderr, "usage: rdma-agent serve [-b] [-i] [-w N] DEV FILE OFF LEN SEED CTL\n");
+		fprintf(stderr, "usage: rdma-agent serve [-b] [-i] [-o] [-w N] DEV FILE OFF LEN SEED CTL\n");
 		return 64;
 	}
 	const char *dev = argv[optind], *file = argv[optind + 1], *ctl = argv[optind + 5];
@@ -531,6 +674,8 @@ static int cmd_serve(int argc, char **argv)
 
 	struct rd r;
 	rd_open(&r, "rxe0");
+	if (odp)
+		return serve_odp(&r, fd, dfd, window, &sm, off, len, seed, sflags, ctl);
 	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
 	struct ibv_mr *mr = ibv_reg_mr(r.pd, window, len, access);
 	if (!mr) {
