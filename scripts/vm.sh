@@ -23,9 +23,10 @@
 #      the guest as virtio-fs over vhost-user with a DAX window (QEMU >= 11.1;
 #      scripts/vm/guest-virtiofs.sh): POSIX smoke, DAX bytes both ways, seals
 #      across the boundary, a revoked guest mapping, a SIGKILLed daemon;
-#      and sequence R: two boots on /dev/dax0.0 with Soft-RoCE (rdma_rxe over a
+#      and sequence R: three boots on /dev/dax0.0 with Soft-RoCE (rdma_rxe over a
 #      dummy interface) and scripts/vm/rdma-agent.c (static, against Debian's
-#      libibverbs-dev): RDMA registrations of a sealed window (scripts/vm/guest-rdma.sh);
+#      libibverbs-dev): RDMA registrations of a sealed window (scripts/vm/guest-rdma.sh),
+#      boot 3 on trixie-backports' kernel for on-demand paging;
 #   5. prints the checks (sequence C also "virtiofs: N passed, N failed", sequence
 #      R "rdma: N passed, N failed") and one
 #      final line "N passed, N failed[, N skipped]";

@@ -97,7 +97,8 @@ rdma_setup() {
 		}
 	done
 	pass "modules loaded: $(tr '\n' ' ' </etc/modules-rdma)"
-	expect_good "dummy0 up with $R_NET/24" sh -c "ip link set dummy0 up && ip addr add $R_NET/24 dev dummy0" || return 1
+	expect_good "dummy0 up with $R_NET/24, mtu ${R_NETMTU:-1500}" \
+		sh -c "ip link set dummy0 mtu ${R_NETMTU:-1500} && ip link set dummy0 up && ip addr add $R_NET/24 dev dummy0" || return 1
 	expect_good "rdma link add rxe0 type rxe netdev dummy0 (RDMA_NLDEV_CMD_NEWLINK)" rdma-agent link-add rxe0 dummy0 || return 1
 	wait_file /dev/infiniband/uverbs0 10
 	expect_good "/dev/infiniband/uverbs0 and /sys/class/infiniband/rxe0 exist" \
@@ -312,7 +313,7 @@ rdma_odp() {
 		fail "odp: this kernel's rxe0 offers on-demand paging; the ODP recall test is not written yet" "$(cat "$OUT")"
 	elif grep -q 'IBV_ODP_SUPPORT clear.*ON_DEMAND)=EOPNOTSUPP' "$OUT"; then
 		pass "odp: rxe on kernel $(uname -r) has no on-demand paging: no IBV_ODP_SUPPORT, ibv_reg_mr(IBV_ACCESS_ON_DEMAND) fails with EOPNOTSUPP"
-		skip "odp: a recall unmaps the window and the next access faults" "not possible on kernel $(uname -r): rxe has no ODP"
+		info "odp: the recall of an ODP registration is tested in boot 3, on a kernel whose rxe has ODP"
 	else
 		fail "odp: the answer is EOPNOTSUPP without IBV_ODP_SUPPORT" "$(cat "$OUT")"
 	fi
@@ -323,17 +324,24 @@ rdma_odp() {
 # of reaching the blocks the truncate freed; mapped again, the same registration reaches
 # the file's new blocks.
 rdma_odp_recall() {
+	# With 1024-byte packets this kernel's rxe puts (and reads) the packets of an ODP
+	# registration's page at the page's start: recorded, not required (a fixed kernel
+	# passes it); the tests below use 4096-byte packets, one per page.
+	rdma-agent odp >/tmp/odp1024.out 2>&1
+	info "odp, path MTU 1024: $(cat /tmp/odp1024.out)"
+	export RDMA_AGENT_MTU=4096
 	if ! rdma-agent odp >"$OUT" 2>&1; then
 		fail "odp: query rxe0" "$(head -n1 "$OUT")"
 		return
 	fi
-	info "odp: $(cat "$OUT")"
+	info "odp, path MTU 4096: $(cat "$OUT")"
 	cp "$OUT" /tmp/odp.out
-	expect_good "odp: rxe on kernel $(uname -r) offers on-demand paging and registers anonymous memory with IBV_ACCESS_ON_DEMAND" \
-		grep -q 'IBV_ODP_SUPPORT set.*ON_DEMAND)=ok' /tmp/odp.out || return
+	expect_good "odp: rxe on kernel $(uname -r) offers on-demand paging; an ODP registration of anonymous memory serves RDMA WRITE + READ exactly (path MTU 4096)" \
+		grep -q 'IBV_ODP_SUPPORT set.*ON_DEMAND)=ok.*(path MTU 4096): ok' /tmp/odp.out || return
 	f=$MNT/odp.bin
 	truncate -s $R_SLOT "$f"
 	if ! start_agent /tmp/r-odp -b -o "$DEV" "$f" 0 $R_SLOT 11 || ! grep -q '^ok' /tmp/r-odp/ready; then
+		cp /tmp/r-odp.log "$OUT"
 		fail "odp: breakable seal, window, ibv_reg_mr(IBV_ACCESS_ON_DEMAND), RDMA WRITE + READ" "$(cat /tmp/r-odp/ready 2>/dev/null)"
 		kill -9 $AGENT_PID 2>/dev/null
 		return
@@ -361,12 +369,16 @@ rdma_odp_recall() {
 	else
 		fail "odp: the agent answered access" "no answer in 60 s"
 	fi
+	# Another file takes the freed blocks, so the range maps to other blocks next time.
+	dd if=/dev/zero of=/tmp/zero2m bs=1M count=2 2>/dev/null
+	dd if=/tmp/zero2m of=$MNT/odp-other.bin bs=1M 2>/dev/null
 	truncate -s $R_SLOT "$f"
 	echo 13 >/tmp/r-odp/remap
 	if wait_file /tmp/r-odp/remap-done 60; then
-		expect_good "odp: sealed and mapped again at the same address, the same registration reaches the file's blocks ($(cat /tmp/r-odp/remap-done))" \
-			grep -q '^ok blocks=' /tmp/r-odp/remap-done
+		expect_good "odp: sealed and mapped again (other blocks) at the same address, the same registration reaches the file's new blocks ($(cat /tmp/r-odp/remap-done))" \
+			grep -qx 'ok blocks=other' /tmp/r-odp/remap-done
 		expect_good "odp: read(2) returns the bytes written through the re-mapped window" rdma-agent check "$f" 0 $R_SLOT 13
+		expect_good "odp: the file that took the old blocks still reads as zeros" cmp $MNT/odp-other.bin /tmp/zero2m
 	else
 		fail "odp: the agent answered remap" "no answer in 60 s"
 	fi
@@ -377,7 +389,7 @@ rdma_odp_recall() {
 	else
 		fail "odp: the agent's exit releases the seal and the pin" "$(rdma-agent stat $MNT)"
 	fi
-	rm -f "$f"
+	rm -f "$f" $MNT/odp-other.bin
 }
 
 # Item 1: a file written by RDMA, torn down in order, read back after the reboot.
@@ -424,7 +436,8 @@ rdma_phase() {
 		# the newer kernel (vm.sh: the ODP boot), whose rxe has on-demand paging
 		wait_file $DEV 10
 		expect_good "mount $DEV $MNT -o break_timeout=1000 (kernel $(uname -r))" sfs 120 mount $DEV $MNT -o break_timeout=1000 || return
-		if rdma_setup; then
+		# mtu 9000: rxe's active MTU becomes 4096 (see rdma_odp_recall)
+		if R_NETMTU=9000 rdma_setup; then
 			rdma_odp_recall
 		fi
 		do_umount_fsck

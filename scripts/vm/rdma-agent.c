@@ -63,6 +63,10 @@
 
 #define SLOT (2ull << 20)
 
+/* Path MTU of the queue pairs: 1024 (what rxe offers on a 1500-byte netdev), or 4096
+ * with RDMA_AGENT_MTU=4096 (the netdev's MTU must allow it). */
+static enum ibv_mtu path_mtu = IBV_MTU_1024;
+
 static const char *ename(int e)
 {
 	static char buf[16];
@@ -227,7 +231,7 @@ static void qp_connect(struct rd *r, struct ibv_qp *qp, uint32_t dest)
 		die("ibv_modify_qp INIT", errno);
 	memset(&a, 0, sizeof a);
 	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
+	a.path_mtu = path_mtu;
 	a.dest_qp_num = dest;
 	a.max_dest_rd_atomic = 1;
 	a.min_rnr_timer = 12;
@@ -503,8 +507,16 @@ static int serve_odp(struct rd *r, int fd, int dfd, uint8_t *window, struct seal
 	struct pair p;
 	pair_make(r, &p, len);
 	if (write_read(&p, window, mr->rkey, off, 0, len, seed, why, sizeof why)) {
-		printf("RDMA WRITE/READ through the ODP registration failed: %s\n", why);
-		put(ctl, "ready", "fail %s\n", why);
+		int64_t dw = cmp_pat(window, off, len, seed), dr = cmp_pat(p.buf + len, off, len, seed);
+		uint64_t zr = 0;
+		for (uint64_t i = 0; i < len; i++)
+			zr += p.buf[len + i] == 0;
+		printf("RDMA WRITE/READ through the ODP registration failed: %s; window (CPU) %s at %lld; "
+		       "READ buffer differs at %lld, %llu zero bytes, first %02x %02x %02x %02x (pattern %02x %02x %02x %02x)\n",
+		       why, dw < 0 ? "holds the pattern" : "differs", (long long)dw, (long long)dr, (unsigned long long)zr,
+		       p.buf[len], p.buf[len + 1], p.buf[len + 2], p.buf[len + 3], pat(off, seed), pat(off + 1, seed),
+		       pat(off + 2, seed), pat(off + 3, seed));
+		put(ctl, "ready", "fail %s; window %s\n", why, dw < 0 ? "holds the pattern" : "differs");
 		return 4;
 	}
 	flush_lines(window, len);
@@ -1052,13 +1064,30 @@ static int cmd_odp(void)
 	size_t len = 1 << 20;
 	void *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct ibv_mr *mr = ibv_reg_mr(r.pd, b, len,
-				       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_ON_DEMAND);
+				       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND);
 	int re = mr ? 0 : errno;
 	printf("odp_caps.general_caps=0x%llx (IBV_ODP_SUPPORT %s) rc_odp_caps=0x%x; "
-	       "ibv_reg_mr(IBV_ACCESS_ON_DEMAND)=%s\n",
+	       "ibv_reg_mr(IBV_ACCESS_ON_DEMAND)=%s",
 	       (unsigned long long)ax.odp_caps.general_caps,
 	       (ax.odp_caps.general_caps & IBV_ODP_SUPPORT) ? "set" : "clear", ax.odp_caps.per_transport_caps.rc_odp_caps,
 	       ename(re));
+	if (mr) {
+		/* the same RDMA WRITE + READ as on the window, on anonymous memory */
+		struct pair p;
+		char why[200];
+		pair_make(&r, &p, 65536);
+		int ok = write_read(&p, b, mr->rkey, 0, 0, 65536, 3, why, sizeof why);
+		printf("; RDMA WRITE + READ of 64 KiB of anonymous memory through it (path MTU %d): %s",
+		       path_mtu == IBV_MTU_4096 ? 4096 : 1024, ok == 0 ? "ok" : why);
+		if (ok) {
+			uint8_t *rb = p.buf + p.len, *m = b;
+			printf(" (READ buffer %02x %02x %02x %02x, memory %02x %02x %02x %02x, pattern %02x %02x %02x %02x; "
+			       "memory %s the pattern)",
+			       rb[0], rb[1], rb[2], rb[3], m[0], m[1], m[2], m[3], pat(0, 3), pat(1, 3), pat(2, 3), pat(3, 3),
+			       cmp_pat(m, 0, 65536, 3) < 0 ? "holds" : "does not hold");
+		}
+	}
+	printf("\n");
 	return 0;
 }
 
@@ -1069,6 +1098,9 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	const char *c = argv[1];
+	const char *mtu = getenv("RDMA_AGENT_MTU");
+	if (mtu && strcmp(mtu, "4096") == 0)
+		path_mtu = IBV_MTU_4096;
 	if (strcmp(c, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(c, "link-add") == 0)
