@@ -456,6 +456,10 @@ rdma_libs_present() {
 
 build_rdma_agent() { # -> r_agent, or r_skip with the reason
 	local pkgs=(libibverbs-dev libibverbs1 ibverbs-providers libnl-3-dev libnl-route-3-dev)
+	if [[ ${SEALFS_VM_STANDIN:-0} == 1 ]]; then
+		r_skip="the stand-in (SEALFS_VM_STANDIN=1) takes no seals and sets up no windows"
+		return
+	fi
 	if ! rdma_libs_present; then
 		say "fetching ${pkgs[*]} into $root (first run with sequence R)"
 		if ! command -v apt-get >/dev/null || ! setup_apt; then
