@@ -23,13 +23,18 @@
 #      the guest as virtio-fs over vhost-user with a DAX window (QEMU >= 11.1;
 #      scripts/vm/guest-virtiofs.sh): POSIX smoke, DAX bytes both ways, seals
 #      across the boundary, a revoked guest mapping, a SIGKILLed daemon;
-#   5. prints the checks (sequence C also "virtiofs: N passed, N failed") and one
+#      and sequence R: three boots on /dev/dax0.0 with Soft-RoCE (rdma_rxe over a
+#      dummy interface) and scripts/vm/rdma-agent.c (static, against Debian's
+#      libibverbs-dev): RDMA registrations of a sealed window (scripts/vm/guest-rdma.sh),
+#      boot 3 on trixie-backports' kernel for on-demand paging;
+#   5. prints the checks (sequence C also "virtiofs: N passed, N failed", sequence
+#      R "rdma: N passed, N failed") and one
 #      final line "N passed, N failed[, N skipped]";
 #      exits non-zero on any failure, 0 with a reason when it must skip.
 #
 # Environment:
 #   SEALFS_VM_CACHE     cache folder (default ~/.cache/sealfs-vm)
-#   SEALFS_VM_SEQ       which sequences to run: "A B C" (default), or any of them;
+#   SEALFS_VM_SEQ       which sequences to run: "A B C R" (default), or any of them;
 #                       "V" is the virtio-fs benchmark (scripts/bench.sh --virtiofs):
 #                       SEALFS_BENCH_MB (256) and SEALFS_BENCH_FILES (300) size it,
 #                       SEALFS_VIRTIOFSD=PATH runs your own virtiofsd
@@ -56,7 +61,7 @@ kernel_want=${SEALFS_VM_KERNEL:-linux-image-6.12.95+deb12-amd64}
 boot_timeout=${SEALFS_VM_TIMEOUT:-600}
 # Outside the work tree so that CI's fresh clones on the same machine build incrementally.
 vm_target=${SEALFS_VM_TARGET_DIR:-$cache/target}
-sequences=${SEALFS_VM_SEQ:-A B C}
+sequences=${SEALFS_VM_SEQ:-A B C R}
 t_start=$(date +%s)
 
 say() { printf 'vm: %s\n' "$*"; }
@@ -436,6 +441,157 @@ build_sealfs() { # -> path of a sealfs binary in $sealfs_bin, or empty with a re
 }
 
 # ---------------------------------------------------------------------------
+# 2b. Sequence R: the RDMA agent, static against Debian's libibverbs (the rxe
+#     provider linked in: a static libibverbs uses the providers it is linked with)
+# ---------------------------------------------------------------------------
+r_skip=""  # why sequence R cannot run, if it cannot
+r_agent="" # the static agent
+
+rdma_libs_present() {
+	[[ -e $root/$multiarch/libibverbs.a && -e $root/$multiarch/pkgconfig/libibverbs.pc &&
+		-e $root/usr/include/infiniband/verbs.h ]] &&
+		compgen -G "$root/$multiarch/librxe-rdmav*.a" >/dev/null &&
+		{ [[ -e $root/$multiarch/libnl-route-3.a ]] || [[ -e $root/lib/x86_64-linux-gnu/libnl-route-3.a ]]; }
+}
+
+build_rdma_agent() { # -> r_agent, or r_skip with the reason
+	local pkgs=(libibverbs-dev libibverbs1 ibverbs-providers libnl-3-dev libnl-route-3-dev)
+	if [[ ${SEALFS_VM_STANDIN:-0} == 1 ]]; then
+		r_skip="the stand-in (SEALFS_VM_STANDIN=1) takes no seals and sets up no windows"
+		return
+	fi
+	if ! rdma_libs_present; then
+		say "fetching ${pkgs[*]} into $root (first run with sequence R)"
+		if ! command -v apt-get >/dev/null || ! setup_apt; then
+			r_skip="no apt-get or no Debian mirror to fetch libibverbs-dev from, and none in $root"
+			return
+		fi
+		if ! download "${pkgs[@]}"; then
+			apt_update && download "${pkgs[@]}" || {
+				r_skip="cannot download ${pkgs[*]} from the Debian archive"
+				return
+			}
+		fi
+		rdma_libs_present || {
+			r_skip="libibverbs-dev unpacked, but no static libibverbs.a, librxe-rdmav*.a or libnl-route-3.a in $root"
+			return
+		}
+	fi
+	local lib=$root/$multiarch
+	# shellcheck disable=SC2046 # the provider list of libibverbs.pc, one word each
+	if gcc -O2 -Wall -static -DRDMA_STATIC_PROVIDERS=rxe -I"$repo/include" -idirafter "$root/usr/include" \
+		-o "$work/rdma-agent" "$here/vm/rdma-agent.c" -L"$lib" -L"$root/lib/x86_64-linux-gnu" \
+		-Wl,--start-group -libverbs $(sed -n 's/^Libs.private://p' "$lib/pkgconfig/libibverbs.pc") \
+		-lnl-route-3 -lnl-3 -lpthread -Wl,--end-group >"$work/gcc-rdma.log" 2>&1; then
+		r_agent=$work/rdma-agent
+	else
+		r_skip="cannot build scripts/vm/rdma-agent.c static against libibverbs: $(grep -m1 -E 'error|undefined' "$work/gcc-rdma.log")"
+	fi
+}
+
+# Boot 3 of sequence R needs a kernel whose rxe has on-demand paging (6.12's has
+# none): the newest kernel of trixie-backports (linux-binary-* and linux-modules-*),
+# unpacked into $cache/odp-root with the trixie apt configuration of sequence C.
+odp_root=$cache/odp-root
+odp_ready=$cache/odp-ready # holds the kernel version once unpacked
+odp_kver="" odp_vmlinuz="" odp_moddir="" odp_skip=""
+
+odp_paths() { # sets odp_vmlinuz and odp_moddir for $odp_kver; fails if either is missing
+	local d
+	for d in "$odp_root/usr/lib/modules/$odp_kver" "$odp_root/lib/modules/$odp_kver"; do
+		[[ -d $d/kernel ]] && odp_moddir=$d
+	done
+	for d in "$odp_root/usr/lib/modules/$odp_kver/vmlinuz" "$odp_root/boot/vmlinuz-$odp_kver"; do
+		[[ -e $d ]] && odp_vmlinuz=$d
+	done
+	[[ -n $odp_moddir && -n $odp_vmlinuz ]]
+}
+
+ensure_odp_kernel() { # -> odp_kver etc., or odp_skip with the reason
+	if [[ -s $odp_ready ]]; then
+		odp_kver=$(cat "$odp_ready")
+		odp_paths && return 0
+	fi
+	local mirror kpkg
+	if ! command -v apt-get >/dev/null || ! mirror=$(find_mirror) || ! setup_apt_trixie "$mirror"; then
+		odp_skip="no apt-get or no Debian mirror for trixie-backports' kernel, and none in $odp_root"
+		return 1
+	fi
+	if [[ ! -e $taptdir/lists/.updated ]]; then
+		apt-get "${tapt_opts[@]}" --error-on=any update >"$taptdir/update.log" 2>&1 || {
+			odp_skip="cannot reach the Debian archive for trixie-backports (apt-get update failed)"
+			return 1
+		}
+		touch "$taptdir/lists/.updated"
+	fi
+	kpkg=$(apt-cache "${tapt_opts[@]}" show linux-image-amd64/trixie-backports 2>/dev/null |
+		sed -n 's/^Depends: .*\(linux-image-[0-9][^ ,]*-amd64\).*/\1/p' | head -n1) || true
+	[[ -n $kpkg ]] || {
+		odp_skip="trixie-backports has no linux-image-amd64"
+		return 1
+	}
+	odp_kver=${kpkg#linux-image-}
+	say "fetching trixie-backports' kernel $odp_kver for sequence R's ODP boot into $odp_root (first run only)"
+	mkdir -p "$cache/odp-debs"
+	rm -f "$cache"/odp-debs/*.deb
+	(cd "$cache/odp-debs" && apt-get "${tapt_opts[@]}" download "linux-binary-$odp_kver" "linux-modules-$odp_kver" ||
+		apt-get "${tapt_opts[@]}" download "$kpkg") >"$cache/odp-debs/download.log" 2>&1 || {
+		odp_skip="cannot download kernel $odp_kver from trixie-backports (see $cache/odp-debs/download.log)"
+		return 1
+	}
+	rm -rf "$odp_root"
+	mkdir -p "$odp_root"
+	local f
+	for f in "$cache"/odp-debs/*.deb; do dpkg-deb -x "$f" "$odp_root"; done
+	rm -f "$cache"/odp-debs/*.deb
+	odp_paths || {
+		odp_skip="kernel $odp_kver unpacked, but no vmlinuz or modules in $odp_root"
+		return 1
+	}
+	echo "$odp_kver" >"$odp_ready"
+}
+
+# The initramfs of the ODP boot: the same files, that kernel's modules.
+build_odp_initramfs() {
+	local ir2=$work/initramfs-odp m
+	rm -rf "$ir2"
+	cp -a "$ir" "$ir2"
+	rm -f "$ir2"/lib/modules/*.ko
+	local missing=""
+	for m in libnvdimm nfit nd_btt nd_pmem dax_pmem device_dax netfs 9pnet 9pnet_virtio 9p dummy ib_uverbs rdma_rxe; do
+		[[ -n $(moddir=$odp_moddir module_file "$m") ]] || missing+=" $m"
+	done
+	if [[ -n $missing ]]; then
+		odp_skip="kernel $odp_kver has no module$missing"
+		return
+	fi
+	(
+		moddir=$odp_moddir # this kernel's module walk stays in this subshell
+		mod_seen=()
+		mod_order=()
+		for m in libnvdimm nfit nd_btt nd_pmem dax_pmem device_dax netfs 9pnet 9pnet_virtio 9p; do add_module "$m"; done
+		: >"$ir2/etc/modules"
+		for m in "${mod_order[@]}"; do
+			uncompress "${m#*:}" >"$ir2/lib/modules/${m%%:*}.ko"
+			echo "${m%%:*}" >>"$ir2/etc/modules"
+		done
+		mod_order=()
+		for m in dummy ib_uverbs rdma_rxe; do add_module "$m"; done
+		: >"$ir2/etc/modules-rdma"
+		for m in "${mod_order[@]}"; do
+			uncompress "${m#*:}" >"$ir2/lib/modules/${m%%:*}.ko"
+			echo "${m%%:*}" >>"$ir2/etc/modules-rdma"
+		done
+	) || {
+		odp_skip="the modules of kernel $odp_kver could not be packed"
+		return
+	}
+	(cd "$ir2" && find . -mindepth 1 | LC_ALL=C sort | "$ir2/bin/busybox" cpio -o -H newc 2>/dev/null) >"$work/initrd-odp.cpio"
+	say "initramfs for R's ODP boot (kernel $odp_kver): $(du -h "$work/initrd-odp.cpio" | cut -f1), for R: $(tr '\n' ' ' <"$ir2/etc/modules-rdma")"
+	rm -rf "$ir2"
+}
+
+# ---------------------------------------------------------------------------
 # 3. initramfs
 # ---------------------------------------------------------------------------
 module_dir() {
@@ -529,8 +685,30 @@ build_initramfs() {
 		uncompress "$f" >"$ir/lib/modules/$name.ko"
 		echo "$name" >>"$ir/etc/modules"
 	done
+	if [[ -n $r_agent ]]; then
+		# Sequence R: Soft-RoCE, loaded by guest-rdma.sh only (not at every boot).
+		install -m 0755 "$r_agent" "$ir/bin/rdma-agent"
+		install -m 0755 "$here/vm/guest-rdma.sh" "$ir/bin/guest-rdma.sh"
+		local missing=""
+		for m in dummy crc32_generic rdma_rxe; do
+			[[ -n $(module_file "$m") ]] || missing+=" $m"
+		done
+		if [[ -n $missing ]]; then
+			r_skip="the guest kernel $kver has no module$missing (CONFIG_RDMA_RXE, CONFIG_DUMMY)"
+		else
+			mod_order=()
+			for m in dummy crc32_generic rdma_rxe; do add_module "$m"; done
+			: >"$ir/etc/modules-rdma"
+			for m in "${mod_order[@]}"; do
+				local name=${m%%:*} f=${m#*:}
+				uncompress "$f" >"$ir/lib/modules/$name.ko"
+				echo "$name" >>"$ir/etc/modules-rdma"
+			done
+		fi
+	fi
 	(cd "$ir" && find . -mindepth 1 | LC_ALL=C sort | "$ir/bin/busybox" cpio -o -H newc 2>/dev/null) >"$work/initrd.cpio"
-	say "initramfs: $(du -h "$work/initrd.cpio" | cut -f1), modules: $(tr '\n' ' ' <"$ir/etc/modules")"
+	if [[ -n $r_agent && -z $r_skip && -z $odp_skip ]]; then build_odp_initramfs; fi
+	say "initramfs: $(du -h "$work/initrd.cpio" | cut -f1), modules: $(tr '\n' ' ' <"$ir/etc/modules")$([[ -s $ir/etc/modules-rdma ]] && echo "; for R: $(tr '\n' ' ' <"$ir/etc/modules-rdma")")"
 }
 
 file_is_script() { [[ $(head -c2 "$1") == '#!' ]]; }
@@ -550,6 +728,7 @@ host_check() { # NAME OK(0/1) [DETAIL]
 }
 
 boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
+	# (BOOT_KERNEL and BOOT_INITRD, if set, replace the kernel and the initramfs)
 	local seq=$1 phase=$2 align=$3 cpu=$4 img=$5 share=$6 mode=$7
 	local tag=$seq$phase log=$work/console-$seq$phase.log
 	local cpu_args=()
@@ -565,7 +744,7 @@ boot() { # SEQ PHASE ALIGN CPU IMAGE SHARE MODE(normal|kill) -> sets boot_secs
 		-object "memory-backend-file,id=mem1,share=on,mem-path=$img,size=1G,align=2M" \
 		-device nvdimm,id=nvdimm1,memdev=mem1 \
 		-virtfs "local,path=$share,mount_tag=host,security_model=none,id=host" \
-		-kernel "$root/boot/vmlinuz-$kver" -initrd "$work/initrd.cpio" \
+		-kernel "${BOOT_KERNEL:-$root/boot/vmlinuz-$kver}" -initrd "${BOOT_INITRD:-$work/initrd.cpio}" \
 		-append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4 vmseq=$seq vmphase=$phase vmalign=$align" \
 		-display none -serial "file:$log" -monitor none -nic none -no-reboot \
 		</dev/null >"$work/qemu-$tag.out" 2>&1 &
@@ -1022,6 +1201,52 @@ run_sequence_c() {
 }
 
 # ---------------------------------------------------------------------------
+# 4b'. Sequence R: RDMA registrations over a sealed window (scripts/vm/guest-rdma.sh),
+#      two boots of one pmem image: the tests, then the RDMA-written file after a reboot
+# ---------------------------------------------------------------------------
+run_sequence_r() {
+	echo "== sequence R (RDMA over a sealed window: Soft-RoCE, $(basename "$r_agent" 2>/dev/null || echo no agent), /dev/dax0.0 --align=2M)"
+	if [[ -n $r_skip ]]; then
+		skipped=$((skipped + 1))
+		echo "  SKIP  R RDMA sequence — $r_skip"
+		echo "rdma: 0 passed, 0 failed, 1 skipped"
+		echo "$passed $failed $skipped" >"$work/counts-R"
+		return
+	fi
+	local img=$work/pmem-R.img share=$work/share-R phase res
+	mkdir -p "$share"
+	rm -f "$img"
+	truncate -s 1G "$img"
+	for phase in 1 2 3; do
+		if [[ $phase == 3 ]]; then
+			echo "== sequence R, boot 3 (kernel ${odp_kver:-none}: on-demand paging)"
+			if [[ -n $odp_skip || ! -s $work/initrd-odp.cpio ]]; then
+				skipped=$((skipped + 1))
+				echo "  SKIP  R3 on-demand paging on a kernel whose rxe has it — ${odp_skip:-no initramfs for it}"
+				continue
+			fi
+			BOOT_KERNEL=$odp_vmlinuz BOOT_INITRD=$work/initrd-odp.cpio boot R 3 2M default "$img" "$share" normal
+		else
+			echo "== sequence R, boot $phase"
+			boot R "$phase" 2M default "$img" "$share" normal
+		fi
+		res=$share/results-$phase.txt
+		[[ -s $res ]] && report_guest "$res"
+		if [[ $boot_status == ok ]] && grep -q '^END' "$res" 2>/dev/null; then
+			host_check "R$phase guest ran its tests and powered off (${boot_secs}s boot-to-result)" 0
+		else
+			host_check "R$phase boot ended: $boot_status after ${boot_secs}s, $(grep -q '^END' "$res" 2>/dev/null && echo reported || echo 'before reporting')" 1 "console log:"
+			tail -n 25 "$work/console-R$phase.log" | sed 's/^/        | /'
+		fi
+		echo "R$phase=${boot_secs}s" >>"$work/boot-times"
+		say "sequence R boot $phase: $boot_status after ${boot_secs}s" >&2
+	done
+	rm -f "$img"
+	echo "rdma: $passed passed, $failed failed$( ((skipped > 0)) && echo ", $skipped skipped")"
+	echo "$passed $failed $skipped" >"$work/counts-R"
+}
+
+# ---------------------------------------------------------------------------
 # 4c. Sequence V (not in the default run; scripts/bench.sh --virtiofs): the
 #     virtio-fs benchmark. One guest, three mounts one after the other
 #     (scripts/vm/guest-bench-virtiofs.sh): sealfs with dax=always, sealfs
@@ -1215,6 +1440,12 @@ main() {
 	build_sealfs
 	[[ -n $sealfs_note ]] && say "note: $sealfs_note"
 	case " $sequences " in *" C "* | *" V "*) c_prepare ;; esac
+	case " $sequences " in *" R "*)
+		build_rdma_agent
+		[[ -n $r_skip ]] || ensure_odp_kernel || true
+		;;
+	esac
+	[[ -z $r_skip ]] || say "sequence R will be skipped: $r_skip"
 	build_initramfs
 	say "ready after $(($(date +%s) - t_start))s; booting (kernel $kver, TCG)"
 
@@ -1223,11 +1454,12 @@ main() {
 		case $s in
 		A) set -- A 2M max ;;
 		B) set -- B 4K default ;;
-		C | V) set -- ;;
-		*) die "unknown sequence $s (A, B, C, or V: the virtio-fs benchmark)" ;;
+		C | V | R) set -- ;;
+		*) die "unknown sequence $s (A, B, C, R, or V: the virtio-fs benchmark)" ;;
 		esac
 		local run=run_sequence
 		[[ $s == C ]] && run=run_sequence_c
+		[[ $s == R ]] && run=run_sequence_r
 		[[ $s == V ]] && run=run_sequence_v
 		if [[ ${SEALFS_VM_SERIAL:-0} == 1 ]]; then
 			$run "$@" >"$work/report-$s.txt"

@@ -9,7 +9,8 @@
 #   2  (after a clean power-off) mount, every file against the manifest, fsck
 #   3  mount, write + fsync a file, then the host SIGKILLs QEMU
 #   4  (after that crash) fsck, mount, the crash file and the manifest, fsck
-# Sequence C (virtio-fs from the host's daemon) is in guest-virtiofs.sh.
+# Sequence C (virtio-fs from the host's daemon) is in guest-virtiofs.sh,
+# sequence R (RDMA over a sealed window) in guest-rdma.sh.
 # Results go to /host/results-PHASE.txt, one line each:
 #   PASS|FAIL|SKIP <seq><phase> <check>[ — detail]   INFO ...   "| " output
 # and the last line "END". The host counts them (scripts/vm.sh).
@@ -405,6 +406,10 @@ if [ "$SEQ" = C ]; then
 	# virtio-fs served by the host's daemon (scripts/vm/guest-virtiofs.sh)
 	. /bin/guest-virtiofs.sh
 	vfs_phase
+elif [ "$SEQ" = R ]; then
+	# RDMA registrations over a sealed window (scripts/vm/guest-rdma.sh)
+	. /bin/guest-rdma.sh
+	rdma_phase
 elif [ "$SEQ" = V ]; then
 	# the virtio-fs benchmark: its BENCH lines go to the results file for the host
 	BENCH_MB=${vmbenchmb:-256} BENCH_FILES=${vmbenchfiles:-300} sh /bin/guest-bench-virtiofs.sh >>"$RES" 2>&1
