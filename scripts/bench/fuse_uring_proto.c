@@ -24,14 +24,17 @@
  *   fill FILE MIB          write FILE sequentially, MIB MiB in 128 KiB writes
  *   randread FILE N STATS  N x 4 KiB pread at random 4 KiB-aligned offsets inside FILE
  *   randwrite FILE N STATS N x 4 KiB pwrite at random 4 KiB-aligned offsets inside FILE
- *   Each prints one line: "us_per_op=X ops=N ring_reqs=R dev_reqs=D" (the request
- *   counts are for the timed loop).
+ *   Each prints one line: "us_per_op=X ops=N ring_reqs=R dev_reqs=D server_cpu_us_per_op=S
+ *   client_cpu_us_per_op=C", all for the timed loop: wall time, requests served over the ring
+ *   and over /dev/fuse, and CPU time (user + system) of the server's threads (from
+ *   /proc/PID/task/TID/schedstat) and of the client.
  *
  * The FUSE and io_uring structures below are written from the kernel's UAPI
  * (include/uapi/linux/fuse.h, protocol 7.42; linux/io_uring.h); the Debian 12 headers
  * predate FUSE over io_uring.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -181,6 +184,7 @@ static void die(const char *what)
 
 struct stats {
 	_Atomic uint64_t ring_reqs, dev_reqs, forgets;
+	uint64_t server_pid; /* for the clients: the server's CPU time is in /proc/PID/task */
 };
 static struct stats *stats;
 
@@ -826,6 +830,7 @@ static int serve(const char *mnt, const char *transport, const char *stats_path,
 		return 2;
 	}
 	stats = map_stats(stats_path, 1);
+	stats->server_pid = (uint64_t)getpid();
 	clock_gettime(CLOCK_REALTIME, &t_start);
 	new_inode(0);                  /* inode 0: unused */
 	new_inode(S_IFDIR | 0755);     /* inode 1: the root */
@@ -901,22 +906,59 @@ static uint64_t next_rand(void)
 	return rng;
 }
 
-static struct stats snap_stats(void)
+struct snap {
+	uint64_t ring_reqs, dev_reqs;
+	double server_cpu_us, client_cpu_us;
+};
+
+/* CPU time of all the server's threads (user + system, ns in schedstat's first field) */
+static double server_cpu_us(void)
 {
-	struct stats s;
+	if (!stats || !stats->server_pid)
+		return 0;
+	char dir[64], path[512];
+	snprintf(dir, sizeof(dir), "/proc/%llu/task", (unsigned long long)stats->server_pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	double sum = 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/schedstat", dir, de->d_name);
+		FILE *f = fopen(path, "r");
+		unsigned long long ns;
+		if (f && fscanf(f, "%llu", &ns) == 1)
+			sum += (double)ns / 1e3;
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+static struct snap take_snap(void)
+{
+	struct snap s;
+	struct timespec ts;
 	s.ring_reqs = stats ? atomic_load(&stats->ring_reqs) : 0;
 	s.dev_reqs = stats ? atomic_load(&stats->dev_reqs) : 0;
-	s.forgets = 0;
+	s.server_cpu_us = server_cpu_us();
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	s.client_cpu_us = (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 	return s;
 }
 
-static void report(double t0, long ops, struct stats s0)
+static void report(double t0, long ops, struct snap s0)
 {
 	double t1 = now_us();
-	struct stats s1 = snap_stats();
-	printf("us_per_op=%.3f ops=%ld ring_reqs=%llu dev_reqs=%llu\n", (t1 - t0) / (double)ops, ops,
-	       (unsigned long long)(s1.ring_reqs - s0.ring_reqs),
-	       (unsigned long long)(s1.dev_reqs - s0.dev_reqs));
+	struct snap s1 = take_snap();
+	printf("us_per_op=%.3f ops=%ld ring_reqs=%llu dev_reqs=%llu server_cpu_us_per_op=%.3f "
+	       "client_cpu_us_per_op=%.3f\n",
+	       (t1 - t0) / (double)ops, ops, (unsigned long long)(s1.ring_reqs - s0.ring_reqs),
+	       (unsigned long long)(s1.dev_reqs - s0.dev_reqs),
+	       (s1.server_cpu_us - s0.server_cpu_us) / (double)ops,
+	       (s1.client_cpu_us - s0.client_cpu_us) / (double)ops);
 }
 
 static int client(int argc, char **argv)
@@ -927,7 +969,7 @@ static int client(int argc, char **argv)
 		stats = map_stats(argv[4], 0);
 	char name[4096];
 	if (strcmp(cmd, "create") == 0) {
-		struct stats s0 = snap_stats();
+		struct snap s0 = take_snap();
 		double t0 = now_us();
 		for (long i = 0; i < n; i++) {
 			snprintf(name, sizeof(name), "%s/c%07ld", path, i);
@@ -950,7 +992,7 @@ static int client(int argc, char **argv)
 		}
 	} else if (strcmp(cmd, "stat") == 0) {
 		struct stat st;
-		struct stats s0 = snap_stats();
+		struct snap s0 = take_snap();
 		double t0 = now_us();
 		for (long i = 0; i < n; i++) {
 			snprintf(name, sizeof(name), "%s/s%07ld", path, i);
@@ -982,7 +1024,7 @@ static int client(int argc, char **argv)
 			if ((wr ? pwrite(fd, buf, 4096, off) : pread(fd, buf, 4096, off)) != 4096)
 				die("warm-up I/O");
 		}
-		struct stats s0 = snap_stats();
+		struct snap s0 = take_snap();
 		double t0 = now_us();
 		for (long i = 0; i < n; i++) {
 			off_t off = (off_t)(next_rand() % blocks) * 4096;

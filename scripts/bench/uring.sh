@@ -12,8 +12,11 @@
 # is set to Y for the run and restored on exit). Skips with a message (status 0) when not
 # root or when the kernel has no FUSE over io_uring. Prints per workload the medians
 # (µs per operation and per request) and `fuse_uring_vs_devfuse ratio=X workload=W`
-# (median of the per-repetition ratios devfuse/uring; > 1 = io_uring faster); writes
-# DIR/raw.tsv and DIR/uring.log (default DIR: bench-out/uring in the repository).
+# (median of the per-repetition ratios devfuse/uring of the wall time per operation; > 1 =
+# io_uring faster), and `fuse_uring_vs_devfuse_cpu ratio=X workload=W` (the same for the CPU
+# time, server + client, per operation); writes DIR/raw.tsv (rep, transport, workload,
+# us/op, requests/op, server and client CPU us/op, their sum) and DIR/uring.log (default
+# DIR: bench-out/uring in the repository).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -26,7 +29,7 @@ while [ $# -gt 0 ]; do
         --files) NFILES=${2:?--files wants a number}; shift ;;
         --ios) NIOS=${2:?--ios wants a number}; shift ;;
         --out) OUT=${2:?--out wants a directory}; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (usage: scripts/bench/uring.sh [--reps R] [--files N] [--ios N] [--out DIR])" ;;
     esac
     shift
@@ -88,16 +91,18 @@ run_one() {
     fi
     grep -q '^ready' "$slog" || die "the $t server did not start: $(cat "$slog")"
     measure() { # measure WORKLOAD ARGS...
-        local w=$1 us reqs ring dev
+        local w=$1 us reqs ring dev scpu ccpu
         shift
         out=$("$BIN" "$@") || die "$t $w: $out"
         us=$(kv us_per_op "$out") ring=$(kv ring_reqs "$out") dev=$(kv dev_reqs "$out")
+        scpu=$(kv server_cpu_us_per_op "$out") ccpu=$(kv client_cpu_us_per_op "$out")
         # the transport under test must have carried every request of the timed loop
         if [ "$t" = uring ] && [ "$dev" != 0 ]; then die "uring $w: $dev requests went over /dev/fuse ($out)"; fi
         if [ "$t" = devfuse ] && [ "$ring" != 0 ]; then die "devfuse $w: $ring requests went over a ring ($out)"; fi
         reqs=$(awk -v r=$((ring + dev)) -v n="$(kv ops "$out")" 'BEGIN{printf "%.2f", r/n}')
-        printf '%s\t%s\t%s\t%s\t%s\n' "$rep" "$t" "$w" "$us" "$reqs" >>"$RAW"
-        printf '  rep %s %-7s %-10s %8.2f us/op  %s req/op\n' "$rep" "$t" "$w" "$us" "$reqs" | tee -a "$LOG"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$t" "$w" "$us" "$reqs" "$scpu" "$ccpu" >>"$RAW"
+        printf '  rep %s %-7s %-10s %8.2f us/op  %s req/op  cpu us/op: server %6.2f client %6.2f\n' \
+            "$rep" "$t" "$w" "$us" "$reqs" "$scpu" "$ccpu" | tee -a "$LOG"
     }
     measure create create "$MNT" "$NFILES" "$stats"
     "$BIN" mkfiles "$MNT" "$NFILES"
@@ -122,18 +127,28 @@ done
 # ---------------------------------------------------------------- report
 median() { sort -g | awk '{v[NR]=$1} END{if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2}'; }
 col() { awk -F'\t' -v w="$1" -v t="$2" -v c="$3" '$3==w && $2==t {print $c}' "$RAW"; }
+# column 8: server + client CPU time per operation
+awk -F'\t' -v OFS='\t' '{print $0, $6 + $7}' "$RAW" >"$RAW.tmp" && mv "$RAW.tmp" "$RAW"
 log ""
-log "$(printf '%-10s %14s %14s %10s %12s %12s' workload devfuse_us/op uring_us/op req/op devfuse_us/req uring_us/req)"
+log "$(printf '%-10s %9s %9s %7s %9s %9s %9s %9s' workload dev_us/op uring_us/op req/op dev_us/req uring_us/req dev_cpu/op uring_cpu/op)"
 for w in create stat randread randwrite; do
     d=$(col "$w" devfuse 4 | median) u=$(col "$w" uring 4 | median) rq=$(col "$w" devfuse 5 | median)
-    log "$(awk -v w="$w" -v d="$d" -v u="$u" -v r="$rq" 'BEGIN{printf "%-10s %14.2f %14.2f %10.2f %12.2f %12.2f", w, d, u, r, d/r, u/r}')"
+    dc=$(col "$w" devfuse 8 | median) uc=$(col "$w" uring 8 | median)
+    log "$(awk -v w="$w" -v d="$d" -v u="$u" -v r="$rq" -v dc="$dc" -v uc="$uc" \
+        'BEGIN{printf "%-10s %9.2f %11.2f %7.2f %10.2f %12.2f %10.2f %12.2f", w, d, u, r, d/r, u/r, dc, uc}')"
 done
+log "(us: wall time per operation; cpu: CPU time of server + client per operation, µs; medians)"
 log ""
-for w in create stat randread randwrite; do
-    # per repetition: devfuse us/op over uring us/op (same run), then the median and range
-    ratios=$(awk -F'\t' -v w="$w" '$3==w {v[$1 "," $2]=$4; reps[$1]=1}
-        END{for (r in reps) if (v[r ",uring"] > 0) printf "%.4f\n", v[r ",devfuse"]/v[r ",uring"]}' "$RAW")
-    m=$(printf '%s\n' "$ratios" | median)
-    lo=$(printf '%s\n' "$ratios" | sort -g | head -n1) hi=$(printf '%s\n' "$ratios" | sort -g | tail -n1)
-    log "fuse_uring_vs_devfuse ratio=$(printf '%.2f' "$m") workload=$w (repetitions: $(printf '%.2f' "$lo")..$(printf '%.2f' "$hi"))"
-done
+# ratio NAME COLUMN: per repetition devfuse over uring (same run), then the median and range
+ratio() {
+    local name=$1 c=$2 w ratios m lo hi
+    for w in create stat randread randwrite; do
+        ratios=$(awk -F'\t' -v w="$w" -v c="$c" '$3==w {v[$1 "," $2]=$c; reps[$1]=1}
+            END{for (r in reps) if (v[r ",uring"] > 0) printf "%.4f\n", v[r ",devfuse"]/v[r ",uring"]}' "$RAW")
+        m=$(printf '%s\n' "$ratios" | median)
+        lo=$(printf '%s\n' "$ratios" | sort -g | head -n1) hi=$(printf '%s\n' "$ratios" | sort -g | tail -n1)
+        log "$name ratio=$(printf '%.2f' "$m") workload=$w (repetitions: $(printf '%.2f' "$lo")..$(printf '%.2f' "$hi"))"
+    done
+}
+ratio fuse_uring_vs_devfuse 4
+ratio fuse_uring_vs_devfuse_cpu 8
