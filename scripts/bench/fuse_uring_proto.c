@@ -6,13 +6,15 @@
  * transport differs. Compiled at run time with gcc by scripts/bench/uring.sh; see
  * docs/performance.md, "FUSE over io_uring: the prototype".
  *
- *   serve MNT devfuse|uring STATS [THREADS]
+ *   serve MNT devfuse|uring|uring-unpinned STATS [THREADS]
  *       mount a fresh filesystem on MNT (mount(2), needs root) and serve it until it is
  *       unmounted. devfuse: THREADS (default 2) threads read() the one /dev/fuse fd.
  *       uring: FUSE_INIT is answered over /dev/fuse with FUSE_OVER_IO_URING, then one thread
  *       per possible CPU (pinned to it) registers its queue's ring entries with
  *       FUSE_IO_URING_CMD_REGISTER and answers each completion with COMMIT_AND_FETCH; one
- *       thread still reads /dev/fuse, where the kernel keeps sending FORGETs. Prints "ready"
+ *       thread still reads /dev/fuse, where the kernel keeps sending FORGETs. uring-unpinned:
+ *       the same without pinning the queue threads (to tell what the per-CPU placement gives
+ *       from what the ring itself gives). Prints "ready"
  *       once serving; if the kernel refuses io_uring it prints "uring_error=..." with what
  *       the kernel answered and exits with status 3.
  *       STATS is a file the server maps and counts requests in (served over the ring, over
@@ -506,7 +508,8 @@ static uint32_t op_header_size(uint32_t opcode)
 /* ------------------------------------------------------------ /dev/fuse transport */
 
 static int devfd = -1;
-static int use_uring;
+static int use_uring, pin_queues = 1;
+static const char *mountpoint;
 
 static int dev_reply(uint64_t unique, int ret, const void *out)
 {
@@ -590,12 +593,15 @@ static void do_init(void)
 	io.max_pages = MAX_PAGES;
 	if (use_uring)
 		io.flags2 = F2_OVER_IO_URING;
-	if (use_uring && !kernel_uring) {
+	/* PROTO_FORCE_URING=1: register the rings even so, to see what the kernel answers */
+	const char *force = getenv("PROTO_FORCE_URING");
+	if (use_uring && !kernel_uring && !(force && strcmp(force, "1") == 0)) {
 		printf("uring_error=the kernel's FUSE_INIT does not offer FUSE_OVER_IO_URING "
 		       "(protocol %u.%u, flags2=%#x; enable_uring off or kernel < 6.14)\n",
 		       ii->major, ii->minor, ext ? ii->flags2 : 0);
 		fflush(stdout);
 		dev_reply(ih->unique, -EPROTO, NULL);
+		umount2(mountpoint, MNT_DETACH);
 		exit(3);
 	}
 	if (dev_reply(ih->unique, sizeof(io), &io) < 0)
@@ -726,7 +732,8 @@ static void *uring_loop(void *arg)
 	CPU_ZERO(&set);
 	CPU_SET(q->qid, &set);
 	/* the kernel queues a request on the ring of the CPU its caller runs on */
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (pin_queues)
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	int err = ring_setup(&q->ring, QUEUE_DEPTH, &q->ring_flags);
 	if (err) {
 		queue_setup_done(q, err);
@@ -825,8 +832,11 @@ static int serve(const char *mnt, const char *transport, const char *stats_path,
 {
 	if (strcmp(transport, "uring") == 0)
 		use_uring = 1;
+	else if (strcmp(transport, "uring-unpinned") == 0)
+		use_uring = 1, pin_queues = 0;
 	else if (strcmp(transport, "devfuse") != 0) {
-		fprintf(stderr, "fuse_uring_proto: transport is devfuse or uring, not %s\n", transport);
+		fprintf(stderr, "fuse_uring_proto: transport is devfuse, uring or uring-unpinned, not %s\n",
+			transport);
 		return 2;
 	}
 	stats = map_stats(stats_path, 1);
@@ -841,6 +851,7 @@ static int serve(const char *mnt, const char *transport, const char *stats_path,
 	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0", devfd);
 	if (mount("fuse_uring_proto", mnt, "fuse", MS_NOSUID | MS_NODEV, opts) != 0)
 		die("mount");
+	mountpoint = mnt;
 	do_init();
 	int nq = possible_cpus();
 	struct queue *qs = calloc((size_t)nq, sizeof(*qs));
@@ -1046,7 +1057,7 @@ int main(int argc, char **argv)
 		return serve(argv[2], argv[3], argv[4], argc > 5 ? atoi(argv[5]) : 2);
 	if (argc >= 3 && strcmp(argv[1], "serve") != 0)
 		return client(argc, argv);
-	fprintf(stderr, "usage: fuse_uring_proto serve MNT devfuse|uring STATS [THREADS]\n"
+	fprintf(stderr, "usage: fuse_uring_proto serve MNT devfuse|uring|uring-unpinned STATS [THREADS]\n"
 			"       fuse_uring_proto create|mkfiles|stat|fill|randread|randwrite PATH N "
 			"[STATS]\n");
 	return 2;

@@ -5,7 +5,12 @@
 # pwrite (direct I/O: every operation is a FUSE request). See docs/performance.md, "FUSE over
 # io_uring: the prototype".
 #
-#   scripts/bench/uring.sh [--reps R] [--batches B] [--files N] [--ios N] [--no-nice] [--out DIR]
+#   scripts/bench/uring.sh [--reps R] [--batches B] [--files N] [--ios N] [--no-nice]
+#                          [--base T] [--test T] [--out DIR]
+#
+# --base and --test name the two transports compared (default: devfuse and uring; the
+# prototype also has uring-unpinned, io_uring without pinning its queue threads to their
+# CPUs; the ratio lines are then named TEST_vs_BASE).
 #
 # Each of the R repetitions (default 3) mounts the prototype twice at once, once per
 # transport, and runs per workload B (default 10) short timed batches on each mount, the two
@@ -27,7 +32,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-REPS=3 BATCHES=10 NFILES=1000 NIOS=10000 FILE_MIB=16 NICE=(nice -n -19)
+BASE=devfuse TEST=uring REPS=3 BATCHES=10 NFILES=1000 NIOS=10000 FILE_MIB=16 NICE=(nice -n -19)
 OUT="$SEALFS_ROOT/bench-out/uring"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -36,9 +41,11 @@ while [ $# -gt 0 ]; do
         --files) NFILES=${2:?--files wants a number}; shift ;;
         --ios) NIOS=${2:?--ios wants a number}; shift ;;
         --no-nice) NICE=() ;;
+        --base) BASE=${2:?--base wants a transport}; shift ;;
+        --test) TEST=${2:?--test wants a transport}; shift ;;
         --out) OUT=${2:?--out wants a directory}; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
-        *) die "unknown argument $1 (usage: scripts/bench/uring.sh [--reps R] [--batches B] [--files N] [--ios N] [--no-nice] [--out DIR])" ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        *) die "unknown argument $1 (usage: scripts/bench/uring.sh [--reps R] [--batches B] [--files N] [--ios N] [--no-nice] [--base T] [--test T] [--out DIR])" ;;
     esac
     shift
 done
@@ -119,7 +126,7 @@ measure() {
     us=$(kv us_per_op "$out") ring=$(kv ring_reqs "$out") dev=$(kv dev_reqs "$out")
     scpu=$(kv server_cpu_us_per_op "$out") ccpu=$(kv client_cpu_us_per_op "$out")
     # the transport under test must have carried every request of the timed loop
-    if [ "$t" = uring ] && [ "$dev" != 0 ]; then die "uring $w: $dev requests went over /dev/fuse ($out)"; fi
+    if [ "$t" != devfuse ] && [ "$dev" != 0 ]; then die "$t $w: $dev requests went over /dev/fuse ($out)"; fi
     if [ "$t" = devfuse ] && [ "$ring" != 0 ]; then die "devfuse $w: $ring requests went over a ring ($out)"; fi
     reqs=$(awk -v r=$((ring + dev)) -v n="$(kv ops "$out")" 'BEGIN{printf "%.2f", r/n}')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sample" "$t" "$w" "$us" "$reqs" "$scpu" "$ccpu" >>"$RAW"
@@ -132,21 +139,21 @@ measure() {
 pairs() {
     local rep=$1 w=$2 cmd=$3 rel=$4 n=$5 b order t
     for b in $(seq "$BATCHES"); do
-        if [ $(((rep + b) % 2)) -eq 0 ]; then order="devfuse uring"; else order="uring devfuse"; fi
+        if [ $(((rep + b) % 2)) -eq 0 ]; then order="$BASE $TEST"; else order="$TEST $BASE"; fi
         for t in $order; do measure "$rep.$b" "$t" "$w" "$cmd" "${MNT[$t]}$rel" "$n"; done
     done
 }
 
-log "FUSE over io_uring prototype: $(date -u +%Y-%m-%dT%H:%M:%SZ), kernel $(uname -r), $(nproc) CPUs; $REPS mounts x $BATCHES batches per workload: create+unlink $NFILES files, stat $NFILES files, $NIOS x 4 KiB random I/O on a $FILE_MIB MiB file; ${NICE[*]:-no nice}"
+log "FUSE over io_uring prototype, $TEST against $BASE: $(date -u +%Y-%m-%dT%H:%M:%SZ), kernel $(uname -r), $(nproc) CPUs; $REPS mounts x $BATCHES batches per workload: create+unlink $NFILES files, stat $NFILES files, $NIOS x 4 KiB random I/O on a $FILE_MIB MiB file; ${NICE[*]:-no nice}"
 for rep in $(seq "$REPS"); do
-    for t in devfuse uring; do start "$t" "$rep"; done
+    for t in $BASE $TEST; do start "$t" "$rep"; done
     pairs "$rep" create create "" "$NFILES"
-    for t in devfuse uring; do "${NICE[@]}" "$BIN" mkfiles "${MNT[$t]}" "$NFILES"; done
+    for t in $BASE $TEST; do "${NICE[@]}" "$BIN" mkfiles "${MNT[$t]}" "$NFILES"; done
     pairs "$rep" stat stat "" "$NFILES"
-    for t in devfuse uring; do "${NICE[@]}" "$BIN" fill "${MNT[$t]}/data" "$FILE_MIB"; done
+    for t in $BASE $TEST; do "${NICE[@]}" "$BIN" fill "${MNT[$t]}/data" "$FILE_MIB"; done
     pairs "$rep" randread randread /data "$NIOS"
     pairs "$rep" randwrite randwrite /data "$NIOS"
-    for t in devfuse uring; do stop "$t" "$rep"; done
+    for t in $BASE $TEST; do stop "$t" "$rep"; done
     say "mount pair $rep of $REPS done"
 done
 
@@ -158,11 +165,11 @@ awk -F'\t' -v OFS='\t' '{print $0, $6 + $7}' "$RAW" >"$RAW.tmp" && mv "$RAW.tmp"
 minimum() { sort -g | head -n1; }
 log ""
 log "$(printf '%-10s %7s | %-23s | %-23s' '' '' 'wall us/op: median (min)' 'cpu us/op: median (min)')"
-log "$(printf '%-10s %7s | %-11s %-11s | %-11s %-11s' workload req/op devfuse uring devfuse uring)"
+log "$(printf '%-10s %7s | %-11s %-11s | %-11s %-11s' workload req/op "$BASE" "$TEST" "$BASE" "$TEST")"
 for w in create stat randread randwrite; do
-    line=$(printf '%-10s %7.2f |' "$w" "$(col "$w" devfuse 5 | median)")
+    line=$(printf '%-10s %7.2f |' "$w" "$(col "$w" "$BASE" 5 | median)")
     for c in 4 8; do
-        for t in devfuse uring; do
+        for t in $BASE $TEST; do
             line+=$(printf ' %5.1f (%4.1f)' "$(col "$w" "$t" "$c" | median)" "$(col "$w" "$t" "$c" | minimum)")
         done
         [ "$c" = 4 ] && line+=" |"
@@ -174,12 +181,13 @@ log ""
 ratio() {
     local name=$1 c=$2 w ratios m lo hi
     for w in create stat randread randwrite; do
-        ratios=$(awk -F'\t' -v w="$w" -v c="$c" '$3==w {v[$1 "," $2]=$c; reps[$1]=1}
-            END{for (r in reps) if (v[r ",uring"] > 0) printf "%.4f\n", v[r ",devfuse"]/v[r ",uring"]}' "$RAW")
+        ratios=$(awk -F'\t' -v w="$w" -v c="$c" -v a="$BASE" -v b="$TEST" '$3==w {v[$1 "," $2]=$c; reps[$1]=1}
+            END{for (r in reps) if (v[r "," b] > 0) printf "%.4f\n", v[r "," a]/v[r "," b]}' "$RAW")
         m=$(printf '%s\n' "$ratios" | median)
         lo=$(printf '%s\n' "$ratios" | sort -g | head -n1) hi=$(printf '%s\n' "$ratios" | sort -g | tail -n1)
         log "$name ratio=$(printf '%.2f' "$m") workload=$w (pairs: $(printf '%s\n' "$ratios" | wc -l), $(printf '%.2f' "$lo")..$(printf '%.2f' "$hi"))"
     done
 }
-ratio fuse_uring_vs_devfuse 4
-ratio fuse_uring_vs_devfuse_cpu 8
+if [ "$BASE/$TEST" = devfuse/uring ]; then NAME=fuse_uring_vs_devfuse; else NAME="${TEST//-/_}_vs_${BASE//-/_}"; fi
+ratio "$NAME" 4
+ratio "${NAME}_cpu" 8
