@@ -93,6 +93,7 @@ start() {
     local t=$1 rep=$2 slog="$W/server.$1.$2.log" i
     MNT[$t]="$W/mnt.$t.$rep"
     mkdir "${MNT[$t]}"
+    : >"$slog"
     "${NICE[@]}" "$BIN" serve "${MNT[$t]}" "$t" "$W/stats.$t" 2 >"$slog" 2>&1 &
     PID[$t]=$!
     for i in $(seq 100); do
