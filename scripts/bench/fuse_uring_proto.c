@@ -283,8 +283,12 @@ static void fill_entry(const struct inode *in, struct f_entry_out *e)
 	fill_attr(in, &e->attr);
 }
 
+#define MAX_FILE_SIZE (1ull << 30) /* the workloads need 16 MiB */
+
 static int set_size(struct inode *in, uint64_t size)
 {
+	if (size > MAX_FILE_SIZE)
+		return -EFBIG;
 	if (size > in->cap) {
 		uint64_t cap = in->cap ? in->cap : 65536;
 		while (cap < size)
@@ -432,7 +436,8 @@ static int handle(const struct f_in_header *ih, const void *op, const char *data
 			n = in->size - r->offset < r->size ? in->size - r->offset : r->size;
 		if (n > PAYLOAD_SZ)
 			n = PAYLOAD_SZ;
-		memcpy(out, in->data + r->offset, n);
+		if (n)
+			memcpy(out, in->data + r->offset, n);
 		ret = (int)n;
 		break;
 	}
@@ -447,6 +452,10 @@ static int handle(const struct f_in_header *ih, const void *op, const char *data
 		}
 		if (w->size > dlen) {
 			ret = -EINVAL;
+			break;
+		}
+		if (w->offset > MAX_FILE_SIZE) {
+			ret = -EFBIG;
 			break;
 		}
 		if (w->offset + w->size > in->size && (ret = set_size(in, w->offset + w->size)) != 0)
