@@ -26,6 +26,8 @@
  *   fill FILE MIB          write FILE sequentially, MIB MiB in 128 KiB writes
  *   randread FILE N STATS  N x 4 KiB pread at random 4 KiB-aligned offsets inside FILE
  *   randwrite FILE N STATS N x 4 KiB pwrite at random 4 KiB-aligned offsets inside FILE
+ *   PROTO_JOBS=P runs the timed loop of create, stat, randread, randwrite in P processes at
+ *   once, each on its share of the N items (us_per_op is then wall time over all operations).
  *   Each prints one line: "us_per_op=X ops=N ring_reqs=R dev_reqs=D server_cpu_us_per_op=S
  *   client_cpu_us_per_op=C", all for the timed loop: wall time, requests served over the ring
  *   and over /dev/fuse, and CPU time (user + system) of the server's threads (from
@@ -50,10 +52,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -966,6 +970,10 @@ static struct snap take_snap(void)
 	s.server_cpu_us = server_cpu_us();
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	s.client_cpu_us = (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+	struct rusage ru; /* the PROTO_JOBS children, once waited for */
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+		s.client_cpu_us += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+				   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 	return s;
 }
 
@@ -981,6 +989,55 @@ static void report(double t0, long ops, struct snap s0)
 	       (s1.client_cpu_us - s0.client_cpu_us) / (double)ops);
 }
 
+/* The timed part of a workload over items [from, to); returns the operations done. */
+static long timed_loop(const char *cmd, const char *path, long from, long to)
+{
+	char name[4096];
+	if (strcmp(cmd, "create") == 0) {
+		for (long i = from; i < to; i++) {
+			snprintf(name, sizeof(name), "%s/c%07ld", path, i);
+			int fd = open(name, O_CREAT | O_EXCL | O_WRONLY, 0644);
+			if (fd < 0 || close(fd) != 0)
+				die(name);
+		}
+		for (long i = from; i < to; i++) {
+			snprintf(name, sizeof(name), "%s/c%07ld", path, i);
+			if (unlink(name) != 0)
+				die(name);
+		}
+		return 2 * (to - from);
+	}
+	if (strcmp(cmd, "stat") == 0) {
+		struct stat st;
+		for (long i = from; i < to; i++) {
+			snprintf(name, sizeof(name), "%s/s%07ld", path, i);
+			if (stat(name, &st) != 0)
+				die(name);
+		}
+		return to - from;
+	}
+	/* randread, randwrite */
+	int wr = cmd[4] == 'w';
+	int fd = open(path, O_RDWR);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < 4096)
+		die(path);
+	uint64_t blocks = (uint64_t)st.st_size / 4096;
+	char *buf = aligned_alloc(4096, 4096);
+	if (!buf)
+		die("aligned_alloc");
+	memset(buf, 0x5a, 4096);
+	rng ^= (uint64_t)(from + 1) * 0x2545f4914f6cdd1dull;
+	for (long i = from; i < to; i++) {
+		off_t off = (off_t)(next_rand() % blocks) * 4096;
+		if ((wr ? pwrite(fd, buf, 4096, off) : pread(fd, buf, 4096, off)) != 4096)
+			die(wr ? "pwrite" : "pread");
+	}
+	close(fd);
+	free(buf);
+	return to - from;
+}
+
 static int client(int argc, char **argv)
 {
 	const char *cmd = argv[1], *path = argv[2];
@@ -988,39 +1045,16 @@ static int client(int argc, char **argv)
 	if (argc > 4)
 		stats = map_stats(argv[4], 0);
 	char name[4096];
-	if (strcmp(cmd, "create") == 0) {
-		struct snap s0 = take_snap();
-		double t0 = now_us();
-		for (long i = 0; i < n; i++) {
-			snprintf(name, sizeof(name), "%s/c%07ld", path, i);
-			int fd = open(name, O_CREAT | O_EXCL | O_WRONLY, 0644);
-			if (fd < 0 || close(fd) != 0)
-				die(name);
-		}
-		for (long i = 0; i < n; i++) {
-			snprintf(name, sizeof(name), "%s/c%07ld", path, i);
-			if (unlink(name) != 0)
-				die(name);
-		}
-		report(t0, 2 * n, s0);
-	} else if (strcmp(cmd, "mkfiles") == 0) {
+	if (strcmp(cmd, "mkfiles") == 0) {
 		for (long i = 0; i < n; i++) {
 			snprintf(name, sizeof(name), "%s/s%07ld", path, i);
 			int fd = open(name, O_CREAT | O_WRONLY, 0644);
 			if (fd < 0 || close(fd) != 0)
 				die(name);
 		}
-	} else if (strcmp(cmd, "stat") == 0) {
-		struct stat st;
-		struct snap s0 = take_snap();
-		double t0 = now_us();
-		for (long i = 0; i < n; i++) {
-			snprintf(name, sizeof(name), "%s/s%07ld", path, i);
-			if (stat(name, &st) != 0)
-				die(name);
-		}
-		report(t0, n, s0);
-	} else if (strcmp(cmd, "fill") == 0) {
+		return 0;
+	}
+	if (strcmp(cmd, "fill") == 0) {
 		int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
 		char *buf = calloc(1, 128 * 1024);
 		if (fd < 0 || !buf)
@@ -1030,33 +1064,47 @@ static int client(int argc, char **argv)
 				die("fill write");
 		close(fd);
 		free(buf);
-	} else if (strcmp(cmd, "randread") == 0 || strcmp(cmd, "randwrite") == 0) {
-		int wr = cmd[4] == 'w';
-		int fd = open(path, O_RDWR);
-		struct stat st;
-		if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < 4096)
-			die(path);
-		uint64_t blocks = (uint64_t)st.st_size / 4096;
-		char *buf = aligned_alloc(4096, 4096);
-		memset(buf, 0x5a, 4096);
-		for (long i = 0; i < n / 10 + 1; i++) { /* warm-up */
-			off_t off = (off_t)(next_rand() % blocks) * 4096;
-			if ((wr ? pwrite(fd, buf, 4096, off) : pread(fd, buf, 4096, off)) != 4096)
-				die("warm-up I/O");
-		}
-		struct snap s0 = take_snap();
-		double t0 = now_us();
-		for (long i = 0; i < n; i++) {
-			off_t off = (off_t)(next_rand() % blocks) * 4096;
-			if ((wr ? pwrite(fd, buf, 4096, off) : pread(fd, buf, 4096, off)) != 4096)
-				die(wr ? "pwrite" : "pread");
-		}
-		report(t0, n, s0);
-		close(fd);
-	} else {
+		return 0;
+	}
+	if (strcmp(cmd, "create") != 0 && strcmp(cmd, "stat") != 0 &&
+	    strcmp(cmd, "randread") != 0 && strcmp(cmd, "randwrite") != 0) {
 		fprintf(stderr, "fuse_uring_proto: unknown command %s\n", cmd);
 		return 2;
 	}
+	/* PROTO_JOBS=P: P processes share the N items, all at once (throughput: wall / total) */
+	const char *j = getenv("PROTO_JOBS");
+	long jobs = j ? atol(j) : 1;
+	if (jobs < 1 || jobs > 64 || jobs > n) {
+		fprintf(stderr, "fuse_uring_proto: PROTO_JOBS must be 1..64 and at most N\n");
+		return 2;
+	}
+	if (cmd[0] == 'r') /* warm-up of the random I/O: a tenth, untimed */
+		timed_loop(cmd, path, n, n + n / 10 + 1);
+	struct snap s0 = take_snap();
+	double t0 = now_us();
+	long ops = 0;
+	if (jobs == 1) {
+		ops = timed_loop(cmd, path, 0, n);
+	} else {
+		for (long k = 0; k < jobs; k++) {
+			pid_t pid = fork();
+			if (pid < 0)
+				die("fork");
+			if (pid == 0) {
+				timed_loop(cmd, path, k * n / jobs, (k + 1) * n / jobs);
+				_exit(0);
+			}
+		}
+		for (long k = 0; k < jobs; k++) {
+			int status;
+			if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+				fprintf(stderr, "fuse_uring_proto: a %s job failed\n", cmd);
+				return 1;
+			}
+		}
+		ops = strcmp(cmd, "create") == 0 ? 2 * n : n;
+	}
+	report(t0, ops, s0);
 	return 0;
 }
 

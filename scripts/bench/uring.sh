@@ -5,8 +5,11 @@
 # pwrite (direct I/O: every operation is a FUSE request). See docs/performance.md, "FUSE over
 # io_uring: the prototype".
 #
-#   scripts/bench/uring.sh [--reps R] [--batches B] [--files N] [--ios N] [--no-nice]
-#                          [--base T] [--test T] [--out DIR]
+#   scripts/bench/uring.sh [--reps R] [--batches B] [--files N] [--ios N] [--jobs P]
+#                          [--no-nice] [--base T] [--test T] [--out DIR]
+#
+# --jobs P runs each timed batch in P processes at once, sharing its N items (then µs per
+# operation is the batch's wall time over all its operations: inverse throughput).
 #
 # --base and --test name the two transports compared (default: devfuse and uring; the
 # prototype also has uring-unpinned, io_uring without pinning its queue threads to their
@@ -32,7 +35,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-BASE=devfuse TEST=uring REPS=3 BATCHES=10 NFILES=1000 NIOS=10000 FILE_MIB=16 NICE=(nice -n -19)
+BASE=devfuse TEST=uring JOBS=1 REPS=3 BATCHES=10 NFILES=1000 NIOS=10000 FILE_MIB=16 NICE=(nice -n -19)
 OUT="$SEALFS_ROOT/bench-out/uring"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -41,11 +44,12 @@ while [ $# -gt 0 ]; do
         --files) NFILES=${2:?--files wants a number}; shift ;;
         --ios) NIOS=${2:?--ios wants a number}; shift ;;
         --no-nice) NICE=() ;;
+        --jobs) JOBS=${2:?--jobs wants a number}; shift ;;
         --base) BASE=${2:?--base wants a transport}; shift ;;
         --test) TEST=${2:?--test wants a transport}; shift ;;
         --out) OUT=${2:?--out wants a directory}; shift ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
-        *) die "unknown argument $1 (usage: scripts/bench/uring.sh [--reps R] [--batches B] [--files N] [--ios N] [--no-nice] [--base T] [--test T] [--out DIR])" ;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        *) die "unknown argument $1 (usage: scripts/bench/uring.sh [--reps R] [--batches B] [--files N] [--ios N] [--jobs P] [--no-nice] [--base T] [--test T] [--out DIR])" ;;
     esac
     shift
 done
@@ -123,7 +127,7 @@ stop() { # stop TRANSPORT REP
 # measure SAMPLE TRANSPORT WORKLOAD CLIENT-COMMAND PATH N: one timed batch, one row of raw.tsv
 measure() {
     local sample=$1 t=$2 w=$3 cmd=$4 path=$5 n=$6 out us reqs ring dev scpu ccpu
-    out=$("${NICE[@]}" "$BIN" "$cmd" "$path" "$n" "$W/stats.$t") || die "$t $w: $out"
+    out=$(PROTO_JOBS=$JOBS "${NICE[@]}" "$BIN" "$cmd" "$path" "$n" "$W/stats.$t") || die "$t $w: $out"
     us=$(kv us_per_op "$out") ring=$(kv ring_reqs "$out") dev=$(kv dev_reqs "$out")
     scpu=$(kv server_cpu_us_per_op "$out") ccpu=$(kv client_cpu_us_per_op "$out")
     # the transport under test must have carried every request of the timed loop
@@ -145,7 +149,7 @@ pairs() {
     done
 }
 
-log "FUSE over io_uring prototype, $TEST against $BASE: $(date -u +%Y-%m-%dT%H:%M:%SZ), kernel $(uname -r), $(nproc) CPUs; $REPS mounts x $BATCHES batches per workload: create+unlink $NFILES files, stat $NFILES files, $NIOS x 4 KiB random I/O on a $FILE_MIB MiB file; ${NICE[*]:-no nice}"
+log "FUSE over io_uring prototype, $TEST against $BASE: $(date -u +%Y-%m-%dT%H:%M:%SZ), kernel $(uname -r), $(nproc) CPUs; $REPS mounts x $BATCHES batches per workload: create+unlink $NFILES files, stat $NFILES files, $NIOS x 4 KiB random I/O on a $FILE_MIB MiB file; $JOBS job(s) per batch; ${NICE[*]:-no nice}"
 for rep in $(seq "$REPS"); do
     for t in $BASE $TEST; do start "$t" "$rep"; done
     pairs "$rep" create create "" "$NFILES"
