@@ -169,4 +169,8 @@ struct sealfs_readonly {
 #define SEALFS_IOC_STAT         _IOR(SEALFS_IOC_TYPE, 0x10, struct sealfs_stat)
 #define SEALFS_IOC_SET_READONLY _IOW(SEALFS_IOC_TYPE, 0x11, struct sealfs_readonly)
 
+/* Does nothing and returns 0 (any file or directory of a mount, anyone): one ioctl round
+ * trip to the daemon, for measuring it. */
+#define SEALFS_IOC_NOOP         _IO(SEALFS_IOC_TYPE, 0x12)
+
 #endif /* SEALFS_H */

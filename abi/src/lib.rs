@@ -525,6 +525,11 @@ pub const READONLY_ARG_SIZE: usize = 8;
 /// the daemon after (ro) or before (rw) changing the kernel's mount flags.
 pub const IOC_SET_READONLY: u32 = ioc(IOC_WRITE, IOC_TYPE, 0x11, READONLY_ARG_SIZE);
 
+/// `SEALFS_IOC_NOOP` (`_IO`, no argument): does nothing and answers 0, on any file or
+/// directory of a mount, for anyone. One ioctl round trip to the daemon and back, what
+/// `scripts/bench.sh` sets the seal figures against.
+pub const IOC_NOOP: u32 = ioc(0, IOC_TYPE, 0x12, 0);
+
 /// The counters and settings `sealfs stat` shows, in their on-the-wire order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatArg {
@@ -704,7 +709,10 @@ mod stat_abi_tests {
     #[test]
     fn stat_numbers_and_round_trip() {
         // From the C preprocessor on include/sealfs.h (x86-64).
-        assert_eq!([IOC_STAT, IOC_SET_READONLY], [0x8100_5310, 0x4008_5311]);
+        assert_eq!(
+            [IOC_STAT, IOC_SET_READONLY, IOC_NOOP],
+            [0x8100_5310, 0x4008_5311, 0x0000_5312]
+        );
         let s = StatArg {
             block_size: 4096,
             free_blocks: 7,
@@ -726,7 +734,7 @@ mod stat_abi_tests {
 }
 
 /// Every sealfs ioctl number.
-pub const IOC_ALL: [u32; 14] = [
+pub const IOC_ALL: [u32; 15] = [
     IOC_SEAL,
     IOC_UNSEAL,
     IOC_REVOKE,
@@ -741,6 +749,7 @@ pub const IOC_ALL: [u32; 14] = [
     IOC_GET_RECALLS,
     IOC_STAT,
     IOC_SET_READONLY,
+    IOC_NOOP,
 ];
 
 /// True when `cmd` has the type and number of a sealfs ioctl but another argument size or

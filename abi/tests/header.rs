@@ -29,7 +29,7 @@ int main(void) {
 	N(SEALFS_IOC_SET_IMMUTABLE); N(SEALFS_IOC_CLEAR_IMMUTABLE); N(SEALFS_IOC_REVOKE);
 	N(SEALFS_IOC_EXTENTS); N(SEALFS_IOC_DEFRAG); N(SEALFS_IOC_SETUPMAPPING);
 	N(SEALFS_IOC_REMOVEMAPPING); N(SEALFS_IOC_FLUSHMAPPING); N(SEALFS_IOC_GET_RECALLS);
-	N(SEALFS_IOC_STAT); N(SEALFS_IOC_SET_READONLY);
+	N(SEALFS_IOC_STAT); N(SEALFS_IOC_SET_READONLY); N(SEALFS_IOC_NOOP);
 	N(SEALFS_IOC_TYPE); N(SEALFS_SEAL_BREAKABLE); N(SEALFS_SEAL_POPULATE);
 	N(SEALFS_KIND_TEMPORARY); N(SEALFS_KIND_BREAKABLE); N(SEALFS_KIND_PIN);
 	N(SEALFS_KIND_IMMUTABLE); N(SEALFS_STATE_ACTIVE); N(SEALFS_STATE_RECALLED);
@@ -143,7 +143,7 @@ fn numbers_sizes_and_layouts_match_the_c_header() {
             .parse()
             .unwrap()
     };
-    let ioctls: [(&str, u32); 14] = [
+    let ioctls: [(&str, u32); 15] = [
         ("SEALFS_IOC_SEAL", abi::IOC_SEAL),
         ("SEALFS_IOC_UNSEAL", abi::IOC_UNSEAL),
         ("SEALFS_IOC_GET_SEALS", abi::IOC_GET_SEALS),
@@ -158,6 +158,7 @@ fn numbers_sizes_and_layouts_match_the_c_header() {
         ("SEALFS_IOC_GET_RECALLS", abi::IOC_GET_RECALLS),
         ("SEALFS_IOC_STAT", abi::IOC_STAT),
         ("SEALFS_IOC_SET_READONLY", abi::IOC_SET_READONLY),
+        ("SEALFS_IOC_NOOP", abi::IOC_NOOP),
     ];
     for (k, v) in ioctls {
         assert_eq!(num(k), v as u64, "{k}");

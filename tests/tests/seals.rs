@@ -1544,3 +1544,48 @@ fn c_client_compiles_against_the_header_and_seals() {
     assert_eq!(size_of(&p), 0, "the client truncated after unsealing");
     assert_eq!(seals_of(&p), vec![]);
 }
+
+// ---------------------------------------------------------------------------------------
+// 9. The no-op ioctl (the bench's yardstick) and one-round-trip seal cycles.
+
+/// NOOP answers 0 on a file (any open mode) and on a directory, for root and for another
+/// user; the same number with an argument size is EINVAL, a neighbouring number ENOTTY.
+#[test]
+fn noop_ioctl_answers_zero_to_anyone_on_files_and_directories() {
+    let Some(m) = Mount::new("") else { return };
+    let p = m.path("f");
+    fs::write(&p, b"abc").unwrap();
+    fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let noop = |f: &File| -> io::Result<()> {
+        // SAFETY: an _IO ioctl: no argument is read or written.
+        let r = unsafe { libc::ioctl(f.as_raw_fd(), abi::IOC_NOOP as _) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    noop(&File::open(&p).unwrap()).expect("NOOP on O_RDONLY");
+    noop(&rw(&p)).expect("NOOP on O_RDWR");
+    noop(&File::open(m.mnt()).unwrap()).expect("NOOP on the mount's root directory");
+    let other = ChildCreds {
+        user: Some((65534, 65534)),
+        ..Default::default()
+    };
+    assert_eq!(
+        in_child(other, || code(noop(&File::open(&p).unwrap()))),
+        0,
+        "NOOP by another user"
+    );
+    let f = File::open(&p).unwrap();
+    assert_errno!(
+        ioctl_buf(&f, abi::ioc(2, abi::IOC_TYPE, 0x12, 8), &mut [0u8; 8]),
+        libc::EINVAL
+    );
+    assert_errno!(
+        ioctl_buf(&f, abi::ioc(0, abi::IOC_TYPE, 0x13, 0), &mut []),
+        libc::ENOTTY
+    );
+    assert_eq!(fs::read(&p).unwrap(), b"abc");
+    assert_eq!(seals_of(&p), vec![]);
+}

@@ -13,7 +13,7 @@
 //!
 //! * `flags` — the Linux inode-flag ioctls (`chattr`, `lsattr`, `xfs_io chattr`);
 //! * `seals` — seals, the permanent seal, DAX windows, the extent list and defrag;
-//! * `mount` — `sealfs stat` and the remount switch.
+//! * `mount` — `sealfs stat`, the remount switch and the no-op.
 
 use crate::abi;
 use crate::error::{Attempt, Error, Result, Stop};
@@ -187,6 +187,12 @@ pub static TABLE: &[Command] = &[
         Handler::Never(mount::set_readonly),
         Attrs::Kept,
     ),
+    entry(
+        abi::IOC_NOOP,
+        "NOOP",
+        Handler::Never(mount::noop),
+        Attrs::Kept,
+    ),
     // SEAL with POPULATE fills holes (block count) and may meet a recall.
     entry(
         abi::IOC_SEAL,
@@ -342,6 +348,35 @@ mod tests {
         assert!(matches!(
             c.run(&fs, &r).result,
             Err(Stop::Failed(Error::Perm(_)))
+        ));
+    }
+
+    /// NOOP answers 0 and no bytes, to anyone, on a directory as on a file; the same number
+    /// with an argument size is EINVAL like any sealfs number of another size.
+    #[test]
+    fn noop_answers_nothing_to_anyone() {
+        let fs = mounted();
+        let info = MountInfo::default();
+        let mut ctx = Ctx::root();
+        ctx.uid = 1000;
+        let r = Request {
+            ino: 1,
+            fh: 0,
+            cmd: abi::IOC_NOOP,
+            input: &[],
+            out_size: 0,
+            ctx,
+            mount: &info,
+        };
+        let c = command(abi::IOC_NOOP).unwrap();
+        assert_eq!(c.name, "NOOP");
+        assert!(!c.changes_attrs && !c.may_park);
+        let o = c.run(&fs, &r);
+        assert_eq!(o.result.unwrap(), Vec::<u8>::new());
+        assert!(o.invalidate.is_empty());
+        assert!(matches!(
+            command(abi::ioc(2, abi::IOC_TYPE, 0x12, 8)),
+            Err(Error::Invalid(_))
         ));
     }
 
