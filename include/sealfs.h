@@ -17,6 +17,7 @@
 /* Seal flags. */
 #define SEALFS_SEAL_BREAKABLE 0x1u /* recalled on conflict instead of refusing it */
 #define SEALFS_SEAL_POPULATE  0x2u /* allocate and zero holes in the range first */
+#define SEALFS_SEAL_REPLACE   0x4u /* release this descriptor's other seals in the same step */
 
 struct sealfs_seal {
 	__u64 offset;

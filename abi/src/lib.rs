@@ -79,6 +79,9 @@ pub const IOC_REVOKE: u32 = ioc(IOC_WRITE, IOC_TYPE, 8, SEAL_ARG_SIZE);
 pub const SEAL_BREAKABLE: u32 = 1;
 /// Seal flag: allocate and zero the holes of the range first.
 pub const SEAL_POPULATE: u32 = 2;
+/// Seal flag: the new seal replaces every temporary and breakable seal the descriptor
+/// holds, in the same step (a seal moved in one call); ignored by UNSEAL.
+pub const SEAL_REPLACE: u32 = 4;
 
 /// Entries one `SEALFS_IOC_GET_SEALS` call returns at most.
 pub const SEALS_MAX: usize = 32;
@@ -137,7 +140,7 @@ impl SealArg {
             length: le64(b, 8),
             flags: le32(b, 16),
         };
-        if a.flags & !(SEAL_BREAKABLE | SEAL_POPULATE) != 0 {
+        if a.flags & !(SEAL_BREAKABLE | SEAL_POPULATE | SEAL_REPLACE) != 0 {
             return Err(Error::Invalid("unknown seal flags"));
         }
         if le32(b, 20) != 0 {

@@ -31,6 +31,7 @@ int main(void) {
 	N(SEALFS_IOC_REMOVEMAPPING); N(SEALFS_IOC_FLUSHMAPPING); N(SEALFS_IOC_GET_RECALLS);
 	N(SEALFS_IOC_STAT); N(SEALFS_IOC_SET_READONLY); N(SEALFS_IOC_NOOP);
 	N(SEALFS_IOC_TYPE); N(SEALFS_SEAL_BREAKABLE); N(SEALFS_SEAL_POPULATE);
+	N(SEALFS_SEAL_REPLACE);
 	N(SEALFS_KIND_TEMPORARY); N(SEALFS_KIND_BREAKABLE); N(SEALFS_KIND_PIN);
 	N(SEALFS_KIND_IMMUTABLE); N(SEALFS_STATE_ACTIVE); N(SEALFS_STATE_RECALLED);
 	N(SEALFS_SEALS_MAX); N(SEALFS_MAP_READ); N(SEALFS_MAP_WRITE); N(SEALFS_MAP_POPULATE);
@@ -167,10 +168,11 @@ fn numbers_sizes_and_layouts_match_the_c_header() {
     for cmd in abi::IOC_ALL {
         assert!(ioctls.iter().any(|&(_, v)| v == cmd), "{cmd:#x}");
     }
-    let consts: [(&str, u64); 23] = [
+    let consts: [(&str, u64); 24] = [
         ("SEALFS_IOC_TYPE", abi::IOC_TYPE as u64),
         ("SEALFS_SEAL_BREAKABLE", abi::SEAL_BREAKABLE as u64),
         ("SEALFS_SEAL_POPULATE", abi::SEAL_POPULATE as u64),
+        ("SEALFS_SEAL_REPLACE", abi::SEAL_REPLACE as u64),
         ("SEALFS_KIND_TEMPORARY", abi::KIND_TEMPORARY as u64),
         ("SEALFS_KIND_BREAKABLE", abi::KIND_BREAKABLE as u64),
         ("SEALFS_KIND_PIN", abi::KIND_PIN as u64),

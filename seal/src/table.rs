@@ -266,6 +266,52 @@ impl SealTable {
         Ok((id, released))
     }
 
+    /// Undoes a [`replace`](Self::replace) whose caller could not complete
+    /// (the core's log refused the blocks a populating seal allocated): removes
+    /// the new seal `id` of `holder` on `ino` and puts the replaced seals back
+    /// as they were (same ids, pids, times and states, in id order among the
+    /// inode's seals). Returns whether the new seal was found.
+    pub fn undo_replace(
+        &mut self,
+        ino: Ino,
+        holder: HolderId,
+        id: SealId,
+        replaced: Vec<SealInfo>,
+    ) -> bool {
+        let found = !self
+            .take_where(ino, |s| s.id == id && s.holder == holder)
+            .is_empty();
+        for i in replaced {
+            let s = Seal {
+                id: i.id,
+                holder: i.holder,
+                pid: i.pid,
+                uid: i.uid,
+                kind: i.kind,
+                range: i.range,
+                since: i.since,
+                state: i.state,
+            };
+            let v = self.by_ino.entry(i.ino).or_default();
+            let at = v.partition_point(|o| o.id < s.id);
+            v.insert(at, s);
+            let h = self.holders.entry(s.holder).or_default();
+            inc(&mut h.inos, i.ino);
+            h.total = h.total.saturating_add(1);
+            let u = self.users.entry(s.uid).or_insert(0);
+            *u = u.saturating_add(1);
+            if let SealState::Recalled { deadline } = s.state {
+                self.deadlines.insert((deadline, s.id, i.ino));
+            }
+            if s.kind == SealKind::MappingPin {
+                self.pins = self.pins.saturating_add(1);
+            } else {
+                self.seals = self.seals.saturating_add(1);
+            }
+        }
+        found
+    }
+
     /// Removes every seal of `holder` on `ino` whose range is exactly `range`
     /// (any kind, active or recalled) and returns them, so the core can wake
     /// operations parked on `ino`.

@@ -48,6 +48,13 @@ enum Op {
         ino: u64,
         range: ByteRange,
     },
+    /// A replace, then its undo: the state is as before (but for the id counter).
+    ReplaceUndone {
+        ino: u64,
+        holder: u64,
+        kind: SealKind,
+        range: ByteRange,
+    },
     UnsealId {
         holder: u64,
         id: u64,
@@ -452,6 +459,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(holder, ino, range)| Op::Unseal { holder, ino, range }),
         2 => (0..HOLDERS, 0..INOS, range())
             .prop_map(|(holder, ino, range)| Op::UnsealSeals { holder, ino, range }),
+        1 => (0..INOS, 0..HOLDERS, kind(), range())
+            .prop_map(|(ino, holder, kind, range)| Op::ReplaceUndone { ino, holder, kind, range }),
         1 => (0..HOLDERS, 0u64..30).prop_map(|(holder, id)| Op::UnsealId { holder, id }),
         5 => (0..INOS, change_kind(), range(), prop::bool::weighted(0.1))
             .prop_map(|(ino, kind, range, immutable)| Op::Check {
@@ -515,6 +524,28 @@ proptest! {
                 }
                 Op::Unseal { holder, ino, range } => {
                     prop_assert_eq!(t.unseal(holder, ino, range), m.unseal(holder, ino, range));
+                }
+                Op::ReplaceUndone { ino, holder, kind, range } => {
+                    let rw = Access { read: true, write: true };
+                    let before: Vec<Vec<SealInfo>> = (0..INOS).map(|i| t.list(i)).collect();
+                    let got = t.replace(ino, holder, 1, 0, kind, range, rw, now);
+                    let want = m.replace(ino, holder, 1, 0, kind, range, rw, now);
+                    prop_assert_eq!(&got, &want);
+                    if let Ok((id, gone)) = got {
+                        prop_assert!(t.undo_replace(ino, holder, id, gone.clone()));
+                        m.remove(|s| s.id == id.0);
+                        m.seals.extend(gone.iter().map(|i| MSeal {
+                            id: i.id.0, ino: i.ino, holder: i.holder, pid: i.pid, uid: i.uid,
+                            kind: i.kind, range: i.range, since: i.since,
+                            recalled: match i.state {
+                                SealState::Active => None,
+                                SealState::Recalled { deadline } => Some(deadline),
+                            },
+                        }));
+                        m.seals.sort_by_key(|s| s.id);
+                        let after: Vec<Vec<SealInfo>> = (0..INOS).map(|i| t.list(i)).collect();
+                        prop_assert_eq!(after, before);
+                    }
                 }
                 Op::UnsealSeals { holder, ino, range } => {
                     prop_assert_eq!(

@@ -627,7 +627,7 @@ fn access_rules_limits_and_bad_arguments() {
     let mut b = seal_arg(0, 0, 0);
     b[20] = 1;
     assert_errno!(ioctl_buf(&both, abi::IOC_SEAL, &mut b), libc::EINVAL);
-    for flags in [4u32, 0x8000_0000, abi::SEAL_BREAKABLE | 8] {
+    for flags in [8u32, 0x8000_0000, abi::SEAL_BREAKABLE | 8] {
         assert_errno!(seal(&both, 0, 0, flags), libc::EINVAL);
     }
     assert_errno!(seal(&both, u64::MAX, 2, 0), libc::EINVAL);

@@ -63,6 +63,9 @@ pub struct Reply {
     pub data: Vec<u8>,
     /// Page-cache ranges to invalidate.
     pub invalidate: Vec<Invalidation>,
+    /// This call changes no attribute, although its command may (a SEAL without
+    /// POPULATE): the transport keeps the kernel's cached attributes.
+    pub attrs_kept: bool,
 }
 
 /// The result of one attempt of a command.
@@ -73,6 +76,10 @@ pub struct Outcome {
     pub result: Attempt<Vec<u8>>,
     /// Page-cache ranges to invalidate, whatever the result.
     pub invalidate: Vec<Invalidation>,
+    /// The transport drops the inode's cached attributes after this attempt: the entry
+    /// changes attributes ([`Command::changes_attrs`]) and the handler did not say this
+    /// call leaves them ([`Reply::attrs_kept`]).
+    pub changes_attrs: bool,
 }
 
 /// A handler: fills `reply` or fails; by whether it may have to wait for a seal recall.
@@ -114,6 +121,7 @@ impl Command {
         Outcome {
             result,
             invalidate: reply.invalidate,
+            changes_attrs: self.changes_attrs && !reply.attrs_kept,
         }
     }
 }
@@ -378,6 +386,49 @@ mod tests {
             command(abi::ioc(2, abi::IOC_TYPE, 0x12, 8)),
             Err(Error::Invalid(_))
         ));
+    }
+
+    /// A SEAL without POPULATE changes no attribute: the transport keeps the kernel's
+    /// cached ones (no invalidation written to the kernel per seal); with POPULATE, or an
+    /// argument that did not decode, it drops them as the entry says.
+    #[test]
+    fn only_a_populating_seal_drops_cached_attributes() {
+        let fs = mounted();
+        let (st, fh) = fs
+            .create(1, b"f", 0o644, libc::O_RDWR, Ctx::root())
+            .unwrap();
+        fs.truncate(st.ino, 8192, Ctx::root()).unwrap();
+        let info = MountInfo::default();
+        let c = command(abi::IOC_SEAL).unwrap();
+        assert!(c.changes_attrs);
+        let run = |offset: u64, flags: u32| {
+            let input = abi::SealArg {
+                offset,
+                length: 4096,
+                flags,
+            }
+            .encode();
+            let r = Request {
+                ino: st.ino,
+                fh,
+                cmd: abi::IOC_SEAL,
+                input: &input,
+                out_size: 0,
+                ctx: Ctx::root(),
+                mount: &info,
+            };
+            let o = c.run(&fs, &r);
+            (o.result.is_ok(), o.changes_attrs)
+        };
+        assert_eq!(run(0, 0), (true, false));
+        assert_eq!(
+            run(0, abi::SEAL_BREAKABLE | abi::SEAL_REPLACE),
+            (true, false)
+        );
+        assert_eq!(run(4096, abi::SEAL_POPULATE), (true, true));
+        assert_eq!(run(0, 0x80), (false, true));
+        let blocks = fs.getattr(st.ino).unwrap().blocks;
+        assert_eq!(blocks, 8, "POPULATE filled the second block");
     }
 
     #[test]
