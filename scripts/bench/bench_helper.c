@@ -12,6 +12,8 @@
  *   wloop FILE N            N x 4 KiB pwrite appended to a fresh FILE -> ops_per_s
  *   seal_unseal FILE N      N x (SEALFS_IOC_SEAL + SEALFS_IOC_UNSEAL) -> median_us, p99_us
  *   noop_ioctl FILE N       N x SEALFS_IOC_NOOP (one ioctl round trip) -> median_us, p99_us
+ *   seal_replace FILE N     N x SEALFS_IOC_SEAL with SEALFS_SEAL_REPLACE (a seal cycle in one
+ *                           round trip: each call releases the previous seal) -> median_us, p99_us
  *   holder_death FILE N     N x: a child seals FILE and pauses, SIGKILL it, time until
  *                           ftruncate stops failing with ETXTBSY -> median_us, max_us
  */
@@ -197,6 +199,38 @@ static int seal_unseal(const char *file, long n)
 	return 0;
 }
 
+static int seal_replace(const char *file, long n)
+{
+	int fd = open(file, O_CREAT | O_RDWR, 0644);
+	if (fd < 0)
+		die(file);
+	if (pwrite(fd, "x", 1, 0) != 1)
+		die("pwrite");
+	struct sealfs_seal s = { 0, 0, SEALFS_SEAL_REPLACE, 0 };
+	double *lat = malloc(n * sizeof *lat);
+	for (int i = 0; i < 10; i++)
+		if (ioctl(fd, SEALFS_IOC_SEAL, &s) < 0)
+			die("SEALFS_IOC_SEAL");
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		double t = now();
+		if (ioctl(fd, SEALFS_IOC_SEAL, &s) < 0)
+			die("SEALFS_IOC_SEAL");
+		lat[i] = (now() - t) * 1e6;
+	}
+	double el = now() - t0;
+	/* Each call replaced the one before: exactly one seal is left. */
+	if (ioctl(fd, SEALFS_IOC_UNSEAL, &s) < 0)
+		die("SEALFS_IOC_UNSEAL");
+	if (ioctl(fd, SEALFS_IOC_UNSEAL, &s) == 0 || errno != EINVAL) {
+		fprintf(stderr, "seal_replace: more than one seal was left\n");
+		exit(1);
+	}
+	report(lat, n, el);
+	close(fd);
+	return 0;
+}
+
 static int noop_ioctl(const char *file, long n)
 {
 	int fd = open(file, O_CREAT | O_RDWR, 0644);
@@ -308,6 +342,8 @@ int main(int argc, char **argv)
 		return write_loop(path, n, 0);
 	if (!strcmp(cmd, "seal_unseal"))
 		return seal_unseal(path, n);
+	if (!strcmp(cmd, "seal_replace"))
+		return seal_replace(path, n);
 	if (!strcmp(cmd, "noop_ioctl"))
 		return noop_ioctl(path, n);
 	if (!strcmp(cmd, "holder_death"))
