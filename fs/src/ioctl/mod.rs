@@ -9,7 +9,8 @@
 //! applies the page-cache invalidations the [`Outcome`] carries (on every attempt, also a
 //! failed one), parks and retries the command when it must wait for a recall
 //! ([`Stop::Wait`], which only a [`Handler::MayPark`] entry returns), drops the inode's
-//! cached attributes when the entry says it changes them, and maps the error to its errno.
+//! cached attributes when the outcome says the call may have changed them, and maps the
+//! error to its errno.
 //!
 //! * `flags` — the Linux inode-flag ioctls (`chattr`, `lsattr`, `xfs_io chattr`);
 //! * `seals` — seals, the permanent seal, DAX windows, the extent list and defrag;
@@ -103,7 +104,8 @@ pub struct Command {
     /// It changes the inode's flags, ctime or block count, which no reply carries: the
     /// transport drops the cached attributes after it (whatever the outcome: a failed call
     /// should have changed nothing, but the kernel must never keep attributes the daemon
-    /// may have changed).
+    /// may have changed), unless the handler says this call cannot have
+    /// ([`Reply::attrs_kept`]: a SEAL without POPULATE).
     pub changes_attrs: bool,
     /// Its handler is a [`Handler::MayPark`]: its outcome may be [`Stop::Wait`].
     pub may_park: bool,
