@@ -17,6 +17,7 @@
 /* Seal flags. */
 #define SEALFS_SEAL_BREAKABLE 0x1u /* recalled on conflict instead of refusing it */
 #define SEALFS_SEAL_POPULATE  0x2u /* allocate and zero holes in the range first */
+#define SEALFS_SEAL_REPLACE   0x4u /* release this descriptor's other seals in the same step */
 
 struct sealfs_seal {
 	__u64 offset;
@@ -168,5 +169,9 @@ struct sealfs_readonly {
 
 #define SEALFS_IOC_STAT         _IOR(SEALFS_IOC_TYPE, 0x10, struct sealfs_stat)
 #define SEALFS_IOC_SET_READONLY _IOW(SEALFS_IOC_TYPE, 0x11, struct sealfs_readonly)
+
+/* Does nothing and returns 0 (any file or directory of a mount, anyone): one ioctl round
+ * trip to the daemon, for measuring it. */
+#define SEALFS_IOC_NOOP         _IO(SEALFS_IOC_TYPE, 0x12)
 
 #endif /* SEALFS_H */

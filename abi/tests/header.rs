@@ -29,8 +29,9 @@ int main(void) {
 	N(SEALFS_IOC_SET_IMMUTABLE); N(SEALFS_IOC_CLEAR_IMMUTABLE); N(SEALFS_IOC_REVOKE);
 	N(SEALFS_IOC_EXTENTS); N(SEALFS_IOC_DEFRAG); N(SEALFS_IOC_SETUPMAPPING);
 	N(SEALFS_IOC_REMOVEMAPPING); N(SEALFS_IOC_FLUSHMAPPING); N(SEALFS_IOC_GET_RECALLS);
-	N(SEALFS_IOC_STAT); N(SEALFS_IOC_SET_READONLY);
+	N(SEALFS_IOC_STAT); N(SEALFS_IOC_SET_READONLY); N(SEALFS_IOC_NOOP);
 	N(SEALFS_IOC_TYPE); N(SEALFS_SEAL_BREAKABLE); N(SEALFS_SEAL_POPULATE);
+	N(SEALFS_SEAL_REPLACE);
 	N(SEALFS_KIND_TEMPORARY); N(SEALFS_KIND_BREAKABLE); N(SEALFS_KIND_PIN);
 	N(SEALFS_KIND_IMMUTABLE); N(SEALFS_STATE_ACTIVE); N(SEALFS_STATE_RECALLED);
 	N(SEALFS_SEALS_MAX); N(SEALFS_MAP_READ); N(SEALFS_MAP_WRITE); N(SEALFS_MAP_POPULATE);
@@ -143,7 +144,7 @@ fn numbers_sizes_and_layouts_match_the_c_header() {
             .parse()
             .unwrap()
     };
-    let ioctls: [(&str, u32); 14] = [
+    let ioctls: [(&str, u32); 15] = [
         ("SEALFS_IOC_SEAL", abi::IOC_SEAL),
         ("SEALFS_IOC_UNSEAL", abi::IOC_UNSEAL),
         ("SEALFS_IOC_GET_SEALS", abi::IOC_GET_SEALS),
@@ -158,6 +159,7 @@ fn numbers_sizes_and_layouts_match_the_c_header() {
         ("SEALFS_IOC_GET_RECALLS", abi::IOC_GET_RECALLS),
         ("SEALFS_IOC_STAT", abi::IOC_STAT),
         ("SEALFS_IOC_SET_READONLY", abi::IOC_SET_READONLY),
+        ("SEALFS_IOC_NOOP", abi::IOC_NOOP),
     ];
     for (k, v) in ioctls {
         assert_eq!(num(k), v as u64, "{k}");
@@ -166,10 +168,11 @@ fn numbers_sizes_and_layouts_match_the_c_header() {
     for cmd in abi::IOC_ALL {
         assert!(ioctls.iter().any(|&(_, v)| v == cmd), "{cmd:#x}");
     }
-    let consts: [(&str, u64); 23] = [
+    let consts: [(&str, u64); 24] = [
         ("SEALFS_IOC_TYPE", abi::IOC_TYPE as u64),
         ("SEALFS_SEAL_BREAKABLE", abi::SEAL_BREAKABLE as u64),
         ("SEALFS_SEAL_POPULATE", abi::SEAL_POPULATE as u64),
+        ("SEALFS_SEAL_REPLACE", abi::SEAL_REPLACE as u64),
         ("SEALFS_KIND_TEMPORARY", abi::KIND_TEMPORARY as u64),
         ("SEALFS_KIND_BREAKABLE", abi::KIND_BREAKABLE as u64),
         ("SEALFS_KIND_PIN", abi::KIND_PIN as u64),

@@ -502,3 +502,197 @@ fn limits_count_the_holder_and_the_user_never_the_pid() {
     }
     assert_eq!(fs.seal_stats().seals, 0);
 }
+
+/// A replacing seal takes the new seal and gives back every temporary and breakable seal of
+/// the description in one step: the old ranges are free at once, the new one sealed, other
+/// descriptions' seals untouched, and the description's limit does not stop it.
+#[test]
+fn a_replacing_seal_moves_the_descriptions_seals_in_one_call() {
+    let (_d, fs, ino) = setup(5000); // max_seals 4; size 3 * 4096 + 100
+    let fh = fs.open(ino, libc::O_RDWR, ctx(30)).unwrap();
+    let other = fs.open(ino, libc::O_RDONLY, ctx(31)).unwrap();
+    fs.seal(other, 0, 1, SealMode::Breakable, Populate::No, ctx(31))
+        .unwrap();
+    // Nothing held yet: a plain seal.
+    fs.seal_replacing(fh, 0, 4096, SealMode::Temporary, Populate::No, ctx(30))
+        .unwrap();
+    for i in 1..4 {
+        fs.seal(fh, i, 1, SealMode::Breakable, Populate::No, ctx(30))
+            .unwrap();
+    }
+    assert_eq!(
+        fs.seal(fh, 8192, 4096, SealMode::Temporary, Populate::No, ctx(30))
+            .unwrap_err()
+            .errno(),
+        libc::ENOLCK,
+        "four held"
+    );
+    fs.seal_replacing(fh, 8192, 4096, SealMode::Temporary, Populate::No, ctx(30))
+        .unwrap();
+    let held: Vec<(u64, u64, u64)> = fs
+        .seals_of(ino)
+        .iter()
+        .map(|s| (s.holder, s.range.start, s.range.end))
+        .collect();
+    assert_eq!(held, vec![(other, 0, 1), (fh, 8192, 12288)]);
+    // [0, 4096) is free for changes now; the new range is sealed.
+    fs.fallocate(ino, 4096, 4096, 3).unwrap(); // punch [4096, 8192)
+    assert_eq!(
+        fs.fallocate(ino, 8192, 4096, 3).unwrap_err().errno(),
+        libc::ETXTBSY
+    );
+    // The same range again: still exactly one seal of this description.
+    fs.seal_replacing(fh, 8192, 4096, SealMode::Temporary, Populate::No, ctx(30))
+        .unwrap();
+    assert_eq!(fs.seals_of(ino).len(), 2);
+    // UNSEAL of the replaced range finds nothing; of the new one, it goes.
+    assert_eq!(fs.unseal(fh, 0, 4096).unwrap_err().errno(), libc::EINVAL);
+    fs.unseal(fh, 8192, 4096).unwrap();
+    assert_eq!(fs.seal_stats().seals, 1);
+    // A refused replacement releases nothing: EBADF (a temporary seal needs write access).
+    fs.seal_replacing(other, 0, 0, SealMode::Temporary, Populate::No, ctx(31))
+        .map(|_| ())
+        .expect_err("temporary seal through O_RDONLY");
+    assert_eq!(fs.seals_of(ino).len(), 1, "other's seal is still there");
+    fs.release(fh).unwrap();
+    fs.release(other).unwrap();
+}
+
+/// A recall in progress refuses a replacement with EBUSY, the description's own recalled
+/// seal included, and keeps every seal; a fenced description gets ENOLINK.
+#[test]
+fn a_replacing_seal_is_refused_during_a_recall_and_after_revocation() {
+    let (_d, fs, ino) = setup(200);
+    let fh = fs.open(ino, libc::O_RDWR, ctx(32)).unwrap();
+    fs.seal(fh, 0, 4096, SealMode::Breakable, Populate::No, ctx(32))
+        .unwrap();
+    assert!(matches!(
+        fs.truncate(ino, 0, Ctx::root()),
+        Err(Stop::Wait(_))
+    ));
+    assert_eq!(
+        fs.seal_replacing(fh, 8192, 0, SealMode::Temporary, Populate::No, ctx(32))
+            .unwrap_err()
+            .errno(),
+        libc::EBUSY
+    );
+    assert_eq!(fs.seals_of(ino).len(), 1, "the recalled seal is still held");
+    assert!(fs.recall_pending(fh));
+    // Ignored until the deadline: revoked, and the description fenced.
+    fs.blocking(|| fs.truncate(ino, 0, Ctx::root())).unwrap();
+    assert_eq!(
+        fs.seal_replacing(fh, 0, 0, SealMode::Temporary, Populate::No, ctx(32))
+            .unwrap_err()
+            .errno(),
+        libc::ENOLINK
+    );
+    fs.release(fh).unwrap();
+}
+
+/// With POPULATE the holes of the new range are filled and the description's old seals
+/// replaced in the same step; ENOSPC allocates nothing and keeps the old seal.
+#[test]
+fn a_populating_replacement_fills_the_new_range_or_changes_nothing() {
+    let (_d, fs, ino) = setup(5000);
+    fs.truncate(ino, 1 << 20, Ctx::root()).unwrap(); // holes from 16 KiB
+    let fh = fs.open(ino, libc::O_RDWR, ctx(33)).unwrap();
+    fs.seal(fh, 0, 4096, SealMode::Temporary, Populate::No, ctx(33))
+        .unwrap();
+    let (free, blocks) = usage(&fs, ino);
+    fs.seal_replacing(
+        fh,
+        64 << 10,
+        64 << 10,
+        SealMode::Temporary,
+        Populate::Fill,
+        ctx(33),
+    )
+    .unwrap();
+    assert_eq!(
+        usage(&fs, ino),
+        (free - 16, blocks + 16 * 8),
+        "16 blocks of 4 KiB"
+    );
+    let held: Vec<(u64, u64)> = fs
+        .seals_of(ino)
+        .iter()
+        .map(|s| (s.range.start, s.range.end))
+        .collect();
+    assert_eq!(held, vec![(64 << 10, 128 << 10)]);
+    // The new range is sealed, the old one free.
+    assert_eq!(
+        fs.truncate(ino, 100 << 10, Ctx::root())
+            .unwrap_err()
+            .errno(),
+        libc::ETXTBSY
+    );
+    fs.fallocate(ino, 0, 4096, 3).unwrap(); // punch [0, 4096)
+                                            // More holes than free blocks: ENOSPC, nothing allocated, the old seal kept.
+    fs.truncate(ino, 64 << 20, Ctx::root()).unwrap();
+    let before = usage(&fs, ino);
+    assert_eq!(
+        fs.seal_replacing(fh, 0, 0, SealMode::Temporary, Populate::Fill, ctx(33))
+            .unwrap_err()
+            .errno(),
+        libc::ENOSPC
+    );
+    assert_eq!(usage(&fs, ino), before, "nothing allocated");
+    let held: Vec<(u64, u64)> = fs
+        .seals_of(ino)
+        .iter()
+        .map(|s| (s.range.start, s.range.end))
+        .collect();
+    assert_eq!(held, vec![(64 << 10, 128 << 10)], "the old seal stays");
+    fs.release(fh).unwrap();
+}
+
+/// The process id recorded with a seal is looked up once per description and thread, then
+/// remembered with the description: after the sealing thread has exited, a seal through the
+/// same description still names its process, while another description, asking the system
+/// anew, can only name the thread id it was given.
+#[test]
+fn the_sealing_process_is_remembered_per_description() {
+    let (_d, fs, ino) = setup(5000);
+    let me = std::process::id();
+    // SAFETY: gettid has no arguments and cannot fail.
+    let fs = Arc::new(fs);
+    let (fs2, me2) = (fs.clone(), me);
+    let (fh, tid) = std::thread::spawn(move || {
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::gettid() } as u32;
+        assert_ne!(tid, me2, "a thread other than the leader");
+        let fh = fs2.open(ino, libc::O_RDWR, ctx(tid)).unwrap();
+        fs2.seal(fh, 0, 1, SealMode::Temporary, Populate::No, ctx(tid))
+            .unwrap();
+        (fh, tid)
+    })
+    .join()
+    .unwrap();
+    let pids = |fs: &Filesystem| -> Vec<u32> { fs.seals_of(ino).iter().map(|s| s.pid).collect() };
+    assert_eq!(pids(&fs), vec![me], "a thread's seal names its process");
+    // The thread is gone (joined), its id no longer names anything.
+    wait_gone(tid);
+    fs.seal(fh, 1, 1, SealMode::Temporary, Populate::No, ctx(tid))
+        .unwrap();
+    assert_eq!(pids(&fs), vec![me, me], "remembered with the description");
+    let fresh = fs.open(ino, libc::O_RDWR, ctx(tid)).unwrap();
+    fs.seal(fresh, 2, 1, SealMode::Temporary, Populate::No, ctx(tid))
+        .unwrap();
+    assert_eq!(pids(&fs), vec![me, me, tid], "looked up anew: the id alone");
+    fs.release(fh).unwrap();
+    fs.release(fresh).unwrap();
+}
+
+/// Waits until no task has id `tid` (a joined thread's id goes a moment after the join).
+fn wait_gone(tid: u32) {
+    let t = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{tid}")).exists()
+        || std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "thread {tid} still there"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

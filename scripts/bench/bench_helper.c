@@ -11,6 +11,9 @@
  *   fsync_small FILE N      N x (4 KiB pwrite appended + fsync) -> ops_per_s
  *   wloop FILE N            N x 4 KiB pwrite appended to a fresh FILE -> ops_per_s
  *   seal_unseal FILE N      N x (SEALFS_IOC_SEAL + SEALFS_IOC_UNSEAL) -> median_us, p99_us
+ *   noop_ioctl FILE N       N x SEALFS_IOC_NOOP (one ioctl round trip) -> median_us, p99_us
+ *   seal_replace FILE N     N x SEALFS_IOC_SEAL with SEALFS_SEAL_REPLACE (a seal cycle in one
+ *                           round trip: each call releases the previous seal) -> median_us, p99_us
  *   holder_death FILE N     N x: a child seals FILE and pauses, SIGKILL it, time until
  *                           ftruncate stops failing with ETXTBSY -> median_us, max_us
  */
@@ -158,6 +161,14 @@ static int write_loop(const char *file, long n, int sync)
 	return 0;
 }
 
+/* Sorts the N latencies and prints their median, p99 and the mean over EL seconds. */
+static void report(double *lat, long n, double el)
+{
+	qsort(lat, n, sizeof *lat, cmp_double);
+	printf("median_us=%.3f p99_us=%.3f mean_us=%.3f\n", lat[n / 2], lat[n * 99 / 100],
+	       el * 1e6 / n);
+}
+
 static int seal_unseal(const char *file, long n)
 {
 	int fd = open(file, O_CREAT | O_RDWR, 0644);
@@ -183,10 +194,60 @@ static int seal_unseal(const char *file, long n)
 			die("SEALFS_IOC_UNSEAL");
 		lat[i] = (now() - t) * 1e6;
 	}
+	report(lat, n, now() - t0);
+	close(fd);
+	return 0;
+}
+
+static int seal_replace(const char *file, long n)
+{
+	int fd = open(file, O_CREAT | O_RDWR, 0644);
+	if (fd < 0)
+		die(file);
+	if (pwrite(fd, "x", 1, 0) != 1)
+		die("pwrite");
+	struct sealfs_seal s = { 0, 0, SEALFS_SEAL_REPLACE, 0 };
+	double *lat = malloc(n * sizeof *lat);
+	for (int i = 0; i < 10; i++)
+		if (ioctl(fd, SEALFS_IOC_SEAL, &s) < 0)
+			die("SEALFS_IOC_SEAL");
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		double t = now();
+		if (ioctl(fd, SEALFS_IOC_SEAL, &s) < 0)
+			die("SEALFS_IOC_SEAL");
+		lat[i] = (now() - t) * 1e6;
+	}
 	double el = now() - t0;
-	qsort(lat, n, sizeof *lat, cmp_double);
-	printf("median_us=%.3f p99_us=%.3f mean_us=%.3f\n", lat[n / 2], lat[n * 99 / 100],
-	       el * 1e6 / n);
+	/* Each call replaced the one before: exactly one seal is left. */
+	if (ioctl(fd, SEALFS_IOC_UNSEAL, &s) < 0)
+		die("SEALFS_IOC_UNSEAL");
+	if (ioctl(fd, SEALFS_IOC_UNSEAL, &s) == 0 || errno != EINVAL) {
+		fprintf(stderr, "seal_replace: more than one seal was left\n");
+		exit(1);
+	}
+	report(lat, n, el);
+	close(fd);
+	return 0;
+}
+
+static int noop_ioctl(const char *file, long n)
+{
+	int fd = open(file, O_CREAT | O_RDWR, 0644);
+	if (fd < 0)
+		die(file);
+	double *lat = malloc(n * sizeof *lat);
+	for (int i = 0; i < 10; i++)
+		if (ioctl(fd, SEALFS_IOC_NOOP) < 0)
+			die("SEALFS_IOC_NOOP");
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		double t = now();
+		if (ioctl(fd, SEALFS_IOC_NOOP) < 0)
+			die("SEALFS_IOC_NOOP");
+		lat[i] = (now() - t) * 1e6;
+	}
+	report(lat, n, now() - t0);
 	close(fd);
 	return 0;
 }
@@ -281,6 +342,10 @@ int main(int argc, char **argv)
 		return write_loop(path, n, 0);
 	if (!strcmp(cmd, "seal_unseal"))
 		return seal_unseal(path, n);
+	if (!strcmp(cmd, "seal_replace"))
+		return seal_replace(path, n);
+	if (!strcmp(cmd, "noop_ioctl"))
+		return noop_ioctl(path, n);
 	if (!strcmp(cmd, "holder_death"))
 		return holder_death(path, n);
 	fprintf(stderr, "bench_helper: unknown command %s\n", cmd);

@@ -147,6 +147,51 @@ impl SealTable {
         access: Access,
         now: u64,
     ) -> Result<SealId, SealError> {
+        self.take(ino, holder, pid, uid, kind, range, access, now, false)
+            .map(|(id, _)| id)
+    }
+
+    /// Takes a seal as [`seal`](Self::seal) does and, in the same step, removes
+    /// every temporary and breakable seal `holder` already holds on `ino`,
+    /// whatever its range or state (its mapping pins stay): a seal that
+    /// *replaces* the holder's previous ones, so that moving a seal costs one
+    /// call. Returns the new seal and the removed ones, oldest first.
+    ///
+    /// The errors and their order are [`seal`](Self::seal)'s, and a failed
+    /// call changes nothing: the old seals stay. Two rules see the replaced
+    /// seals: [`SealError::RecallPending`] counts them too (a recalled holder
+    /// gives its seal back, it does not swap it for a fresh one the waiting
+    /// change would have to recall again), and the limits count them as
+    /// already gone (a holder at `max_seals_per_holder` can move its seals).
+    #[allow(clippy::too_many_arguments)]
+    pub fn replace(
+        &mut self,
+        ino: Ino,
+        holder: HolderId,
+        pid: Pid,
+        uid: Uid,
+        kind: SealKind,
+        range: ByteRange,
+        access: Access,
+        now: u64,
+    ) -> Result<(SealId, Vec<SealInfo>), SealError> {
+        self.take(ino, holder, pid, uid, kind, range, access, now, true)
+    }
+
+    /// [`seal`](Self::seal), and with `replace` [`replace`](Self::replace).
+    #[allow(clippy::too_many_arguments)]
+    fn take(
+        &mut self,
+        ino: Ino,
+        holder: HolderId,
+        pid: Pid,
+        uid: Uid,
+        kind: SealKind,
+        range: ByteRange,
+        access: Access,
+        now: u64,
+        replace: bool,
+    ) -> Result<(SealId, Vec<SealInfo>), SealError> {
         if self.is_revoked(holder) {
             return Err(SealError::Revoked);
         }
@@ -160,19 +205,42 @@ impl SealTable {
         if range.is_empty() {
             return Err(SealError::Invalid);
         }
+        let replaced = |s: &Seal| replace && s.holder == holder && s.kind != SealKind::MappingPin;
+        // Seals the replacement removes, of this holder and of this user.
+        let (mut gone_holder, mut gone_user) = (0usize, 0usize);
         if let Some(v) = self.by_ino.get(&ino) {
             if v.iter()
                 .any(|s| matches!(s.state, SealState::Recalled { .. }))
             {
                 return Err(SealError::RecallPending);
             }
+            for s in v.iter().filter(|s| replaced(s)) {
+                gone_holder = gone_holder.saturating_add(1);
+                if s.uid == uid {
+                    gone_user = gone_user.saturating_add(1);
+                }
+            }
         }
-        let by_holder = self.holders.get(&holder).map_or(0, |h| h.total);
-        let by_user = self.users.get(&uid).copied().unwrap_or(0);
+        let by_holder = self
+            .holders
+            .get(&holder)
+            .map_or(0, |h| h.total)
+            .saturating_sub(gone_holder);
+        let by_user = self
+            .users
+            .get(&uid)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(gone_user);
         if by_holder >= self.cfg.max_seals_per_holder || by_user >= self.cfg.max_seals_per_user {
             return Err(SealError::TooMany);
         }
 
+        let released = if gone_holder > 0 {
+            self.take_where(ino, replaced)
+        } else {
+            Vec::new()
+        };
         let id = SealId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
         self.by_ino.entry(ino).or_default().push(Seal {
@@ -195,7 +263,53 @@ impl SealTable {
         } else {
             self.seals = self.seals.saturating_add(1);
         }
-        Ok(id)
+        Ok((id, released))
+    }
+
+    /// Undoes a [`replace`](Self::replace) whose caller could not complete
+    /// (the core's log refused the blocks a populating seal allocated): removes
+    /// the new seal `id` of `holder` on `ino` and puts the replaced seals back
+    /// as they were (same ids, pids, times and states, in id order among the
+    /// inode's seals). Returns whether the new seal was found.
+    pub fn undo_replace(
+        &mut self,
+        ino: Ino,
+        holder: HolderId,
+        id: SealId,
+        replaced: Vec<SealInfo>,
+    ) -> bool {
+        let found = !self
+            .take_where(ino, |s| s.id == id && s.holder == holder)
+            .is_empty();
+        for i in replaced {
+            let s = Seal {
+                id: i.id,
+                holder: i.holder,
+                pid: i.pid,
+                uid: i.uid,
+                kind: i.kind,
+                range: i.range,
+                since: i.since,
+                state: i.state,
+            };
+            let v = self.by_ino.entry(i.ino).or_default();
+            let at = v.partition_point(|o| o.id < s.id);
+            v.insert(at, s);
+            let h = self.holders.entry(s.holder).or_default();
+            inc(&mut h.inos, i.ino);
+            h.total = h.total.saturating_add(1);
+            let u = self.users.entry(s.uid).or_insert(0);
+            *u = u.saturating_add(1);
+            if let SealState::Recalled { deadline } = s.state {
+                self.deadlines.insert((deadline, s.id, i.ino));
+            }
+            if s.kind == SealKind::MappingPin {
+                self.pins = self.pins.saturating_add(1);
+            } else {
+                self.seals = self.seals.saturating_add(1);
+            }
+        }
+        found
     }
 
     /// Removes every seal of `holder` on `ino` whose range is exactly `range`
@@ -211,13 +325,37 @@ impl SealTable {
         ino: Ino,
         range: ByteRange,
     ) -> Result<Vec<SealInfo>, SealError> {
+        self.unseal_where(holder, ino, range, true)
+    }
+
+    /// As [`unseal`](Self::unseal), but only temporary and breakable seals:
+    /// the holder's mapping pins on that range stay (they go with their window
+    /// slot). What `SEALFS_IOC_UNSEAL` does.
+    pub fn unseal_seals(
+        &mut self,
+        holder: HolderId,
+        ino: Ino,
+        range: ByteRange,
+    ) -> Result<Vec<SealInfo>, SealError> {
+        self.unseal_where(holder, ino, range, false)
+    }
+
+    fn unseal_where(
+        &mut self,
+        holder: HolderId,
+        ino: Ino,
+        range: ByteRange,
+        pins: bool,
+    ) -> Result<Vec<SealInfo>, SealError> {
         if self.is_revoked(holder) {
             return Err(SealError::Revoked);
         }
         if range.is_empty() {
             return Err(SealError::Invalid);
         }
-        let gone = self.take_where(ino, |s| s.holder == holder && s.range == range);
+        let gone = self.take_where(ino, |s| {
+            s.holder == holder && s.range == range && (pins || s.kind != SealKind::MappingPin)
+        });
         if gone.is_empty() {
             Err(SealError::NotFound)
         } else {

@@ -29,9 +29,30 @@ enum Op {
         range: ByteRange,
         access: Access,
     },
+    Replace {
+        ino: u64,
+        holder: u64,
+        pid: u32,
+        uid: u32,
+        kind: SealKind,
+        range: ByteRange,
+        access: Access,
+    },
     Unseal {
         holder: u64,
         ino: u64,
+        range: ByteRange,
+    },
+    UnsealSeals {
+        holder: u64,
+        ino: u64,
+        range: ByteRange,
+    },
+    /// A replace, then its undo: the state is as before (but for the id counter).
+    ReplaceUndone {
+        ino: u64,
+        holder: u64,
+        kind: SealKind,
         range: ByteRange,
     },
     UnsealId {
@@ -160,6 +181,77 @@ impl Model {
         Ok(SealId(self.next_id))
     }
 
+    /// A seal that removes the holder's other seals (not pins) on `ino`, written out
+    /// independently: the same checks, with the replaced seals not counted against the
+    /// limits.
+    #[allow(clippy::too_many_arguments)]
+    fn replace(
+        &mut self,
+        ino: u64,
+        holder: u64,
+        pid: u32,
+        uid: u32,
+        kind: SealKind,
+        range: ByteRange,
+        access: Access,
+        now: u64,
+    ) -> Result<(SealId, Vec<SealInfo>), SealError> {
+        if self.revoked.contains(&holder) {
+            return Err(SealError::Revoked);
+        }
+        let ok = if kind == SealKind::Temporary {
+            access.write
+        } else {
+            access.read
+        };
+        if !ok {
+            return Err(SealError::BadAccess);
+        }
+        if range.start >= range.end {
+            return Err(SealError::Invalid);
+        }
+        if self
+            .seals
+            .iter()
+            .any(|s| s.ino == ino && s.recalled.is_some())
+        {
+            return Err(SealError::RecallPending);
+        }
+        let goes = |s: &MSeal| s.ino == ino && s.holder == holder && s.kind != SealKind::MappingPin;
+        let stays = |s: &&MSeal| !goes(s);
+        if self
+            .seals
+            .iter()
+            .filter(stays)
+            .filter(|s| s.holder == holder)
+            .count()
+            >= MAX_PER_HOLDER
+            || self
+                .seals
+                .iter()
+                .filter(stays)
+                .filter(|s| s.uid == uid)
+                .count()
+                >= MAX_PER_USER
+        {
+            return Err(SealError::TooMany);
+        }
+        let gone = self.remove(goes);
+        self.next_id += 1;
+        self.seals.push(MSeal {
+            id: self.next_id,
+            ino,
+            holder,
+            pid,
+            uid,
+            kind,
+            range,
+            since: now,
+            recalled: None,
+        });
+        Ok((SealId(self.next_id), gone))
+    }
+
     fn remove(&mut self, f: impl Fn(&MSeal) -> bool) -> Vec<SealInfo> {
         let out: Vec<SealInfo> = self
             .seals
@@ -184,6 +276,28 @@ impl Model {
             return Err(SealError::Invalid);
         }
         let out = self.remove(|s| s.holder == holder && s.ino == ino && s.range == range);
+        if out.is_empty() {
+            Err(SealError::NotFound)
+        } else {
+            Ok(out)
+        }
+    }
+
+    fn unseal_seals(
+        &mut self,
+        holder: u64,
+        ino: u64,
+        range: ByteRange,
+    ) -> Result<Vec<SealInfo>, SealError> {
+        if self.revoked.contains(&holder) {
+            return Err(SealError::Revoked);
+        }
+        if range.start >= range.end {
+            return Err(SealError::Invalid);
+        }
+        let out = self.remove(|s| {
+            s.holder == holder && s.ino == ino && s.range == range && s.kind != SealKind::MappingPin
+        });
         if out.is_empty() {
             Err(SealError::NotFound)
         } else {
@@ -336,8 +450,17 @@ fn op() -> impl Strategy<Value = Op> {
                 // Mostly read-write so that seals get taken.
                 access: Access { read: r || w, write: w || !r },
             }),
+        3 => (0..INOS, 0..HOLDERS, (0..PIDS, 0..UIDS), kind(), range(), any::<(bool, bool)>())
+            .prop_map(|(ino, holder, (pid, uid), kind, range, (r, w))| Op::Replace {
+                ino, holder, pid, uid, kind, range,
+                access: Access { read: r || w, write: w || !r },
+            }),
         2 => (0..HOLDERS, 0..INOS, range())
             .prop_map(|(holder, ino, range)| Op::Unseal { holder, ino, range }),
+        2 => (0..HOLDERS, 0..INOS, range())
+            .prop_map(|(holder, ino, range)| Op::UnsealSeals { holder, ino, range }),
+        1 => (0..INOS, 0..HOLDERS, kind(), range())
+            .prop_map(|(ino, holder, kind, range)| Op::ReplaceUndone { ino, holder, kind, range }),
         1 => (0..HOLDERS, 0u64..30).prop_map(|(holder, id)| Op::UnsealId { holder, id }),
         5 => (0..INOS, change_kind(), range(), prop::bool::weighted(0.1))
             .prop_map(|(ino, kind, range, immutable)| Op::Check {
@@ -393,8 +516,42 @@ proptest! {
                         m.seal(ino, holder, pid, uid, kind, range, access, now)
                     );
                 }
+                Op::Replace { ino, holder, pid, uid, kind, range, access } => {
+                    prop_assert_eq!(
+                        t.replace(ino, holder, pid, uid, kind, range, access, now),
+                        m.replace(ino, holder, pid, uid, kind, range, access, now)
+                    );
+                }
                 Op::Unseal { holder, ino, range } => {
                     prop_assert_eq!(t.unseal(holder, ino, range), m.unseal(holder, ino, range));
+                }
+                Op::ReplaceUndone { ino, holder, kind, range } => {
+                    let rw = Access { read: true, write: true };
+                    let before: Vec<Vec<SealInfo>> = (0..INOS).map(|i| t.list(i)).collect();
+                    let got = t.replace(ino, holder, 1, 0, kind, range, rw, now);
+                    let want = m.replace(ino, holder, 1, 0, kind, range, rw, now);
+                    prop_assert_eq!(&got, &want);
+                    if let Ok((id, gone)) = got {
+                        prop_assert!(t.undo_replace(ino, holder, id, gone.clone()));
+                        m.remove(|s| s.id == id.0);
+                        m.seals.extend(gone.iter().map(|i| MSeal {
+                            id: i.id.0, ino: i.ino, holder: i.holder, pid: i.pid, uid: i.uid,
+                            kind: i.kind, range: i.range, since: i.since,
+                            recalled: match i.state {
+                                SealState::Active => None,
+                                SealState::Recalled { deadline } => Some(deadline),
+                            },
+                        }));
+                        m.seals.sort_by_key(|s| s.id);
+                        let after: Vec<Vec<SealInfo>> = (0..INOS).map(|i| t.list(i)).collect();
+                        prop_assert_eq!(after, before);
+                    }
+                }
+                Op::UnsealSeals { holder, ino, range } => {
+                    prop_assert_eq!(
+                        t.unseal_seals(holder, ino, range),
+                        m.unseal_seals(holder, ino, range)
+                    );
                 }
                 Op::UnsealId { holder, id } => {
                     prop_assert_eq!(t.unseal_id(holder, SealId(id)), m.unseal_id(holder, id));
@@ -443,8 +600,10 @@ proptest! {
             prop_assert_eq!(range.overlaps(&other), other.overlaps(&range));
             let ino = a % 2;
             let holder = c % 3;
-            match sel % 6 {
+            match sel % 7 {
                 0 | 1 => { let _ = t.seal(ino, holder, (c % 2) as u32, (b % 2) as u32, kind, range,
+                                          Access { read: true, write: true }, now); }
+                6 => { let _ = t.replace(ino, holder, (c % 2) as u32, (b % 2) as u32, kind, range,
                                           Access { read: true, write: true }, now); }
                 2 => { let _ = t.check(ino, &Change { kind: ck, range }, false, now); }
                 3 => { let _ = t.expire(now); }

@@ -770,3 +770,129 @@ fn growth_passes_mapping_pins_but_not_seals() {
         vec![SealState::Active, SealState::Recalled { deadline: T }]
     );
 }
+
+/// A replacing seal removes every temporary and breakable seal of its holder on the inode
+/// (any range, any kind but pins), and nothing of other holders or other inodes, in the
+/// same step as it takes the new one.
+#[test]
+fn replace_moves_the_holders_seals_and_keeps_its_pins() {
+    let mut t = table();
+    let a = seal(&mut t, 1, 1, SealKind::Temporary, r(0, 10));
+    let pin = seal(&mut t, 1, 1, SealKind::MappingPin, r(0, 10));
+    let other = seal(&mut t, 1, 2, SealKind::Temporary, r(0, 10));
+    let elsewhere = seal(&mut t, 2, 1, SealKind::Breakable, r(0, 10));
+    // At the holder's limit (3): the replaced seal makes room for the new one.
+    assert_eq!(
+        t.seal(1, 1, 100, 1000, SealKind::Breakable, r(20, 30), RW, 0),
+        Err(SealError::TooMany)
+    );
+    let (b, gone) = t
+        .replace(1, 1, 101, 1000, SealKind::Breakable, r(20, 30), RO, 7)
+        .unwrap();
+    assert_eq!(gone.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a]);
+    let ids: Vec<SealId> = t.list(1).iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![pin, other, b], "the new seal is the newest");
+    assert_eq!(t.list(1)[2].pid, 101);
+    assert_eq!(t.list(1)[2].since, 7);
+    assert_eq!(t.list(2)[0].id, elsewhere, "another inode's seal stays");
+    // Replacing when nothing is held is a plain seal.
+    let (c, gone) = t
+        .replace(3, 9, 100, 1000, SealKind::Temporary, r(0, 1), RW, 0)
+        .unwrap();
+    assert!(gone.is_empty());
+    assert_eq!(t.list(3).iter().map(|s| s.id).collect::<Vec<_>>(), vec![c]);
+    // The same range again: the old seal goes, a new one stands.
+    let (d, gone) = t
+        .replace(3, 9, 100, 1000, SealKind::Temporary, r(0, 1), RW, 0)
+        .unwrap();
+    assert_eq!(gone.iter().map(|s| s.id).collect::<Vec<_>>(), vec![c]);
+    assert_eq!(t.list(3).iter().map(|s| s.id).collect::<Vec<_>>(), vec![d]);
+    assert_eq!(
+        t.stats(),
+        Stats {
+            seals: 4,
+            pins: 1,
+            recalls: 0,
+            revocations: 0
+        }
+    );
+}
+
+/// A refused replacement changes nothing, and a seal being recalled, the holder's own
+/// included, refuses it with EBUSY: a recalled holder unseals.
+#[test]
+fn a_refused_replace_keeps_the_old_seals() {
+    let mut t = table();
+    let a = seal(&mut t, 1, 1, SealKind::Breakable, r(0, 10));
+    let before = t.list(1);
+    assert_eq!(
+        t.replace(1, 1, 100, 1000, SealKind::Temporary, r(0, 10), RO, 0),
+        Err(SealError::BadAccess)
+    );
+    assert_eq!(
+        t.replace(1, 1, 100, 1000, SealKind::Temporary, r(5, 5), RW, 0),
+        Err(SealError::Invalid)
+    );
+    assert_eq!(t.list(1), before);
+    assert_eq!(
+        recalled_ids(&t.check(1, &ch(ChangeKind::Punch, 0, 1), false, 0)),
+        vec![a]
+    );
+    assert_eq!(
+        t.replace(1, 1, 100, 1000, SealKind::Breakable, r(20, 30), RW, 0),
+        Err(SealError::RecallPending)
+    );
+    assert_eq!(t.list(1).len(), 1, "the recalled seal is still held");
+    // Given back, the holder seals again.
+    t.unseal_seals(1, 1, r(0, 10)).unwrap();
+    t.replace(1, 1, 100, 1000, SealKind::Breakable, r(20, 30), RW, 0)
+        .unwrap();
+    // Fenced: ENOLINK before anything else.
+    t.seal(4, 3, 100, 1000, SealKind::Breakable, r(0, 10), RW, 0)
+        .unwrap();
+    t.revoke(4, r(0, 10));
+    assert_eq!(
+        t.replace(4, 3, 100, 1000, SealKind::Breakable, r(0, 10), RW, 0),
+        Err(SealError::Revoked)
+    );
+    // The per-user limit counts only this user's replaced seals.
+    let mut t = table();
+    for h in 1..=4 {
+        t.seal(5, h, 100, 1000, SealKind::Temporary, r(0, 1), RW, 0)
+            .unwrap();
+    }
+    t.seal(5, 5, 100, 2000, SealKind::Temporary, r(0, 1), RW, 0)
+        .unwrap();
+    t.seal(5, 9, 100, 1000, SealKind::Temporary, r(0, 1), RW, 0)
+        .unwrap(); // user 1000 holds 5
+    assert_eq!(
+        t.replace(5, 5, 100, 1000, SealKind::Temporary, r(0, 2), RW, 0),
+        Err(SealError::TooMany),
+        "holder 5's seal is user 2000's: it frees nothing of user 1000's"
+    );
+    assert!(t
+        .replace(5, 9, 100, 1000, SealKind::Temporary, r(0, 2), RW, 0)
+        .is_ok());
+}
+
+/// UNSEAL's table call leaves the holder's mapping pins on the same range.
+#[test]
+fn unseal_seals_leaves_pins() {
+    let mut t = table();
+    let pin = seal(&mut t, 1, 1, SealKind::MappingPin, r(0, 10));
+    assert_eq!(t.unseal_seals(1, 1, r(0, 10)), Err(SealError::NotFound));
+    let a = seal(&mut t, 1, 1, SealKind::Temporary, r(0, 10));
+    let b = seal(&mut t, 1, 1, SealKind::Breakable, r(0, 10));
+    let gone: Vec<SealId> = t
+        .unseal_seals(1, 1, r(0, 10))
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(gone, vec![a, b]);
+    assert_eq!(
+        t.list(1).iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![pin]
+    );
+    assert_eq!(t.unseal_seals(1, 1, r(3, 3)), Err(SealError::Invalid));
+}

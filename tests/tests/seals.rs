@@ -627,7 +627,7 @@ fn access_rules_limits_and_bad_arguments() {
     let mut b = seal_arg(0, 0, 0);
     b[20] = 1;
     assert_errno!(ioctl_buf(&both, abi::IOC_SEAL, &mut b), libc::EINVAL);
-    for flags in [4u32, 0x8000_0000, abi::SEAL_BREAKABLE | 8] {
+    for flags in [8u32, 0x8000_0000, abi::SEAL_BREAKABLE | 8] {
         assert_errno!(seal(&both, 0, 0, flags), libc::EINVAL);
     }
     assert_errno!(seal(&both, u64::MAX, 2, 0), libc::EINVAL);
@@ -1542,5 +1542,152 @@ fn c_client_compiles_against_the_header_and_seals() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(size_of(&p), 0, "the client truncated after unsealing");
+    assert_eq!(seals_of(&p), vec![]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. The no-op ioctl (the bench's yardstick) and one-round-trip seal cycles.
+
+/// NOOP answers 0 on a file (any open mode) and on a directory, for root and for another
+/// user; the same number with an argument size is EINVAL, a neighbouring number ENOTTY.
+#[test]
+fn noop_ioctl_answers_zero_to_anyone_on_files_and_directories() {
+    let Some(m) = Mount::new("") else { return };
+    let p = m.path("f");
+    fs::write(&p, b"abc").unwrap();
+    fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let noop = |f: &File| -> io::Result<()> {
+        // SAFETY: an _IO ioctl: no argument is read or written.
+        let r = unsafe { libc::ioctl(f.as_raw_fd(), abi::IOC_NOOP as _) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    noop(&File::open(&p).unwrap()).expect("NOOP on O_RDONLY");
+    noop(&rw(&p)).expect("NOOP on O_RDWR");
+    noop(&File::open(m.mnt()).unwrap()).expect("NOOP on the mount's root directory");
+    let other = ChildCreds {
+        user: Some((65534, 65534)),
+        ..Default::default()
+    };
+    assert_eq!(
+        in_child(other, || code(noop(&File::open(&p).unwrap()))),
+        0,
+        "NOOP by another user"
+    );
+    let f = File::open(&p).unwrap();
+    assert_errno!(
+        ioctl_buf(&f, abi::ioc(2, abi::IOC_TYPE, 0x12, 8), &mut [0u8; 8]),
+        libc::EINVAL
+    );
+    assert_errno!(
+        ioctl_buf(&f, abi::ioc(0, abi::IOC_TYPE, 0x13, 0), &mut []),
+        libc::ENOTTY
+    );
+    assert_eq!(fs::read(&p).unwrap(), b"abc");
+    assert_eq!(seals_of(&p), vec![]);
+}
+
+fn kinds_of(p: &Path) -> Vec<(u64, u64, u32, u32, u32)> {
+    seals_of(p)
+        .iter()
+        .map(|s| (s.offset, s.length, s.kind, s.state, s.pid))
+        .collect()
+}
+
+/// SEAL with `SEALFS_SEAL_REPLACE` on a real mount: one call moves the descriptor's seals to
+/// a new range (the old ranges free at once, the new one sealed), another descriptor's seal
+/// stays, `max_seals` does not stop the move, a thousand cycles leave exactly one seal, and
+/// UNSEAL accepts and ignores the flag.
+#[test]
+fn replace_moves_a_descriptors_seals_in_one_call() {
+    let Some(m) = Mount::new("max_seals=2") else {
+        return;
+    };
+    let p = m.path("f");
+    fs::write(&p, vec![5u8; 16384]).unwrap();
+    let f = rw(&p);
+    let other = rw(&p);
+    seal(&other, 12288, 4096, 0).unwrap();
+    seal(&f, 0, 4096, 0).unwrap();
+    seal(&f, 4096, 4096, abi::SEAL_BREAKABLE).unwrap();
+    assert_errno!(seal(&f, 8192, 4096, 0), libc::ENOLCK);
+    seal(&f, 8192, 4096, abi::SEAL_REPLACE).expect("a replacing seal at max_seals");
+    let (t, me) = (abi::KIND_TEMPORARY, my_pid());
+    assert_eq!(
+        kinds_of(&p),
+        vec![(12288, 4096, t, 0, me), (8192, 4096, t, 0, me)]
+    );
+    let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    fallocate(&f, punch, 0, 8192).expect("the replaced ranges are free");
+    assert_errno!(fallocate(&f, punch, 8192, 4096), libc::ETXTBSY);
+    // A breakable replacement of a temporary seal: the kind is the new call's.
+    seal(&f, 8192, 4096, abi::SEAL_REPLACE | abi::SEAL_BREAKABLE).unwrap();
+    assert_eq!(
+        kinds_of(&p),
+        vec![
+            (12288, 4096, t, 0, me),
+            (8192, 4096, abi::KIND_BREAKABLE, 0, me)
+        ]
+    );
+    // The one-round-trip cycle, a thousand times over two ranges.
+    for i in 0..1000u64 {
+        seal(&f, (i % 2) * 4096, 4096, abi::SEAL_REPLACE).unwrap();
+    }
+    assert_eq!(
+        kinds_of(&p),
+        vec![(12288, 4096, t, 0, me), (4096, 4096, t, 0, me)]
+    );
+    assert_eq!(stat_of(&m).seals, 2);
+    // UNSEAL ignores the flag; the seal it names goes.
+    ioctl_buf(
+        &f,
+        abi::IOC_UNSEAL,
+        &mut seal_arg(4096, 4096, abi::SEAL_REPLACE),
+    )
+    .expect("UNSEAL with REPLACE set");
+    assert_eq!(kinds_of(&p), vec![(12288, 4096, t, 0, me)]);
+    // A refused replacement releases nothing: a temporary seal through O_RDONLY.
+    let ro = File::open(&p).unwrap();
+    seal(&ro, 0, 1, abi::SEAL_BREAKABLE).unwrap();
+    assert_errno!(seal(&ro, 0, 0, abi::SEAL_REPLACE), libc::EBADF);
+    assert_eq!(kinds_of(&p).len(), 2);
+}
+
+/// While a seal of the file is being recalled, a replacement is refused with EBUSY even when
+/// the recalled seal is the caller's own, and the seal stays held (recalled); the holder
+/// gives it back with UNSEAL and the waiting truncate proceeds.
+#[test]
+fn replace_during_a_recall_is_ebusy_and_keeps_the_seal() {
+    let Some(m) = Mount::new("break_timeout=10000") else {
+        return;
+    };
+    let p = m.path("f");
+    fs::write(&p, vec![5u8; 16384]).unwrap();
+    let b = File::open(&p).unwrap();
+    seal(&b, 0, 4096, abi::SEAL_BREAKABLE).unwrap();
+    let p2 = p.clone();
+    let truncating = std::thread::spawn(move || {
+        let t = Instant::now();
+        truncate(&p2, 0).expect("truncate after the recall");
+        t.elapsed()
+    });
+    assert!(wait_pollpri(&b, Duration::from_secs(5)), "recalled");
+    assert_errno!(
+        seal(&b, 8192, 4096, abi::SEAL_BREAKABLE | abi::SEAL_REPLACE),
+        libc::EBUSY
+    );
+    let list = seals_of(&p);
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].offset, list[0].length, list[0].state),
+        (0, 4096, abi::STATE_RECALLED)
+    );
+    unseal(&b, 0, 4096).unwrap();
+    let waited = truncating.join().unwrap();
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    assert_eq!(size_of(&p), 0);
     assert_eq!(seals_of(&p), vec![]);
 }

@@ -124,7 +124,14 @@ pub struct Handle {
     pub flags: i32,
     /// Opener's pid.
     pub pid: u32,
+    /// Threads that sealed through this description and their process ids, `(tid, tgid)`,
+    /// by `tid % SEALERS` (`(0, 0)`: none yet): a seal by the same thread again names its
+    /// process with this lookup instead of system calls.
+    pub sealers: [(u32, u32); SEALERS],
 }
+
+/// Threads per open file description whose process id is remembered for seals.
+pub const SEALERS: usize = 4;
 
 impl Handle {
     /// Opened for writing?
@@ -215,6 +222,14 @@ impl Handles {
     /// The handle `fh` (EBADF when it is not open).
     fn get(&self, fh: u64) -> Result<Handle> {
         self.open.lock().get(&fh).copied().ok_or(Error::BadFd)
+    }
+
+    /// Remembers that thread `tid` of process `tgid` sealed through `fh` (nothing when `fh`
+    /// was closed meanwhile).
+    fn remember_sealer(&self, fh: u64, tid: u32, tgid: u32) {
+        if let Some(h) = self.open.lock().get_mut(&fh) {
+            h.sealers[tid as usize % SEALERS] = (tid, tgid);
+        }
     }
 
     /// Forgets `fh`, returning what it was (EBADF when it is not open).
@@ -586,12 +601,26 @@ impl Filesystem {
             ino,
             flags,
             pid: ctx.pid,
+            sealers: [(0, 0); SEALERS],
         }))
     }
 
     /// The handle `fh`.
     pub fn handle(&self, fh: u64) -> Result<Handle> {
         self.handles.get(fh)
+    }
+
+    /// The process id of thread `tid`, calling through the open file `h` (`fh`): asked of
+    /// the system ([`windows::tgid_of`]) the first time this thread calls through this
+    /// description, then remembered with it.
+    pub(crate) fn caller_pid(&self, fh: u64, h: &Handle, tid: u32) -> u32 {
+        let (t, pid) = h.sealers[tid as usize % SEALERS];
+        if t == tid {
+            return pid;
+        }
+        let pid = windows::tgid_of(tid);
+        self.handles.remember_sealer(fh, tid, pid);
+        pid
     }
 
     /// Last close of a file handle: an unlinked inode goes away with its last handle.

@@ -219,15 +219,43 @@ impl Filesystem {
         populate: Populate,
         ctx: Ctx,
     ) -> Attempt<()> {
+        self.seal_with(fh, off, len, mode, populate, false, ctx)
+    }
+
+    /// [`Filesystem::seal`] that, in the same step, releases every temporary and breakable
+    /// seal `fh` already holds, whatever its range (`SEALFS_SEAL_REPLACE`): moving a seal
+    /// costs one call. A refused call releases nothing; a recall in progress on the file
+    /// refuses it (EBUSY), this description's own recalled seal included; the limits count
+    /// the released seals as gone. Mapping pins stay.
+    pub fn seal_replacing(
+        &self,
+        fh: u64,
+        off: u64,
+        len: u64,
+        mode: SealMode,
+        populate: Populate,
+        ctx: Ctx,
+    ) -> Attempt<()> {
+        self.seal_with(fh, off, len, mode, populate, true, ctx)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seal_with(
+        &self,
+        fh: u64,
+        off: u64,
+        len: u64,
+        mode: SealMode,
+        populate: Populate,
+        replace: bool,
+        ctx: Ctx,
+    ) -> Attempt<()> {
         let breakable = mode == SealMode::Breakable;
         let h = self.handle(fh)?;
         let r = range(off, len)?;
-        {
-            let node = self.namespace.node(h.ino)?;
-            let inode = node.read();
-            if !inode.attr.is_file() {
-                return Err(Error::Invalid("seals apply to regular files").into());
-            }
+        let node = self.namespace.node(h.ino)?;
+        if !node.read().attr.is_file() {
+            return Err(Error::Invalid("seals apply to regular files").into());
         }
         if self.seals.table.lock().is_revoked(fh) {
             return Err(Error::Revoked.into());
@@ -244,16 +272,20 @@ impl Filesystem {
             read: h.readable(),
             write: h.writable(),
         };
-        let pid = super::windows::tgid_of(ctx.pid);
-        let take = || -> Result<sealfs_seal::SealId> {
+        let pid = self.caller_pid(fh, &h, ctx.pid);
+        let take = || -> Result<(sealfs_seal::SealId, Vec<SealInfo>)> {
             let now = self.clock_ns();
-            Ok(self
-                .seals
-                .table
-                .lock()
-                .seal(h.ino, fh, pid, ctx.uid, kind, r, access, now)?)
+            let mut table = self.seals.table.lock();
+            Ok(if replace {
+                table.replace(h.ino, fh, pid, ctx.uid, kind, r, access, now)?
+            } else {
+                (
+                    table.seal(h.ino, fh, pid, ctx.uid, kind, r, access, now)?,
+                    Vec::new(),
+                )
+            })
         };
-        if populate == Populate::Fill {
+        let released = if populate == Populate::Fill {
             // Filling holes is an allocation, which needs what a write needs: a read-only
             // mount refuses it (EROFS), a descriptor not open for writing too (EBADF),
             // whatever the seal kind.
@@ -263,18 +295,27 @@ impl Filesystem {
             }
             // Population and the seal are one step under the inode lock: a refused seal
             // (ENOLCK, EBUSY, ...) allocates nothing, and no hole can be punched between.
-            self.populate_then(h.ino, r.start, r.end, take, |id| {
-                self.seals.table.lock().remove_acknowledged(fh, id);
-            })?;
+            // Undone (the log refused the new blocks), a replacement gives the replaced
+            // seals back.
+            let (_, released) =
+                self.populate_then(h.ino, r.start, r.end, take, |(id, replaced)| {
+                    self.seals
+                        .table
+                        .lock()
+                        .undo_replace(h.ino, fh, id, replaced);
+                })?;
+            released
         } else {
             // Under the inode lock, as every extent-map change asks `seal_gate` and applies
             // under it: a change that passed the gate before this seal existed is applied
             // before the seal is granted, never after. (Without it the change still
             // linearises before the seal, since every reader of the map waits for the inode
             // lock; with it the seal table never lists a seal over a map still changing.)
-            let node = self.namespace.node(h.ino)?;
             let _g = node.read();
-            take()?;
+            take()?.1
+        };
+        if !released.is_empty() {
+            self.seals_changed();
         }
         Ok(())
     }
@@ -289,23 +330,7 @@ impl Filesystem {
         let h = self.handle(fh)?;
         let r = range(off, len)?;
         // Only seals: a mapping pin with the same range goes away with REMOVEMAPPING alone.
-        let mut table = self.seals.table.lock();
-        if table.is_revoked(fh) {
-            return Err(Error::Revoked);
-        }
-        let ids: Vec<sealfs_seal::SealId> = table
-            .list(h.ino)
-            .into_iter()
-            .filter(|s| s.holder == fh && s.range == r && s.kind != SealKind::MappingPin)
-            .map(|s| s.id)
-            .collect();
-        if ids.is_empty() {
-            return Err(Error::Invalid("no such seal"));
-        }
-        for id in ids {
-            table.unseal_id(fh, id)?;
-        }
-        drop(table);
+        self.seals.table.lock().unseal_seals(fh, h.ino, r)?;
         self.seals_changed();
         Ok(())
     }

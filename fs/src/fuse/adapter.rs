@@ -815,7 +815,7 @@ impl fuser::Filesystem for SealFuse {
             Err(Stop::Failed(e)) => Err(e),
             Ok(out) => Ok(out),
         };
-        if c.changes_attrs {
+        if first.changes_attrs {
             self.invalidate_attr(ino.0);
         }
         match res {

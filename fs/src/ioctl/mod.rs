@@ -9,11 +9,12 @@
 //! applies the page-cache invalidations the [`Outcome`] carries (on every attempt, also a
 //! failed one), parks and retries the command when it must wait for a recall
 //! ([`Stop::Wait`], which only a [`Handler::MayPark`] entry returns), drops the inode's
-//! cached attributes when the entry says it changes them, and maps the error to its errno.
+//! cached attributes when the outcome says the call may have changed them, and maps the
+//! error to its errno.
 //!
 //! * `flags` — the Linux inode-flag ioctls (`chattr`, `lsattr`, `xfs_io chattr`);
 //! * `seals` — seals, the permanent seal, DAX windows, the extent list and defrag;
-//! * `mount` — `sealfs stat` and the remount switch.
+//! * `mount` — `sealfs stat`, the remount switch and the no-op.
 
 use crate::abi;
 use crate::error::{Attempt, Error, Result, Stop};
@@ -63,6 +64,9 @@ pub struct Reply {
     pub data: Vec<u8>,
     /// Page-cache ranges to invalidate.
     pub invalidate: Vec<Invalidation>,
+    /// This call changes no attribute, although its command may (a SEAL without
+    /// POPULATE): the transport keeps the kernel's cached attributes.
+    pub attrs_kept: bool,
 }
 
 /// The result of one attempt of a command.
@@ -73,6 +77,10 @@ pub struct Outcome {
     pub result: Attempt<Vec<u8>>,
     /// Page-cache ranges to invalidate, whatever the result.
     pub invalidate: Vec<Invalidation>,
+    /// The transport drops the inode's cached attributes after this attempt: the entry
+    /// changes attributes ([`Command::changes_attrs`]) and the handler did not say this
+    /// call leaves them ([`Reply::attrs_kept`]).
+    pub changes_attrs: bool,
 }
 
 /// A handler: fills `reply` or fails; by whether it may have to wait for a seal recall.
@@ -96,7 +104,8 @@ pub struct Command {
     /// It changes the inode's flags, ctime or block count, which no reply carries: the
     /// transport drops the cached attributes after it (whatever the outcome: a failed call
     /// should have changed nothing, but the kernel must never keep attributes the daemon
-    /// may have changed).
+    /// may have changed), unless the handler says this call cannot have
+    /// ([`Reply::attrs_kept`]: a SEAL without POPULATE).
     pub changes_attrs: bool,
     /// Its handler is a [`Handler::MayPark`]: its outcome may be [`Stop::Wait`].
     pub may_park: bool,
@@ -114,6 +123,7 @@ impl Command {
         Outcome {
             result,
             invalidate: reply.invalidate,
+            changes_attrs: self.changes_attrs && !reply.attrs_kept,
         }
     }
 }
@@ -185,6 +195,12 @@ pub static TABLE: &[Command] = &[
         abi::IOC_SET_READONLY,
         "SET_READONLY",
         Handler::Never(mount::set_readonly),
+        Attrs::Kept,
+    ),
+    entry(
+        abi::IOC_NOOP,
+        "NOOP",
+        Handler::Never(mount::noop),
         Attrs::Kept,
     ),
     // SEAL with POPULATE fills holes (block count) and may meet a recall.
@@ -343,6 +359,78 @@ mod tests {
             c.run(&fs, &r).result,
             Err(Stop::Failed(Error::Perm(_)))
         ));
+    }
+
+    /// NOOP answers 0 and no bytes, to anyone, on a directory as on a file; the same number
+    /// with an argument size is EINVAL like any sealfs number of another size.
+    #[test]
+    fn noop_answers_nothing_to_anyone() {
+        let fs = mounted();
+        let info = MountInfo::default();
+        let mut ctx = Ctx::root();
+        ctx.uid = 1000;
+        let r = Request {
+            ino: 1,
+            fh: 0,
+            cmd: abi::IOC_NOOP,
+            input: &[],
+            out_size: 0,
+            ctx,
+            mount: &info,
+        };
+        let c = command(abi::IOC_NOOP).unwrap();
+        assert_eq!(c.name, "NOOP");
+        assert!(!c.changes_attrs && !c.may_park);
+        let o = c.run(&fs, &r);
+        assert_eq!(o.result.unwrap(), Vec::<u8>::new());
+        assert!(o.invalidate.is_empty());
+        assert!(matches!(
+            command(abi::ioc(2, abi::IOC_TYPE, 0x12, 8)),
+            Err(Error::Invalid(_))
+        ));
+    }
+
+    /// A SEAL without POPULATE changes no attribute: the transport keeps the kernel's
+    /// cached ones (no invalidation written to the kernel per seal); with POPULATE, or an
+    /// argument that did not decode, it drops them as the entry says.
+    #[test]
+    fn only_a_populating_seal_drops_cached_attributes() {
+        let fs = mounted();
+        let (st, fh) = fs
+            .create(1, b"f", 0o644, libc::O_RDWR, Ctx::root())
+            .unwrap();
+        fs.truncate(st.ino, 8192, Ctx::root()).unwrap();
+        let info = MountInfo::default();
+        let c = command(abi::IOC_SEAL).unwrap();
+        assert!(c.changes_attrs);
+        let run = |offset: u64, flags: u32| {
+            let input = abi::SealArg {
+                offset,
+                length: 4096,
+                flags,
+            }
+            .encode();
+            let r = Request {
+                ino: st.ino,
+                fh,
+                cmd: abi::IOC_SEAL,
+                input: &input,
+                out_size: 0,
+                ctx: Ctx::root(),
+                mount: &info,
+            };
+            let o = c.run(&fs, &r);
+            (o.result.is_ok(), o.changes_attrs)
+        };
+        assert_eq!(run(0, 0), (true, false));
+        assert_eq!(
+            run(0, abi::SEAL_BREAKABLE | abi::SEAL_REPLACE),
+            (true, false)
+        );
+        assert_eq!(run(4096, abi::SEAL_POPULATE), (true, true));
+        assert_eq!(run(0, 0x80), (false, true));
+        let blocks = fs.getattr(st.ino).unwrap().blocks;
+        assert_eq!(blocks, 8, "POPULATE filled the second block");
     }
 
     #[test]

@@ -25,26 +25,28 @@ fn triple(e: &DevExtent) -> abi::Triple {
     (e.foffset, e.doffset, e.len)
 }
 
-/// `SEALFS_IOC_SEAL`.
-pub fn seal(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Attempt<()> {
+/// `SEALFS_IOC_SEAL` (with `SEALFS_SEAL_REPLACE`: the seal that replaces this
+/// descriptor's others).
+pub fn seal(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Attempt<()> {
     let a = abi::SealArg::decode(r.input)?;
+    let populate = if a.flags & abi::SEAL_POPULATE != 0 {
+        Populate::Fill
+    } else {
+        // Without population a seal changes no attribute the kernel caches.
+        out.attrs_kept = true;
+        Populate::No
+    };
+    let mode = if a.flags & abi::SEAL_BREAKABLE != 0 {
+        SealMode::Breakable
+    } else {
+        SealMode::Temporary
+    };
     let fh = need_fh(r)?;
-    fs.seal(
-        fh,
-        a.offset,
-        a.length,
-        if a.flags & abi::SEAL_BREAKABLE != 0 {
-            SealMode::Breakable
-        } else {
-            SealMode::Temporary
-        },
-        if a.flags & abi::SEAL_POPULATE != 0 {
-            Populate::Fill
-        } else {
-            Populate::No
-        },
-        r.ctx,
-    )
+    if a.flags & abi::SEAL_REPLACE != 0 {
+        fs.seal_replacing(fh, a.offset, a.length, mode, populate, r.ctx)
+    } else {
+        fs.seal(fh, a.offset, a.length, mode, populate, r.ctx)
+    }
 }
 
 /// `SEALFS_IOC_UNSEAL`.

@@ -72,6 +72,8 @@ mod abi {
     pub const SEALFS_IOC_UNSEAL: u64 = 0x4018_5302;
     /// `SEALFS_SEAL_POPULATE`: allocate and zero the holes of the range first.
     pub const SEAL_POPULATE: u32 = 0x2;
+    /// `SEALFS_SEAL_REPLACE`: the seal replaces the descriptor's other seals.
+    pub const SEAL_REPLACE: u32 = 0x4;
 
     /// `struct sealfs_seal`.
     #[repr(C)]
@@ -1914,7 +1916,8 @@ impl Worker {
     }
 
     /// Takes a temporary seal on a range within EOF and checks what it must refuse and
-    /// what it must allow; then unseals.
+    /// what it must allow; then unseals. One time in three (without POPULATE) the seal
+    /// replaces a first seal on `[0, 1)`, which must be gone when it returns.
     fn op_seal(&mut self, f: usize) {
         let size = self.size(f);
         if !self.support.has(Kind::Seal) || size < 2 {
@@ -1925,10 +1928,36 @@ impl Worker {
         let len = 1 + self.rng.below((size - off).min(MAX_IO));
         let to_eof = self.rng.one_in(6);
         let populate = self.rng.one_in(2);
+        let replace = !populate && self.rng.one_in(3);
+        let first = abi::Seal {
+            offset: 0,
+            length: 1,
+            flags: 0,
+            reserved: 0,
+        };
+        if replace {
+            let mut r = self.rec(f, Kind::Seal, 0, 1);
+            match sys::seal_ioctl(fd, abi::SEALFS_IOC_SEAL, &first) {
+                Ok(()) => self.log(r),
+                Err(e) if e == libc::ENOTTY || e == libc::ENOSYS || e == libc::EOPNOTSUPP => {
+                    r.result = -(e as i64);
+                    self.log(r);
+                    self.support.disable(Kind::Seal, errname(e));
+                    return self.op_write(f);
+                }
+                Err(e) => self.fail_errno(r, e, "SEALFS_IOC_SEAL (to be replaced)"),
+            }
+        }
         let arg = abi::Seal {
             offset: off,
             length: if to_eof { 0 } else { len },
-            flags: if populate { abi::SEAL_POPULATE } else { 0 },
+            flags: if populate {
+                abi::SEAL_POPULATE
+            } else if replace {
+                abi::SEAL_REPLACE
+            } else {
+                0
+            },
             reserved: 0,
         };
         // The range checked: up to EOF for a to-EOF seal.
@@ -2017,6 +2046,22 @@ impl Worker {
             self.fail_errno(r, e, "SEALFS_IOC_UNSEAL");
         }
         self.log(r);
+        if replace {
+            // The first seal was replaced: nothing of this descriptor is left to unseal.
+            let mut r = self.rec(f, Kind::Unseal, 0, 1);
+            match sys::seal_ioctl(fd, abi::SEALFS_IOC_UNSEAL, &first) {
+                Err(libc::EINVAL) => {
+                    r.result = -(libc::EINVAL as i64);
+                    self.log(r);
+                }
+                Err(e) => self.fail_errno(r, e, "SEALFS_IOC_UNSEAL of a replaced seal"),
+                Ok(()) => self.fail(
+                    Some(r),
+                    f,
+                    "SEALFS_IOC_UNSEAL of a replaced seal succeeded (expected EINVAL)",
+                ),
+            }
+        }
     }
 
     /// Without POPULATE: writes inside a data extent must pass; a write into a hole of the
