@@ -122,6 +122,21 @@ impl Windows {
         hosts.insert(pid, Arc::downgrade(&fd));
         Some(fd)
     }
+
+    /// The process id and pidfd of the host whose thread `tid` is calling now. A host that
+    /// already has mappings is found without a system call beyond one `poll`: a live entry
+    /// for `tid` is a process whose id is `tid`, so `tid` is its leader (no other task can
+    /// hold that id meanwhile). Otherwise as [`tgid_of`] and [`Windows::host_pidfd`].
+    fn host_of(&self, tid: u32) -> (u32, Option<Arc<OwnedFd>>) {
+        let known = self.hosts.lock().get(&tid).and_then(Weak::upgrade);
+        if let Some(fd) = known {
+            if !exited(&Some(fd.clone())) {
+                return (tid, Some(fd));
+            }
+        }
+        let pid = tgid_of(tid);
+        (pid, self.host_pidfd(pid))
+    }
 }
 
 impl Default for Windows {
@@ -280,6 +295,8 @@ impl Filesystem {
         if !beyond_eof && end > size.div_ceil(unit) * unit {
             return Err(Error::Invalid("mapping beyond the end of the file").into());
         }
+        // Before the old mapping goes, which may hold the host's only reference to its pidfd.
+        let (pid, host) = self.windows.host_of(ctx.pid);
         // The slot's old mapping goes before anything else happens: its pin must not be in
         // the way of populating or relocating the new range (it may be the same range).
         if let Some(replaced) = replaced.as_deref_mut() {
@@ -312,8 +329,6 @@ impl Filesystem {
             write: h.writable(),
         };
         let now = self.clock_ns();
-        let pid = tgid_of(ctx.pid);
-        let host = self.windows.host_pidfd(pid);
         let seal = self.seals.table.lock().seal(
             h.ino,
             fh,
