@@ -8,9 +8,10 @@
 //! the daemon (SETUPMAPPING ioctl) for the device extents of the range, which pins them, and
 //! maps the device there with `MAP_SHARED | MAP_FIXED`; a range that is not contiguous on the
 //! device maps as several pieces. When every slot is in use the least recently used one is
-//! unmapped and given back (REMOVEMAPPING). [`Window::flush`] makes writes durable (cache
-//! write-back + fence on device DAX, `msync` on an image) and tells the daemon so it can
-//! drop stale page-cache pages. A conflicting truncate, punch or unlink *recalls* pinned
+//! reused: one SETUPMAPPING replaces its mapping in the daemon (virtio-fs semantics, no
+//! REMOVEMAPPING) and the new `MAP_FIXED` mapping replaces it here. [`Window::flush`] makes
+//! writes durable (cache write-back + fence on device DAX, `msync` on an image) and tells the
+//! daemon so it can drop stale page-cache pages. A conflicting truncate, punch or unlink *recalls* pinned
 //! slots: the file descriptor polls `POLLPRI`, and [`Window::handle_recalls`] unmaps them and
 //! acknowledges.
 //!
