@@ -359,7 +359,10 @@ fn racing_replacements_of_one_slot_leave_one_pin() {
             })
             .collect();
         let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-        assert!(results.iter().all(|r| r.is_ok()), "round {round}: {results:?}");
+        assert!(
+            results.iter().all(|r| r.is_ok()),
+            "round {round}: {results:?}"
+        );
         // Each of the four mappings but the one left replaced exactly one.
         let replaced: usize = results.iter().map(|r| r.unwrap()).sum();
         assert_eq!(replaced, 3, "round {round}: {results:?}");

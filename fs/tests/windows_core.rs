@@ -332,7 +332,11 @@ fn replacing_a_live_slot_releases_its_pin_in_the_same_call() {
             .replace_mapping(fh, foffset, len, flags, 0, host(me), &mut replaced)
             .unwrap_err();
         assert_eq!(e.errno(), errno, "{foffset} {len} {flags}");
-        assert_eq!(replaced, vec![], "refused before the old mapping was touched");
+        assert_eq!(
+            replaced,
+            vec![],
+            "refused before the old mapping was touched"
+        );
         assert_eq!(fs.mapping(fh, 0), Some(old));
     }
     assert_eq!(fs.recalled_mappings(fh), recalled);

@@ -149,8 +149,7 @@ fn setup_cost(path: &Path, size: u64) -> Result<f64, String> {
         }
     }
     let mut b = abi::encode_ranges(&[(0, SLOT)]);
-    super::sys::ioctl(&f, abi::IOC_REMOVEMAPPING, &mut b)
-        .map_err(|e| at(path, describe_io(&e)))?;
+    super::sys::ioctl(&f, abi::IOC_REMOVEMAPPING, &mut b).map_err(|e| at(path, describe_io(&e)))?;
     times.sort();
     Ok(times[times.len() / 2].as_secs_f64() * 1e6)
 }
