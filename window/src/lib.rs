@@ -337,7 +337,7 @@ impl Window {
 
     /// SETUPMAPPING of the file range at `foff` for slot `i` (a live slot is replaced):
     /// the range's length and its extents.
-    fn setup(&mut self, i: usize, foff: u64) -> Result<(u64, Vec<(u64, u64, u64)>)> {
+    fn setup(&mut self, i: usize, foff: u64) -> Result<(u64, Vec<abi::Triple>)> {
         if foff >= self.size {
             return Err(Error::Invalid("offset beyond the end of the file"));
         }
