@@ -1306,3 +1306,51 @@ fn window_reuses_slots_without_removemapping() {
     assert_eq!(stat_of(&m).pins, 0, "the drop gave both slots back");
     assert_bytes(&fs::read(&p).unwrap(), &want, "after the drop");
 }
+
+/// A slot written through and then reused is replaced by one SETUPMAPPING, with no
+/// FLUSHMAPPING or REMOVEMAPPING: the replacement itself drops the page-cache pages the old
+/// writable mapping wrote under, so a shared-mmap reader sees the new bytes.
+#[test]
+fn a_replaced_written_slot_invalidates_the_page_cache() {
+    let Some(m) = Mount::new("") else { return };
+    let p = m.path("rep");
+    let len = 4 * MIB as usize;
+    let mut want = pattern(19, 0, len);
+    fs::write(&p, &want).unwrap();
+    // The window first (an open drops the page cache, see the test above).
+    let mut w = Window::open(&p, SLOT, true).unwrap();
+    w.read_at(0, &mut [0u8; 1]).unwrap();
+    let f = File::open(&p).unwrap();
+    // SAFETY: a fresh shared read-only mapping of the first 64 KiB of the file.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            65536,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(addr, libc::MAP_FAILED, "{}", io::Error::last_os_error());
+    let read_view = |off: usize, n: usize| -> Vec<u8> {
+        (off..off + n)
+            // SAFETY: volatile reads inside the 64 KiB mapping.
+            .map(|i| unsafe { std::ptr::read_volatile((addr as *const u8).add(i)) })
+            .collect()
+    };
+    assert_eq!(read_view(100, 16), want[100..116], "page cache filled");
+    w.write_at(100, b"through a window").unwrap();
+    want[100..116].copy_from_slice(b"through a window");
+    // The window's only slot now shows [2 MiB, 4 MiB): replaced, not removed.
+    w.read_at(2 * MIB, &mut [0u8; 1]).unwrap();
+    assert_eq!((w.setups, w.removes), (2, 0));
+    assert_eq!(
+        read_view(100, 16),
+        b"through a window",
+        "mmap after the replacing SETUPMAPPING"
+    );
+    assert_bytes(&pread_vec(&f, 0, 65536).unwrap(), &want[..65536], "read(2)");
+    // SAFETY: our own mapping.
+    unsafe { libc::munmap(addr, 65536) };
+}
