@@ -84,7 +84,7 @@ struct sealfs_setupmapping {
 	__u64 foffset;
 	__u64 len;
 	__u64 flags;   /* SEALFS_MAP_* */
-	__u64 moffset; /* window offset of the slot; REMOVEMAPPING's key */
+	__u64 moffset; /* window offset of the slot; REMOVEMAPPING's key; a mapped slot is replaced */
 	/* out */
 	__u32 count;
 	__u32 reserved;

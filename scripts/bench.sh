@@ -250,6 +250,8 @@ for r in $(seq "$REPS"); do
     record window_read_GBps sealfs "$(printf '%s\n' "$out" | awk '/^window read/{print $3}')"
     record memcpy_GBps sealfs "$(printf '%s\n' "$out" | awk '/^memcpy/{print $2}')"
     record fuse_read_GBps sealfs "$(printf '%s\n' "$out" | awk '/^read\(2\)/{print $2}')"
+    record setupmapping_us sealfs "$(printf '%s\n' "$out" | sed -n 's/^setupmapping_us=//p')"
+    record slot_cycle_per_s sealfs "$(printf '%s\n' "$out" | sed -n 's/^slot_cycle_per_s=//p')"
 done
 rm -f "$S/window.dat"
 
@@ -374,6 +376,8 @@ SROWS=(
     "window_read_GBps GB/s hi -"
     "memcpy_GBps GB/s hi -"
     "fuse_read_GBps GB/s hi -"
+    "setupmapping_us us lo -"
+    "slot_cycle_per_s cycles/s hi -"
     "mount_empty_s s lo -"
     "mount_full_s s lo -"
     "mount_s_per_million s/1M lo 0.5"

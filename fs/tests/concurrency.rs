@@ -325,6 +325,53 @@ fn operations_race_checkpoints_without_deadlock_and_remount_identically() {
     assert_eq!(snapshot(&again), live, "the remounted tree differs");
 }
 
+/// Many threads replace the same window slot of one descriptor at once (SETUPMAPPING's
+/// ioctl semantics): every call succeeds, and one mapping with one pin is left.
+#[test]
+fn racing_replacements_of_one_slot_leave_one_pin() {
+    sealfs::sync::panic_on_violation(true);
+    let dev = Arc::new(SimDevice::new(64 << 20, true));
+    mkfs_layout(&*dev, LayoutOptions::default());
+    let fs = Arc::new(Filesystem::mount(Box::new(dev), MountOptions::default()).unwrap());
+    let (st, fh) = fs.create(1, b"f", 0o644, libc::O_RDWR, ctx()).unwrap();
+    fs.truncate(st.ino, 4 << 20, ctx()).unwrap();
+    for round in 0..200u64 {
+        let slot = (round % 4) << 21;
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (fs, barrier) = (fs.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let mut replaced = Vec::new();
+                    fs.replace_mapping(
+                        fh,
+                        t << 20,
+                        1 << 20,
+                        MAP_READ | MAP_WRITE,
+                        slot,
+                        ctx(),
+                        &mut replaced,
+                    )
+                    .map(|_| replaced.len())
+                    .map_err(|e| e.errno())
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(
+            results.iter().all(|r| r.is_ok()),
+            "round {round}: {results:?}"
+        );
+        // Each of the four mappings but the one left replaced exactly one.
+        let replaced: usize = results.iter().map(|r| r.unwrap()).sum();
+        assert_eq!(replaced, 3, "round {round}: {results:?}");
+        assert_eq!(fs.seal_stats().pins, 1, "round {round}: one pin");
+        fs.remove_mapping(fh, slot).unwrap();
+        assert_eq!(fs.seal_stats().pins, 0, "round {round}: no pin left");
+    }
+}
+
 /// Many threads map the same window slot of one descriptor at once: exactly one mapping
 /// (and one pin) results, the others get EEXIST, and removing it leaves no pin behind.
 #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::Failed;
 use sealfs::device::sim::SimDevice;
 use sealfs::filesystem::seals::SealOptions;
-use sealfs::filesystem::windows::{RecalledMapping, MAP_READ, MAP_WRITE};
+use sealfs::filesystem::windows::{MappedRange, RecalledMapping, MAP_READ, MAP_WRITE};
 use sealfs::filesystem::{mkfs, MkfsOptions, MountOptions};
 use sealfs::{Ctx, Filesystem, Stop};
 
@@ -292,5 +292,123 @@ fn root_revokes_a_pin_at_once_and_its_blocks_are_quarantined() {
     assert_eq!(fs.quarantined_blocks(), 16);
     fs.remove_mapping(fh, 0).unwrap();
     assert_eq!(fs.quarantined_blocks(), 0);
+    fs.release(fh).unwrap();
+}
+
+/// A SETUPMAPPING over a live slot (`replace_mapping`, what the ioctl does) replaces the
+/// slot's mapping in one call: the old pin — here recalled by a truncate — is released at
+/// once, so the truncate proceeds with no REMOVEMAPPING; bad arguments are refused before
+/// the old mapping is touched.
+#[test]
+fn replacing_a_live_slot_releases_its_pin_in_the_same_call() {
+    let (fs, ino, fh) = setup();
+    let me = std::process::id();
+    let rw = MAP_READ | MAP_WRITE;
+    fs.setup_mapping(fh, 512 << 10, 64 << 10, rw, 0, host(me))
+        .unwrap();
+    assert!(matches!(
+        fs.truncate(ino, 256 << 10, Ctx::root()),
+        Err(Stop::Wait(_))
+    ));
+    let recalled = vec![RecalledMapping {
+        moffset: 0,
+        len: 64 << 10,
+    }];
+    assert_eq!(fs.recalled_mappings(fh), recalled);
+    let old = MappedRange {
+        ino,
+        foffset: 512 << 10,
+        len: 64 << 10,
+        write: true,
+    };
+    for (foffset, len, flags, errno) in [
+        (0, 4096, 8, libc::EINVAL),
+        (1, 4096, MAP_READ, libc::EINVAL),
+        (0, 0, MAP_READ, libc::EINVAL),
+        (2 << 20, 4096, MAP_READ, libc::EINVAL),
+    ] {
+        let mut replaced = Vec::new();
+        let e = fs
+            .replace_mapping(fh, foffset, len, flags, 0, host(me), &mut replaced)
+            .unwrap_err();
+        assert_eq!(e.errno(), errno, "{foffset} {len} {flags}");
+        assert_eq!(
+            replaced,
+            vec![],
+            "refused before the old mapping was touched"
+        );
+        assert_eq!(fs.mapping(fh, 0), Some(old));
+    }
+    assert_eq!(fs.recalled_mappings(fh), recalled);
+    let mut replaced = Vec::new();
+    let ext = fs
+        .replace_mapping(fh, 0, 64 << 10, rw, 0, host(me), &mut replaced)
+        .unwrap();
+    assert_eq!(replaced, vec![old]);
+    assert_eq!(ext.iter().map(|e| e.len).sum::<u64>(), 64 << 10);
+    assert_eq!(ext[0].foffset, 0);
+    assert_eq!(fs.recalled_mappings(fh), vec![]);
+    assert_eq!(fs.seal_stats().pins, 1);
+    fs.truncate(ino, 256 << 10, Ctx::root()).unwrap();
+    assert_eq!(
+        fs.mapping(fh, 0),
+        Some(MappedRange {
+            ino,
+            foffset: 0,
+            len: 64 << 10,
+            write: true
+        })
+    );
+    // The same range again (a read mapping becoming writable, say): still one pin.
+    let mut replaced = Vec::new();
+    fs.replace_mapping(fh, 0, 64 << 10, MAP_READ, 0, host(me), &mut replaced)
+        .unwrap();
+    assert_eq!(replaced.len(), 1);
+    assert_eq!(fs.seal_stats().pins, 1);
+    assert_eq!(fs.seal_stats().recalls, 1);
+    fs.remove_mapping(fh, 0).unwrap();
+    assert_eq!(fs.seal_stats().pins, 0);
+    assert_eq!(fs.quarantined_blocks(), 0);
+    fs.release(fh).unwrap();
+}
+
+/// A replacement that fails once the arguments have been checked (here the new range's
+/// hole is under another descriptor's temporary seal: ETXTBSY) has removed the old mapping:
+/// the slot is empty, its pin gone, and REMOVEMAPPING of it is EINVAL.
+#[test]
+fn a_replacement_refused_after_the_argument_checks_leaves_the_slot_empty() {
+    use sealfs::filesystem::seals::{Populate, SealMode};
+    let (fs, ino, fh) = setup();
+    let me = std::process::id();
+    let rw = MAP_READ | MAP_WRITE;
+    fs.setup_mapping(fh, 0, 64 << 10, rw, 0, host(me)).unwrap();
+    let other = fs.open(ino, libc::O_RDWR, Ctx::root()).unwrap();
+    fs.seal(
+        other,
+        512 << 10,
+        64 << 10,
+        SealMode::Temporary,
+        Populate::No,
+        Ctx::root(),
+    )
+    .unwrap();
+    let mut replaced = Vec::new();
+    let e = fs
+        .replace_mapping(fh, 512 << 10, 64 << 10, rw, 0, host(me), &mut replaced)
+        .unwrap_err();
+    assert_eq!(e.errno(), libc::ETXTBSY);
+    assert_eq!(
+        replaced,
+        vec![MappedRange {
+            ino,
+            foffset: 0,
+            len: 64 << 10,
+            write: true
+        }]
+    );
+    assert_eq!(fs.mapping(fh, 0), None);
+    assert_eq!(fs.seal_stats().pins, 0);
+    assert_eq!(fs.remove_mapping(fh, 0).unwrap_err().errno(), libc::EINVAL);
+    fs.release(other).unwrap();
     fs.release(fh).unwrap();
 }

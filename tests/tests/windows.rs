@@ -413,16 +413,18 @@ fn many_windows_lru_reuse_and_mapping_errors() {
         whole.extend_from_slice(&buf);
     }
     assert_bytes(&whole, &want, "the whole file through 2 slots");
-    assert_eq!((w3.setups, w3.removes), (8, 6));
+    // A slot is reused by a SETUPMAPPING that replaces its old mapping: no REMOVEMAPPING.
+    assert_eq!((w3.setups, w3.removes), (8, 0));
     assert_eq!(stat_of(&m).pins, 4);
     w3.read_at(15 * MIB, &mut buf).unwrap();
-    assert_eq!((w3.setups, w3.removes), (8, 6), "still mapped");
+    assert_eq!((w3.setups, w3.removes), (8, 0), "still mapped");
     w3.read_at(0, &mut buf).unwrap();
     assert_eq!(
         (w3.setups, w3.removes),
-        (9, 7),
-        "the least recently used slot went"
+        (9, 0),
+        "the least recently used slot was replaced"
     );
+    assert_eq!(stat_of(&m).pins, 4, "replacing keeps one pin per slot");
     // Past EOF.
     let e = w3.read_at(size, &mut [0u8; 1]).unwrap_err();
     assert_eq!(werrno(&e), libc::EINVAL, "{e}");
@@ -457,7 +459,17 @@ fn many_windows_lru_reuse_and_mapping_errors() {
         by_extents[0].1 + (2 * MIB - by_extents[0].0),
         "same device offset as EXTENTS"
     );
-    assert_errno!(setup(&f, 0, 4096, rd, 0), libc::EEXIST);
+    // A live slot is replaced (virtio-fs semantics): one pin still, now on [0, 4096).
+    let again = setup(&f, 0, 4096, rd, 0).expect("SETUPMAPPING over a live slot");
+    assert_eq!((again.len(), again[0].0, again[0].2), (1, 0, 4096));
+    assert_eq!(stat_of(&m).pins, 1);
+    assert_eq!(
+        seals_of(&c)
+            .iter()
+            .map(|s| (s.offset, s.length))
+            .collect::<Vec<_>>(),
+        vec![(0, 4096)]
+    );
     setup(&ro, 0, 4096, rd, 0).expect("the same slot key through another descriptor");
     assert_errno!(remove(&f, &[(SLOT, 4096)]), libc::EINVAL);
     assert_errno!(remove(&f, &[]), libc::EINVAL);
@@ -1086,6 +1098,14 @@ fn map_command_and_bench() {
     fuse["window_vs_fuse_read=".len()..]
         .parse::<f64>()
         .expect("a ratio");
+    for key in ["setupmapping_us=", "slot_cycle_per_s="] {
+        let l = lines
+            .iter()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key}: {out}"));
+        let v = l[key.len()..].parse::<f64>().expect("a number");
+        assert!(v > 0.0, "{l}");
+    }
     assert_eq!(size_of(&bench), 64 * MIB);
     assert_eq!(stat_of(&m).pins, 0);
 
@@ -1180,4 +1200,157 @@ fn ioctl_argument_checks_and_removemapping_all_or_nothing() {
     assert_eq!(stat_of(&m).pins, 2, "a slot named twice: nothing removed");
     remove(&f, &[(0, 4096), (SLOT, 4096)]).unwrap();
     assert_eq!(stat_of(&m).pins, 0);
+}
+
+/// SETUPMAPPING over a live slot replaces it in one call, as virtio-fs does: the old pin is
+/// released at once, so a truncate it was holding up proceeds without a REMOVEMAPPING and
+/// without waiting for `break_timeout` (a minute here); the slot keeps one pin, now on the
+/// new range. REMOVEMAPPING gives back up to 16 slots in one call, and no more.
+#[test]
+fn setupmapping_over_a_live_slot_replaces_it_and_releases_its_pin() {
+    let Some(m) = Mount::new("break_timeout=60000") else {
+        return;
+    };
+    let p = m.path("r");
+    let want = pattern(11, 0, 4 * MIB as usize);
+    fs::write(&p, &want).unwrap();
+    let f = rw(&p);
+    let (rd, wr) = (1, 2);
+    setup(&f, 2 * MIB, 64 << 10, rd | wr, 0).expect("setup");
+    let pc = p.clone();
+    let t0 = Instant::now();
+    let worker = std::thread::spawn(move || {
+        let r = truncate(&pc, MIB as i64);
+        (r.map_err(|e| e.raw_os_error()), Instant::now())
+    });
+    assert!(wait_pollpri(&f, Duration::from_secs(3)), "POLLPRI");
+    assert_eq!(get_recalls(&f), vec![(0, 64 << 10)]);
+    assert!(!worker.is_finished(), "the truncate waits for the pin");
+    // Bad arguments are refused before the old mapping is touched: it is still recalled.
+    assert_errno!(setup(&f, 0, 4096, rd | 8, 0), libc::EINVAL);
+    assert_errno!(setup(&f, 8 * MIB, 4096, rd, 0), libc::EINVAL);
+    assert_eq!(get_recalls(&f), vec![(0, 64 << 10)]);
+    assert!(!worker.is_finished(), "still waiting");
+    // The replacement: a range the truncate leaves alone.
+    let t_replace = Instant::now();
+    let ext = setup(&f, 0, 64 << 10, rd | wr, 0).expect("SETUPMAPPING over the recalled slot");
+    assert_eq!(ext.iter().map(|e| e.2).sum::<u64>(), 64 << 10);
+    assert_eq!(ext[0].0, 0);
+    let (r, t_done) = worker.join().unwrap();
+    assert_eq!(r, Ok(()));
+    assert!(t_done - t0 < Duration::from_secs(30), "{:?}", t_done - t0);
+    assert_eq!(size_of(&p), MIB);
+    assert_eq!(get_recalls(&f), vec![]);
+    let s = stat_of(&m);
+    assert_eq!((s.pins, s.recalls, s.revocations), (1, 1, 0));
+    assert_eq!(
+        seals_of(&p)
+            .iter()
+            .map(|s| (s.kind, s.state, s.offset, s.length))
+            .collect::<Vec<_>>(),
+        vec![(abi::KIND_PIN, abi::STATE_ACTIVE, 0, 64 << 10)]
+    );
+    // The new mapping holds: a truncate into it waits again.
+    assert_errno!(remove(&f, &[(SLOT, 4096)]), libc::EINVAL);
+    remove(&f, &[(0, 64 << 10)]).unwrap();
+    assert_eq!(stat_of(&m).pins, 0);
+    eprintln!(
+        "figure: truncate done {:?} after the replacing SETUPMAPPING began",
+        t_done - t_replace
+    );
+
+    // 16 slots in one REMOVEMAPPING; a count of 17 is refused and removes nothing.
+    let slots: Vec<(u64, u64)> = (0..16).map(|i| (i * SLOT, 4096)).collect();
+    for &(mo, _) in &slots {
+        setup(&f, 0, 4096, rd, mo).unwrap();
+    }
+    assert_eq!(stat_of(&m).pins, 16);
+    let mut b = abi::encode_ranges(&slots);
+    b[..4].copy_from_slice(&17u32.to_le_bytes());
+    assert_errno!(ioctl_buf(&f, abi::IOC_REMOVEMAPPING, &mut b), libc::EINVAL);
+    assert_eq!(stat_of(&m).pins, 16);
+    remove(&f, &slots).unwrap();
+    assert_eq!(stat_of(&m).pins, 0);
+}
+
+/// The window client streams a file four times its size through its slots with one
+/// SETUPMAPPING per slot and no REMOVEMAPPING, and what it wrote through a slot it then
+/// reused reached the file.
+#[test]
+fn window_reuses_slots_without_removemapping() {
+    let Some(m) = Mount::new("") else { return };
+    let p = m.path("s");
+    let size = 16 * MIB;
+    fs::write(&p, pattern(13, 0, size as usize)).unwrap();
+    let mut w = Window::open(&p, 4 * MIB, true).unwrap();
+    let mut want = pattern(13, 0, size as usize);
+    for o in (0..size).step_by(SLOT as usize) {
+        let tag = format!("slot at {o:>9}");
+        w.write_at(o + 100, tag.as_bytes()).unwrap();
+        want[(o + 100) as usize..(o + 100) as usize + tag.len()].copy_from_slice(tag.as_bytes());
+    }
+    assert_eq!((w.setups, w.removes), (8, 0));
+    assert_eq!(stat_of(&m).pins, 2);
+    // Every slot but the last two was replaced; their bytes are in the file already.
+    let f = File::open(&p).unwrap();
+    assert_bytes(
+        &pread_vec(&f, 0, 12 * MIB as usize).unwrap(),
+        &want[..12 * MIB as usize],
+        "replaced slots",
+    );
+    let mut got = vec![0u8; size as usize];
+    w.read_at(0, &mut got).unwrap();
+    assert_bytes(&got, &want, "read back through the window");
+    assert_eq!((w.setups, w.removes), (16, 0));
+    drop(w);
+    assert_eq!(stat_of(&m).pins, 0, "the drop gave both slots back");
+    assert_bytes(&fs::read(&p).unwrap(), &want, "after the drop");
+}
+
+/// A slot written through and then reused is replaced by one SETUPMAPPING, with no
+/// FLUSHMAPPING or REMOVEMAPPING: the replacement itself drops the page-cache pages the old
+/// writable mapping wrote under, so a shared-mmap reader sees the new bytes.
+#[test]
+fn a_replaced_written_slot_invalidates_the_page_cache() {
+    let Some(m) = Mount::new("") else { return };
+    let p = m.path("rep");
+    let len = 4 * MIB as usize;
+    let mut want = pattern(19, 0, len);
+    fs::write(&p, &want).unwrap();
+    // The window first (an open drops the page cache, see the test above).
+    let mut w = Window::open(&p, SLOT, true).unwrap();
+    w.read_at(0, &mut [0u8; 1]).unwrap();
+    let f = File::open(&p).unwrap();
+    // SAFETY: a fresh shared read-only mapping of the first 64 KiB of the file.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            65536,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(addr, libc::MAP_FAILED, "{}", io::Error::last_os_error());
+    let read_view = |off: usize, n: usize| -> Vec<u8> {
+        (off..off + n)
+            // SAFETY: volatile reads inside the 64 KiB mapping.
+            .map(|i| unsafe { std::ptr::read_volatile((addr as *const u8).add(i)) })
+            .collect()
+    };
+    assert_eq!(read_view(100, 16), want[100..116], "page cache filled");
+    w.write_at(100, b"through a window").unwrap();
+    want[100..116].copy_from_slice(b"through a window");
+    // The window's only slot now shows [2 MiB, 4 MiB): replaced, not removed.
+    w.read_at(2 * MIB, &mut [0u8; 1]).unwrap();
+    assert_eq!((w.setups, w.removes), (2, 0));
+    assert_eq!(
+        read_view(100, 16),
+        b"through a window",
+        "mmap after the replacing SETUPMAPPING"
+    );
+    assert_bytes(&pread_vec(&f, 0, 65536).unwrap(), &want[..65536], "read(2)");
+    // SAFETY: our own mapping.
+    unsafe { libc::munmap(addr, 65536) };
 }

@@ -8,9 +8,10 @@
 //! the daemon (SETUPMAPPING ioctl) for the device extents of the range, which pins them, and
 //! maps the device there with `MAP_SHARED | MAP_FIXED`; a range that is not contiguous on the
 //! device maps as several pieces. When every slot is in use the least recently used one is
-//! unmapped and given back (REMOVEMAPPING). [`Window::flush`] makes writes durable (cache
-//! write-back + fence on device DAX, `msync` on an image) and tells the daemon so it can
-//! drop stale page-cache pages. A conflicting truncate, punch or unlink *recalls* pinned
+//! reused: one SETUPMAPPING replaces its mapping in the daemon (virtio-fs semantics, no
+//! REMOVEMAPPING) and the new `MAP_FIXED` mapping replaces it here. [`Window::flush`] makes
+//! writes durable (cache write-back + fence on device DAX, `msync` on an image) and tells the
+//! daemon so it can drop stale page-cache pages. A conflicting truncate, punch or unlink *recalls* pinned
 //! slots: the file descriptor polls `POLLPRI`, and [`Window::handle_recalls`] unmaps them and
 //! acknowledges.
 //!
@@ -121,6 +122,9 @@ pub struct Window {
     slots: Vec<Option<Slot>>,
     by_foff: HashMap<u64, usize>,
     clock: u64,
+    /// The file size as last seen: refreshed only when a slot would reach past it, so a
+    /// slot cycle costs no `fstat` round trip to the daemon.
+    size: u64,
     write: bool,
     host: Box<dyn Host>,
     /// SETUPMAPPING calls made (for benchmarks).
@@ -204,6 +208,7 @@ impl Window {
             slots: vec![None; nslots],
             by_foff: HashMap::new(),
             clock: 0,
+            size: 0,
             write,
             host,
             setups: 0,
@@ -237,6 +242,10 @@ impl Window {
     }
 
     /// Maps the slot holding file offset `off`; returns its index.
+    ///
+    /// Reusing a slot costs one SETUPMAPPING and one `mmap` per device extent: the daemon
+    /// replaces the slot's old mapping (and releases its pin) in the same call, and the new
+    /// `MAP_FIXED` mapping replaces the old one in the address space.
     fn ensure(&mut self, off: u64) -> Result<usize> {
         let foff = off / SLOT * SLOT;
         self.clock += 1;
@@ -246,40 +255,51 @@ impl Window {
             }
             return Ok(i);
         }
+        // The size is asked again only when the slot would reach past what was last seen
+        // (the file may have grown), or when the daemon refuses the range (it shrank).
+        if foff + SLOT > self.size {
+            self.size = self.file.metadata()?.len();
+            if foff >= self.size {
+                return Err(Error::Invalid("offset beyond the end of the file"));
+            }
+        }
         let i = match self.slots.iter().position(|s| s.is_none()) {
             Some(i) => i,
-            None => {
-                let lru = (0..self.nslots)
-                    .min_by_key(|&i| self.slots[i].map(|s| s.stamp).unwrap_or(0))
-                    .unwrap_or(0);
-                self.unmap_slot(lru)?;
-                lru
+            None => (0..self.nslots)
+                .min_by_key(|&i| self.slots[i].map(|s| s.stamp).unwrap_or(0))
+                .unwrap_or(0),
+        };
+        if let Some(old) = self.slots[i] {
+            // Written bytes are made durable before the slot shows another range; the
+            // daemon drops the file's stale page-cache pages when it replaces the mapping.
+            if old.dirty {
+                self.sync_slot(i, old.len)?;
             }
-        };
-        let size = self.file.metadata()?.len();
-        if foff >= size {
-            return Err(Error::Invalid("offset beyond the end of the file"));
         }
-        let unit = if self.devdax { SLOT } else { 4096 };
-        let len = (size - foff).div_ceil(unit).min(SLOT.div_ceil(unit)) * unit;
-        let len = len.min(SLOT);
-        let flags = abi::MAP_READ | if self.write { abi::MAP_WRITE } else { 0 };
-        let req = abi::SetupMapping {
-            foffset: foff,
-            len,
-            flags,
-            moffset: i as u64 * SLOT,
+        let extents = match self.setup(i, foff) {
+            Err(Error::Io(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+                let size = self.file.metadata()?.len();
+                if size == self.size {
+                    return Err(self.setup_failed(i, Error::Io(e)));
+                }
+                self.size = size;
+                self.setup(i, foff)
+            }
+            r => r,
         };
-        let mut buf = req.encode();
-        ioctl(&self.file, abi::IOC_SETUPMAPPING, &mut buf)?;
-        self.setups += 1;
-        let extents = abi::decode_mapping_answer(&buf)?;
+        let (len, extents) = match extents {
+            Ok(r) => r,
+            Err(e) => return Err(self.setup_failed(i, e)),
+        };
         let prot = libc::PROT_READ | if self.write { libc::PROT_WRITE } else { 0 };
+        let mut covered = 0;
         for (f, d, l) in extents {
             if f < foff || f + l > foff + len {
-                return Err(Error::Invalid("daemon answered extents outside the range"));
+                let e = Error::Invalid("daemon answered extents outside the range");
+                return Err(self.setup_failed(i, e));
             }
-            // SAFETY: mapping over our own reservation (MAP_FIXED), within slot i.
+            // SAFETY: mapping over our own reservation (MAP_FIXED), within slot i; what was
+            // mapped there (the slot's old range) is replaced.
             let p = unsafe {
                 libc::mmap(
                     self.slot_addr(i).add((f - foff) as usize) as *mut libc::c_void,
@@ -292,10 +312,18 @@ impl Window {
                 )
             };
             if p == libc::MAP_FAILED {
-                let e = std::io::Error::last_os_error();
-                let _ = self.remove(i as u64 * SLOT, len);
-                return Err(Error::Io(e));
+                let e = Error::Io(std::io::Error::last_os_error());
+                return Err(self.setup_failed(i, e));
             }
+            covered = covered.max(f - foff + l);
+        }
+        // The old range may have been longer than the new one (the file's last slot): what
+        // the new mapping does not cover goes back to the reservation.
+        if let Some(old) = self.slots[i] {
+            if old.len > covered {
+                self.reserve(i, covered, old.len - covered)?;
+            }
+            self.by_foff.remove(&old.foff);
         }
         self.slots[i] = Some(Slot {
             foff,
@@ -307,25 +335,47 @@ impl Window {
         Ok(i)
     }
 
-    fn remove(&mut self, moffset: u64, len: u64) -> Result<()> {
-        let mut b = abi::encode_ranges(&[(moffset, len)]);
-        self.removes += 1;
-        ioctl(&self.file, abi::IOC_REMOVEMAPPING, &mut b)
+    /// SETUPMAPPING of the file range at `foff` for slot `i` (a live slot is replaced):
+    /// the range's length and its extents.
+    fn setup(&mut self, i: usize, foff: u64) -> Result<(u64, Vec<abi::Triple>)> {
+        if foff >= self.size {
+            return Err(Error::Invalid("offset beyond the end of the file"));
+        }
+        let unit = if self.devdax { SLOT } else { 4096 };
+        let len = (self.size - foff).div_ceil(unit).min(SLOT.div_ceil(unit)) * unit;
+        let len = len.min(SLOT);
+        let flags = abi::MAP_READ | if self.write { abi::MAP_WRITE } else { 0 };
+        let req = abi::SetupMapping {
+            foffset: foff,
+            len,
+            flags,
+            moffset: i as u64 * SLOT,
+        };
+        let mut buf = req.encode();
+        ioctl(&self.file, abi::IOC_SETUPMAPPING, &mut buf)?;
+        self.setups += 1;
+        Ok((len, abi::decode_mapping_answer(&buf)?))
     }
 
-    /// Unmaps slot `i` (flushing it first if written) and acknowledges to the daemon.
-    fn unmap_slot(&mut self, i: usize) -> Result<()> {
-        let Some(s) = self.slots[i] else {
-            return Ok(());
-        };
-        if s.dirty {
-            self.flush_slot(i)?;
+    /// Slot `i` could not be (re)mapped: whatever it showed is unmapped and given back, so
+    /// the slot is empty on both sides (the daemon may have removed its old mapping
+    /// already, which makes that REMOVEMAPPING's EINVAL expected). Returns `e`.
+    fn setup_failed(&mut self, i: usize, e: Error) -> Error {
+        let _ = self.reserve(i, 0, SLOT);
+        if let Some(old) = self.slots[i].take() {
+            self.by_foff.remove(&old.foff);
         }
-        // SAFETY: replaces our own mapping with the reservation again.
+        let _ = self.remove(&[(i as u64 * SLOT, SLOT)]);
+        e
+    }
+
+    /// Puts `[at, at+len)` of slot `i` back to the `PROT_NONE` reservation.
+    fn reserve(&self, i: usize, at: u64, len: u64) -> Result<()> {
+        // SAFETY: replaces our own mapping inside slot i with the reservation again.
         let p = unsafe {
             libc::mmap(
-                self.slot_addr(i) as *mut libc::c_void,
-                SLOT as usize,
+                self.slot_addr(i).add(at as usize) as *mut libc::c_void,
+                len as usize,
                 libc::PROT_NONE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
                 -1,
@@ -335,32 +385,65 @@ impl Window {
         if p == libc::MAP_FAILED {
             return Err(Error::Io(std::io::Error::last_os_error()));
         }
-        self.slots[i] = None;
-        self.by_foff.remove(&s.foff);
-        self.remove(i as u64 * SLOT, s.len)
+        Ok(())
+    }
+
+    /// REMOVEMAPPING of up to [`abi::RANGES_MAX`] slots in one call.
+    fn remove(&mut self, ranges: &[(u64, u64)]) -> Result<()> {
+        let mut b = abi::encode_ranges(ranges);
+        self.removes += 1;
+        ioctl(&self.file, abi::IOC_REMOVEMAPPING, &mut b)
+    }
+
+    /// Unmaps the slots `which` (flushing the written ones first) and gives them back to
+    /// the daemon, [`abi::RANGES_MAX`] per REMOVEMAPPING.
+    fn unmap_slots(&mut self, which: &[usize]) -> Result<()> {
+        let mut gone = Vec::new();
+        for &i in which {
+            let Some(s) = self.slots[i] else {
+                continue;
+            };
+            if s.dirty {
+                self.flush_slot(i)?;
+            }
+            self.reserve(i, 0, SLOT)?;
+            self.slots[i] = None;
+            self.by_foff.remove(&s.foff);
+            gone.push((i as u64 * SLOT, s.len));
+        }
+        for chunk in gone.chunks(abi::RANGES_MAX) {
+            self.remove(chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the stores through slot `i` durable (cache write-back and fence on device DAX,
+    /// `msync` on an image), without telling the daemon.
+    fn sync_slot(&mut self, i: usize, len: u64) -> Result<()> {
+        let p = self.slot_addr(i);
+        if self.devdax {
+            // SAFETY: the slot is mapped for len bytes.
+            unsafe { self.host.writeback(p, len as usize) };
+        } else {
+            // SAFETY: msync of our own mapping.
+            let rc = unsafe { libc::msync(p as *mut libc::c_void, len as usize, libc::MS_SYNC) };
+            if rc != 0 {
+                return Err(Error::Io(std::io::Error::last_os_error()));
+            }
+        }
+        if let Some(s) = self.slots[i].as_mut() {
+            s.dirty = false;
+        }
+        Ok(())
     }
 
     fn flush_slot(&mut self, i: usize) -> Result<()> {
         let Some(s) = self.slots[i] else {
             return Ok(());
         };
-        let p = self.slot_addr(i);
-        if self.devdax {
-            // SAFETY: the slot is mapped for s.len bytes.
-            unsafe { self.host.writeback(p, s.len as usize) };
-        } else {
-            // SAFETY: msync of our own mapping.
-            let rc = unsafe { libc::msync(p as *mut libc::c_void, s.len as usize, libc::MS_SYNC) };
-            if rc != 0 {
-                return Err(Error::Io(std::io::Error::last_os_error()));
-            }
-        }
+        self.sync_slot(i, s.len)?;
         let mut b = abi::encode_ranges(&[(i as u64 * SLOT, s.len)]);
-        ioctl(&self.file, abi::IOC_FLUSHMAPPING, &mut b)?;
-        if let Some(s) = self.slots[i].as_mut() {
-            s.dirty = false;
-        }
-        Ok(())
+        ioctl(&self.file, abi::IOC_FLUSHMAPPING, &mut b)
     }
 
     /// Copies file bytes at `off` into `buf` through the window.
@@ -452,23 +535,19 @@ impl Window {
     pub fn handle_recalls(&mut self) -> Result<usize> {
         let mut b = vec![0u8; abi::RANGES_SIZE];
         ioctl(&self.file, abi::IOC_GET_RECALLS, &mut b)?;
-        let mut given = 0;
-        for (moff, _len) in abi::decode_recalls(&b)? {
-            let i = (moff / SLOT) as usize;
-            if i < self.nslots && self.slots[i].is_some() {
-                self.unmap_slot(i)?;
-                given += 1;
-            }
-        }
-        Ok(given)
+        let recalled: Vec<usize> = abi::decode_recalls(&b)?
+            .into_iter()
+            .map(|(moff, _len)| (moff / SLOT) as usize)
+            .filter(|&i| i < self.nslots && self.slots[i].is_some())
+            .collect();
+        self.unmap_slots(&recalled)?;
+        Ok(recalled.len())
     }
 
     /// Unmaps every slot.
     pub fn unmap_all(&mut self) -> Result<()> {
-        for i in 0..self.nslots {
-            self.unmap_slot(i)?;
-        }
-        Ok(())
+        let all: Vec<usize> = (0..self.nslots).collect();
+        self.unmap_slots(&all)
     }
 }
 

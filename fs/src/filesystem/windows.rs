@@ -122,6 +122,21 @@ impl Windows {
         hosts.insert(pid, Arc::downgrade(&fd));
         Some(fd)
     }
+
+    /// The process id and pidfd of the host whose thread `tid` is calling now. A host that
+    /// already has mappings is found without a system call beyond one `poll`: a live entry
+    /// for `tid` is a process whose id is `tid`, so `tid` is its leader (no other task can
+    /// hold that id meanwhile). Otherwise as [`tgid_of`] and [`Windows::host_pidfd`].
+    fn host_of(&self, tid: u32) -> (u32, Option<Arc<OwnedFd>>) {
+        let known = self.hosts.lock().get(&tid).and_then(Weak::upgrade);
+        if let Some(fd) = known {
+            if !exited(&Some(fd.clone())) {
+                return (tid, Some(fd));
+            }
+        }
+        let pid = tgid_of(tid);
+        (pid, self.host_pidfd(pid))
+    }
 }
 
 impl Default for Windows {
@@ -204,7 +219,9 @@ impl Filesystem {
     }
 
     /// SETUPMAPPING: pins `[foffset, foffset+len)` of the file open as `fh` for the window
-    /// slot `moffset` and returns its device extents. Holes are allocated first.
+    /// slot `moffset` and returns its device extents. Holes are allocated first. A slot
+    /// that is already mapped is refused with EEXIST (see [`Filesystem::replace_mapping`]
+    /// for the ioctl's virtio-fs semantics).
     pub fn setup_mapping(
         &self,
         fh: u64,
@@ -212,6 +229,41 @@ impl Filesystem {
         len: u64,
         flags: u64,
         moffset: u64,
+        ctx: Ctx,
+    ) -> Attempt<Vec<DevExtent>> {
+        self.setup_mapping_at(fh, foffset, len, flags, moffset, None, ctx)
+    }
+
+    /// SETUPMAPPING as virtio-fs defines it: a mapping at a slot that is already mapped
+    /// replaces it in the same call. Once the arguments have been checked the old mapping
+    /// is removed exactly as REMOVEMAPPING removes it (its pin released, waiters retried),
+    /// before the new range is populated and pinned; so an error after that point leaves the
+    /// slot empty. Returns the new extents; `replaced` gets the ranges the replaced
+    /// mappings showed, whatever the outcome (the adapter drops the page-cache pages a
+    /// writable one wrote under).
+    #[allow(clippy::too_many_arguments)]
+    pub fn replace_mapping(
+        &self,
+        fh: u64,
+        foffset: u64,
+        len: u64,
+        flags: u64,
+        moffset: u64,
+        ctx: Ctx,
+        replaced: &mut Vec<MappedRange>,
+    ) -> Attempt<Vec<DevExtent>> {
+        self.setup_mapping_at(fh, foffset, len, flags, moffset, Some(replaced), ctx)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn setup_mapping_at(
+        &self,
+        fh: u64,
+        foffset: u64,
+        len: u64,
+        flags: u64,
+        moffset: u64,
+        mut replaced: Option<&mut Vec<MappedRange>>,
         ctx: Ctx,
     ) -> Attempt<Vec<DevExtent>> {
         if flags & !(MAP_READ | MAP_WRITE | MAP_POPULATE | MAP_BEYOND_EOF) != 0
@@ -235,13 +287,23 @@ impl Filesystem {
         if self.seals.table.lock().is_revoked(fh) {
             return Err(Error::Revoked.into());
         }
-        if self.windows.maps.lock().contains_key(&(fh, moffset)) {
+        if replaced.is_none() && self.windows.maps.lock().contains_key(&(fh, moffset)) {
             return Err(Error::Exists.into());
         }
         let size = self.getattr(h.ino)?.attr.size;
         let beyond_eof = flags & MAP_BEYOND_EOF != 0;
         if !beyond_eof && end > size.div_ceil(unit) * unit {
             return Err(Error::Invalid("mapping beyond the end of the file").into());
+        }
+        // Before the old mapping goes, which may hold the host's only reference to its pidfd.
+        let (pid, host) = self.windows.host_of(ctx.pid);
+        // The slot's old mapping goes before anything else happens: its pin must not be in
+        // the way of populating or relocating the new range (it may be the same range).
+        if let Some(replaced) = replaced.as_deref_mut() {
+            let old = self.windows.maps.lock().remove(&(fh, moffset));
+            if let Some(m) = old {
+                replaced.push(self.mapping_removed(fh, moffset, m));
+            }
         }
         let fill_end = if beyond_eof { end } else { end.min(size) };
         if foffset < fill_end {
@@ -267,8 +329,6 @@ impl Filesystem {
             write: h.writable(),
         };
         let now = self.clock_ns();
-        let pid = tgid_of(ctx.pid);
-        let host = self.windows.host_pidfd(pid);
         let seal = self.seals.table.lock().seal(
             h.ino,
             fh,
@@ -293,15 +353,7 @@ impl Filesystem {
                 len: s.len,
             });
         }
-        // The slot is checked again where it is taken: two SETUPMAPPINGs of one slot may
-        // both have passed the early check, and the loser must not leave an orphaned pin.
-        let mut maps = self.windows.maps.lock();
-        let std::collections::hash_map::Entry::Vacant(slot) = maps.entry((fh, moffset)) else {
-            drop(maps);
-            self.seals.table.lock().remove_acknowledged(fh, seal);
-            return Err(Error::Exists.into());
-        };
-        slot.insert(Mapping {
+        let mapping = Mapping {
             ino: h.ino,
             foffset,
             len,
@@ -310,7 +362,27 @@ impl Filesystem {
             host,
             blocks,
             revoked: false,
-        });
+        };
+        // The slot is checked again where it is taken: two SETUPMAPPINGs of one slot may
+        // both have passed the early check. Without `replace` the loser must not leave an
+        // orphaned pin; with it, the later call replaces the earlier one, as it would have
+        // if they had not overlapped.
+        let mut maps = self.windows.maps.lock();
+        match (maps.entry((fh, moffset)), replaced) {
+            (std::collections::hash_map::Entry::Vacant(slot), _) => {
+                slot.insert(mapping);
+            }
+            (std::collections::hash_map::Entry::Occupied(mut slot), Some(replaced)) => {
+                let old = std::mem::replace(slot.get_mut(), mapping);
+                drop(maps);
+                replaced.push(self.mapping_removed(fh, moffset, old));
+            }
+            (std::collections::hash_map::Entry::Occupied(_), None) => {
+                drop(maps);
+                self.seals.table.lock().remove_acknowledged(fh, seal);
+                return Err(Error::Exists.into());
+            }
+        }
         Ok(out)
     }
 

@@ -125,11 +125,26 @@ pub fn clear_immutable(fs: &Filesystem, r: &Request<'_>, _out: &mut Reply) -> Re
     fs.clear_sealed_map(r.ino, r.ctx)
 }
 
-/// `SEALFS_IOC_SETUPMAPPING`.
+/// `SEALFS_IOC_SETUPMAPPING`: a live slot is replaced (virtio-fs semantics), and the pages
+/// its writable mapping wrote under are dropped as REMOVEMAPPING drops them.
 pub fn setup_mapping(fs: &Filesystem, r: &Request<'_>, out: &mut Reply) -> Attempt<()> {
     want_out(r, abi::SETUPMAPPING_SIZE)?;
     let m = abi::SetupMapping::decode(r.input)?;
-    let ext = fs.setup_mapping(need_fh(r)?, m.foffset, m.len, m.flags, m.moffset, r.ctx)?;
+    let mut replaced = Vec::new();
+    let ext = fs.replace_mapping(
+        need_fh(r)?,
+        m.foffset,
+        m.len,
+        m.flags,
+        m.moffset,
+        r.ctx,
+        &mut replaced,
+    );
+    // The replaced mapping is gone whatever the outcome: so are its stale pages.
+    for old in replaced {
+        drop_written(out, old);
+    }
+    let ext = ext?;
     let triples: Vec<abi::Triple> = ext.iter().map(triple).collect();
     out.data = abi::encode_mapping_answer(r.input, &triples)?;
     Ok(())
