@@ -83,7 +83,7 @@ pub enum Rank {
 
 const RANKS: usize = 14;
 // One bit per rank in `Held::mask`.
-const _: () = assert!(RANKS <= 16);
+const _: () = assert!(RANKS < 16);
 
 impl Rank {
     fn from_index(i: usize) -> Option<Rank> {

@@ -271,6 +271,9 @@ impl SealTable {
     /// the new seal `id` of `holder` on `ino` and puts the replaced seals back
     /// as they were (same ids, pids, times and states, in id order among the
     /// inode's seals). Returns whether the new seal was found.
+    ///
+    /// A holder revoked in between (root's revoke may run while the caller waits for the
+    /// log) gets nothing back: its seals would have been revoked with the new one.
     pub fn undo_replace(
         &mut self,
         ino: Ino,
@@ -281,6 +284,9 @@ impl SealTable {
         let found = !self
             .take_where(ino, |s| s.id == id && s.holder == holder)
             .is_empty();
+        if self.is_revoked(holder) {
+            return found;
+        }
         for i in replaced {
             let s = Seal {
                 id: i.id,

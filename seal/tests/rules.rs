@@ -875,6 +875,21 @@ fn a_refused_replace_keeps_the_old_seals() {
         .is_ok());
 }
 
+/// A replacement undone after its holder was revoked gives nothing back.
+#[test]
+fn an_undo_after_a_revocation_restores_nothing() {
+    let mut t = table();
+    seal(&mut t, 1, 1, SealKind::Breakable, r(0, 10));
+    let (id, gone) = t
+        .replace(1, 1, 100, 1000, SealKind::Breakable, r(20, 30), RW, 0)
+        .unwrap();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(t.revoke(1, r(20, 30)).len(), 1);
+    assert!(!t.undo_replace(1, 1, id, gone), "the new seal went with the revocation");
+    assert_eq!(t.list(1), Vec::new());
+    assert!(t.is_revoked(1));
+}
+
 /// UNSEAL's table call leaves the holder's mapping pins on the same range.
 #[test]
 fn unseal_seals_leaves_pins() {

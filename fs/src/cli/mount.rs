@@ -372,10 +372,6 @@ fn unprivileged(e: &std::io::Error) -> String {
     }
 }
 
-/// fuser mounts with `noatime` or the kernel's default `relatime` only: `strictatime`
-/// and `nodiratime` are set on the live mount afterwards, with a bind remount, which
-/// changes the per-mount flags only and sends the daemon no request (it is not serving
-/// yet). The other per-mount flags are restated as mounted.
 /// Gives back to the system the heap that loading freed: the checkpoint blob and the
 /// cross-checks' maps (several bytes per file, freed before the mount serves) stay in
 /// glibc's heap otherwise, below the inode table allocated after them, and a daemon with
@@ -389,6 +385,10 @@ fn release_load_memory() {
     }
 }
 
+/// fuser mounts with `noatime` or the kernel's default `relatime` only: `strictatime`
+/// and `nodiratime` are set on the live mount afterwards, with a bind remount, which
+/// changes the per-mount flags only and sends the daemon no request (it is not serving
+/// yet). The other per-mount flags are restated as mounted.
 fn mount_atime_flags(mnt: &Path, cfg: &MountConfig) -> Result<(), String> {
     let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND;
     flags.set(MsFlags::MS_RDONLY, cfg.read_only());

@@ -602,7 +602,12 @@ impl Filesystem {
         }
         let (written, res) = self.journal.commit_all(&*self.dev, &ops);
         for op in &ops[..written] {
-            self.apply_inode(&mut g, op)?;
+            // Checked above, so not expected to fail; if it does, the seal taken with the
+            // blocks goes (a replacement gets its seals back) as for a refused log.
+            if let Err(e) = self.apply_inode(&mut g, op) {
+                undo(taken);
+                return Err(e.into());
+            }
         }
         if let Err(e) = res {
             self.unreserve(&new[(written * PER_RECORD).min(new.len())..]);
