@@ -646,6 +646,105 @@ fn a_populating_replacement_fills_the_new_range_or_changes_nothing() {
     fs.release(fh).unwrap();
 }
 
+/// A replacing, populating seal slides a sealed range forward: the description's own
+/// seals (temporary or breakable) are not in the way of the holes it fills, so it neither
+/// fails with ETXTBSY nor recalls itself; another description's seal over a hole still is,
+/// and a seal over the part of the range that has no hole is not.
+#[test]
+fn a_populating_replacement_is_not_held_up_by_the_seals_it_replaces() {
+    let (_d, fs, ino) = setup(5000);
+    fs.truncate(ino, 1 << 20, Ctx::root()).unwrap(); // holes from 16 KiB
+    let fh = fs.open(ino, libc::O_RDWR, ctx(33)).unwrap();
+    let spans = |fs: &Filesystem| -> Vec<(u64, u64)> {
+        fs.seals_of(ino)
+            .iter()
+            .map(|s| (s.range.start, s.range.end))
+            .collect()
+    };
+    // Own temporary seal over holes [16K, 64K); the replacement's holes overlap it.
+    fs.seal(fh, 0, 64 << 10, SealMode::Temporary, Populate::No, ctx(33))
+        .unwrap();
+    fs.seal_replacing(
+        fh,
+        32 << 10,
+        64 << 10,
+        SealMode::Temporary,
+        Populate::Fill,
+        ctx(33),
+    )
+    .unwrap();
+    assert_eq!(spans(&fs), vec![(32 << 10, 96 << 10)]);
+    // Own breakable seal: no recall of itself, nothing parked.
+    fs.seal_replacing(
+        fh,
+        64 << 10,
+        64 << 10,
+        SealMode::Breakable,
+        Populate::No,
+        ctx(33),
+    )
+    .unwrap();
+    fs.seal_replacing(
+        fh,
+        96 << 10,
+        64 << 10,
+        SealMode::Breakable,
+        Populate::Fill,
+        ctx(33),
+    )
+    .unwrap();
+    assert_eq!(spans(&fs), vec![(96 << 10, 160 << 10)]);
+    assert_eq!(fs.seal_stats().recalls, 0);
+    // Another description's temporary seal over [200K, 210K) (a hole, not filled yet) is
+    // in the way of a fill that reaches it, not of one that stops short of it.
+    let other = fs.open(ino, libc::O_RDWR, ctx(34)).unwrap();
+    fs.seal(
+        other,
+        200 << 10,
+        10 << 10,
+        SealMode::Temporary,
+        Populate::No,
+        ctx(34),
+    )
+    .unwrap();
+    assert_eq!(
+        fs.seal_replacing(
+            fh,
+            160 << 10,
+            64 << 10,
+            SealMode::Temporary,
+            Populate::Fill,
+            ctx(33)
+        )
+        .unwrap_err()
+        .errno(),
+        libc::ETXTBSY
+    );
+    fs.seal_replacing(
+        fh,
+        96 << 10,
+        96 << 10,
+        SealMode::Temporary,
+        Populate::Fill,
+        ctx(33),
+    )
+    .unwrap();
+    // A fill whose holes lie past another's seal over blocks already there goes ahead.
+    fs.seal(
+        other,
+        0,
+        16 << 10,
+        SealMode::Temporary,
+        Populate::No,
+        ctx(34),
+    )
+    .unwrap();
+    fs.seal_replacing(fh, 0, 300 << 10, SealMode::Temporary, Populate::No, ctx(33))
+        .unwrap();
+    fs.release(other).unwrap();
+    fs.release(fh).unwrap();
+}
+
 /// The process id recorded with a seal is looked up once per description and thread, then
 /// remembered with the description: after the sealing thread has exited, a seal through the
 /// same description still names its process, while another description, asking the system

@@ -433,6 +433,20 @@ impl SealTable {
     /// its own seal. Recalled seals past their deadline are only revoked by
     /// [`expire`](Self::expire), which the core should call first.
     pub fn check(&mut self, ino: Ino, change: &Change, immutable: bool, now: u64) -> Decision {
+        self.check_sparing(ino, change, immutable, now, None)
+    }
+
+    /// [`check`](Self::check), with the seals (not the mapping pins) of `spare` out of
+    /// the way: a replacing SEAL that fills holes is not held up by the seals it is about
+    /// to release.
+    pub fn check_sparing(
+        &mut self,
+        ino: Ino,
+        change: &Change,
+        immutable: bool,
+        now: u64,
+        spare: Option<HolderId>,
+    ) -> Decision {
         if immutable {
             return Decision::Refuse(SealError::NotPermitted);
         }
@@ -442,7 +456,11 @@ impl SealTable {
         let all = change.kind == ChangeKind::RemoveLast;
         let extend = change.kind == ChangeKind::Extend;
         let conflicts = |s: &Seal| {
-            all || (s.range.overlaps(&change.range) && !(extend && s.kind == SealKind::MappingPin))
+            let spared = spare == Some(s.holder) && s.kind != SealKind::MappingPin;
+            !spared
+                && (all
+                    || (s.range.overlaps(&change.range)
+                        && !(extend && s.kind == SealKind::MappingPin)))
         };
 
         if change.kind == ChangeKind::Relocate {

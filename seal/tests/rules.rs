@@ -885,7 +885,10 @@ fn an_undo_after_a_revocation_restores_nothing() {
         .unwrap();
     assert_eq!(gone.len(), 1);
     assert_eq!(t.revoke(1, r(20, 30)).len(), 1);
-    assert!(!t.undo_replace(1, 1, id, gone), "the new seal went with the revocation");
+    assert!(
+        !t.undo_replace(1, 1, id, gone),
+        "the new seal went with the revocation"
+    );
     assert_eq!(t.list(1), Vec::new());
     assert!(t.is_revoked(1));
 }

@@ -56,6 +56,14 @@ fn file_map(g: &Inode) -> Result<&ExtentMap> {
     g.extents().ok_or(Error::Invalid("not a regular file"))
 }
 
+/// What a population may do: fill past the end of the file, and whose seals it may pass
+/// (a replacing SEAL's own, which it is about to release).
+#[derive(Clone, Copy)]
+struct Scope {
+    beyond_eof: bool,
+    spare: Option<u64>,
+}
+
 impl Filesystem {
     /// Copies file bytes `[off, off+buf.len())` (holes read as zero).
     fn copy_out(&self, m: &ExtentMap, off: u64, buf: &mut [u8]) -> Result<()> {
@@ -509,6 +517,24 @@ impl Filesystem {
         self.populate_then_to(ino, off, end, false, take, undo)
     }
 
+    /// [`Filesystem::populate_then`] for a SEAL that replaces the seals of description
+    /// `spare` (when set): those seals are not in the way of the holes it fills.
+    pub(crate) fn populate_sparing<T>(
+        &self,
+        ino: u64,
+        off: u64,
+        end: u64,
+        spare: Option<u64>,
+        mut take: impl FnMut() -> Result<T>,
+        mut undo: impl FnMut(T),
+    ) -> Attempt<T> {
+        let scope = Scope {
+            beyond_eof: false,
+            spare,
+        };
+        self.populate_scoped(ino, off, end, scope, &mut take, &mut undo)
+    }
+
     /// [`Filesystem::populate_then`], filling past the end of the file too when
     /// `beyond_eof` (the size stays, as with `FALLOC_FL_KEEP_SIZE`).
     pub(crate) fn populate_then_to<T>(
@@ -520,15 +546,29 @@ impl Filesystem {
         mut take: impl FnMut() -> Result<T>,
         mut undo: impl FnMut(T),
     ) -> Attempt<T> {
+        let scope = Scope {
+            beyond_eof,
+            spare: None,
+        };
+        self.populate_scoped(ino, off, end, scope, &mut take, &mut undo)
+    }
+
+    fn populate_scoped<T>(
+        &self,
+        ino: u64,
+        off: u64,
+        end: u64,
+        scope: Scope,
+        take: &mut impl FnMut() -> Result<T>,
+        undo: &mut impl FnMut(T),
+    ) -> Attempt<T> {
         self.check_writable()?;
-        self.transact_may_wait(|| {
-            self.populate_once(ino, off, end, beyond_eof, &mut take, &mut undo)
-        })
-        .map_err(|e| match e {
-            // Mapping records that could never fit in the log: too much to populate.
-            Stop::Failed(Error::TooBig) => Stop::Failed(Error::NoSpace),
-            other => other,
-        })
+        self.transact_may_wait(|| self.populate_once(ino, off, end, scope, take, undo))
+            .map_err(|e| match e {
+                // Mapping records that could never fit in the log: too much to populate.
+                Stop::Failed(Error::TooBig) => Stop::Failed(Error::NoSpace),
+                other => other,
+            })
     }
 
     /// One try of `populate`; runs inside [`Filesystem::transact`] (under the gate).
@@ -537,7 +577,7 @@ impl Filesystem {
         ino: u64,
         off: u64,
         end: u64,
-        beyond_eof: bool,
+        scope: Scope,
         take: &mut impl FnMut() -> Result<T>,
         undo: &mut impl FnMut(T),
     ) -> Result<T, Retry<Stop>> {
@@ -550,28 +590,39 @@ impl Filesystem {
         if g.attr.flags & flags::IMMUTABLE != 0 {
             return Err(Error::Perm("immutable file").into());
         }
-        let end = if beyond_eof {
+        let end = if scope.beyond_eof {
             end
         } else {
             end.min(g.attr.size)
         };
         let (fstart, fend) = (off / bs, end.div_ceil(bs));
-        let holes: u64 = if off < end {
+        let gaps: Vec<_> = if off < end {
             m.segments(fstart, fend)
-                .iter()
+                .into_iter()
                 .filter(|s| s.dblock.is_none())
-                .map(|s| s.len)
-                .sum()
+                .collect()
         } else {
-            0
+            Vec::new()
         };
-        if holes == 0 {
+        let holes: u64 = gaps.iter().map(|s| s.len).sum();
+        let (Some(first), Some(last)) = (gaps.first(), gaps.last()) else {
             return Ok(take()?);
-        }
+        };
         if holes > self.space.alloc.lock().free_blocks() {
             return Err(Error::NoSpace.into());
         }
-        self.seal_gate(&g, ChangeKind::AllocateHole, off, end)?;
+        // Only the span of the holes (whole blocks) changes the map: a seal over the rest
+        // of the range (the caller's own, say, when sliding a sealed range forward) is not
+        // in the way.
+        let span_start = first.fblock * bs;
+        let span_end = (last.fblock + last.len) * bs;
+        self.seal_gate_sparing(
+            &g,
+            ChangeKind::AllocateHole,
+            span_start,
+            span_end,
+            scope.spare,
+        )?;
         let new = self.allocate_holes(m, fstart, fend)?;
         if let Err(e) = self.zero_new(&new, m, None) {
             self.unreserve(&new);

@@ -158,6 +158,19 @@ impl Filesystem {
         start: u64,
         end: u64,
     ) -> Attempt<()> {
+        self.seal_gate_sparing(inode, kind, start, end, None)
+    }
+
+    /// [`seal_gate`](Self::seal_gate) with the seals of description `spare` out of the way
+    /// (a replacing SEAL is about to release them).
+    pub(crate) fn seal_gate_sparing(
+        &self,
+        inode: &Inode,
+        kind: ChangeKind,
+        start: u64,
+        end: u64,
+        spare: Option<u64>,
+    ) -> Attempt<()> {
         let immutable = inode.attr.flags & flags::SEALED_MAP != 0;
         let mut table = self.seals.table.lock();
         if !immutable && !table.has_seals(inode.ino) {
@@ -169,7 +182,7 @@ impl Filesystem {
             kind,
             range: ByteRange::new(start, end.max(start)),
         };
-        let decision = table.check(inode.ino, &change, immutable, now);
+        let decision = table.check_sparing(inode.ino, &change, immutable, now, spare);
         drop(table);
         self.on_revoked(&revoked);
         match decision {
@@ -297,8 +310,9 @@ impl Filesystem {
             // (ENOLCK, EBUSY, ...) allocates nothing, and no hole can be punched between.
             // Undone (the log refused the new blocks), a replacement gives the replaced
             // seals back.
+            let spare = replace.then_some(fh);
             let (_, released) =
-                self.populate_then(h.ino, r.start, r.end, take, |(id, replaced)| {
+                self.populate_sparing(h.ino, r.start, r.end, spare, take, |(id, replaced)| {
                     self.seals
                         .table
                         .lock()
