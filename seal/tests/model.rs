@@ -140,27 +140,7 @@ impl Model {
         access: Access,
         now: u64,
     ) -> Result<SealId, SealError> {
-        if self.revoked.contains(&holder) {
-            return Err(SealError::Revoked);
-        }
-        let ok = if kind == SealKind::Temporary {
-            access.write
-        } else {
-            access.read
-        };
-        if !ok {
-            return Err(SealError::BadAccess);
-        }
-        if range.start >= range.end {
-            return Err(SealError::Invalid);
-        }
-        if self
-            .seals
-            .iter()
-            .any(|s| s.ino == ino && s.recalled.is_some())
-        {
-            return Err(SealError::RecallPending);
-        }
+        self.first_checks(ino, holder, kind, range, access)?;
         if self.seals.iter().filter(|s| s.holder == holder).count() >= MAX_PER_HOLDER
             || self.seals.iter().filter(|s| s.uid == uid).count() >= MAX_PER_USER
         {
@@ -181,21 +161,16 @@ impl Model {
         Ok(SealId(self.next_id))
     }
 
-    /// A seal that removes the holder's other seals (not pins) on `ino`, written out
-    /// independently: the same checks, with the replaced seals not counted against the
-    /// limits.
-    #[allow(clippy::too_many_arguments)]
-    fn replace(
-        &mut self,
+    /// The checks a seal and a replacement make first, in order: fenced holder, access,
+    /// empty range, a recall in progress on the inode.
+    fn first_checks(
+        &self,
         ino: u64,
         holder: u64,
-        pid: u32,
-        uid: u32,
         kind: SealKind,
         range: ByteRange,
         access: Access,
-        now: u64,
-    ) -> Result<(SealId, Vec<SealInfo>), SealError> {
+    ) -> Result<(), SealError> {
         if self.revoked.contains(&holder) {
             return Err(SealError::Revoked);
         }
@@ -217,6 +192,25 @@ impl Model {
         {
             return Err(SealError::RecallPending);
         }
+        Ok(())
+    }
+
+    /// A seal that removes the holder's other seals (not pins) on `ino`, written out
+    /// independently: the same checks, with the replaced seals not counted against the
+    /// limits.
+    #[allow(clippy::too_many_arguments)]
+    fn replace(
+        &mut self,
+        ino: u64,
+        holder: u64,
+        pid: u32,
+        uid: u32,
+        kind: SealKind,
+        range: ByteRange,
+        access: Access,
+        now: u64,
+    ) -> Result<(SealId, Vec<SealInfo>), SealError> {
+        self.first_checks(ino, holder, kind, range, access)?;
         let goes = |s: &MSeal| s.ino == ino && s.holder == holder && s.kind != SealKind::MappingPin;
         let stays = |s: &&MSeal| !goes(s);
         if self
