@@ -28,7 +28,7 @@ const RUN_BITS: u32 = 12;
 const RUN: u64 = (1 << RUN_BITS) - 1;
 
 /// The hash of one inode number: the start of its run (the number without its low
-/// [`RUN_BITS`] bits, mixed with the process's secret by splitmix64's finaliser) plus its
+/// `RUN_BITS` bits, mixed with the process's secret by splitmix64's finaliser) plus its
 /// place in the run; the top 7 bits — which the table keeps as a tag to rule out most
 /// non-matching buckets — mixed with the low bits too, so numbers of one run do not share
 /// a tag.
