@@ -450,10 +450,14 @@ impl fuser::Filesystem for SealFuse {
     ) {
         let _s = request!("read", ino.0, fh.0);
         self.refresh_atime();
-        match self.fs.read(ino.0, offset, size) {
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno(e)),
+        thread_local! {
+            // Up to one READ's worth (max_read, 1 MiB) per worker thread, kept.
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        BUF.with_borrow_mut(|buf| match self.fs.read_into(ino.0, offset, size, buf) {
+            Ok(n) => reply.data(&buf[..n]),
+            Err(e) => reply.error(errno(e)),
+        });
     }
 
     fn write(
