@@ -850,7 +850,7 @@ c_holder="" # pid of the host's `sealfs seal --hold`
 c_daemon_pid() { # -> pid of the daemon serving $c_sock (the process this script started)
 	local d
 	for d in /proc/[0-9]*; do
-		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "vhost_user=$c_sock," && echo "${d#/proc/}" && return 0
+		{ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -qF -- "vhost_user=$c_sock," && echo "${d#/proc/}" && return 0
 	done
 	return 0
 }
