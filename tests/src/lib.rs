@@ -483,10 +483,28 @@ pub fn wait_pid_gone(pid: u32, limit: Duration) {
     );
 }
 
-/// Waits up to `limit` for `pid` to stop running; whether it did.
+/// Whether every thread of process `pid` has finished exiting. Its leader shows as a
+/// zombie as soon as the leader itself is done, while the other threads may still be
+/// exiting — and the last of them is the one that closes the process's files and unmaps
+/// its memory (an image the daemon had open stays busy until then). Those threads leave
+/// `/proc/PID/task` as they finish.
+fn all_threads_gone(pid: u32) -> bool {
+    if !is_zombie(pid) {
+        return false;
+    }
+    match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(tasks) => tasks
+            .flatten()
+            .all(|t| t.file_name().to_str() == Some(pid.to_string().as_str())),
+        Err(_) => true,
+    }
+}
+
+/// Waits up to `limit` for `pid` to stop running (all its threads, so its files are
+/// closed); whether it did.
 pub fn pid_gone_within(pid: u32, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
-    while !is_zombie(pid) {
+    while !all_threads_gone(pid) {
         if Instant::now() >= deadline {
             return false;
         }
